@@ -1,0 +1,3 @@
+from plateforge.cli.app import main
+
+main()

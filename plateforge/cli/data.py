@@ -1,0 +1,155 @@
+"""``plateforge data ...``: import, export, merge, stats, split, hash and calibration sets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from plateforge.cli.common import console, friendly_errors, out, report_skipped
+from plateforge.data import BadItems, load_dataset, read_manifest, write_manifest
+from plateforge.data.calib import DEFAULT_N, CalibOptions, build_calibration_set
+from plateforge.data.coco import write_coco
+from plateforge.data.hashing import dataset_hash
+from plateforge.data.merge import merge_datasets
+from plateforge.data.split import DEFAULT_MAX_DISTANCE, split_manifest
+from plateforge.data.stats import dataset_stats
+from plateforge.data.yolo import write_yolo
+
+app = typer.Typer(help="Plate datasets: import, export, merge, inspect, split, hash, calibration sets.")
+
+SkipBad = Annotated[bool, typer.Option("--skip-bad", help="Leave out bad items, list each one, and go on.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output.")]
+
+
+def _classes(value: str | None) -> list[str] | None:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+@app.command("import")
+@friendly_errors
+def import_(
+    src: Annotated[Path, typer.Argument(help="Dataset: VOC folder, COCO JSON, YOLO folder or crops CSV.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Manifest JSONL to write.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="voc|coco|yolo|crops-csv (guessed if not given).")
+    ] = None,
+    classes: Annotated[str | None, typer.Option(help="Comma-separated class names (ids for YOLO) to keep.")] = None,
+    images: Annotated[Path | None, typer.Option(help="Folder holding the images, if not beside the labels.")] = None,
+    skip_bad: SkipBad = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Import a dataset into a plateforge manifest."""
+    bad = BadItems(skip_bad)
+    records = load_dataset(src, fmt, bad, _classes(classes), images)
+    n = write_manifest(records, out_path, overwrite)
+    report_skipped(bad)
+    plates = sum(len(r.plates or ()) for r in records)
+    console.print(f"wrote {out_path}: {n} images, {plates} plates")
+
+
+@app.command()
+@friendly_errors
+def export(
+    manifest: Annotated[Path, typer.Argument(help="Manifest JSONL.")],
+    fmt: Annotated[str, typer.Option("--format", help="yolo | coco")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    subset: Annotated[str | None, typer.Option(help="YOLO only: write into images/<subset> (train, val).")] = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Export a manifest as a YOLO tree or a COCO JSON (with images)."""
+    records = read_manifest(manifest)
+    if fmt == "yolo":
+        write_yolo(records, out_dir, subset, overwrite)
+    elif fmt == "coco":
+        write_coco(records, out_dir, overwrite)
+    else:
+        raise ValueError(f"--format must be yolo or coco, got {fmt!r}")
+    console.print(f"exported {len(records)} images to {out_dir} ({fmt})")
+
+
+@app.command()
+@friendly_errors
+def merge(
+    sources: Annotated[list[str], typer.Argument(help="Datasets as PATH or FORMAT:PATH (coco:ann.json, yolo:dir).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output YOLO-style folder.")],
+    skip_bad: SkipBad = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Merge several datasets into one YOLO-style tree with one manifest (all.jsonl)."""
+    bad = BadItems(skip_bad)
+    records = merge_datasets(sources, out_dir, overwrite, bad)
+    report_skipped(bad)
+    console.print(f"merged {len(sources)} sources into {out_dir}: {len(records)} images")
+
+
+@app.command()
+@friendly_errors
+def stats(
+    src: Annotated[Path, typer.Argument(help="Manifest JSONL or any importable dataset.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="Source format (guessed if left out).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print dataset statistics: images, plates, sizes, regions, layouts."""
+    s = dataset_stats(load_dataset(src, fmt))
+    if as_json:
+        out.print_json(json.dumps(s))
+        return
+    table = Table(title=f"dataset {src}", show_header=False)
+    for key, value in s.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v:g}" if isinstance(v, float) else f"{k}: {v}" for k, v in value.items())
+        table.add_row(key.replace("_", " "), "-" if value in (None, "") else str(value))
+    out.print(table)
+
+
+@app.command()
+@friendly_errors
+def split(
+    manifest: Annotated[Path, typer.Argument(help="Manifest JSONL.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl and val.jsonl.")],
+    val: Annotated[float, typer.Option(help="Fraction of images for validation.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed and data give the same split.")] = 0,
+    max_distance: Annotated[
+        int, typer.Option(help="Images whose 64-bit dHash differ in ≤ this many bits are near-duplicates.")
+    ] = DEFAULT_MAX_DISTANCE,
+    overwrite: Overwrite = False,
+) -> None:
+    """Split into train/val without putting near-duplicate images into both."""
+    s = split_manifest(manifest, out_dir, val, seed, max_distance, overwrite)
+    console.print(
+        f"{s['images']} images in {s['groups']} near-duplicate groups (largest {s['largest_group']}): "
+        f"train {s['train']['images']} images / {s['train']['groups']} groups, "
+        f"val {s['val']['images']} images / {s['val']['groups']} groups → {out_dir}"
+    )
+
+
+@app.command("hash")
+@friendly_errors
+def hash_(manifest: Annotated[Path, typer.Argument(help="Manifest JSONL or any importable dataset.")]) -> None:
+    """Print the dataset's content hash (image bytes + labels; independent of paths and order)."""
+    out.print(dataset_hash(load_dataset(manifest)))
+
+
+@app.command()
+@friendly_errors
+def calib(
+    sources: Annotated[list[Path], typer.Argument(help="Videos, images, or folders of them.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder (images/ + calib.jsonl).")],
+    n: Annotated[int, typer.Option(help="Number of calibration images.")] = DEFAULT_N,
+    every_k: Annotated[int | None, typer.Option(help="Take every k-th video frame.")] = None,
+    per_second: Annotated[float, typer.Option(help="Video frames per second (when --every-k is not given).")] = 1.0,
+    max_per_video: Annotated[int, typer.Option(help="At most this many frames per video.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed for sampling images.")] = 0,
+    skip_bad: SkipBad = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Build an INT8 calibration set from video frames and/or images (no augmentation)."""
+    bad = BadItems(skip_bad)
+    opts = CalibOptions(n=n, every_k=every_k, per_second=per_second, max_per_video=max_per_video, seed=seed)
+    records = build_calibration_set(sources, out_dir, opts, overwrite, bad)
+    report_skipped(bad)
+    console.print(f"wrote {len(records)} calibration images to {out_dir}")
