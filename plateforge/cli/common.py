@@ -10,7 +10,7 @@ from rich.console import Console
 
 from plateforge.data.errors import BadItems, DataError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # never break a path in an error message
 out = Console()
 EXIT_BAD_INPUT = 2
 
