@@ -128,10 +128,14 @@ def test_yolo_class_filter_and_missing_label_means_no_plate(tmp_path):
 def test_coco_errors(tmp_path):
     make_image(tmp_path / "images" / "a.jpg")
     coco = {
-        "images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
-                   {"id": 2, "file_name": "gone.jpg", "width": 64, "height": 48}],
-        "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 1, 10, 5]},
-                        {"id": 8, "image_id": 9, "category_id": 1, "bbox": [1, 1, 10, 5]}],
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
+            {"id": 2, "file_name": "gone.jpg", "width": 64, "height": 48},
+        ],
+        "annotations": [
+            {"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 1, 10, 5]},
+            {"id": 8, "image_id": 9, "category_id": 1, "bbox": [1, 1, 10, 5]},
+        ],
         "categories": [{"id": 1, "name": "plate"}],
     }
     path = tmp_path / "ann.json"

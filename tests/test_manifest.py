@@ -17,7 +17,8 @@ def test_manifest_roundtrip_keeps_every_field_and_writes_relative_paths(tmp_path
     assert first["image"] == "images/x.jpg"
     assert first["plates"][0]["corners"][1] == [30, 2]
     back = read_manifest(path)
-    assert back == [ImageRecord(str(img.resolve()), 64, 48, (plate,), "g1"), ImageRecord(str(img.resolve()), 64, 48, None)]
+    img = str(img.resolve())
+    assert back == [ImageRecord(img, 64, 48, (plate,), "g1"), ImageRecord(img, 64, 48, None)]
 
 
 def test_write_manifest_refuses_to_overwrite(tmp_path):
@@ -62,7 +63,11 @@ def test_probe_image_names_the_problem(tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "text.jpg").write_text("hello")
     (tmp_path / "cut.jpg").write_bytes(good.read_bytes()[:-200])
-    for name, msg in [("missing.jpg", "not found"), ("empty.jpg", "empty"), ("text.jpg", "not a readable"),
-                      ("cut.jpg", "truncated|not a readable")]:
+    for name, msg in [
+        ("missing.jpg", "not found"),
+        ("empty.jpg", "empty"),
+        ("text.jpg", "not a readable"),
+        ("cut.jpg", "truncated|not a readable"),
+    ]:
         with pytest.raises(DataError, match=msg):
             probe_image(tmp_path / name)

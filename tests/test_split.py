@@ -53,7 +53,8 @@ def test_car_plates_cc0_split_never_leaks_a_duplicate_group(tmp_path):
     write_manifest(records + added, tmp_path / "all.jsonl")
     for seed in (0, 1, 2):
         summary = split_manifest(tmp_path / "all.jsonl", tmp_path / f"s{seed}", val=0.2, seed=seed)
-        train, val = read_manifest(tmp_path / f"s{seed}" / "train.jsonl"), read_manifest(tmp_path / f"s{seed}" / "val.jsonl")
+        train = read_manifest(tmp_path / f"s{seed}" / "train.jsonl")
+        val = read_manifest(tmp_path / f"s{seed}" / "val.jsonl")
         assert {r.group for r in train}.isdisjoint({r.group for r in val})
         assert summary["groups"] == 297  # every copy joined its original; no two distinct photos joined
         assert summary["largest_group"] == 5
