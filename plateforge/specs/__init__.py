@@ -1,0 +1,208 @@
+"""Plate formats per region, loaded from the YAML files in this folder (one file per region group).
+
+A region (``uae-dubai``, ``ch``, ``eu-de``, ``us-ny``, ``br``, ``ru``) has a hand-written ``regex`` of valid
+plate texts (upper-case, no spaces or dashes) and one or more *styles*: the look of one plate series.
+A style is drawn on a canvas whose coordinates are fractions of the plate (x right, y down, 0..1):
+
+- ``fields``: the characters that form the plate text, in reading order (top line first). ``text`` is a
+  pattern: ``{D1-5}`` 1-5 digits without a leading zero, ``{N3}`` exactly 3 digits, ``{L1-2}`` 1-2 letters
+  from the region's ``letters``, ``{name}`` one of ``choices[name]``; other characters are printed as they
+  are (``-`` and spaces are printed but are not part of the text).
+- ``decor``: what a plate shows that is not its text: ``rect`` (a coloured block), ``text`` (a fixed or
+  chosen label such as ``DUBAI``), ``circle`` (seals, emblems), ``eu_band`` (blue band, 12 stars, country
+  code), ``flag`` (horizontal stripes).
+
+The same typed classes serve the generator, training (alphabet, regions) and the runtime (format checks).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+SPEC_DIR = Path(__file__).parent
+LAYOUTS = ("one_line", "two_line")
+FONTS = ("din", "bebas", "sans", "arabic")
+DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag")
+TOKEN = re.compile(r"\{([A-Za-z_]+)(\d+)?(?:-(\d+))?\}")
+
+
+@dataclass(frozen=True)
+class Field:
+    """Characters of the plate text drawn in ``box`` (x1, y1, x2, y2 as fractions of the plate)."""
+
+    text: str
+    box: tuple[float, float, float, float]
+    color: str | None = None  # None: the style's fg
+    font: str | None = None  # None: the style's font
+    align: str = "center"
+    spacing: float = 0.08  # gap between characters as a fraction of the text height
+
+
+@dataclass(frozen=True)
+class Decor:
+    """A non-text element; ``box`` in plate fractions. ``text`` may be a ``{choice}`` pattern."""
+
+    type: str
+    box: tuple[float, float, float, float]
+    color: str | None = None
+    text: str | None = None
+    font: str | None = None
+    colors: tuple[str, ...] = ()  # flag stripes, top to bottom
+
+
+@dataclass(frozen=True)
+class Style:
+    """One plate series: size, colours, font, fields (the text) and decor."""
+
+    name: str
+    layout: str
+    size_mm: tuple[float, float]
+    bg: str
+    fg: str
+    font: str
+    fields: tuple[Field, ...]
+    decor: tuple[Decor, ...] = ()
+    border: str | None = None
+    border_width: float = 0.025  # fraction of the plate height
+    corner_radius: float = 0.08  # fraction of the plate height
+    bolts: bool = True
+    weight: float = 1.0  # how often this style is drawn within its region
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def aspect(self) -> float:
+        return self.size_mm[0] / self.size_mm[1]
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    """A region's plates: ``code`` (lowercase, group first), display ``name``, ``regex`` of valid texts."""
+
+    code: str
+    name: str
+    group: str
+    regex: str
+    letters: str
+    styles: tuple[Style, ...]
+
+    def is_valid(self, text: str) -> bool:
+        """Whether ``text`` (upper-case, no spaces) is a valid plate text of this region."""
+        return re.fullmatch(self.regex, text) is not None
+
+
+def _box(v, where: str) -> tuple[float, float, float, float]:
+    if not (isinstance(v, list) and len(v) == 4 and all(isinstance(x, int | float) for x in v)):
+        raise ValueError(f"{where}: box must be [x1, y1, x2, y2] in plate fractions, got {v!r}")
+    x1, y1, x2, y2 = (float(x) for x in v)
+    if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+        raise ValueError(f"{where}: box {v} must satisfy 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1")
+    return x1, y1, x2, y2
+
+
+def _style(d: dict, region_choices: dict, where: str) -> Style:
+    where = f"{where} style {d.get('name')!r}"
+    layout = d.get("layout", "one_line")
+    if layout not in LAYOUTS:
+        raise ValueError(f"{where}: layout must be one of {LAYOUTS}, got {layout!r}")
+    font = d.get("font", "sans")
+    fields = tuple(
+        Field(
+            text=f["text"],
+            box=_box(f["box"], where),
+            color=f.get("color"),
+            font=f.get("font"),
+            align=f.get("align", "center"),
+            spacing=float(f.get("spacing", 0.08)),
+        )
+        for f in d["fields"]
+    )
+    decor = []
+    for item in d.get("decor", []):
+        if item.get("type") not in DECOR_TYPES:
+            raise ValueError(f"{where}: decor type must be one of {DECOR_TYPES}, got {item.get('type')!r}")
+        decor.append(
+            Decor(
+                type=item["type"],
+                box=_box(item["box"], where),
+                color=item.get("color"),
+                text=item.get("text"),
+                font=item.get("font"),
+                colors=tuple(item.get("colors", ())),
+            )
+        )
+    for f in (font, *(f.font for f in fields), *(x.font for x in decor)):
+        if f is not None and f not in FONTS:
+            raise ValueError(f"{where}: font must be one of {FONTS}, got {f!r}")
+    choices = {k: tuple(str(x) for x in v) for k, v in {**region_choices, **d.get("choices", {})}.items()}
+    return Style(
+        name=d["name"],
+        layout=layout,
+        size_mm=tuple(d["size_mm"]),
+        bg=d.get("bg", "#ffffff"),
+        fg=d.get("fg", "#111111"),
+        font=font,
+        fields=fields,
+        decor=tuple(decor),
+        border=d.get("border"),
+        border_width=float(d.get("border_width", 0.025)),
+        corner_radius=float(d.get("corner_radius", 0.08)),
+        bolts=bool(d.get("bolts", True)),
+        weight=float(d.get("weight", 1.0)),
+        choices=choices,
+    )
+
+
+def _check_tokens(style: Style, region: str) -> None:
+    texts = [f.text for f in style.fields] + [d.text for d in style.decor if d.text]
+    for text in texts:
+        for name, lo, _hi in TOKEN.findall(text):
+            if name in ("D", "N", "L") and lo:
+                continue
+            if name not in style.choices:
+                raise ValueError(f"{region} style {style.name!r}: pattern {text!r} uses {{{name}}} with no choices")
+
+
+@cache
+def load_specs() -> dict[str, RegionSpec]:
+    """All regions from the YAML files in this folder, keyed by region code."""
+    regions: dict[str, RegionSpec] = {}
+    for path in sorted(SPEC_DIR.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        group = doc["group"]
+        for code, r in doc["regions"].items():
+            where = f"{path.name} region {code!r}"
+            if not (code == group or code.startswith(group + "-")) or code != code.lower():
+                raise ValueError(f"{where}: region codes are lowercase and start with the group {group!r}")
+            styles = tuple(_style(s, r.get("choices", {}), where) for s in r["styles"])
+            spec = RegionSpec(
+                code=code,
+                name=r["name"],
+                group=group,
+                regex=r["regex"],
+                letters=r.get("letters", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+                styles=styles,
+            )
+            for s in styles:
+                _check_tokens(s, code)
+            regions[code] = spec
+    return regions
+
+
+def select_regions(selector: str | None = None) -> list[RegionSpec]:
+    """Regions named by a comma list of codes or groups (``uae,ch,eu-de``); all when None or empty."""
+    specs = load_specs()
+    if not selector:
+        return list(specs.values())
+    chosen: dict[str, RegionSpec] = {}
+    for item in (s.strip().lower() for s in selector.split(",") if s.strip()):
+        matches = [r for code, r in specs.items() if code == item or r.group == item]
+        if not matches:
+            groups = sorted({r.group for r in specs.values()})
+            raise ValueError(f"unknown region {item!r}; groups: {', '.join(groups)}; regions: {', '.join(specs)}")
+        chosen.update((r.code, r) for r in matches)
+    return list(chosen.values())

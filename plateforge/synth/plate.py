@@ -1,0 +1,163 @@
+"""Render one licence plate of a given region and style: a BGR image, its alpha shape and its text."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from plateforge.specs import Decor, RegionSpec, Style
+from plateforge.synth import effects
+from plateforge.synth.glyphs import expand_pattern, fit_mask, label_mask, plate_text, text_mask
+
+EU_BLUE = "#003399"
+EU_YELLOW = "#ffcc00"
+
+
+@dataclass(frozen=True)
+class RenderedPlate:
+    """``image`` BGR uint8 (H × W × 3); ``alpha`` float32 0..1 plate shape (rounded corners are 0);
+    ``text`` upper-case letters/digits in reading order; ``printed`` the rows as printed (``|`` between rows)."""
+
+    image: np.ndarray
+    alpha: np.ndarray
+    text: str
+    printed: str
+    region: str
+    layout: str
+    style: str
+
+
+def hex_bgr(color: str) -> tuple[int, int, int]:
+    """``#rrggbb`` → (b, g, r)."""
+    c = color.lstrip("#")
+    if len(c) != 6:
+        raise ValueError(f"colour must be #rrggbb, got {color!r}")
+    r, g, b = (int(c[i : i + 2], 16) for i in (0, 2, 4))
+    return b, g, r
+
+
+def pick_style(spec: RegionSpec, rng: np.random.Generator) -> Style:
+    """A style of ``spec`` drawn with the styles' weights."""
+    w = np.array([s.weight for s in spec.styles], dtype=float)
+    return spec.styles[int(rng.choice(len(w), p=w / w.sum()))]
+
+
+def _px(box: tuple[float, float, float, float], w: int, h: int) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = box
+    return round(x1 * w), round(y1 * h), max(round(x2 * w), round(x1 * w) + 1), max(round(y2 * h), round(y1 * h) + 1)
+
+
+def _blend(img: np.ndarray, mask: np.ndarray, x: int, y: int, color: tuple[int, int, int]) -> None:
+    """Alpha-blend a solid ``color`` through ``mask`` into ``img`` at (x, y), clipped to the image."""
+    h, w = mask.shape
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, img.shape[1]), min(y + h, img.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    m = mask[y0 - y : y1 - y, x0 - x : x1 - x, None]
+    region = img[y0:y1, x0:x1].astype(np.float32)
+    img[y0:y1, x0:x1] = (region * (1 - m) + np.array(color, np.float32) * m).astype(np.uint8)
+
+
+def _draw_text(img: np.ndarray, mask: np.ndarray, box_px: tuple[int, int, int, int], color, align: str) -> None:
+    x1, y1, x2, y2 = box_px
+    fitted, dx = fit_mask(mask, x2 - x1, y2 - y1, align)
+    _blend(img, fitted, x1 + dx, y1, color)
+
+
+def _star(cx: float, cy: float, r: float) -> np.ndarray:
+    pts = []
+    for i in range(10):
+        rad = r if i % 2 == 0 else r * 0.42
+        a = -math.pi / 2 + i * math.pi / 5
+        pts.append((cx + rad * math.cos(a), cy + rad * math.sin(a)))
+    return np.round(np.array(pts) * 8).astype(np.int32)
+
+
+def _decor(img: np.ndarray, d: Decor, style: Style, rng: np.random.Generator, choices) -> None:
+    h, w = img.shape[:2]
+    x1, y1, x2, y2 = _px(d.box, w, h)
+    color = hex_bgr(d.color or style.fg)
+    if d.type == "rect":
+        cv2.rectangle(img, (x1, y1), (x2 - 1, y2 - 1), color, -1, cv2.LINE_AA)
+    elif d.type == "circle":
+        center = ((x1 + x2) / 2, (y1 + y2) / 2)
+        axes = ((x2 - x1) / 2, (y2 - y1) / 2)
+        cv2.ellipse(
+            img,
+            (round(center[0] * 8), round(center[1] * 8)),
+            (round(axes[0] * 8), round(axes[1] * 8)),
+            0,
+            0,
+            360,
+            color,
+            -1,
+            cv2.LINE_AA,
+            shift=3,
+        )
+    elif d.type == "flag":
+        colors = d.colors or ("#ffffff", "#0039a6", "#d52b1e")
+        for i, c in enumerate(colors):
+            ya = y1 + round(i * (y2 - y1) / len(colors))
+            yb = y1 + round((i + 1) * (y2 - y1) / len(colors))
+            cv2.rectangle(img, (x1, ya), (x2 - 1, yb - 1), hex_bgr(c), -1)
+    elif d.type == "eu_band":
+        cv2.rectangle(img, (x1, y1), (x2 - 1, y2 - 1), hex_bgr(d.color or EU_BLUE), -1)
+        bw, bh = x2 - x1, y2 - y1
+        cx, cy, ring = x1 + bw / 2, y1 + bh * 0.30, min(bw, bh) * 0.30
+        for i in range(12):
+            a = i * math.pi / 6
+            star = _star(cx + ring * math.cos(a), cy + ring * math.sin(a), max(ring * 0.17, 0.8))
+            cv2.fillPoly(img, [star], hex_bgr(EU_YELLOW), cv2.LINE_AA, shift=3)
+        if d.text:
+            code = expand_pattern(d.text, rng, "", choices)
+            _draw_text(
+                img,
+                text_mask(code, "din"),
+                (x1 + bw // 8, y1 + round(bh * 0.64), x2 - bw // 8, y1 + round(bh * 0.9)),
+                (255, 255, 255),
+                "center",
+            )
+    elif d.type == "text":
+        text = expand_pattern(d.text or "", rng, "", choices)
+        font = d.font or style.font
+        mask = label_mask(text, font) if font == "arabic" else text_mask(text, font, 0.06)
+        _draw_text(img, mask, (x1, y1, x2, y2), color, "center")
+
+
+def render_plate(
+    spec: RegionSpec, rng: np.random.Generator, height: int = 96, style: Style | None = None, dirty: bool = True
+) -> RenderedPlate:
+    """Draw a random plate of region ``spec`` (a random style unless given), ``height`` pixels tall.
+
+    ``dirty`` adds the wear of a real plate (dirt, scratches, faded paint, glare, shadow) at random strength.
+    """
+    style = style or pick_style(spec, rng)
+    w = max(8, round(height * style.aspect))
+    img = np.empty((height, w, 3), np.uint8)
+    img[:] = hex_bgr(style.bg)
+    for d in style.decor:
+        _decor(img, d, style, rng, style.choices)
+    rows = []
+    for f in style.fields:
+        printed = expand_pattern(f.text, rng, spec.letters, style.choices)
+        rows.append(printed)
+        _draw_text(
+            img,
+            text_mask(printed, f.font or style.font, f.spacing),
+            _px(f.box, w, height),
+            hex_bgr(f.color or style.fg),
+            f.align,
+        )
+    radius = style.corner_radius * height
+    if style.border:
+        t = max(1, round(style.border_width * height))
+        effects.rounded_outline(img, t, radius, hex_bgr(style.border))
+    if style.bolts:
+        effects.bolts(img, rng)
+    alpha = effects.rounded_alpha(height, w, radius)
+    if dirty:
+        img = effects.wear(img, rng)
+    return RenderedPlate(img, alpha, plate_text("".join(rows)), "|".join(rows), spec.code, style.layout, style.name)
