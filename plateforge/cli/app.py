@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from plateforge import __version__
-from plateforge.cli import data
+from plateforge.cli import data, synth
 
 app = typer.Typer(
     name="plateforge",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(synth.app, name="synth")
 
 
 @app.command()

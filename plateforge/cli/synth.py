@@ -1,0 +1,116 @@
+"""``plateforge synth ...``: synthetic scenes, recognizer crops and per-region preview sheets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from plateforge.cli.common import console, friendly_errors
+
+app = typer.Typer(help="Synthetic plates: scenes for detectors, crops for recognizers, preview sheets.")
+
+Regions = Annotated[str | None, typer.Option(help="Regions or groups, comma-separated (uae,ch,eu-de); default all.")]
+Seed = Annotated[int, typer.Option(help="Seed: the same seed gives the same files.")]
+Workers = Annotated[int | None, typer.Option(help="Processes (default: all cores).")]
+Augment = Annotated[str, typer.Option(help="Augmentation preset: none, light, medium, heavy.")]
+Export = Annotated[str | None, typer.Option(help="Also write yolo and/or coco (comma-separated) under OUT/.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")]
+
+
+def _export(records, out: Path, formats: str | None) -> None:
+    from plateforge.data.coco import write_coco
+    from plateforge.data.yolo import write_yolo
+
+    for fmt in (f.strip() for f in (formats or "").split(",") if f.strip()):
+        if fmt == "yolo":
+            write_yolo(records, out / "yolo", overwrite=True)
+        elif fmt == "coco":
+            write_coco(records, out / "coco", overwrite=True)
+        else:
+            raise ValueError(f"--export takes yolo and/or coco, got {fmt!r}")
+
+
+@app.command()
+@friendly_errors
+def scenes(
+    out: Annotated[Path, typer.Option(help="Output folder (images/ + manifest.jsonl).")],
+    n: Annotated[int, typer.Option(help="Number of scenes.")] = 100,
+    seed: Seed = 0,
+    regions: Regions = None,
+    width: Annotated[int, typer.Option(help="Scene width in pixels.")] = 640,
+    height: Annotated[int, typer.Option(help="Scene height in pixels.")] = 480,
+    real: Annotated[
+        list[Path] | None,
+        typer.Option(help="Manifest(s) of real photos with labelled plates: plates are painted over them."),
+    ] = None,
+    real_share: Annotated[float, typer.Option(help="Share of scenes on real photos (when --real is given).")] = 0.5,
+    letterbox: Annotated[int | None, typer.Option(help="Letterbox scenes to SIZE x SIZE (e.g. 224).")] = None,
+    augment: Augment = "none",
+    export: Export = None,
+    workers: Workers = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Scenes with plates in perspective: box, 4 corners, text, region, layout per plate."""
+    from plateforge.synth.generate import SynthJob, run_job
+    from plateforge.synth.scene import SceneOptions
+
+    opts = SceneOptions(width=width, height=height, real_photo=real_share)
+    job = SynthJob(
+        "scenes", out, n, seed, regions, augment, scene=opts, real=tuple(map(str, real or ())), letterbox=letterbox
+    )
+    records = run_job(job, workers, overwrite)
+    _export(records, out, export)
+    plates = sum(len(r.plates) for r in records)
+    console.print(f"wrote {len(records)} scenes with {plates} plates to {out}")
+
+
+@app.command()
+@friendly_errors
+def crops(
+    out: Annotated[Path, typer.Option(help="Output folder (images/ + manifest.jsonl).")],
+    n: Annotated[int, typer.Option(help="Number of crops.")] = 1000,
+    seed: Seed = 0,
+    regions: Regions = None,
+    augment: Augment = "medium",
+    export: Export = None,
+    workers: Workers = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Rectified plate crops with text, as the recognizer sees them."""
+    from plateforge.synth.generate import SynthJob, run_job
+
+    records = run_job(SynthJob("crops", out, n, seed, regions, augment), workers, overwrite)
+    _export(records, out, export)
+    console.print(f"wrote {len(records)} crops to {out}")
+
+
+@app.command()
+@friendly_errors
+def preview(
+    out: Annotated[Path, typer.Option(help="Folder for one PNG contact sheet per region.")],
+    regions: Regions = None,
+    per_region: Annotated[int, typer.Option(help="Plates per sheet (clean and worn alternate).")] = 12,
+    seed: Seed = 0,
+    overwrite: Overwrite = False,
+) -> None:
+    """Contact sheets of each region's plates, to compare with photos of real plates."""
+    from plateforge.synth.generate import preview_sheets
+
+    paths = preview_sheets(out, regions, per_region, seed, overwrite)
+    console.print(f"wrote {len(paths)} sheets to {out}")
+
+
+@app.command("regions")
+def list_regions() -> None:
+    """List the regions, their styles and the regex of valid texts."""
+    from rich.table import Table
+
+    from plateforge.cli.common import out as stdout
+    from plateforge.specs import load_specs
+
+    table = Table("region", "name", "styles", "regex")
+    for spec in load_specs().values():
+        table.add_row(spec.code, spec.name, ", ".join(f"{s.name} ({s.layout})" for s in spec.styles), spec.regex)
+    stdout.print(table)

@@ -1,0 +1,54 @@
+"""Rectified plate crops for the recognizer: a rendered plate as a rectifier would cut it out of a frame.
+
+A perfect rectification gives exactly the plate; a real one is a little off. So each crop has a small random
+margin of car body around the plate and its corners jittered by a few percent of the plate height, then
+(optionally) an augmentation preset. The label keeps where the plate lies in the crop (box xyxy pixels,
+corners TL, TR, BR, BL) and its text, region and layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from plateforge.data.manifest import PlateLabel
+from plateforge.specs import RegionSpec
+from plateforge.synth.plate import render_plate
+from plateforge.synth.scene import paste_plate
+
+
+@dataclass(frozen=True)
+class CropOptions:
+    """``height``: plate height range in pixels; ``margin``: max margin around the plate as a fraction of its
+    height; ``jitter``: max corner displacement as a fraction of the plate height."""
+
+    height: tuple[int, int] = (32, 96)
+    margin: float = 0.15
+    jitter: float = 0.04
+
+
+def make_crop(spec: RegionSpec, rng: np.random.Generator, opts: CropOptions = CropOptions()):
+    """Return (BGR uint8 crop, PlateLabel in crop pixels)."""
+    h = int(rng.integers(opts.height[0], opts.height[1] + 1))
+    plate = render_plate(spec, rng, height=h)
+    ph, pw = plate.image.shape[:2]
+    m = opts.margin * ph
+    mx, my = rng.uniform(0, m, 2), rng.uniform(0, m, 2)  # left/right, top/bottom
+    cw, ch = round(pw + mx.sum()), round(ph + my.sum())
+    body = rng.integers(0, 256, 3).astype(np.float32)
+    canvas = np.empty((ch, cw, 3), np.uint8)
+    canvas[:] = np.clip(body + rng.normal(0, 8, (ch, cw, 1)), 0, 255).astype(np.uint8)
+    quad = np.array([[mx[0], my[0]], [mx[0] + pw, my[0]], [mx[0] + pw, my[0] + ph], [mx[0], my[0] + ph]], np.float32)
+    quad += rng.uniform(-opts.jitter, opts.jitter, (4, 2)).astype(np.float32) * ph
+    quad = np.clip(quad, 0, [cw - 1, ch - 1]).astype(np.float32)
+    paste_plate(canvas, plate, quad)
+    lo, hi = quad.min(0), quad.max(0)
+    label = PlateLabel(
+        (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])),
+        tuple((float(x), float(y)) for x, y in quad),
+        plate.text,
+        plate.region,
+        plate.layout,
+    )
+    return canvas, label

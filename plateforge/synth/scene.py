@@ -1,0 +1,253 @@
+"""Scenes with plates: rendered plates placed in perspective on procedural backgrounds or real photos.
+
+Geometry: every plate is warped by a homography from its flat rendering; its label is the warped outer
+corners (TL, TR, BR, BL as read on the plate, in scene pixels) and the box is their axis-aligned hull
+(xyxy pixels). On real photos each labelled real plate is painted over by a synthetic one, so no real
+plate is left in the scene without a label.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from plateforge.data.manifest import ImageRecord, PlateLabel
+from plateforge.specs import RegionSpec
+from plateforge.synth.plate import RenderedPlate, render_plate
+
+
+@dataclass(frozen=True)
+class SceneOptions:
+    """Scene size in pixels; plates per scene; plate height range in pixels (the short side of the plate);
+    max yaw / pitch / roll in degrees; probability that a plate is partly occluded; probability that a scene
+    uses a real photo (when real backgrounds are given)."""
+
+    width: int = 640
+    height: int = 480
+    plates: tuple[int, int] = (1, 3)
+    plate_height: tuple[float, float] = (10.0, 110.0)
+    max_yaw: float = 40.0
+    max_pitch: float = 20.0
+    max_roll: float = 12.0
+    occlusion: float = 0.15
+    real_photo: float = 0.5
+
+
+@dataclass(frozen=True)
+class Scene:
+    """``image`` BGR uint8; ``plates`` labels in scene pixels; ``background`` the real photo used, if any;
+    ``rendered`` the flat plates as drawn, in label order (for checks and debugging)."""
+
+    image: np.ndarray
+    plates: tuple[PlateLabel, ...]
+    background: str | None = None
+    rendered: tuple[RenderedPlate, ...] = field(default=(), compare=False, repr=False)
+
+
+def plate_quad(w: float, h: float, cx: float, cy: float, yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Corners TL, TR, BR, BL (4 × 2 float32, pixels) of a ``w`` × ``h`` plate centred at (cx, cy), seen with
+    ``yaw``/``pitch``/``roll`` degrees of rotation under a pinhole camera."""
+    f = 2.5 * max(w, h)  # focal length: moderate perspective
+    pts = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]], np.float64)
+    ry, rx, rz = (math.radians(a) for a in (yaw, pitch, roll))
+    rot_y = np.array([[math.cos(ry), 0, math.sin(ry)], [0, 1, 0], [-math.sin(ry), 0, math.cos(ry)]])
+    rot_x = np.array([[1, 0, 0], [0, math.cos(rx), -math.sin(rx)], [0, math.sin(rx), math.cos(rx)]])
+    rot_z = np.array([[math.cos(rz), -math.sin(rz), 0], [math.sin(rz), math.cos(rz), 0], [0, 0, 1]])
+    p = pts @ (rot_z @ rot_x @ rot_y).T
+    p[:, 2] += f
+    quad = p[:, :2] * (f / p[:, 2:3])
+    return (quad + [cx, cy]).astype(np.float32)
+
+
+def paste_plate(scene: np.ndarray, plate: RenderedPlate, quad: np.ndarray) -> None:
+    """Warp ``plate`` onto ``quad`` (TL, TR, BR, BL scene pixels) and alpha-blend it into ``scene`` in place."""
+    ph, pw = plate.image.shape[:2]
+    x0, y0 = np.floor(quad.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(quad.max(0)).astype(int) + 2
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, scene.shape[1]), min(y1, scene.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
+    m = cv2.getPerspectiveTransform(src, quad - np.array([x0, y0], np.float32))
+    size = (x1 - x0, y1 - y0)
+    # big downscales alias: pre-shrink the flat plate close to its on-screen size first
+    scale = (np.linalg.norm(quad[1] - quad[0]) + 1) / pw
+    if scale < 0.5:
+        small = (max(2, round(pw * scale * 1.5)), max(2, round(ph * scale * 1.5)))
+        img = cv2.resize(plate.image, small, interpolation=cv2.INTER_AREA)
+        alpha = cv2.resize(plate.alpha, small, interpolation=cv2.INTER_AREA)
+        src = np.array([[0, 0], [small[0], 0], [small[0], small[1]], [0, small[1]]], np.float32)
+        m = cv2.getPerspectiveTransform(src, quad - np.array([x0, y0], np.float32))
+    else:
+        img, alpha = plate.image, plate.alpha
+    warped = cv2.warpPerspective(img, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.warpPerspective(alpha, m, size, flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
+    roi = scene[y0:y1, x0:x1]
+    roi[:] = (roi * (1 - a) + warped * a).astype(np.uint8)
+
+
+class Backgrounds:
+    """Procedural backgrounds: a small bank of textures made once, cropped, tinted and flipped per scene."""
+
+    def __init__(self, width: int, height: int, seed: int = 0, bank: int = 6):
+        rng = np.random.default_rng(seed)
+        self.width, self.height = width, height
+        self.bank = [self._texture(rng, width * 2, height * 2) for _ in range(bank)]
+
+    @staticmethod
+    def _texture(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+        low = rng.integers(30, 220, (rng.integers(3, 7), rng.integers(3, 7), 3)).astype(np.uint8)
+        img = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+        blotches = cv2.resize(rng.normal(0, 20, (h // 16, w // 16, 1)).astype(np.float32), (w, h))
+        img += blotches[..., None] + rng.normal(0, 4, (h, w, 1)).astype(np.float32)
+        for _ in range(40):  # buildings, road markings, poles, signs
+            c = tuple(int(v) for v in rng.integers(0, 256, 3))
+            x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+            if rng.random() < 0.6:
+                cv2.rectangle(img, (x, y), (x + int(rng.integers(10, w // 4)), y + int(rng.integers(5, h // 4))), c, -1)
+            else:
+                cv2.line(img, (x, y), (int(rng.integers(0, w)), int(rng.integers(0, h))), c, int(rng.integers(1, 6)))
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        tex = self.bank[int(rng.integers(0, len(self.bank)))]
+        y = int(rng.integers(0, tex.shape[0] - self.height + 1))
+        x = int(rng.integers(0, tex.shape[1] - self.width + 1))
+        img = tex[y : y + self.height, x : x + self.width].astype(np.float32)
+        img = img * rng.uniform(0.6, 1.3) + rng.uniform(-30, 30, 3)
+        if rng.random() < 0.5:
+            img = img[:, ::-1]
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _draw_vehicle(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
+    """A crude car rear/front around a plate: body colour, lights, bumper line; gives plates realistic context."""
+    x0, y0 = quad.min(0)
+    x1, y1 = quad.max(0)
+    pw, ph = x1 - x0, y1 - y0
+    bw, bh = pw * rng.uniform(3.0, 4.5), ph * rng.uniform(4.0, 7.0)
+    cx, top = (x0 + x1) / 2 + rng.uniform(-0.2, 0.2) * pw, y0 - bh * rng.uniform(0.45, 0.7)
+    body = tuple(int(v) for v in rng.integers(10, 240, 3))
+    p1, p2 = (int(cx - bw / 2), int(top)), (int(cx + bw / 2), int(y1 + ph * rng.uniform(0.5, 1.5)))
+    cv2.rectangle(img, p1, p2, body, -1)
+    shade = tuple(max(0, v - 60) for v in body)
+    cv2.line(img, (p1[0], int(y1 + ph * 0.3)), (p2[0], int(y1 + ph * 0.3)), shade, max(1, int(ph * 0.15)))
+    light = (30, 30, int(rng.integers(150, 255)))
+    for sx in (p1[0] + bw * 0.05, p2[0] - bw * 0.22):
+        cv2.rectangle(img, (int(sx), int(y0 - ph * 1.2)), (int(sx + bw * 0.17), int(y0 - ph * 0.4)), light, -1)
+
+
+def _occlude(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
+    """Cover one side of a plate (5-20 % of its width) with a pole, a hand or another car's edge."""
+    x0, y0 = quad.min(0)
+    x1, y1 = quad.max(0)
+    w = (x1 - x0) * rng.uniform(0.05, 0.2)
+    left = rng.random() < 0.5
+    a = x0 - 2 if left else x1 - w
+    color = tuple(int(v) for v in rng.integers(0, 200, 3))
+    cv2.rectangle(img, (int(a), int(y0 - (y1 - y0))), (int(a + w + 2), int(y1 + (y1 - y0))), color, -1)
+
+
+def _plate_height_px(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """Log-uniform plate height: small plates are as common as large ones on a log scale."""
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def compose_scene(
+    specs: list[RegionSpec],
+    rng: np.random.Generator,
+    opts: SceneOptions = SceneOptions(),
+    backgrounds: Backgrounds | None = None,
+    real: list[ImageRecord] | None = None,
+) -> Scene:
+    """One scene with its plate labels; a real photo from ``real`` with probability ``opts.real_photo``."""
+    if real and rng.random() < opts.real_photo:
+        return _real_scene(specs, rng, real[int(rng.integers(0, len(real)))], opts)
+    bg = backgrounds or Backgrounds(opts.width, opts.height)
+    img = bg.sample(rng)
+    placed: list[tuple[RenderedPlate, np.ndarray]] = []
+    for _ in range(int(rng.integers(opts.plates[0], opts.plates[1] + 1))):
+        spec = specs[int(rng.integers(0, len(specs)))]
+        h = _plate_height_px(rng, *opts.plate_height)
+        plate = render_plate(spec, rng, height=int(np.clip(round(h * 1.4), 24, 128)))
+        aspect = plate.image.shape[1] / plate.image.shape[0]
+        quad = _free_spot(rng, h * aspect, h, opts, [q for _, q in placed])
+        if quad is not None:
+            placed.append((plate, quad))
+    for _, quad in placed:  # all vehicles first, so no vehicle is drawn over another car's plate
+        if rng.random() < 0.7:
+            _draw_vehicle(img, quad, rng)
+    for plate, quad in placed:
+        paste_plate(img, plate, quad)
+        if rng.random() < opts.occlusion:
+            _occlude(img, quad, rng)
+    labels = [_label(plate, quad) for plate, quad in placed]
+    return Scene(img, tuple(labels), rendered=tuple(p for p, _ in placed))
+
+
+def _free_spot(rng, w: float, h: float, opts: SceneOptions, taken: list[np.ndarray]) -> np.ndarray | None:
+    """A plate quad fully inside the scene and clear of the plates already placed (with a margin)."""
+    for _ in range(20):
+        yaw = rng.uniform(-opts.max_yaw, opts.max_yaw)
+        pitch = rng.uniform(-opts.max_pitch, opts.max_pitch)
+        roll = rng.uniform(-opts.max_roll, opts.max_roll)
+        cx, cy = rng.uniform(0, opts.width), rng.uniform(0, opts.height)
+        quad = plate_quad(w, h, cx, cy, yaw, pitch, roll)
+        lo, hi = quad.min(0), quad.max(0)
+        if lo[0] < 1 or lo[1] < 1 or hi[0] > opts.width - 1 or hi[1] > opts.height - 1:
+            continue
+        margin = 0.5 * h
+        if all(
+            hi[0] + margin < t.min(0)[0]
+            or lo[0] - margin > t.max(0)[0]
+            or hi[1] + margin < t.min(0)[1]
+            or lo[1] - margin > t.max(0)[1]
+            for t in taken
+        ):
+            return quad
+    return None
+
+
+def _label(plate: RenderedPlate, quad: np.ndarray) -> PlateLabel:
+    lo, hi = quad.min(0), quad.max(0)
+    corners = tuple((float(x), float(y)) for x, y in quad)
+    box = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+    return PlateLabel(box, corners, plate.text, plate.region, plate.layout)
+
+
+def _real_scene(specs: list[RegionSpec], rng: np.random.Generator, rec: ImageRecord, opts: SceneOptions) -> Scene:
+    """Paint a synthetic plate over every labelled plate of a real photo (scaled to the scene width)."""
+    photo = cv2.imread(rec.image, cv2.IMREAD_COLOR)
+    if photo is None:
+        raise ValueError(f"{rec.image}: background photo cannot be read")
+    scale = opts.width / photo.shape[1]
+    img = cv2.resize(photo, (opts.width, round(photo.shape[0] * scale)), interpolation=cv2.INTER_LINEAR)
+    labels, rendered = [], []
+    for real_plate in rec.plates or ():
+        x1, y1, x2, y2 = (v * scale for v in real_plate.box)
+        # cover the real plate with a margin so none of its characters stays visible
+        mx, my = (x2 - x1) * 0.06, (y2 - y1) * 0.10
+        x1, y1 = max(0.0, x1 - mx), max(0.0, y1 - my)
+        x2, y2 = min(img.shape[1] - 1.0, x2 + mx), min(img.shape[0] - 1.0, y2 + my)
+        box_aspect = (x2 - x1) / max(y2 - y1, 1e-3)
+        spec, style = _closest_style(specs, box_aspect, rng)
+        plate = render_plate(spec, rng, height=int(np.clip(round((y2 - y1) * 1.4), 24, 128)), style=style)
+        quad = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
+        paste_plate(img, plate, quad)
+        labels.append(_label(plate, quad))
+        rendered.append(plate)
+    return Scene(img, tuple(labels), rec.image, tuple(rendered))
+
+
+def _closest_style(specs: list[RegionSpec], aspect: float, rng: np.random.Generator):
+    """A (region, style) whose plate aspect is near ``aspect`` (random among the closest few)."""
+    options = [(abs(math.log(s.aspect / aspect)), i, j) for i, r in enumerate(specs) for j, s in enumerate(r.styles)]
+    options.sort()
+    best = options[0][0]
+    near = [o for o in options if o[0] <= best + 0.25]
+    _, i, j = near[int(rng.integers(0, len(near)))]
+    return specs[i], specs[i].styles[j]
