@@ -6,11 +6,12 @@ A style is drawn on a canvas whose coordinates are fractions of the plate (x rig
 
 - ``fields``: the characters that form the plate text, in reading order (top line first). ``text`` is a
   pattern: ``{D1-5}`` 1-5 digits without a leading zero, ``{N3}`` exactly 3 digits, ``{L1-2}`` 1-2 letters
-  from the region's ``letters``, ``{name}`` one of ``choices[name]``; other characters are printed as they
-  are (``-`` and spaces are printed but are not part of the text).
+  from the region's ``letters``, ``{A2-7}`` 2-7 letters or digits (vanity plates), ``{name}`` one of
+  ``choices[name]`` (a choice may itself be a pattern); other characters are printed as they are (``-``
+  and spaces are printed but are not part of the text).
 - ``decor``: what a plate shows that is not its text: ``rect`` (a coloured block), ``text`` (a fixed or
   chosen label such as ``DUBAI``), ``circle`` (seals, emblems), ``eu_band`` (blue band, 12 stars, country
-  code), ``flag`` (horizontal stripes).
+  code), ``flag`` (horizontal stripes), ``sticker`` (a registration sticker of random colour).
 
 The same typed classes serve the generator, training (alphabet, regions) and the runtime (format checks).
 """
@@ -27,7 +28,7 @@ import yaml
 SPEC_DIR = Path(__file__).parent
 LAYOUTS = ("one_line", "two_line")
 FONTS = ("din", "bebas", "sans", "arabic")
-DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag")
+DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag", "sticker")
 TOKEN = re.compile(r"\{([A-Za-z_]+)(\d+)?(?:-(\d+))?\}")
 
 
@@ -161,7 +162,7 @@ def _check_tokens(style: Style, region: str) -> None:
     texts = [f.text for f in style.fields] + [d.text for d in style.decor if d.text]
     for text in texts:
         for name, lo, _hi in TOKEN.findall(text):
-            if name in ("D", "N", "L") and lo:
+            if name in ("D", "N", "L", "A") and lo:
                 continue
             if name not in style.choices:
                 raise ValueError(f"{region} style {style.name!r}: pattern {text!r} uses {{{name}}} with no choices")

@@ -25,9 +25,21 @@ def rounded_alpha(height: int, width: int, radius: float) -> np.ndarray:
     return out
 
 
+def blend_solid(img: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
+    """``img`` × (1 − alpha) + ``color`` × alpha for a BGR uint8 image and a float32 H × W alpha (new image)."""
+    solid = np.empty_like(img)
+    solid[:] = color
+    alpha = alpha.astype(np.float32, copy=False)
+    return cv2.blendLinear(img, solid, 1.0 - alpha, alpha)
+
+
 def rounded_outline(img: np.ndarray, thickness: int, radius: float, color: tuple[int, int, int]) -> None:
     """Draw a rounded-rectangle border ``thickness`` px wide just inside the plate edge, in place."""
-    h, w = img.shape[:2]
+    img[:] = blend_solid(img, _ring(*img.shape[:2], thickness, round(radius, 1)), color)
+
+
+@lru_cache(maxsize=512)
+def _ring(h: int, w: int, thickness: int, radius: float) -> np.ndarray:
     inset = thickness / 2 + max(1, h * 0.02)
     outer = rounded_alpha(h, w, radius)
     inner_h, inner_w = max(1, round(h - 2 * inset - thickness)), max(1, round(w - 2 * inset - thickness))
@@ -38,8 +50,9 @@ def rounded_outline(img: np.ndarray, thickness: int, radius: float, color: tuple
     ro_h, ro_w = max(1, round(h - 2 * inset + thickness)), max(1, round(w - 2 * inset + thickness))
     oy2, ox2 = round((h - ro_h) / 2), round((w - ro_w) / 2)
     ring_outer[oy2 : oy2 + ro_h, ox2 : ox2 + ro_w] = rounded_alpha(ro_h, ro_w, radius)
-    ring = np.clip(ring_outer - inner, 0, 1)[..., None]
-    img[:] = (img * (1 - ring) + np.array(color, np.float32) * ring).astype(np.uint8)
+    ring = np.clip(ring_outer - inner, 0, 1)
+    ring.setflags(write=False)
+    return ring
 
 
 def bolts(img: np.ndarray, rng: np.random.Generator) -> None:
@@ -67,28 +80,32 @@ def _soft_blobs(h: int, w: int, rng: np.random.Generator, n: int, scale: float) 
 
 
 def wear(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random mix of dirt, scratches, faded paint, a glare spot and a cast shadow; returns a new image."""
+    """Random mix of dirt, scratches, faded paint, a glare spot and a cast shadow; returns a new image.
+
+    Every step is a uint8 blend in OpenCV (no float copy of the plate): this runs once per generated plate.
+    """
     h, w = img.shape[:2]
-    out = img.astype(np.float32)
+    out = img.copy()
     if rng.random() < 0.5:  # dirt: brownish-grey patches
-        blobs = _soft_blobs(h, w, rng, int(rng.integers(1, 6)), 0.35)[..., None] * rng.uniform(0.2, 0.6)
-        dirt = np.array([rng.uniform(40, 90), rng.uniform(60, 100), rng.uniform(70, 110)], np.float32)
-        out = out * (1 - blobs) + dirt * blobs
-    if rng.random() < 0.3:  # fading: contrast pulled towards the mean
+        blobs = _soft_blobs(h, w, rng, int(rng.integers(1, 6)), 0.35) * np.float32(rng.uniform(0.2, 0.6))
+        dirt = (int(rng.uniform(40, 90)), int(rng.uniform(60, 100)), int(rng.uniform(70, 110)))
+        out = blend_solid(out, blobs, dirt)
+    if rng.random() < 0.3:  # fading: contrast pulled towards the mean colour
         k = rng.uniform(0.6, 0.9)
-        out = out * k + out.mean((0, 1)) * (1 - k)
+        mean = np.array(cv2.mean(out)[:3])[:, None]
+        out = cv2.transform(out, np.hstack([np.eye(3) * k, mean * (1 - k)]))
     if rng.random() < 0.3:  # scratches: thin light lines
         for _ in range(int(rng.integers(1, 5))):
             p1 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
             p2 = (p1[0] + int(rng.integers(-w // 4, w // 4)), p1[1] + int(rng.integers(-h // 3, h // 3)))
-            cv2.line(out, p1, p2, (200.0, 200.0, 200.0), 1, cv2.LINE_AA)
+            cv2.line(out, p1, p2, (200, 200, 200), 1, cv2.LINE_AA)
     if rng.random() < 0.3:  # glare: a bright soft spot
-        spot = _soft_blobs(h, w, rng, 1, 0.5)[..., None] * rng.uniform(0.4, 0.9)
-        out = out + (255 - out) * spot
+        spot = _soft_blobs(h, w, rng, 1, 0.5) * np.float32(rng.uniform(0.4, 0.9))
+        out = blend_solid(out, spot, (255, 255, 255))
     if rng.random() < 0.3:  # shadow: a darker side across a random line
         x = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
         y = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
         a = rng.uniform(0, 2 * np.pi)
         side = np.clip((np.cos(a) * x + np.sin(a) * y - rng.uniform(-0.5, 0.5)) * 6, 0, 1)
-        out = out * (1 - side[..., None] * rng.uniform(0.3, 0.6))
-    return np.clip(out, 0, 255).astype(np.uint8)
+        out = blend_solid(out, side * np.float32(rng.uniform(0.3, 0.6)), (0, 0, 0))
+    return out

@@ -31,13 +31,13 @@ DIGITS = "0123456789"
 
 def expand_pattern(pattern: str, rng: np.random.Generator, letters: str, choices: dict[str, tuple[str, ...]]) -> str:
     """Fill a field pattern: ``{D1-5}`` digits without a leading zero, ``{N3}`` digits, ``{L1-2}`` letters from
-    ``letters``, ``{name}`` a choice; other characters are kept."""
+    ``letters``, ``{A2-7}`` letters or digits, ``{name}`` a choice; other characters are kept."""
 
     def fill(m: re.Match) -> str:
         name, lo, hi = m.group(1), m.group(2), m.group(3)
-        if name in ("D", "N", "L") and lo:
+        if name in ("D", "N", "L", "A") and lo:
             n = int(rng.integers(int(lo), int(hi or lo) + 1))
-            pool = letters if name == "L" else DIGITS
+            pool = {"L": letters, "A": letters + DIGITS}.get(name, DIGITS)
             chars = [pool[i] for i in rng.integers(0, len(pool), n)]
             if name == "D":
                 chars[0] = DIGITS[1:][int(rng.integers(0, 9))]

@@ -85,9 +85,9 @@ def paste_plate(scene: np.ndarray, plate: RenderedPlate, quad: np.ndarray) -> No
     else:
         img, alpha = plate.image, plate.alpha
     warped = cv2.warpPerspective(img, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    a = cv2.warpPerspective(alpha, m, size, flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
+    a = cv2.warpPerspective(alpha, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
     roi = scene[y0:y1, x0:x1]
-    roi[:] = (roi * (1 - a) + warped * a).astype(np.uint8)
+    roi[:] = cv2.blendLinear(np.ascontiguousarray(roi), warped, 1.0 - a, a)
 
 
 class Backgrounds:
@@ -117,11 +117,11 @@ class Backgrounds:
         tex = self.bank[int(rng.integers(0, len(self.bank)))]
         y = int(rng.integers(0, tex.shape[0] - self.height + 1))
         x = int(rng.integers(0, tex.shape[1] - self.width + 1))
-        img = tex[y : y + self.height, x : x + self.width].astype(np.float32)
-        img = img * rng.uniform(0.6, 1.3) + rng.uniform(-30, 30, 3)
-        if rng.random() < 0.5:
-            img = img[:, ::-1]
-        return np.clip(img, 0, 255).astype(np.uint8)
+        crop = tex[y : y + self.height, x : x + self.width]
+        gain = rng.uniform(0.6, 1.3)
+        tint = np.hstack([np.eye(3) * gain, rng.uniform(-30, 30, (3, 1))])  # per-channel gain + offset
+        img = cv2.transform(crop, tint)  # saturating uint8 arithmetic in one pass
+        return cv2.flip(img, 1) if rng.random() < 0.5 else img
 
 
 def _draw_vehicle(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
@@ -152,6 +152,12 @@ def _occlude(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> Non
     cv2.rectangle(img, (int(a), int(y0 - (y1 - y0))), (int(a + w + 2), int(y1 + (y1 - y0))), color, -1)
 
 
+def _render_height(on_screen: float) -> int:
+    """Height to draw a flat plate at before warping it to ``on_screen`` px: a bit larger (the warp then only
+    shrinks), in 8 px steps between 24 and 128 (plate layouts are cached per height)."""
+    return int(np.clip(8 * round(on_screen * 1.4 / 8), 24, 128))
+
+
 def _plate_height_px(rng: np.random.Generator, lo: float, hi: float) -> float:
     """Log-uniform plate height: small plates are as common as large ones on a log scale."""
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
@@ -173,7 +179,7 @@ def compose_scene(
     for _ in range(int(rng.integers(opts.plates[0], opts.plates[1] + 1))):
         spec = specs[int(rng.integers(0, len(specs)))]
         h = _plate_height_px(rng, *opts.plate_height)
-        plate = render_plate(spec, rng, height=int(np.clip(round(h * 1.4), 24, 128)))
+        plate = render_plate(spec, rng, height=_render_height(h))
         aspect = plate.image.shape[1] / plate.image.shape[0]
         quad = _free_spot(rng, h * aspect, h, opts, [q for _, q in placed])
         if quad is not None:
@@ -235,7 +241,7 @@ def _real_scene(specs: list[RegionSpec], rng: np.random.Generator, rec: ImageRec
         x2, y2 = min(img.shape[1] - 1.0, x2 + mx), min(img.shape[0] - 1.0, y2 + my)
         box_aspect = (x2 - x1) / max(y2 - y1, 1e-3)
         spec, style = _closest_style(specs, box_aspect, rng)
-        plate = render_plate(spec, rng, height=int(np.clip(round((y2 - y1) * 1.4), 24, 128)), style=style)
+        plate = render_plate(spec, rng, height=_render_height(y2 - y1), style=style)
         quad = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
         paste_plate(img, plate, quad)
         labels.append(_label(plate, quad))
