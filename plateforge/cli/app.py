@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from plateforge import __version__
-from plateforge.cli import data, synth
+from plateforge.cli import data, evaluate, synth, train
 
 app = typer.Typer(
     name="plateforge",
@@ -15,6 +18,24 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(synth.app, name="synth")
+app.add_typer(train.app, name="train")
+app.add_typer(evaluate.app, name="eval")
+
+
+@app.command("export")
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.ckpt).")],
+    out: Annotated[Path, typer.Option("--out", help="ONNX file to write.")],
+) -> None:
+    """Export a checkpoint to a self-describing ONNX (uint8 in, spec in metadata) and check it against torch."""
+    from plateforge.cli.common import console, friendly_errors
+    from plateforge.export.onnx_export import export_checkpoint
+
+    report = friendly_errors(export_checkpoint)(checkpoint, out)
+    console.print(
+        f"wrote {report['path']} ({report['size_mb']:.2f} MB); "
+        f"torch vs ONNX Runtime max abs difference {report['max_abs_diff']:.2e}"
+    )
 
 
 @app.command()

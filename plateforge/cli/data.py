@@ -34,7 +34,9 @@ def _classes(value: str | None) -> list[str] | None:
 def import_(
     src: Annotated[Path, typer.Argument(help="Dataset: VOC folder, COCO JSON, YOLO folder or crops CSV.")],
     out_path: Annotated[Path, typer.Option("--out", help="Manifest JSONL to write.")],
-    fmt: Annotated[str | None, typer.Option("--format", help="voc|coco|yolo|crops-csv (guessed if not given).")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="voc|coco|yolo|crops-csv|uc3m-ocr (guessed if not given).")
+    ] = None,
     classes: Annotated[str | None, typer.Option(help="Comma-separated class names (ids for YOLO) to keep.")] = None,
     images: Annotated[Path | None, typer.Option(help="Folder holding the images, if not beside the labels.")] = None,
     skip_bad: SkipBad = False,

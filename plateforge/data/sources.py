@@ -9,10 +9,11 @@ from plateforge.data.coco import read_coco
 from plateforge.data.crops_csv import read_crops_csv
 from plateforge.data.errors import BadItems, DataError
 from plateforge.data.manifest import ImageRecord, read_manifest
+from plateforge.data.uc3m import read_uc3m_ocr
 from plateforge.data.voc import read_voc
 from plateforge.data.yolo import read_yolo
 
-FORMATS = ("manifest", "voc", "coco", "yolo", "crops-csv")
+FORMATS = ("manifest", "voc", "coco", "yolo", "crops-csv", "uc3m-ocr")
 
 
 def detect_format(src: str | os.PathLike) -> str:
@@ -58,6 +59,8 @@ def load_dataset(
         return read_coco(src, bad, classes, images_dir)
     if fmt == "yolo":
         return read_yolo(src, bad, [int(c) for c in classes] if classes else None)
+    if fmt == "uc3m-ocr":
+        return read_uc3m_ocr(src, bad)
     return read_crops_csv(src, bad, images_dir)
 
 

@@ -1,0 +1,110 @@
+"""Recognizer accuracy and speed on the same crops, side by side with rapidocr's PP-OCRv4 recognizer.
+
+Run:  python benchmarks/recognizer_bench.py [--data data/us_crops_split/val.jsonl] [--model M.onnx] [--int8 Q.onnx]
+rapidocr is optional: pip install --no-deps rapidocr-onnxruntime==1.4.4 && pip install pyclipper shapely six
+(--no-deps keeps it from installing opencv-python over opencv-python-headless). Both run on one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+
+import cv2
+import numpy as np
+
+from plateforge.data.manifest import read_manifest
+from plateforge.eval.ocr_metrics import exact
+from plateforge.ops.geometry import box_corners, rectify
+from plateforge.runtime.recognizer import PlateRecognizer
+
+
+def load_crops(manifest: str, subset: str | None) -> tuple[list[np.ndarray], list[str]]:
+    crops, texts = [], []
+    for r in read_manifest(manifest):
+        if subset and r.meta.get("subset") != subset:
+            continue
+        img = cv2.imread(r.image, cv2.IMREAD_COLOR)
+        for p in r.plates or ():
+            if p.text:
+                x1, y1, x2, y2 = (int(round(v)) for v in p.box)
+                crop = img[y1:y2, x1:x2] if not p.corners else rectify(img, np.array(p.corners), x2 - x1, y2 - y1)
+                crops.append(crop if crop.size else rectify(img, box_corners(p.box), 160, 48))
+                texts.append(p.text)
+    return crops, texts
+
+
+def bench_plateforge(model: str | None, crops, texts, label: str) -> dict:
+    rec = PlateRecognizer(model, threads=1, batch_size=32)
+    prepped = [rec.preprocess(c) for c in crops]
+    reads = rec.read_crops(crops)
+    acc = float(np.mean([exact(r.text, t) for r, t in zip(reads, texts, strict=True)]))
+    one = np.stack(prepped[:1])
+    for _ in range(20):
+        rec.infer(one)
+    times = []
+    for i in range(min(300, len(prepped))):
+        t = time.perf_counter()
+        rec.infer(np.stack(prepped[i : i + 1]))
+        times.append(time.perf_counter() - t)
+    batch = np.stack((prepped * 32)[:32])
+    rec.infer(batch)
+    t = time.perf_counter()
+    for _ in range(20):
+        rec.infer(batch)
+    per_batch = (time.perf_counter() - t) / 20
+    return {
+        "model": label,
+        "exact": acc,
+        "ms_b1_p50": 1000 * float(np.median(times)),
+        "plates_per_s_b32": 32 / per_batch,
+    }
+
+
+def bench_rapidocr(crops, texts) -> dict | None:
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError:
+        print("rapidocr-onnxruntime is not installed: skipping the comparison (see this file's docstring)")
+        return None
+    engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+    reads, times = [], []
+    for c in crops:
+        t = time.perf_counter()
+        res, _ = engine(c, use_det=False, use_cls=False, use_rec=True)
+        times.append(time.perf_counter() - t)
+        reads.append(re.sub(r"[^A-Z0-9]", "", (res[0][0] if res else "").upper()))
+    acc = float(np.mean([exact(r, t) for r, t in zip(reads, texts, strict=True)]))
+    return {
+        "model": "rapidocr PP-OCRv4 rec",
+        "exact": acc,
+        "ms_b1_p50": 1000 * float(np.median(times)),
+        "plates_per_s_b32": float("nan"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="data/us_crops_split/val.jsonl")
+    ap.add_argument("--subset", default=None)
+    ap.add_argument("--model", default=None, help="recognizer ONNX (default: bundled)")
+    ap.add_argument("--int8", default=None, help="also time an INT8 recognizer ONNX")
+    args = ap.parse_args()
+    crops, texts = load_crops(args.data, args.subset)
+    rows = [bench_plateforge(args.model, crops, texts, "plateforge FP32")]
+    if args.int8:
+        rows.append(bench_plateforge(args.int8, crops, texts, "plateforge INT8"))
+    rapid = bench_rapidocr(crops, texts)
+    if rapid:
+        rows.append(rapid)
+    print(f"{len(crops)} crops from {args.data}; ONNX Runtime, 1 thread")
+    print(f"{'model':26s} {'exact match':>11s} {'ms/plate b1 p50':>16s} {'plates/s b32':>13s}")
+    for r in rows:
+        print(f"{r['model']:26s} {r['exact']:11.2%} {r['ms_b1_p50']:16.2f} {r['plates_per_s_b32']:13.0f}")
+    if rapid:
+        print(f"speed ratio (rapidocr ms / plateforge ms, batch 1): {rapid['ms_b1_p50'] / rows[0]['ms_b1_p50']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds the real-data manifests the training configs read, from ../shared/data/real (never committed).
+set -euo pipefail
+REAL=${REAL:-../shared/data/real}
+mkdir -p data
+plateforge data import "$REAL/us-plate-crops/labels.csv" --out data/us_crops.jsonl --overwrite
+plateforge data split data/us_crops.jsonl --out data/us_crops_split --val 0.2 --seed 0 --overwrite
+plateforge data import "$REAL/uc3m-lp/OCR" --format uc3m-ocr --out data/uc3m_ocr.jsonl --overwrite
+plateforge data import "$REAL/uc3m-lp/LP" --format yolo --out data/uc3m_lp.jsonl --overwrite
+plateforge data import "$REAL/car-plates-cc0" --format voc --out data/cc0.jsonl --overwrite
+plateforge data split data/cc0.jsonl --out data/cc0_split --val 0.2 --seed 0 --overwrite

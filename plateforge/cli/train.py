@@ -1,0 +1,27 @@
+"""``plateforge train ...``: train models from a YAML config (needs the ``[train]`` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from plateforge.cli.common import console, friendly_errors
+
+app = typer.Typer(help="Train models (detector, recognizer) from a YAML config.")
+
+Config = Annotated[Path, typer.Option("--config", help="YAML config (see configs/).")]
+Resume = Annotated[Path | None, typer.Option(help="Run folder to continue from its checkpoints/last.ckpt.")]
+Epochs = Annotated[int | None, typer.Option(help="Override training.epochs.")]
+
+
+@app.command()
+@friendly_errors
+def ocr(config: Config, resume: Resume = None, epochs: Epochs = None) -> None:
+    """Train a plate recognizer (slot decoder; one- and two-line plates)."""
+    from plateforge.train.ocr import train_ocr
+
+    overrides = {"training.epochs": epochs} if epochs else None
+    run_dir = train_ocr(config, resume, overrides)
+    console.print(f"run folder: {run_dir} (checkpoints/, metrics.csv, curves.png)")

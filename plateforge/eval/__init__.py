@@ -1,0 +1,1 @@
+"""Metrics shared by training validation and the ``plateforge eval`` commands (no torch)."""

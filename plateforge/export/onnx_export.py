@@ -1,0 +1,122 @@
+"""Checkpoint → ONNX with the model spec in its metadata, checked against torch (max abs difference).
+
+The graph takes uint8 NHWC BGR images; scaling and normalisation are inside it, so the runtime only resizes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from plateforge.runtime.spec import METADATA_KEY, ModelSpec
+
+OPSET = 17
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A plateforge training checkpoint (trusted file: it is unpickled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if "plateforge" not in ckpt:
+        raise ValueError(f"{path}: not a plateforge checkpoint (no 'plateforge' section)")
+    return ckpt
+
+
+def recognizer_from_checkpoint(ckpt: dict) -> tuple[torch.nn.Module, ModelSpec]:
+    """The recognizer network with the checkpoint's (EMA) weights, in eval mode, and its spec."""
+    from plateforge.train.registry import create_model
+
+    info = ckpt["plateforge"]
+    m = info["config"]["model"]
+    model = create_model(
+        m["name"],
+        alphabet=m["alphabet"],
+        regions=info["regions"],
+        height=m["height"],
+        width=m["width"],
+        slots=m["slots"],
+    )
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    model.load_state_dict(state)
+    model.eval()
+    spec = ModelSpec(
+        task="recognizer",
+        architecture=m["name"],
+        height=m["height"],
+        width=m["width"],
+        resize="stretch",
+        alphabet=m["alphabet"],
+        slots=m["slots"],
+        regions=tuple(info["regions"]),
+        decoder=getattr(model, "decoder", "slots"),
+        extra={
+            "dataset_hash": info.get("dataset_hash"),
+            "git_commit": info.get("git_commit"),
+            "exported": time.strftime("%Y-%m-%d"),
+        },
+    )
+    return model, spec
+
+
+def attach_spec(path: str | Path, spec: ModelSpec) -> None:
+    """Write ``spec`` into the ONNX file's metadata (key ``plateforge``), in place."""
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, spec.to_json()
+    model.producer_name = "plateforge"
+    onnx.save(model, str(path))
+
+
+def parity(model: torch.nn.Module, onnx_path: str | Path, sample: np.ndarray) -> float:
+    """Max abs difference between torch and ONNX Runtime outputs on ``sample`` (uint8 NHWC batch)."""
+    import onnxruntime as ort
+
+    with torch.no_grad():
+        ref = model(torch.from_numpy(sample))
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: sample})
+    return max(float(np.abs(r.numpy() - g).max()) for r, g in zip(ref, got, strict=True))
+
+
+def export_recognizer(ckpt_path: str | Path, out: str | Path, sample: np.ndarray | None = None) -> dict:
+    """Export a recognizer checkpoint; returns path, size in MB and the parity max abs difference."""
+    model, spec = recognizer_from_checkpoint(load_checkpoint(ckpt_path))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(1, spec.height, spec.width, 3, dtype=torch.uint8)
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(out),
+        input_names=["images"],
+        output_names=["chars", "regions"],
+        dynamic_axes={"images": {0: "batch"}, "chars": {0: "batch"}, "regions": {0: "batch"}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+    attach_spec(out, spec)
+    if sample is None:
+        sample = np.random.default_rng(0).integers(0, 256, (8, spec.height, spec.width, 3), dtype=np.uint8)
+    diff = parity(model, out, sample)
+    return {
+        "path": str(out),
+        "size_mb": out.stat().st_size / 1e6,
+        "max_abs_diff": diff,
+        "spec": dataclasses.asdict(spec),
+    }
+
+
+def export_checkpoint(ckpt_path: str | Path, out: str | Path) -> dict:
+    """Export any plateforge checkpoint; the task (recognizer, detector, ...) comes from the checkpoint."""
+    task = load_checkpoint(ckpt_path)["plateforge"]["task"]
+    if task == "recognizer":
+        return export_recognizer(ckpt_path, out)
+    raise ValueError(f"{ckpt_path}: export of task {task!r} is not supported")

@@ -1,0 +1,1 @@
+"""NumPy-only operations shared by training validation and the runtime (one postprocess)."""

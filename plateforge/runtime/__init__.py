@@ -1,0 +1,1 @@
+"""Inference on ONNX Runtime. Needs numpy, OpenCV and onnxruntime only: never imports torch."""

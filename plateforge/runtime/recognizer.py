@@ -1,0 +1,75 @@
+"""``PlateRecognizer``: rectified plate crops in, :class:`~plateforge.types.PlateRead` out (ONNX Runtime)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from plateforge.ops.slots import decode_ctc, decode_slots, softmax
+from plateforge.runtime.images import ImageInput, load_image
+from plateforge.runtime.session import bundled_model, create_session, read_spec
+from plateforge.types import PlateRead
+
+DEFAULT_RECOGNIZER = "recognizer.onnx"
+MIN_SIDE = 4  # px: a crop smaller than this holds no readable character
+
+
+class PlateRecognizer:
+    """Reads rectified plate crops. ``model``: a plateforge recognizer ONNX (default: the bundled one);
+    ``threads``: ONNX Runtime intra-op threads; ``batch_size``: crops per inference call."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        threads: int | None = None,
+        batch_size: int = 32,
+        providers: list[str] | None = None,
+    ):
+        self.path = str(model or bundled_model(DEFAULT_RECOGNIZER))
+        self.session = create_session(self.path, threads, providers)
+        spec = read_spec(self.session)
+        if spec is None or spec.task != "recognizer":
+            raise ValueError(f"{self.path}: not a plateforge recognizer (no recognizer spec in its metadata)")
+        self.spec = spec
+        self.batch_size = batch_size
+        self.input_name = self.session.get_inputs()[0].name
+
+    def preprocess(self, crop: np.ndarray) -> np.ndarray:
+        """BGR uint8 crop → model input (H × W × 3 uint8, stretched to the model's size)."""
+        if min(crop.shape[:2]) < MIN_SIDE:
+            raise ValueError(f"crop of {crop.shape[1]}x{crop.shape[0]} px is too small to read (min {MIN_SIDE} px)")
+        interp = cv2.INTER_AREA if crop.shape[0] > self.spec.height else cv2.INTER_LINEAR
+        return cv2.resize(crop, (self.spec.width, self.spec.height), interpolation=interp)
+
+    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw outputs for a preprocessed (B, H, W, 3) uint8 batch: char logits (B, K, A + 1), region logits."""
+        chars, regions = self.session.run(None, {self.input_name: batch})
+        return chars, regions
+
+    def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateRead]:
+        """Read BGR uint8 crops (already loaded), batched."""
+        reads: list[PlateRead] = []
+        for start in range(0, len(crops), self.batch_size):
+            batch = np.stack([self.preprocess(c) for c in crops[start : start + self.batch_size]])
+            chars, regions = self.infer(batch)
+            region_p = softmax(regions)
+            decode = decode_ctc if self.spec.decoder == "ctc" else decode_slots
+            for (text, conf, char_conf), rp in zip(decode(chars, self.spec.alphabet), region_p, strict=True):
+                k = int(rp.argmax())
+                region = self.spec.regions[k] if self.spec.regions else None
+                reads.append(PlateRead(text, conf, char_conf, region, float(rp[k])))
+        return reads
+
+    def run(self, images: ImageInput | Sequence[ImageInput]) -> PlateRead | list[PlateRead]:
+        """Read one crop (path, bytes or array) → PlateRead, or a list of them → list of PlateRead.
+
+        Raises :class:`~plateforge.runtime.images.ImageError` / ValueError naming a bad input.
+        """
+        single = not isinstance(images, list | tuple)
+        items = [images] if single else list(images)
+        crops = [load_image(x) for x in items]
+        reads = self.read_crops(crops)
+        return reads[0] if single else reads

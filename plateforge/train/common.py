@@ -1,0 +1,251 @@
+"""Training plumbing shared by every model: typed YAML configs, run folders, schedules, metrics files, curves,
+checkpoints that record where a model came from, and the Lightning trainer set-up."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import subprocess
+import time
+import types
+import typing
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+
+
+@dataclasses.dataclass
+class ExperimentCfg:
+    """``name`` of the run; runs go to ``output_dir/<timestamp>_<model>_<name>``; ``seed`` for everything."""
+
+    name: str = "run"
+    output_dir: str = "runs"
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class TrainingCfg:
+    """The loop: epochs, batch, AdamW (lr, weight_decay), cosine schedule after ``warmup_epochs`` of linear
+    warm-up, EMA of weights (``ema_decay``; 0 turns it off), gradient clipping by norm, precision ``auto``
+    (16-bit mixed on a GPU, 32 on a CPU), and Lightning's accelerator / devices / strategy (``ddp`` to scale out)."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    ema_decay: float = 0.999
+    grad_clip: float = 5.0
+    precision: str = "auto"
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    num_workers: int = 0
+    limit_train_batches: float | int | None = None
+    limit_val_batches: float | int | None = None
+    log_every_n_steps: int = 20
+
+
+def from_dict(cls, data: dict | None, where: str = "config"):
+    """Build dataclass ``cls`` from a dict, recursing into nested dataclasses and lists of them.
+
+    Unknown keys are errors (a typo must not be silently ignored); missing keys take the defaults.
+    """
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
+    kwargs = {}
+    for key, value in data.items():
+        kwargs[key] = _convert(hints[key], value, f"{where}.{key}")
+    return cls(**kwargs)
+
+
+def _convert(tp, value, where: str):
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        dc = [a for a in args if dataclasses.is_dataclass(a)]
+        return from_dict(dc[0], value, where) if dc and isinstance(value, dict) else value
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value or [])]
+    return value
+
+
+def load_config(cls, path: str | Path):
+    """Read a YAML file into the typed config ``cls``; errors name the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    return from_dict(cls, yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+
+
+def git_commit() -> str | None:
+    """The current git commit of the working tree (with ``-dirty`` when it has changes), or None."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=True).stdout
+        return head + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def new_run_dir(exp: ExperimentCfg, model: str) -> Path:
+    """``<output_dir>/<YYYYmmdd-HHMMSS>_<model>_<name>`` (created)."""
+    path = Path(exp.output_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}_{model}_{exp.name}"
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def cosine_with_warmup(total_steps: int, warmup_steps: int, floor: float = 0.02):
+    """LR multiplier: linear 0 → 1 over ``warmup_steps``, then cosine 1 → ``floor`` at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return factor
+
+
+class MetricsFiles(Callback):
+    """After each epoch (its validation included): one row to ``metrics.csv`` and ``metrics.jsonl``, and
+    ``curves.png`` redrawn."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.rows: list[dict] = []
+        jsonl = self.run_dir / "metrics.jsonl"
+        if jsonl.is_file():  # resumed run: keep the history
+            self.rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.global_rank != 0:
+            return
+        row = {"epoch": trainer.current_epoch, "step": trainer.global_step, "time": round(time.time(), 1)}
+        for k, v in trainer.callback_metrics.items():
+            row[k] = round(float(v), 6) if isinstance(v, torch.Tensor) and v.numel() == 1 else v
+        row.update(getattr(module, "extra_epoch_metrics", {}))
+        self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
+        keys = sorted({k for r in self.rows for k in r}, key=lambda k: (k not in ("epoch", "step", "time"), k))
+        with (self.run_dir / "metrics.csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, keys)
+            w.writeheader()
+            w.writerows(self.rows)
+        with (self.run_dir / "metrics.jsonl").open("w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in self.rows)
+        plot_curves(self.rows, self.run_dir / "curves.png")
+
+
+def plot_curves(rows: list[dict], path: Path) -> None:
+    """One panel per metric family (losses, accuracies, learning rate...), x = epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in rows[-1] if k not in ("epoch", "step", "time") and isinstance(rows[-1][k], int | float)]
+    groups: dict[str, list[str]] = {}
+    for k in keys:
+        family = "loss" if "loss" in k else "lr" if k.startswith("lr") else k.split("/")[-1]
+        groups.setdefault(family, []).append(k)
+    n = len(groups)
+    cols = min(3, n)
+    fig, axes = plt.subplots(
+        (n + cols - 1) // cols, cols, figsize=(5 * cols, 3.2 * ((n + cols - 1) // cols)), squeeze=False
+    )
+    epochs = [r["epoch"] for r in rows]
+    for ax, (family, members) in zip(axes.flat, groups.items(), strict=False):
+        for k in members:
+            ax.plot(epochs, [r.get(k, float("nan")) for r in rows], marker="o", ms=3, label=k)
+        ax.set_title(family)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+class NamedCheckpoint(ModelCheckpoint):
+    """A ModelCheckpoint whose saved state is keyed by its folder and file name too, so several can watch the
+    same metric (``best`` and ``topk``) and each restores its own state on resume."""
+
+    @property
+    def state_key(self) -> str:
+        return f"{super().state_key}[{self.dirpath}/{self.filename}]"
+
+
+def checkpoint_callbacks(run_dir: Path, monitor: str, mode: str, metric_tag: str) -> list[NamedCheckpoint]:
+    """``checkpoints/last.ckpt``, ``checkpoints/best_<tag>.ckpt`` and the top 3 in ``checkpoints/topk/``."""
+    ckpt = run_dir / "checkpoints"
+    last = NamedCheckpoint(dirpath=ckpt, save_last=True, save_top_k=0)
+    best = NamedCheckpoint(
+        dirpath=ckpt,
+        filename=f"best_{metric_tag}",
+        monitor=monitor,
+        mode=mode,
+        save_top_k=1,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    topk = NamedCheckpoint(
+        dirpath=ckpt / "topk",
+        monitor=monitor,
+        mode=mode,
+        save_top_k=3,
+        filename=f"ckpt_epoch{{epoch:03d}}_{metric_tag}{{{monitor}:.3f}}",
+        auto_insert_metric_name=False,
+    )
+    return [last, best, topk]
+
+
+def make_trainer(cfg: TrainingCfg, run_dir: Path, callbacks: list[Callback], steps_per_epoch: int) -> pl.Trainer:
+    """A Lightning Trainer with AMP on GPUs, EMA, LR logging, TensorBoard, gradient clipping and progress bar."""
+    gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    precision = cfg.precision if cfg.precision != "auto" else ("16-mixed" if gpu else "32-true")
+    cbs = list(callbacks) + [LearningRateMonitor(logging_interval="epoch")]
+    if cfg.ema_decay > 0:
+        cbs.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=max(1, steps_per_epoch // 4)))
+    return pl.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=cfg.epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        num_nodes=cfg.num_nodes,
+        precision=precision,
+        gradient_clip_val=cfg.grad_clip or None,
+        gradient_clip_algorithm="norm",
+        callbacks=cbs,
+        logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
+        log_every_n_steps=cfg.log_every_n_steps,
+        limit_train_batches=cfg.limit_train_batches,
+        limit_val_batches=cfg.limit_val_batches,
+        enable_model_summary=False,
+    )
+
+
+def grad_norm(module: torch.nn.Module) -> float:
+    """L2 norm of all gradients (before clipping)."""
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0

@@ -1,0 +1,174 @@
+"""Recognizer training data: synthetic crops (rendered once, cached as arrays) mixed with real crops.
+
+Every sample is a (height, width, 3) uint8 BGR image at the model's input size, its slot targets (masked
+``?`` characters ignored) and its region index (ignored when the region is not one the model knows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from plateforge.data.manifest import read_manifest
+from plateforge.ops.geometry import box_corners, rectify
+from plateforge.ops.slots import IGNORE, encode_text
+from plateforge.progress import progress
+
+SYNTH_CACHE_VERSION = 2  # bump when the renderer changes what a seed produces
+
+
+@dataclasses.dataclass
+class SynthSource:
+    """``n`` synthetic crops from ``seed``, of ``regions`` (selector; None = all), with an ``augment`` preset."""
+
+    n: int = 50000
+    seed: int = 1
+    regions: str | None = None
+    augment: str = "medium"
+
+
+@dataclasses.dataclass
+class RealSource:
+    """Real crops from a manifest (``subset`` keeps only records whose meta subset matches); each is used
+    ``repeat`` times per epoch, with fresh augmentation each time."""
+
+    manifest: str
+    subset: str | None = None
+    repeat: int = 1
+
+
+@dataclasses.dataclass
+class ValSet:
+    """A validation set: a manifest (+ subset) or synthetic crops."""
+
+    name: str
+    manifest: str | None = None
+    subset: str | None = None
+    synth: SynthSource | None = None
+
+
+@dataclasses.dataclass
+class Arrays:
+    images: np.ndarray  # (N, H, W, 3) uint8 BGR
+    texts: list[str]
+    regions: list[str | None]
+    layouts: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+_worker: dict = {}
+
+
+def _init_worker(src: SynthSource, height: int, width: int) -> None:
+    from plateforge.specs import select_regions
+
+    _worker.update(src=src, size=(width, height), specs=select_regions(src.regions))
+
+
+def _render(i: int):
+    from plateforge.synth.augment import augment, crop_pipeline
+    from plateforge.synth.crops import make_crop
+
+    src: SynthSource = _worker["src"]
+    rng = np.random.default_rng([src.seed, i])
+    specs = _worker["specs"]
+    img, label = make_crop(specs[int(rng.integers(0, len(specs)))], rng)
+    img = augment(img, crop_pipeline(src.augment), int(rng.integers(0, 2**31)))
+    img = cv2.resize(img, _worker["size"], interpolation=cv2.INTER_AREA)
+    return img, label.text, label.region, label.layout
+
+
+def synth_arrays(
+    src: SynthSource, height: int, width: int, cache_dir: str | Path | None = None, workers: int | None = None
+) -> Arrays:
+    """Render ``src.n`` crops at the model size (all cores), cached in ``cache_dir`` by their settings."""
+    key = json.dumps([dataclasses.asdict(src), height, width, SYNTH_CACHE_VERSION], sort_keys=True)
+    path = Path(cache_dir) / f"synth_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz" if cache_dir else None
+    if path is not None and path.is_file():
+        z = np.load(path, allow_pickle=False)
+        meta = json.loads(str(z["meta"]))
+        return Arrays(z["images"], meta["texts"], meta["regions"], meta["layouts"])
+    workers = workers or os.cpu_count() or 1
+    ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(src, height, width)) as pool:
+        items = list(progress(pool.imap(_render, range(src.n), chunksize=256), "rendering synthetic crops", src.n))
+    arrays = Arrays(
+        np.stack([x[0] for x in items]), [x[1] for x in items], [x[2] for x in items], [x[3] for x in items]
+    )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = json.dumps({"texts": arrays.texts, "regions": arrays.regions, "layouts": arrays.layouts})
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, images=arrays.images, meta=np.array(meta))
+        tmp.replace(path)
+    return arrays
+
+
+def real_arrays(manifest: str, subset: str | None, height: int, width: int) -> Arrays:
+    """Every plate with a text in the manifest, rectified (corners) or cropped (box) to the model size."""
+    images, texts, regions, layouts = [], [], [], []
+    for rec in read_manifest(manifest):
+        if subset is not None and rec.meta.get("subset") != subset:
+            continue
+        img = cv2.imread(rec.image, cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"{rec.image}: cannot read image listed in {manifest}")
+        for p in rec.plates or ():
+            if not p.text:
+                continue
+            corners = np.array(p.corners, np.float32) if p.corners else box_corners(p.box)
+            images.append(rectify(img, corners, width, height))
+            texts.append(p.text)
+            regions.append(p.region)
+            layouts.append(p.layout)
+    if not texts:
+        raise ValueError(f"{manifest}: no plates with text (subset={subset!r})")
+    return Arrays(np.stack(images), texts, regions, layouts)
+
+
+class OcrDataset(Dataset):
+    """Samples from several :class:`Arrays`; ``augment`` (an albumentations pipeline or None) runs per access."""
+
+    def __init__(
+        self,
+        parts: list[tuple[Arrays, int]],
+        alphabet: str,
+        slots: int,
+        regions: list[str],
+        augment=None,
+        seed: int = 0,
+    ):
+        self.index = [(arrays, i) for arrays, repeat in parts for _ in range(repeat) for i in range(len(arrays))]
+        self.alphabet, self.slots = alphabet, slots
+        self.region_index = {r: k for k, r in enumerate(regions)}
+        self.augment = augment
+        self.seed = seed
+        self.calls = 0
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int):
+        arrays, i = self.index[k]
+        img = arrays.images[i]
+        if self.augment is not None:
+            self.calls += 1
+            self.augment.set_random_seed(self.seed * 1_000_003 + self.calls)
+            out = self.augment(image=img)["image"]
+            if out.shape != img.shape:
+                out = cv2.resize(out, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA)
+            img = out
+        target = encode_text(arrays.texts[i], self.alphabet, self.slots)
+        region = self.region_index.get(arrays.regions[i], IGNORE)
+        return torch.from_numpy(np.ascontiguousarray(img)), torch.from_numpy(target), torch.tensor(region)

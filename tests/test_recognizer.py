@@ -1,0 +1,191 @@
+"""Recognizer: slot coding, metrics, a few real training steps, resume, export parity and the runtime."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch", reason="training tests need the [train] extra (torch)")
+
+from plateforge.eval.ocr_metrics import accuracy_at_coverage, edit_distance, exact, ocr_report  # noqa: E402
+from plateforge.ops.slots import IGNORE, decode_slots, encode_text  # noqa: E402
+from plateforge.runtime.images import ImageError  # noqa: E402
+
+ALPHA = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def test_slot_encoding_and_decoding():
+    t = encode_text("A1?Z", ALPHA, 6)
+    assert t.tolist() == [10, 1, IGNORE, 35, 36, 36]
+    with pytest.raises(ValueError, match="at most 3"):
+        encode_text("ABCD", ALPHA, 3)
+    with pytest.raises(ValueError, match="not in the alphabet"):
+        encode_text("A-1", ALPHA, 6)
+    logits = np.full((2, 5, 37), -4.0, np.float32)
+    for s, c in enumerate([10, 11, 36, 5, 36]):  # "AB", then pad: later slots are ignored
+        logits[0, s, c] = 4.0
+    logits[1, :, 36] = 4.0  # nothing read
+    logits[0, 1, 12] = 3.9  # B vs C nearly tied: low confidence
+    (text, conf, chars), (empty, _, _) = decode_slots(logits, ALPHA)
+    assert text == "AB" and empty == ""
+    assert len(chars) == 2 and conf == pytest.approx(min(chars)) and conf < 0.6 < chars[0]
+
+
+def test_ocr_metrics():
+    assert exact("0745CXV", "074?C?V") and not exact("074CXV", "074?C?V")
+    assert edit_distance("ABC", "A?C") == 0 and edit_distance("AXC", "ABC") == 1 and edit_distance("", "AB") == 2
+    cov = accuracy_at_coverage([True, True, False, True], [0.9, 0.8, 0.7, 0.1])
+    assert cov["acc@cov50"] == 1.0 and cov["acc@cov100"] == 0.75 and cov["cov@acc95"] == 0.5
+    rep = ocr_report(["AB1", "CD2"], ["AB1", "CD3"], [0.9, 0.4], ["eu-de", "ch"], ["one_line", "two_line"])
+    assert rep["exact"] == 0.5 and rep["per_region"]["ch"]["exact"] == 0.0 and rep["cer"] == pytest.approx(1 / 6)
+
+
+def test_registry():
+    from plateforge.train.registry import create_model, list_models
+
+    assert {"slotnet_s", "slotnet_m"} <= set(list_models())
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        create_model("nope")
+    m = create_model("slotnet_s", alphabet=ALPHA, regions=["ch", "ru"])
+    chars, regions = m(torch.zeros(3, 48, 160, 3, dtype=torch.uint8))
+    assert chars.shape == (3, 10, 37) and regions.shape == (3, 2)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """Two tiny epochs of real training (synthetic crops + a made-up real manifest with a masked character)."""
+    from plateforge.data import ImageRecord, PlateLabel, write_manifest
+    from plateforge.specs import load_specs
+    from plateforge.synth.crops import make_crop
+    from plateforge.train.ocr import train_ocr
+
+    tmp = tmp_path_factory.mktemp("ocr")
+    import cv2
+
+    recs = []
+    for i in range(12):
+        img, label = make_crop(load_specs()["eu-es"], np.random.default_rng(100 + i))
+        path = tmp / f"real{i}.png"
+        cv2.imwrite(str(path), img)
+        text = label.text[:2] + "?" + label.text[3:]
+        recs.append(
+            ImageRecord(
+                str(path),
+                img.shape[1],
+                img.shape[0],
+                (PlateLabel(label.box, label.corners, text, "eu-es", label.layout),),
+            )
+        )
+    write_manifest(recs, tmp / "real.jsonl")
+    cfg = {
+        "experiment": {"name": "t", "output_dir": str(tmp / "runs"), "seed": 0},
+        "dataset": {
+            "synth": {"n": 192, "seed": 3, "regions": "ch,eu", "augment": "light"},
+            "real": [{"manifest": str(tmp / "real.jsonl"), "repeat": 2}],
+            "val": [
+                {"name": "synth", "synth": {"n": 48, "seed": 4, "regions": "ch,eu", "augment": "none"}},
+                {"name": "real", "manifest": str(tmp / "real.jsonl")},
+            ],
+            "cache_dir": str(tmp / "cache"),
+        },
+        "model": {"name": "slotnet_s", "regions": ["ch", "eu-de", "eu-es", "eu-fr", "eu-it", "eu-nl"]},
+        "training": {"epochs": 1, "batch_size": 32, "limit_train_batches": 3, "ema_decay": 0.9},
+    }
+    config = tmp / "ocr.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    run_dir = train_ocr(config)
+    return tmp, config, run_dir
+
+
+def test_training_writes_checkpoints_metrics_and_curves(trained_run):
+    _, _, run = trained_run
+    ck = run / "checkpoints"
+    assert (ck / "last.ckpt").is_file() and (ck / "best_exact.ckpt").is_file()
+    assert len(list((ck / "topk").glob("ckpt_epoch000_exact*.ckpt"))) == 1
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["epoch"] == 0
+    for key in ("train/loss", "train/char_loss", "val/synth/exact", "val/real/exact", "val/exact_mean", "lr-AdamW/pg1"):
+        assert key in rows[-1], key
+    assert (run / "metrics.csv").read_text().startswith("epoch,step,time")
+    assert (run / "curves.png").stat().st_size > 5000
+    assert list((run / "tensorboard").glob("events.out.tfevents*"))
+    info = torch.load(ck / "last.ckpt", map_location="cpu", weights_only=False)["plateforge"]
+    assert info["task"] == "recognizer" and len(info["dataset_hash"]) == 64
+    assert info["config"]["training"]["batch_size"] == 32 and "git_commit" in info
+
+
+def test_resume_continues_from_last(trained_run):
+    from plateforge.train.ocr import train_ocr
+
+    _, config, run = trained_run
+    step_before = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
+    train_ocr(config, resume=run, overrides={"training.epochs": 2})
+    ck = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ck["global_step"] == step_before + 3  # exactly one more epoch of 3 steps
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1]
+
+
+def test_export_parity_metadata_and_runtime(trained_run, tmp_path):
+    from plateforge.export.onnx_export import export_checkpoint
+    from plateforge.runtime.recognizer import PlateRecognizer
+
+    _, _, run = trained_run
+    report = export_checkpoint(run / "checkpoints" / "last.ckpt", tmp_path / "rec.onnx")
+    assert report["max_abs_diff"] < 1e-4
+    rec = PlateRecognizer(tmp_path / "rec.onnx", threads=1)
+    assert rec.spec.task == "recognizer" and rec.spec.alphabet == ALPHA and rec.spec.color == "BGR"
+    assert rec.spec.regions == ("ch", "eu-de", "eu-es", "eu-fr", "eu-it", "eu-nl")
+    img = np.random.default_rng(0).integers(0, 255, (40, 150, 3), dtype=np.uint8)
+    single = rec.run(img)
+    assert isinstance(single.text, str) and 0 <= single.confidence <= 1 and single.region in rec.spec.regions
+    reads = rec.run(
+        [
+            img,
+            img[..., 0],
+            np.dstack([img, np.full(img.shape[:2], 255, np.uint8)]),
+            (img.astype(np.uint16) * 257),
+            np.zeros((3000, 9000, 3), np.uint8),
+        ]
+    )
+    assert len(reads) == 5 and reads[0] == single
+    for bad, msg in [
+        (np.zeros((0, 10, 3), np.uint8), "empty"),
+        (np.zeros((2, 50, 3), np.uint8), "too small"),
+        (b"", "empty"),
+        (b"not an image", "not a readable image"),
+        (tmp_path / "nope.png", "not found"),
+    ]:
+        with pytest.raises((ImageError, ValueError), match=msg):
+            rec.run(bad)
+
+
+def test_ctc_decoding_and_masked_class():
+    from plateforge.ops.slots import decode_ctc
+
+    alpha = ALPHA + "?"
+    logits = np.full((1, 8, len(alpha) + 1), -4.0, np.float32)
+    for t, k in enumerate([0, 11, 11, 0, 11, 2, 0, 37]):  # blank A A blank A 1 blank ?
+        logits[0, t, k] = 4.0
+    ((text, conf, chars),) = decode_ctc(logits, alpha)
+    assert text == "AA1?" and len(chars) == 4 and conf == pytest.approx(min(chars))
+    assert encode_text("A?", alpha, 4).tolist() == [10, 36, 37, 37]  # "?" is a class in a CTC alphabet
+
+
+def test_model_spec_roundtrip_and_version_guard():
+    from plateforge.runtime.spec import ModelSpec
+
+    spec = ModelSpec(
+        task="recognizer",
+        architecture="slotnet_s",
+        height=48,
+        width=160,
+        alphabet=ALPHA,
+        slots=10,
+        regions=("ch", "ru"),
+        decoder="slots",
+    )
+    assert ModelSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(ValueError, match="newer"):
+        ModelSpec.from_json(spec.to_json().replace('"version": 1', '"version": 99'))
