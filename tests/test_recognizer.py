@@ -127,6 +127,17 @@ def test_resume_continues_from_last(trained_run):
     assert [r["epoch"] for r in rows] == [0, 1]
 
 
+def test_init_starts_a_new_run_from_trained_weights(trained_run):
+    from plateforge.train.ocr import train_ocr
+
+    _, config, run = trained_run
+    best = run / "checkpoints" / "best_exact.ckpt"
+    new = train_ocr(config, init=best)
+    assert new != run and (new / "init_from.txt").read_text().strip() == str(best.resolve())
+    ck = torch.load(new / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ck["global_step"] == 3  # a fresh schedule, not a resume
+
+
 def test_export_parity_metadata_and_runtime(trained_run, tmp_path):
     from plateforge.export.onnx_export import export_checkpoint
     from plateforge.runtime.recognizer import PlateRecognizer

@@ -14,14 +14,15 @@ app = typer.Typer(help="Train models (detector, recognizer) from a YAML config."
 Config = Annotated[Path, typer.Option("--config", help="YAML config (see configs/).")]
 Resume = Annotated[Path | None, typer.Option(help="Run folder to continue from its checkpoints/last.ckpt.")]
 Epochs = Annotated[int | None, typer.Option(help="Override training.epochs.")]
+Init = Annotated[Path | None, typer.Option(help="Checkpoint whose weights start a new run (fine-tuning).")]
 
 
 @app.command()
 @friendly_errors
-def ocr(config: Config, resume: Resume = None, epochs: Epochs = None) -> None:
+def ocr(config: Config, resume: Resume = None, epochs: Epochs = None, init: Init = None) -> None:
     """Train a plate recognizer (slot decoder; one- and two-line plates)."""
     from plateforge.train.ocr import train_ocr
 
     overrides = {"training.epochs": epochs} if epochs else None
-    run_dir = train_ocr(config, resume, overrides)
+    run_dir = train_ocr(config, resume, overrides, init)
     console.print(f"run folder: {run_dir} (checkpoints/, metrics.csv, curves.png)")

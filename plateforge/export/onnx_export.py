@@ -55,7 +55,7 @@ def recognizer_from_checkpoint(ckpt: dict) -> tuple[torch.nn.Module, ModelSpec]:
         alphabet=m["alphabet"],
         slots=m["slots"],
         regions=tuple(info["regions"]),
-        decoder=getattr(model, "decoder", "slots"),
+        decoder=getattr(model, "output_format", "slots"),
         extra={
             "dataset_hash": info.get("dataset_hash"),
             "git_commit": info.get("git_commit"),

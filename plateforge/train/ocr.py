@@ -95,7 +95,7 @@ class RecognizerModule(pl.LightningModule):
         self.model = create_model(
             m.name, alphabet=m.alphabet, regions=regions, height=m.height, width=m.width, slots=m.slots
         )
-        self.ctc = getattr(self.model, "decoder", "slots") == "ctc"
+        self.ctc = getattr(self.model, "output_format", "slots") == "ctc"
         self._val: dict[int, list] = {}
         self.extra_epoch_metrics: dict = {}
 
@@ -235,8 +235,11 @@ def build_data(cfg: OcrConfig, regions: list[str]):
     return ConcatDataset(train), vals, names, _arrays_hash([synth] + [a for a, _ in real])
 
 
-def train_ocr(config: str | Path, resume: str | Path | None = None, overrides: dict | None = None) -> Path:
-    """Train a recognizer from a YAML config; ``resume`` is a run folder (continues from its ``last.ckpt``).
+def train_ocr(
+    config: str | Path, resume: str | Path | None = None, overrides: dict | None = None, init: str | Path | None = None
+) -> Path:
+    """Train a recognizer from a YAML config; ``resume`` is a run folder (continues from its ``last.ckpt``);
+    ``init`` a checkpoint whose (EMA) weights start a new run (fine-tuning: fresh optimizer and schedule).
     Returns the run folder (checkpoints, metrics.csv/jsonl, curves.png, TensorBoard logs, config.yaml)."""
     cfg = load_config(OcrConfig, config)
     for key, value in (overrides or {}).items():  # e.g. {"training.epochs": 1} for smoke runs
@@ -265,6 +268,10 @@ def train_ocr(config: str | Path, resume: str | Path | None = None, overrides: d
         run_dir, ckpt = new_run_dir(cfg.experiment, cfg.model.name), None
         shutil.copy(config, run_dir / "config.yaml")
     module = RecognizerModule(cfg, regions, val_names, steps, data_hash)
+    if init and not resume:
+        state = torch.load(init, map_location="cpu", weights_only=False)["state_dict"]
+        module.load_state_dict(state)
+        (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
     callbacks = [MetricsFiles(run_dir), *checkpoint_callbacks(run_dir, "val/exact_mean", "max", "exact")]
     trainer = make_trainer(t, run_dir, callbacks, steps)
     trainer.fit(module, loader, vloaders, ckpt_path=ckpt)

@@ -157,7 +157,7 @@ class RasterCTCRecognizer(nn.Module):
     Output: (B, T, len(alphabet) + 1) logits, class 0 = CTC blank; region logits (B, regions).
     """
 
-    decoder = "ctc"
+    output_format = "ctc"
 
     def __init__(
         self,
