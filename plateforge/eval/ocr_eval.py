@@ -5,12 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-from plateforge.data.manifest import read_manifest
+from plateforge.data.plate_crops import plate_crops
 from plateforge.eval.ocr_metrics import exact, ocr_report
-from plateforge.ops.geometry import box_corners, rectify
 from plateforge.runtime.recognizer import PlateRecognizer
 
 
@@ -19,22 +15,8 @@ def evaluate_recognizer(
 ) -> dict:
     """Read every plate with a text in ``data`` (rectified by its corners, or its box) and score the reads."""
     rec = PlateRecognizer(model, threads=threads)
-    crops, truths, regions, layouts = [], [], [], []
-    for r in read_manifest(data):
-        if subset is not None and r.meta.get("subset") != subset:
-            continue
-        img = cv2.imread(r.image, cv2.IMREAD_COLOR)
-        if img is None:
-            raise ValueError(f"{r.image}: cannot read image listed in {data}")
-        for p in r.plates or ():
-            if p.text:
-                corners = np.array(p.corners, np.float32) if p.corners else box_corners(p.box)
-                crops.append(rectify(img, corners, rec.spec.width, rec.spec.height))
-                truths.append(p.text)
-                regions.append(p.region)
-                layouts.append(p.layout)
-    if not crops:
-        raise ValueError(f"{data}: no plates with text to evaluate (subset={subset!r})")
+    data_crops = plate_crops(str(data), rec.spec.width, rec.spec.height, subset)
+    crops, truths, regions, layouts = list(data_crops.images), data_crops.texts, data_crops.regions, data_crops.layouts
     t = time.perf_counter()
     reads = rec.read_crops(crops)
     elapsed = time.perf_counter() - t

@@ -44,6 +44,8 @@ def recognizer_from_checkpoint(ckpt: dict) -> tuple[torch.nn.Module, ModelSpec]:
         slots=m["slots"],
     )
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    for legacy in ("mean", "std"):  # checkpoints from before the Normalize module stored these constants
+        state.pop(legacy, None)
     model.load_state_dict(state)
     model.eval()
     spec = ModelSpec(

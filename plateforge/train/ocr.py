@@ -56,11 +56,11 @@ class OcrModelCfg:
     """Architecture name (see ``plateforge.train.registry``), input size, slots, alphabet; ``regions`` None =
     every region in the plate specs."""
 
-    name: str = "ctcnet_s"
+    name: str = "slotnet_s"
     height: int = 48
     width: int = 160
-    slots: int = 12  # longest text the data may hold (CTC) or the number of output slots (slot models)
-    alphabet: str = ALPHABET + "?"  # "?" = masked / unreadable character (a class for CTC models)
+    slots: int = 10  # output slots (slot models) or the longest text the data may hold (CTC)
+    alphabet: str = ALPHABET  # add "?" for CTC models: masked characters then become a class
     regions: list[str] | None = None
 
 
@@ -270,6 +270,8 @@ def train_ocr(
     module = RecognizerModule(cfg, regions, val_names, steps, data_hash)
     if init and not resume:
         state = torch.load(init, map_location="cpu", weights_only=False)["state_dict"]
+        for legacy in ("model.mean", "model.std"):  # checkpoints from before the Normalize module
+            state.pop(legacy, None)
         module.load_state_dict(state)
         (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
     callbacks = [MetricsFiles(run_dir), *checkpoint_callbacks(run_dir, "val/exact_mean", "max", "exact")]

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from plateforge.data.manifest import read_manifest
-from plateforge.ops.geometry import box_corners, rectify
+from plateforge.data.plate_crops import PlateCrops, plate_crops
 from plateforge.ops.slots import IGNORE, encode_text
 from plateforge.progress import progress
 
@@ -56,15 +55,7 @@ class ValSet:
     synth: SynthSource | None = None
 
 
-@dataclasses.dataclass
-class Arrays:
-    images: np.ndarray  # (N, H, W, 3) uint8 BGR
-    texts: list[str]
-    regions: list[str | None]
-    layouts: list[str | None]
-
-    def __len__(self) -> int:
-        return len(self.texts)
+Arrays = PlateCrops  # images at the model size + texts, regions, layouts
 
 
 _worker: dict = {}
@@ -117,24 +108,7 @@ def synth_arrays(
 
 def real_arrays(manifest: str, subset: str | None, height: int, width: int) -> Arrays:
     """Every plate with a text in the manifest, rectified (corners) or cropped (box) to the model size."""
-    images, texts, regions, layouts = [], [], [], []
-    for rec in read_manifest(manifest):
-        if subset is not None and rec.meta.get("subset") != subset:
-            continue
-        img = cv2.imread(rec.image, cv2.IMREAD_COLOR)
-        if img is None:
-            raise ValueError(f"{rec.image}: cannot read image listed in {manifest}")
-        for p in rec.plates or ():
-            if not p.text:
-                continue
-            corners = np.array(p.corners, np.float32) if p.corners else box_corners(p.box)
-            images.append(rectify(img, corners, width, height))
-            texts.append(p.text)
-            regions.append(p.region)
-            layouts.append(p.layout)
-    if not texts:
-        raise ValueError(f"{manifest}: no plates with text (subset={subset!r})")
-    return Arrays(np.stack(images), texts, regions, layouts)
+    return plate_crops(manifest, width, height, subset)
 
 
 class OcrDataset(Dataset):

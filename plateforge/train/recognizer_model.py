@@ -23,6 +23,33 @@ def conv_bn(cin: int, cout: int, stride=1, groups: int = 1, k: int = 3) -> nn.Se
     )
 
 
+class Normalize(nn.Module):
+    """uint8 (B, H, W, 3) → float (B, 3, H, W) scaled to about [-2, 2]: the graph's own preprocessing."""
+
+    def __init__(self):
+        super().__init__()
+        # constants, not weights: kept out of checkpoints (they are in the exported graph)
+        self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1) * 255, persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
+
+
+def backbone(widths: tuple[int, int, int, int], last_stride) -> nn.Sequential:
+    """Conv stem + depthwise-separable blocks: H/16 × W/8 (``last_stride`` 2) or W/4 (``(2, 1)``) features."""
+    c1, c2, c3, c4 = widths
+    return nn.Sequential(
+        conv_bn(3, c1, 2),  # H/2, W/2
+        DSBlock(c1, c2, 2),  # H/4, W/4
+        DSBlock(c2, c2),
+        DSBlock(c2, c3, (2, 1)),  # H/8, W/4
+        DSBlock(c3, c3),
+        DSBlock(c3, c4, last_stride),  # H/16
+        DSBlock(c4, c4),
+    )
+
+
 class DSBlock(nn.Module):
     """Depthwise 3×3 + pointwise 1×1 (MobileNet-style), residual when shapes allow."""
 
@@ -115,18 +142,9 @@ class SlotRecognizer(nn.Module):
         super().__init__()
         self.alphabet, self.regions = alphabet, list(regions)
         self.height, self.width, self.slots = height, width, slots
-        c1, c2, c3, c4 = widths
-        self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1) * 255)
-        self.register_buffer("std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1) * 255)
-        self.backbone = nn.Sequential(
-            conv_bn(3, c1, 2),  # H/2, W/2
-            DSBlock(c1, c2, 2),  # H/4, W/4
-            DSBlock(c2, c2),
-            DSBlock(c2, c3, (2, 1)),  # H/8, W/4
-            DSBlock(c3, c3),
-            DSBlock(c3, c4, 2),  # H/16, W/8
-            DSBlock(c4, c4),
-        )
+        c4 = widths[3]
+        self.normalize = Normalize()
+        self.backbone = backbone(widths, 2)  # H/16, W/8
         grid = (height // 16, width // 8)
         if head == "attention":
             self.decoder = SlotDecoder(c4, grid, slots, len(alphabet) + 1)
@@ -135,8 +153,7 @@ class SlotRecognizer(nn.Module):
         self.region_head = nn.Linear(c4, max(1, len(self.regions)))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
-        f = self.backbone(x)
+        f = self.backbone(self.normalize(images))
         tokens = f.flatten(2).transpose(1, 2)  # (B, h*w, C)
         return self.decoder(tokens), self.region_head(tokens.mean(1))
 
@@ -170,18 +187,9 @@ class RasterCTCRecognizer(nn.Module):
         super().__init__()
         self.alphabet, self.regions, self.height, self.width = alphabet, list(regions), height, width
         self.slots = 0
-        c1, c2, c3, c4 = widths
-        self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1) * 255)
-        self.register_buffer("std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1) * 255)
-        self.backbone = nn.Sequential(
-            conv_bn(3, c1, 2),  # H/2, W/2
-            DSBlock(c1, c2, 2),  # H/4, W/4
-            DSBlock(c2, c2),
-            DSBlock(c2, c3, (2, 1)),  # H/8, W/4
-            DSBlock(c3, c3),
-            DSBlock(c3, c4, (2, 1)),  # H/16 = 3 bands, W/4 columns
-            DSBlock(c4, c4),
-        )
+        c4 = widths[3]
+        self.normalize = Normalize()
+        self.backbone = backbone(widths, (2, 1))  # H/16 = 3 bands, W/4 columns
         self.context = nn.Sequential(
             conv_bn(c4, c4, 1, k=3),
             conv_bn(c4, c4, 1, groups=c4 // 8, k=3),
@@ -194,8 +202,7 @@ class RasterCTCRecognizer(nn.Module):
         self.region_head = nn.Linear(c4, max(1, len(self.regions)))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
-        f = self.context(self.backbone(x))
+        f = self.context(self.backbone(self.normalize(images)))
         logits = self.classify(f).flatten(2).transpose(1, 2)  # (B, bands*cols, classes), raster order
         return logits, self.region_head(f.mean((2, 3)))
 
