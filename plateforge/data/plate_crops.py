@@ -1,0 +1,47 @@
+"""Rectified crops of every plate with a text in a manifest: the recognizer's view of a labelled dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from plateforge.data.manifest import read_manifest
+from plateforge.ops.geometry import box_corners, rectify
+
+
+@dataclass
+class PlateCrops:
+    """``images`` (N, height, width, 3) uint8 BGR, and per crop its text, region and layout."""
+
+    images: np.ndarray
+    texts: list[str]
+    regions: list[str | None]
+    layouts: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def plate_crops(manifest: str, width: int, height: int, subset: str | None = None) -> PlateCrops:
+    """Every plate with a text in ``manifest`` (only records of ``subset`` when given), rectified by its corners
+    (or its box when it has none) to ``width`` × ``height``. Raises ValueError naming an unreadable image."""
+    images, texts, regions, layouts = [], [], [], []
+    for rec in read_manifest(manifest):
+        if subset is not None and rec.meta.get("subset") != subset:
+            continue
+        img = cv2.imread(rec.image, cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"{rec.image}: cannot read image listed in {manifest}")
+        for p in rec.plates or ():
+            if not p.text:
+                continue
+            corners = np.array(p.corners, np.float32) if p.corners else box_corners(p.box)
+            images.append(rectify(img, corners, width, height))
+            texts.append(p.text)
+            regions.append(p.region)
+            layouts.append(p.layout)
+    if not texts:
+        raise ValueError(f"{manifest}: no plates with text (subset={subset!r})")
+    return PlateCrops(np.stack(images), texts, regions, layouts)
