@@ -200,3 +200,27 @@ def test_model_spec_roundtrip_and_version_guard():
     assert ModelSpec.from_json(spec.to_json()) == spec
     with pytest.raises(ValueError, match="newer"):
         ModelSpec.from_json(spec.to_json().replace('"version": 1', '"version": 99'))
+
+
+def test_quantize_static_and_dynamic_keep_the_spec(trained_run, tmp_path):
+    import cv2
+
+    from plateforge.export.onnx_export import export_checkpoint
+    from plateforge.export.quantize import quantize_model
+    from plateforge.runtime.recognizer import PlateRecognizer
+
+    tmp, _, run = trained_run
+    export_checkpoint(run / "checkpoints" / "last.ckpt", tmp_path / "rec.onnx")
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i in range(8):
+        cv2.imwrite(str(calib / f"{i}.png"), cv2.imread(str(tmp / f"real{i}.png")))
+    st = quantize_model(tmp_path / "rec.onnx", tmp_path / "st.onnx", "static", calib)
+    dy = quantize_model(tmp_path / "rec.onnx", tmp_path / "dy.onnx", "dynamic")
+    assert st["calibration_images"] == 8 and dy["size_mb"] < dy["fp32_size_mb"]
+    for path, mode in ((tmp_path / "st.onnx", "static"), (tmp_path / "dy.onnx", "dynamic")):
+        rec = PlateRecognizer(path, threads=1)
+        assert rec.spec.extra["quantization"] == mode and rec.spec.alphabet == ALPHA
+        assert isinstance(rec.run(cv2.imread(str(tmp / "real0.png"))).text, str)
+    with pytest.raises(ValueError, match="needs --calib"):
+        quantize_model(tmp_path / "rec.onnx", tmp_path / "x.onnx", "static")

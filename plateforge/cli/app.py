@@ -44,5 +44,24 @@ def version() -> None:
     typer.echo(__version__)
 
 
+@app.command("quantize")
+def quantize(
+    model: Annotated[Path, typer.Argument(help="plateforge ONNX model (FP32).")],
+    out: Annotated[Path, typer.Option("--out", help="INT8 ONNX file to write.")],
+    mode: Annotated[str, typer.Option(help="static (QDQ, calibrated) or dynamic.")] = "static",
+    calib: Annotated[Path | None, typer.Option(help="Calibration images: a folder or a manifest (.jsonl).")] = None,
+    n_calib: Annotated[int, typer.Option(help="Calibration images to use.")] = 300,
+) -> None:
+    """Quantize a model to INT8 (static QDQ with calibration, or dynamic); the spec travels with it."""
+    from plateforge.cli.common import console, friendly_errors
+    from plateforge.export.quantize import quantize_model
+
+    r = friendly_errors(quantize_model)(model, out, mode, calib, n_calib)
+    console.print(
+        f"wrote {r['path']} ({r['mode']}, {r['size_mb']:.2f} MB from {r['fp32_size_mb']:.2f} MB, "
+        f"{r['calibration_images']} calibration images)"
+    )
+
+
 def main() -> None:
     app()

@@ -1,0 +1,127 @@
+"""INT8 quantization of plateforge ONNX models with ONNX Runtime's tools.
+
+- ``static``: QDQ graph (QuantizeLinear/DequantizeLinear around int8 weights and uint8 activations),
+  per-channel weights, activation ranges calibrated on representative images. This QDQ form is also what
+  TensorRT builds an explicit-precision INT8 engine from (``trtexec --onnx=model.int8.onnx --int8``).
+- ``dynamic``: int8 weights, activations quantized on the fly (no calibration data).
+
+The model's spec (metadata) is copied to the quantized file, with ``extra.quantization`` set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_dynamic,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from plateforge.data.manifest import IMAGE_SUFFIXES
+from plateforge.runtime.spec import METADATA_KEY, ModelSpec
+
+MODES = ("static", "dynamic")
+
+
+def read_spec_from_file(path: str | Path) -> ModelSpec:
+    """The plateforge spec in an ONNX file's metadata; ValueError for a model without one."""
+    meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    if METADATA_KEY not in meta:
+        raise ValueError(f"{path}: not a plateforge model (no '{METADATA_KEY}' metadata)")
+    return ModelSpec.from_json(meta[METADATA_KEY])
+
+
+def calibration_images(source: str | Path, spec: ModelSpec, n: int = 300, seed: int = 0) -> np.ndarray:
+    """Up to ``n`` model-ready uint8 images (N, H, W, 3) from a folder of images, a manifest (every plate with
+    a text, rectified, for recognizers), or a calibration folder made by ``plateforge data calib``."""
+    source = Path(source)
+    if spec.task != "recognizer":
+        raise ValueError(f"calibration for task {spec.task!r} is not supported yet")
+    if source.suffix == ".jsonl":
+        from plateforge.data.plate_crops import plate_crops
+
+        images = plate_crops(str(source), spec.width, spec.height).images
+    elif source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{source}: no images for calibration")
+        pick = np.random.default_rng(seed).permutation(len(files))[:n]
+        loaded = [cv2.imread(str(files[i]), cv2.IMREAD_COLOR) for i in sorted(pick)]
+        images = np.stack(
+            [cv2.resize(x, (spec.width, spec.height), interpolation=cv2.INTER_AREA) for x in loaded if x is not None]
+        )
+    else:
+        raise ValueError(f"{source}: give a folder of images or a manifest (.jsonl) for calibration")
+    if len(images) > n:
+        images = images[np.random.default_rng(seed).permutation(len(images))[:n]]
+    return images
+
+
+class _Batches(CalibrationDataReader):
+    def __init__(self, name: str, images: np.ndarray, batch: int = 16):
+        self._it: Iterator = iter([{name: images[i : i + batch]} for i in range(0, len(images), batch)])
+
+    def get_next(self):
+        return next(self._it, None)
+
+
+def quantize_model(
+    model: str | Path,
+    out: str | Path,
+    mode: str = "static",
+    calib: str | Path | None = None,
+    n_calib: int = 300,
+    per_channel: bool = True,
+) -> dict:
+    """Quantize ``model`` to INT8 into ``out``; returns sizes (MB) and the calibration image count."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    spec = read_spec_from_file(model)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(model), str(pre), skip_symbolic_shape=True)
+        n = 0
+        if mode == "static":
+            if calib is None:
+                raise ValueError("static quantization needs --calib (images, a manifest or a calib folder)")
+            images = calibration_images(calib, spec, n_calib)
+            n = len(images)
+            name = onnx.load(str(pre)).graph.input[0].name
+            quantize_static(
+                str(pre),
+                str(out),
+                _Batches(name, images),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+        else:
+            quantize_dynamic(str(pre), str(out), per_channel=per_channel, weight_type=QuantType.QInt8)
+    q = onnx.load(str(out))
+    del q.metadata_props[:]
+    entry = q.metadata_props.add()
+    qspec = dataclasses.replace(spec, extra={**spec.extra, "quantization": mode, "calibration_images": n})
+    entry.key, entry.value = METADATA_KEY, qspec.to_json()
+    onnx.save(q, str(out))
+    return {
+        "path": str(out),
+        "mode": mode,
+        "calibration_images": n,
+        "size_mb": out.stat().st_size / 1e6,
+        "fp32_size_mb": Path(model).stat().st_size / 1e6,
+    }
