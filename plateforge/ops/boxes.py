@@ -1,0 +1,109 @@
+"""Box and corner operations in NumPy, shared by detector training (validation) and the runtime.
+
+Formats are in the names: ``xyxy`` = (x1, y1, x2, y2) pixels, ``cxcywh`` = (centre x, centre y, width, height)
+pixels; corners are (N, 4, 2) pixels ordered TL, TR, BR, BL. Letterbox: resize keeping the aspect ratio,
+pad centred to a square of ``size`` pixels; :class:`Letterbox` maps coordinates back to the original image.
+
+Why hand-written: these are a few lines each, and the runtime must not depend on torch (torchvision.ops).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) centre-size boxes → (N, 4) corner boxes, pixels."""
+    b = np.asarray(boxes, np.float32)
+    half = b[:, 2:4] / 2
+    return np.concatenate([b[:, :2] - half, b[:, :2] + half], axis=1)
+
+
+def xyxy_to_cxcywh(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) corner boxes → (N, 4) centre-size boxes, pixels."""
+    b = np.asarray(boxes, np.float32)
+    return np.concatenate([(b[:, :2] + b[:, 2:4]) / 2, b[:, 2:4] - b[:, :2]], axis=1)
+
+
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """Areas of (N, 4) xyxy boxes (0 for empty boxes)."""
+    b = np.asarray(boxes, np.float32)
+    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) intersection-over-union of xyxy boxes ``a`` (N, 4) and ``b`` (M, 4)."""
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5, max_keep: int | None = None) -> np.ndarray:
+    """Indices of the boxes kept by greedy non-maximum suppression, highest score first (xyxy boxes)."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    boxes = np.asarray(boxes, np.float32)
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(int(i))
+        if max_keep is not None and len(keep) >= max_keep:
+            break
+        iou = box_iou(boxes[i : i + 1], boxes[order[1:]])[0]
+        order = order[1:][iou <= iou_threshold]
+    return np.array(keep, dtype=np.int64)
+
+
+def order_corners(points: np.ndarray) -> np.ndarray:
+    """Order 4 points (4, 2) as TL, TR, BR, BL: sorted clockwise around their centre (image y points down),
+    starting at the corner whose edge to the next corner points most nearly to the right. Correct for any
+    plate aspect ratio up to ±45° of rotation."""
+    p = np.asarray(points, np.float32).reshape(4, 2)
+    c = p.mean(0)
+    p = p[np.argsort(np.arctan2(p[:, 1] - c[1], p[:, 0] - c[0]))]  # clockwise on screen
+    edges = np.roll(p, -1, axis=0) - p
+    rightness = edges[:, 0] / np.maximum(np.linalg.norm(edges, axis=1), 1e-9)
+    return np.roll(p, -int(np.argmax(rightness)), axis=0)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image of ``width`` × ``height`` was resized by ``scale`` and padded by (``pad_x``, ``pad_y``) to a
+    ``size`` × ``size`` square; maps points between the two."""
+
+    width: int
+    height: int
+    size: int
+    scale: float
+    pad_x: float
+    pad_y: float
+
+    def to_original(self, points: np.ndarray) -> np.ndarray:
+        """Letterboxed pixel coordinates (..., 2) → original image pixels, clipped to the image."""
+        p = (np.asarray(points, np.float32) - [self.pad_x, self.pad_y]) / self.scale
+        return np.clip(p, 0, [self.width, self.height]).astype(np.float32)
+
+    def boxes_to_original(self, boxes: np.ndarray) -> np.ndarray:
+        """Letterboxed xyxy boxes (N, 4) → original image pixels, clipped."""
+        return self.to_original(np.asarray(boxes, np.float32).reshape(-1, 2, 2)).reshape(-1, 4)
+
+
+def letterbox(image: np.ndarray, size: int, fill: int = 114) -> tuple[np.ndarray, Letterbox]:
+    """Resize a BGR image so its longer side is ``size`` and pad it centred to ``size`` × ``size`` with ``fill``.
+
+    Returns the square image and the :class:`Letterbox` that maps detections back.
+    """
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (nw, nh), interpolation=interp)
+    pad_x, pad_y = (size - nw) // 2, (size - nh) // 2
+    out = np.full((size, size, 3), fill, np.uint8)
+    out[pad_y : pad_y + nh, pad_x : pad_x + nw] = resized
+    return out, Letterbox(w, h, size, scale, float(pad_x), float(pad_y))

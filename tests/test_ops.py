@@ -1,0 +1,53 @@
+"""NumPy box/corner/letterbox operations shared by training and the runtime."""
+
+import numpy as np
+import pytest
+
+from plateforge.ops.boxes import (
+    box_iou,
+    cxcywh_to_xyxy,
+    letterbox,
+    nms,
+    order_corners,
+    xyxy_to_cxcywh,
+)
+from plateforge.synth.scene import plate_quad
+
+
+def test_box_conversions_roundtrip_and_iou():
+    xyxy = np.array([[10, 20, 30, 60], [0, 0, 10, 10]], np.float32)
+    assert xyxy_to_cxcywh(xyxy).tolist() == [[20, 40, 20, 40], [5, 5, 10, 10]]
+    assert np.allclose(cxcywh_to_xyxy(xyxy_to_cxcywh(xyxy)), xyxy)
+    iou = box_iou(
+        np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [3, 3, 3, 3]])
+    )
+    assert iou[0].tolist() == pytest.approx([1.0, 1 / 3, 0.0, 0.0])
+
+
+def test_nms_keeps_best_of_each_cluster():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 9.5]], np.float32)
+    scores = np.array([0.8, 0.9, 0.7, 0.6])
+    assert nms(boxes, scores, 0.5).tolist() == [1, 2]
+    assert nms(boxes, scores, 0.95).tolist() == [1, 0, 2, 3]
+    assert nms(boxes, scores, 0.5, max_keep=1).tolist() == [1]
+    assert nms(np.zeros((0, 4)), np.zeros(0)).tolist() == []
+
+
+@pytest.mark.parametrize("roll", [-40, -20, 0, 15, 40])
+def test_order_corners_recovers_tl_tr_br_bl(roll):
+    quad = plate_quad(120, 30, 200, 150, yaw=25, pitch=-10, roll=roll)  # TL, TR, BR, BL by construction
+    shuffled = quad[np.random.default_rng(roll + 50).permutation(4)]
+    assert np.allclose(order_corners(shuffled), quad)
+
+
+def test_letterbox_maps_points_back_exactly():
+    img = np.zeros((300, 1000, 3), np.uint8)
+    img[100:150, 400:600] = 255
+    out, lb = letterbox(img, 320)
+    assert out.shape == (320, 320, 3) and lb.scale == pytest.approx(0.32) and lb.pad_y == 112
+    ys, xs = np.nonzero(out[..., 0] > 128)
+    box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+    assert np.allclose(lb.boxes_to_original(box), [[400, 100, 600, 150]], atol=2)
+    assert lb.to_original(np.array([[-5, -5]])).tolist() == [[0, 0]]  # clipped to the image
+    tall, lb2 = letterbox(np.zeros((640, 100, 3), np.uint8), 224)
+    assert tall.shape == (224, 224, 3) and lb2.pad_x == (224 - 35) // 2
