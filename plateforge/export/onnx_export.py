@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
-from plateforge.runtime.spec import METADATA_KEY, ModelSpec
+from plateforge.export.spec_io import attach_spec
+from plateforge.runtime.spec import ModelSpec
 
 OPSET = 17
 
@@ -67,16 +67,6 @@ def recognizer_from_checkpoint(ckpt: dict) -> tuple[torch.nn.Module, ModelSpec]:
     return model, spec
 
 
-def attach_spec(path: str | Path, spec: ModelSpec) -> None:
-    """Write ``spec`` into the ONNX file's metadata (key ``plateforge``), in place."""
-    model = onnx.load(str(path))
-    del model.metadata_props[:]
-    entry = model.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, spec.to_json()
-    model.producer_name = "plateforge"
-    onnx.save(model, str(path))
-
-
 def parity(model: torch.nn.Module, onnx_path: str | Path, sample: np.ndarray) -> float:
     """Max abs difference between torch and ONNX Runtime outputs on ``sample`` (uint8 NHWC batch)."""
     import onnxruntime as ort
@@ -88,9 +78,9 @@ def parity(model: torch.nn.Module, onnx_path: str | Path, sample: np.ndarray) ->
     return max(float(np.abs(r.numpy() - g).max()) for r, g in zip(ref, got, strict=True))
 
 
-def export_recognizer(ckpt_path: str | Path, out: str | Path, sample: np.ndarray | None = None) -> dict:
-    """Export a recognizer checkpoint; returns path, size in MB and the parity max abs difference."""
-    model, spec = recognizer_from_checkpoint(load_checkpoint(ckpt_path))
+def export_recognizer(ckpt: dict, out: str | Path, sample: np.ndarray | None = None) -> dict:
+    """Export a loaded recognizer checkpoint; returns path, size in MB and the parity max abs difference."""
+    model, spec = recognizer_from_checkpoint(ckpt)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros(1, spec.height, spec.width, 3, dtype=torch.uint8)
@@ -118,7 +108,8 @@ def export_recognizer(ckpt_path: str | Path, out: str | Path, sample: np.ndarray
 
 def export_checkpoint(ckpt_path: str | Path, out: str | Path) -> dict:
     """Export any plateforge checkpoint; the task (recognizer, detector, ...) comes from the checkpoint."""
-    task = load_checkpoint(ckpt_path)["plateforge"]["task"]
+    ckpt = load_checkpoint(ckpt_path)
+    task = ckpt["plateforge"]["task"]
     if task == "recognizer":
-        return export_recognizer(ckpt_path, out)
+        return export_recognizer(ckpt, out)
     raise ValueError(f"{ckpt_path}: export of task {task!r} is not supported")

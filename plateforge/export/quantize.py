@@ -29,17 +29,10 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from plateforge.data.manifest import IMAGE_SUFFIXES
-from plateforge.runtime.spec import METADATA_KEY, ModelSpec
+from plateforge.export.spec_io import attach_spec, read_spec_from_file
+from plateforge.runtime.spec import ModelSpec
 
 MODES = ("static", "dynamic")
-
-
-def read_spec_from_file(path: str | Path) -> ModelSpec:
-    """The plateforge spec in an ONNX file's metadata; ValueError for a model without one."""
-    meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-    if METADATA_KEY not in meta:
-        raise ValueError(f"{path}: not a plateforge model (no '{METADATA_KEY}' metadata)")
-    return ModelSpec.from_json(meta[METADATA_KEY])
 
 
 def calibration_images(source: str | Path, spec: ModelSpec, n: int = 300, seed: int = 0) -> np.ndarray:
@@ -112,12 +105,7 @@ def quantize_model(
             )
         else:
             quantize_dynamic(str(pre), str(out), per_channel=per_channel, weight_type=QuantType.QInt8)
-    q = onnx.load(str(out))
-    del q.metadata_props[:]
-    entry = q.metadata_props.add()
-    qspec = dataclasses.replace(spec, extra={**spec.extra, "quantization": mode, "calibration_images": n})
-    entry.key, entry.value = METADATA_KEY, qspec.to_json()
-    onnx.save(q, str(out))
+    attach_spec(out, dataclasses.replace(spec, extra={**spec.extra, "quantization": mode, "calibration_images": n}))
     return {
         "path": str(out),
         "mode": mode,

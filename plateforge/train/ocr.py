@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import ConcatDataset, DataLoader
 
+from plateforge.data.plate_crops import PlateCrops, plate_crops
 from plateforge.eval.ocr_metrics import ocr_report
 from plateforge.ops.slots import IGNORE, decode_ctc, decode_slots
 from plateforge.specs import load_specs
@@ -29,12 +30,10 @@ from plateforge.train.common import (
     new_run_dir,
 )
 from plateforge.train.ocr_data import (
-    Arrays,
     OcrDataset,
     RealSource,
     SynthSource,
     ValSet,
-    real_arrays,
     synth_arrays,
 )
 from plateforge.train.registry import create_model
@@ -202,7 +201,7 @@ class RecognizerModule(pl.LightningModule):
         }
 
 
-def _arrays_hash(parts: list[Arrays]) -> str:
+def _arrays_hash(parts: list[PlateCrops]) -> str:
     import hashlib
 
     h = hashlib.sha256()
@@ -218,7 +217,7 @@ def build_data(cfg: OcrConfig, regions: list[str]):
 
     m, d = cfg.model, cfg.dataset
     synth = synth_arrays(d.synth, m.height, m.width, d.cache_dir)
-    real = [(real_arrays(r.manifest, r.subset, m.height, m.width), r.repeat) for r in d.real]
+    real = [(plate_crops(r.manifest, m.width, m.height, r.subset), r.repeat) for r in d.real]
     train = [OcrDataset([(synth, 1)], m.alphabet, m.slots, regions)]
     if real:
         aug = crop_pipeline(d.real_augment) if d.real_augment != "none" else None
@@ -228,7 +227,7 @@ def build_data(cfg: OcrConfig, regions: list[str]):
         arrays = (
             synth_arrays(v.synth, m.height, m.width, d.cache_dir)
             if v.synth is not None
-            else real_arrays(v.manifest, v.subset, m.height, m.width)
+            else plate_crops(v.manifest, m.width, m.height, v.subset)
         )
         vals.append(OcrDataset([(arrays, 1)], m.alphabet, m.slots, regions))
         names.append(v.name)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from plateforge.data.plate_crops import PlateCrops, plate_crops
+from plateforge.data.plate_crops import PlateCrops
 from plateforge.ops.slots import IGNORE, encode_text
 from plateforge.progress import progress
 
@@ -55,9 +55,6 @@ class ValSet:
     synth: SynthSource | None = None
 
 
-Arrays = PlateCrops  # images at the model size + texts, regions, layouts
-
-
 _worker: dict = {}
 
 
@@ -82,19 +79,19 @@ def _render(i: int):
 
 def synth_arrays(
     src: SynthSource, height: int, width: int, cache_dir: str | Path | None = None, workers: int | None = None
-) -> Arrays:
+) -> PlateCrops:
     """Render ``src.n`` crops at the model size (all cores), cached in ``cache_dir`` by their settings."""
     key = json.dumps([dataclasses.asdict(src), height, width, SYNTH_CACHE_VERSION], sort_keys=True)
     path = Path(cache_dir) / f"synth_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz" if cache_dir else None
     if path is not None and path.is_file():
         z = np.load(path, allow_pickle=False)
         meta = json.loads(str(z["meta"]))
-        return Arrays(z["images"], meta["texts"], meta["regions"], meta["layouts"])
+        return PlateCrops(z["images"], meta["texts"], meta["regions"], meta["layouts"])
     workers = workers or os.cpu_count() or 1
     ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(src, height, width)) as pool:
         items = list(progress(pool.imap(_render, range(src.n), chunksize=256), "rendering synthetic crops", src.n))
-    arrays = Arrays(
+    arrays = PlateCrops(
         np.stack([x[0] for x in items]), [x[1] for x in items], [x[2] for x in items], [x[3] for x in items]
     )
     if path is not None:
@@ -106,17 +103,12 @@ def synth_arrays(
     return arrays
 
 
-def real_arrays(manifest: str, subset: str | None, height: int, width: int) -> Arrays:
-    """Every plate with a text in the manifest, rectified (corners) or cropped (box) to the model size."""
-    return plate_crops(manifest, width, height, subset)
-
-
 class OcrDataset(Dataset):
-    """Samples from several :class:`Arrays`; ``augment`` (an albumentations pipeline or None) runs per access."""
+    """Samples from several :class:`PlateCrops`; ``augment`` (an albumentations pipeline or None) runs per access."""
 
     def __init__(
         self,
-        parts: list[tuple[Arrays, int]],
+        parts: list[tuple[PlateCrops, int]],
         alphabet: str,
         slots: int,
         regions: list[str],
