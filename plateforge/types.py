@@ -22,3 +22,19 @@ class PlateRead:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A plate found by the detector, in original image pixels.
+
+    ``box`` (x1, y1, x2, y2); ``corners`` ((x, y) × 4) ordered TL, TR, BR, BL as read on the plate;
+    ``score`` 0..1.
+    """
+
+    box: tuple[float, float, float, float]
+    corners: tuple[tuple[float, float], ...]
+    score: float
+
+    def to_dict(self) -> dict:
+        return {"box": list(self.box), "corners": [list(c) for c in self.corners], "score": self.score}

@@ -29,3 +29,37 @@ def box_corners(box) -> np.ndarray:
     """The 4 corners (TL, TR, BR, BL) of an xyxy box, float32 (4, 2)."""
     x1, y1, x2, y2 = (float(v) for v in box)
     return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
+
+
+def crop_around_box(
+    image: np.ndarray, box, margin: float, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crop ``box`` (xyxy pixels) grown by ``margin`` × its width / height on every side, resized to
+    ``width`` × ``height`` (BGR uint8; outside the image = edge pixels repeated).
+
+    Returns the crop, ``origin`` (x, y) and ``size`` (w, h) of the cropped region in image pixels, so a point
+    (u, v) normalised to the crop (0..1) is ``origin + (u, v) * size`` in the image.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+    origin = np.array([x1 - margin * w, y1 - margin * h], np.float32)
+    size = np.array([w * (1 + 2 * margin), h * (1 + 2 * margin)], np.float32)
+    src = np.array([origin, origin + [size[0], 0], origin + size], np.float32)
+    dst = np.array([[0, 0], [width, 0], [width, height]], np.float32)
+    m = cv2.getAffineTransform(src, dst)
+    if size[0] > 2 * width:  # big shrink: area-resize the region first so it does not alias
+        ix1, iy1 = int(max(0, np.floor(origin[0]))), int(max(0, np.floor(origin[1])))
+        ix2 = int(min(image.shape[1], np.ceil(origin[0] + size[0])))
+        iy2 = int(min(image.shape[0], np.ceil(origin[1] + size[1])))
+        if ix2 > ix1 + 1 and iy2 > iy1 + 1:
+            f = 2 * width / size[0]
+            small = cv2.resize(
+                image[iy1:iy2, ix1:ix2],
+                (max(1, round((ix2 - ix1) * f)), max(1, round((iy2 - iy1) * f))),
+                interpolation=cv2.INTER_AREA,
+            )
+            src_small = (src - [ix1, iy1]) * f
+            m = cv2.getAffineTransform(src_small.astype(np.float32), dst)
+            image = small
+    crop = cv2.warpAffine(image, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return crop, origin, size
