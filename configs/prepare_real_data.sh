@@ -9,3 +9,4 @@ plateforge data import "$REAL/uc3m-lp/OCR" --format uc3m-ocr --out data/uc3m_ocr
 plateforge data import "$REAL/uc3m-lp/LP" --format yolo --out data/uc3m_lp.jsonl --overwrite
 plateforge data import "$REAL/car-plates-cc0" --format voc --out data/cc0.jsonl --overwrite
 plateforge data split data/cc0.jsonl --out data/cc0_split --val 0.2 --seed 0 --overwrite
+plateforge data split data/uc3m_lp.jsonl --out data/uc3m_lp_split --val 0.2 --seed 0 --overwrite

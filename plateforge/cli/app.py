@@ -26,12 +26,14 @@ app.add_typer(evaluate.app, name="eval")
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.ckpt).")],
     out: Annotated[Path, typer.Option("--out", help="ONNX file to write.")],
+    size: Annotated[int | None, typer.Option(help="Detector letterbox input size (default: training size).")] = None,
 ) -> None:
-    """Export a checkpoint to a self-describing ONNX (uint8 in, spec in metadata) and check it against torch."""
+    """Export a checkpoint to a self-describing ONNX (uint8 in, spec in metadata) and check it against torch.
+    Detector checkpoints trained with QAT export as a QDQ INT8 graph."""
     from plateforge.cli.common import console, friendly_errors
     from plateforge.export.onnx_export import export_checkpoint
 
-    report = friendly_errors(export_checkpoint)(checkpoint, out)
+    report = friendly_errors(export_checkpoint)(checkpoint, out, size)
     console.print(
         f"wrote {report['path']} ({report['size_mb']:.2f} MB); "
         f"torch vs ONNX Runtime max abs difference {report['max_abs_diff']:.2e}"

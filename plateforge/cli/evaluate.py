@@ -45,3 +45,35 @@ def ocr(
         + "   ".join(f"{k} {v:.3f}" for k, v in cov.items())
     )
     console.print(f"{rep['ms_per_plate']:.2f} ms per plate (batched)")
+
+
+@app.command()
+@friendly_errors
+def det(
+    data: Annotated[Path | None, typer.Option(help="Manifest of images with labelled plates.")] = None,
+    scenes: Annotated[int, typer.Option(help="Or: this many synthetic scenes (1280x720, seed 777).")] = 0,
+    model: Annotated[Path | None, typer.Option(help="Detector ONNX (default: the bundled one).")] = None,
+    subset: Annotated[str | None, typer.Option(help="Only records of this meta subset (train/val).")] = None,
+    conf: Annotated[float | None, typer.Option(help="Score threshold for P/R/F1 (default: the model's).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report here.")] = None,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
+) -> None:
+    """COCO mAP@0.5 and @0.5:0.95, AP/AR for small plates, precision / recall / F1, corner MAE, speed."""
+    from plateforge.eval.det_eval import evaluate_detector
+
+    if data is None and scenes <= 0:
+        raise ValueError("give --data MANIFEST or --scenes N")
+    rep = evaluate_detector(model, data, subset, scenes, conf, threads)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(rep, indent=2))
+    table = Table(title=f"{rep['data']} ({rep['n_images']} images, {rep['n_plates']} plates, {rep['n_small']} small)")
+    for col in ("mAP@0.5", "mAP@.5:.95", "AP small", "AR small", "P", "R", "F1", "corner MAE", "ms/image"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        *(f"{rep[k]:.3f}" for k in ("map50", "map5095", "ap_small", "ar_small", "precision", "recall", "f1")),
+        f"{rep['corner_mae']:.4f}",
+        f"{rep['ms_per_image']:.1f}",
+    )
+    out.print(table)
+    console.print(f"model {rep['model']} at {rep['input_size']} px, threshold {rep['conf']}")

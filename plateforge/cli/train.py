@@ -26,3 +26,25 @@ def ocr(config: Config, resume: Resume = None, epochs: Epochs = None, init: Init
     overrides = {"training.epochs": epochs} if epochs else None
     run_dir = train_ocr(config, resume, overrides, init)
     console.print(f"run folder: {run_dir} (checkpoints/, metrics.csv, curves.png)")
+
+
+@app.command()
+@friendly_errors
+def det(config: Config, resume: Resume = None, epochs: Epochs = None, init: Init = None) -> None:
+    """Train a plate detector (box + 4 corners), with late-stage QAT when the config asks for it."""
+    from plateforge.train.det import train_det
+
+    overrides = {"training.epochs": epochs} if epochs else None
+    run_dir = train_det(config, resume, overrides, init)
+    console.print(f"run folder: {run_dir} (checkpoints/, metrics.csv, curves.png)")
+
+
+@app.command()
+@friendly_errors
+def corners(config: Config, resume: Resume = None, epochs: Epochs = None) -> None:
+    """Train a crop-level corner regressor (ResNet-18 layout, 8 outputs, MAE metric)."""
+    from plateforge.train.corners import train_corners
+
+    overrides = {"training.epochs": epochs} if epochs else None
+    run_dir = train_corners(config, resume, overrides)
+    console.print(f"run folder: {run_dir} (checkpoints/, metrics.csv, curves.png)")

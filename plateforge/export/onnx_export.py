@@ -73,6 +73,7 @@ def parity(model: torch.nn.Module, onnx_path: str | Path, sample: np.ndarray) ->
 
     with torch.no_grad():
         ref = model(torch.from_numpy(sample))
+    ref = ref if isinstance(ref, tuple | list) else (ref,)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     got = sess.run(None, {sess.get_inputs()[0].name: sample})
     return max(float(np.abs(r.numpy() - g).max()) for r, g in zip(ref, got, strict=True))
@@ -106,10 +107,81 @@ def export_recognizer(ckpt: dict, out: str | Path, sample: np.ndarray | None = N
     }
 
 
-def export_checkpoint(ckpt_path: str | Path, out: str | Path) -> dict:
-    """Export any plateforge checkpoint; the task (recognizer, detector, ...) comes from the checkpoint."""
+def detector_from_checkpoint(ckpt: dict) -> tuple[torch.nn.Module, ModelSpec]:
+    """The detector network with the checkpoint's (EMA) weights, in eval mode (fake-quant frozen for export
+    when the checkpoint was trained with QAT), and its spec."""
+    from plateforge.train.qat import freeze_for_export, freeze_observers, prepare_qat
+    from plateforge.train.registry import create_model
+
+    info = ckpt["plateforge"]
+    cfg = info["config"]
+    model = create_model(cfg["model"]["name"])
+    qat = bool(info.get("qat"))
+    if qat:
+        prepare_qat(model, cfg["quantization"]["symmetric_activations"])
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    model.load_state_dict(state)
+    model.eval()
+    if qat:
+        freeze_observers(model)
+        freeze_for_export(model)
+    size = cfg["model"]["input_size"]
+    spec = ModelSpec(
+        task="detector",
+        architecture=cfg["model"]["name"],
+        height=size,
+        width=size,
+        resize="letterbox",
+        strides=tuple(model.strides),
+        extra={
+            "default_conf": cfg["evaluation"]["conf"],
+            "quantization": "qat" if qat else None,
+            "dataset_hash": info.get("dataset_hash"),
+            "git_commit": info.get("git_commit"),
+            "exported": time.strftime("%Y-%m-%d"),
+        },
+    )
+    return model, spec
+
+
+def export_detector(ckpt: dict, out: str | Path, size: int | None = None, sample: np.ndarray | None = None) -> dict:
+    """Export a loaded detector checkpoint (QAT checkpoints become a QDQ INT8 graph) at its training input
+    size or ``size``; returns path, size in MB and the parity max abs difference (pixels / score)."""
+    model, spec = detector_from_checkpoint(ckpt)
+    if size is not None:
+        spec = dataclasses.replace(spec, height=size, width=size)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(1, spec.height, spec.width, 3, dtype=torch.uint8)
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(out),
+        input_names=["images"],
+        output_names=["detections"],
+        dynamic_axes={"images": {0: "batch"}, "detections": {0: "batch"}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+    attach_spec(out, spec)
+    if sample is None:
+        sample = np.random.default_rng(0).integers(0, 256, (2, spec.height, spec.width, 3), dtype=np.uint8)
+    diff = parity(model, out, sample)
+    return {
+        "path": str(out),
+        "size_mb": out.stat().st_size / 1e6,
+        "max_abs_diff": diff,
+        "spec": dataclasses.asdict(spec),
+    }
+
+
+def export_checkpoint(ckpt_path: str | Path, out: str | Path, size: int | None = None) -> dict:
+    """Export any plateforge checkpoint; the task (recognizer, detector, ...) comes from the checkpoint.
+    ``size`` sets a detector's letterbox input size (default: the training size)."""
     ckpt = load_checkpoint(ckpt_path)
     task = ckpt["plateforge"]["task"]
     if task == "recognizer":
         return export_recognizer(ckpt, out)
+    if task == "detector":
+        return export_detector(ckpt, out, size)
     raise ValueError(f"{ckpt_path}: export of task {task!r} is not supported")

@@ -219,13 +219,36 @@ def checkpoint_callbacks(run_dir: Path, monitor: str, mode: str, metric_tag: str
     return [last, best, topk]
 
 
+def _ema_fn(decay: float):
+    def average(avg: torch.Tensor, current: torch.Tensor, _n) -> torch.Tensor:
+        if not avg.is_floating_point():  # BN counters, fake-quant zero points / flags follow the live model
+            return current
+        return avg + (1 - decay) * (current - avg)
+
+    return average
+
+
+class EMA(EMAWeightAveraging):
+    """Lightning's EMA of weights and float buffers; integer buffers are copied from the live model (the
+    stock average would truncate them, e.g. a fake-quant zero point of 128 to 127)."""
+
+    def __init__(self, decay: float, **kwargs):
+        super().__init__(decay=decay, **kwargs)
+        self._kwargs["avg_fn"] = _ema_fn(decay)
+
+
+def find_ema(trainer: pl.Trainer) -> EMA | None:
+    """The trainer's EMA callback, if any."""
+    return next((c for c in trainer.callbacks if isinstance(c, EMA)), None)
+
+
 def make_trainer(cfg: TrainingCfg, run_dir: Path, callbacks: list[Callback], steps_per_epoch: int) -> pl.Trainer:
     """A Lightning Trainer with AMP on GPUs, EMA, LR logging, TensorBoard, gradient clipping and progress bar."""
     gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
     precision = cfg.precision if cfg.precision != "auto" else ("16-mixed" if gpu else "32-true")
     cbs = list(callbacks) + [LearningRateMonitor(logging_interval="epoch")]
     if cfg.ema_decay > 0:
-        cbs.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=max(1, steps_per_epoch // 4)))
+        cbs.append(EMA(cfg.ema_decay, update_starting_at_step=max(1, steps_per_epoch // 4)))
     return pl.Trainer(
         default_root_dir=run_dir,
         max_epochs=cfg.epochs,

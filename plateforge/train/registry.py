@@ -10,7 +10,11 @@ import importlib
 from collections.abc import Callable
 
 _BUILDERS: dict[str, Callable] = {}
-_MODULES = ("plateforge.train.recognizer_model", "plateforge.train.detector_model")
+_MODULES = (
+    "plateforge.train.recognizer_model",
+    "plateforge.train.detector_model",
+    "plateforge.train.corner_model",
+)
 
 
 def register(name: str) -> Callable[[Callable], Callable]:
