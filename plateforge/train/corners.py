@@ -1,0 +1,195 @@
+"""``plateforge train corners``: the crop-level corner regressor (config, data, Lightning module, entry point).
+
+Samples imitate what the pipeline hands the regressor: a plate's box from a synthetic scene, disturbed as a
+detector's box would be (each side moved by ``jitter`` × the box size, normal), grown by ``margin`` on every
+side and cut out with :func:`plateforge.ops.geometry.crop_around_box` (the runtime's own crop). Targets are
+the plate's corners TL, TR, BR, BL as fractions of the crop; the metric is their mean absolute error (MAE).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from plateforge.ops.geometry import crop_around_box
+from plateforge.train.common import (
+    ExperimentCfg,
+    MetricsFiles,
+    TrainingCfg,
+    checkpoint_callbacks,
+    cosine_with_warmup,
+    git_commit,
+    grad_norm,
+    load_config,
+    make_trainer,
+    new_run_dir,
+)
+from plateforge.train.det_data import SceneSource, _Scenes, worker_init
+from plateforge.train.registry import create_model
+
+
+@dataclasses.dataclass
+class CornerDataCfg:
+    """Training and validation scenes (one plate crop per scene), box ``jitter`` (σ, fraction of the box) and
+    crop ``margin`` (fraction of the box added on each side)."""
+
+    train: SceneSource = dataclasses.field(default_factory=lambda: SceneSource(n=40000, plates=(1, 2)))
+    val: SceneSource = dataclasses.field(default_factory=lambda: SceneSource(n=2000, seed=555, augment="light"))
+    jitter: float = 0.04
+    margin: float = 0.15
+
+
+@dataclasses.dataclass
+class CornerModelCfg:
+    """Architecture name and crop input size in pixels."""
+
+    name: str = "cornernet_r18_s"
+    height: int = 96
+    width: int = 192
+
+
+@dataclasses.dataclass
+class CornerConfig:
+    experiment: ExperimentCfg = dataclasses.field(default_factory=ExperimentCfg)
+    dataset: CornerDataCfg = dataclasses.field(default_factory=CornerDataCfg)
+    model: CornerModelCfg = dataclasses.field(default_factory=CornerModelCfg)
+    training: TrainingCfg = dataclasses.field(default_factory=TrainingCfg)
+
+
+class CornerCrops(Dataset):
+    """Plate crops around disturbed boxes with their corners (8 fractions of the crop); ``set_epoch`` renews
+    the training scenes."""
+
+    def __init__(self, scenes: SceneSource, jitter: float, margin: float, height: int, width: int, train: bool):
+        self.scenes, self.src = _Scenes(scenes), scenes
+        self.jitter, self.margin, self.size = jitter, margin, (height, width)
+        self.train, self.epoch = train, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.src.n
+
+    def __getitem__(self, i: int):
+        from plateforge.synth.augment import augment, scene_pipeline
+
+        rng = np.random.default_rng([self.src.seed, self.epoch if self.train else 0, i])
+        img, t = self.scenes.make(rng)
+        k = int(rng.integers(0, len(t.boxes))) if len(t.boxes) else None
+        if k is None:  # no plate fitted in the scene: try the next item
+            return self[(i + 1) % len(self)]
+        crop, target = make_corner_sample(img, t.boxes[k], t.corners[k], rng, self.jitter, self.margin, *self.size)
+        crop = augment(crop, scene_pipeline(self.src.augment), int(rng.integers(0, 2**31)))
+        return torch.from_numpy(np.ascontiguousarray(crop)), torch.from_numpy(target)
+
+
+def make_corner_sample(
+    image: np.ndarray,
+    box: np.ndarray,
+    corners: np.ndarray,
+    rng: np.random.Generator,
+    jitter: float,
+    margin: float,
+    height: int,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crop around ``box`` (xyxy) moved by ``jitter``; target = ``corners`` (4, 2) as 8 crop fractions."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    moved = np.asarray(box, np.float32) + rng.normal(0, jitter, 4).astype(np.float32) * [w, h, w, h]
+    if moved[2] - moved[0] < 2 or moved[3] - moved[1] < 2:
+        moved = np.asarray(box, np.float32)
+    crop, origin, size = crop_around_box(image, moved, margin, width, height)
+    target = ((np.asarray(corners, np.float32) - origin) / size).reshape(8)
+    return crop, target.astype(np.float32)
+
+
+class CornerModule(pl.LightningModule):
+    """Regressor + L1 loss; validation MAE in crop fractions (the keypoint seed's metric)."""
+
+    def __init__(self, cfg: CornerConfig, steps_per_epoch: int):
+        super().__init__()
+        self.cfg, self.steps_per_epoch = cfg, steps_per_epoch
+        m = cfg.model
+        self.model = create_model(m.name, height=m.height, width=m.width)
+        self._err: list[torch.Tensor] = []
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def training_step(self, batch, batch_idx):
+        images, targets = batch
+        loss = torch.nn.functional.l1_loss(self(images).float(), targets)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(images))
+        return loss
+
+    def on_before_optimizer_step(self, optimizer):
+        if self.global_step % 50 == 0:
+            self.log("train/grad_norm", grad_norm(self), on_step=False, on_epoch=True)
+
+    def on_train_epoch_start(self):
+        loader = self.trainer.train_dataloader
+        if loader is not None and hasattr(loader.dataset, "set_epoch"):
+            loader.dataset.set_epoch(self.current_epoch)
+
+    def validation_step(self, batch, batch_idx):
+        images, targets = batch
+        self._err.append((self(images).float() - targets).abs().detach().cpu())
+
+    def on_validation_epoch_end(self):
+        if self._err:
+            err = torch.cat(self._err)
+            self.log("val/mae", float(err.mean()))
+            self.log("val/mae_p95", float(err.mean(1).quantile(0.95)))
+        self._err = []
+
+    def configure_optimizers(self):
+        t = self.cfg.training
+        opt = torch.optim.AdamW(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        total = t.epochs * self.steps_per_epoch
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, cosine_with_warmup(total, int(t.warmup_epochs * self.steps_per_epoch))
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["plateforge"] = {
+            "task": "corners",
+            "config": dataclasses.asdict(self.cfg),
+            "dataset_hash": "synthetic:" + str(dataclasses.asdict(self.cfg.dataset)),
+            "git_commit": git_commit(),
+        }
+
+
+def train_corners(config: str | Path, resume: str | Path | None = None, overrides: dict | None = None) -> Path:
+    """Train a corner regressor from a YAML config; ``resume`` is a run folder. Returns the run folder."""
+    cfg = load_config(CornerConfig, config)
+    for key, value in (overrides or {}).items():
+        section, name = key.split(".")
+        setattr(getattr(cfg, section), name, value)
+    pl.seed_everything(cfg.experiment.seed, workers=True)
+    d, m, t = cfg.dataset, cfg.model, cfg.training
+    train_set = CornerCrops(d.train, d.jitter, d.margin, m.height, m.width, train=True)
+    val_set = CornerCrops(d.val, d.jitter, d.margin, m.height, m.width, train=False)
+    loader = DataLoader(
+        train_set, t.batch_size, shuffle=True, num_workers=t.num_workers, drop_last=True, worker_init_fn=worker_init
+    )
+    vloader = DataLoader(val_set, 128, num_workers=min(t.num_workers, 4), worker_init_fn=worker_init)
+    steps = len(loader) if t.limit_train_batches is None else min(len(loader), int(t.limit_train_batches))
+    if resume:
+        run_dir, ckpt = Path(resume), Path(resume) / "checkpoints" / "last.ckpt"
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"{ckpt}: nothing to resume from")
+    else:
+        run_dir, ckpt = new_run_dir(cfg.experiment, m.name), None
+        shutil.copy(config, run_dir / "config.yaml")
+    callbacks = [MetricsFiles(run_dir), *checkpoint_callbacks(run_dir, "val/mae", "min", "mae")]
+    trainer = make_trainer(t, run_dir, callbacks, steps)
+    trainer.fit(CornerModule(cfg, steps), loader, vloader, ckpt_path=ckpt)
+    return run_dir
