@@ -27,13 +27,16 @@ def export(
     checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.ckpt).")],
     out: Annotated[Path, typer.Option("--out", help="ONNX file to write.")],
     size: Annotated[int | None, typer.Option(help="Detector letterbox input size (default: training size).")] = None,
+    float_only: Annotated[
+        bool, typer.Option("--float", help="QAT detector: export its float network instead of QDQ INT8.")
+    ] = False,
 ) -> None:
     """Export a checkpoint to a self-describing ONNX (uint8 in, spec in metadata) and check it against torch.
     Detector checkpoints trained with QAT export as a QDQ INT8 graph."""
     from plateforge.cli.common import console, friendly_errors
     from plateforge.export.onnx_export import export_checkpoint
 
-    report = friendly_errors(export_checkpoint)(checkpoint, out, size)
+    report = friendly_errors(export_checkpoint)(checkpoint, out, size, not float_only)
     console.print(
         f"wrote {report['path']} ({report['size_mb']:.2f} MB); "
         f"torch vs ONNX Runtime max abs difference {report['max_abs_diff']:.2e}"

@@ -50,16 +50,17 @@ def evaluate_detector(
     scenes: int = 0,
     conf: float | None = None,
     threads: int | None = None,
+    fast_resize: bool = False,
 ) -> dict:
     """COCO AP / AR, precision / recall / F1 at the model's default threshold (or ``conf``), corner MAE, and
     milliseconds per image (letterbox + inference + decoding at the threshold, as ``detect`` runs), on
     ``data`` or on ``scenes`` synthetic scenes."""
-    det = PlateDetector(model, conf=conf, threads=threads)
+    det = PlateDetector(model, conf=conf, threads=threads, fast_resize=fast_resize)
     items = _labelled_images(data, subset) if data else synthetic_scenes(scenes)
     results, elapsed = [], 0.0
     for img, t in items:
         start = time.perf_counter()
-        square, lb = letterbox(img, det.size, det.spec.letterbox_fill)
+        square, lb = letterbox(img, det.size, det.spec.letterbox_fill, fast_resize)
         raw = det.infer(square[None])[0]
         postprocess(raw, lb, det.conf, det.iou, det.max_det)  # the runtime's path, timed
         elapsed += time.perf_counter() - start

@@ -107,10 +107,10 @@ def export_recognizer(ckpt: dict, out: str | Path, sample: np.ndarray | None = N
     }
 
 
-def detector_from_checkpoint(ckpt: dict) -> tuple[torch.nn.Module, ModelSpec]:
-    """The detector network with the checkpoint's (EMA) weights, in eval mode (fake-quant frozen for export
-    when the checkpoint was trained with QAT), and its spec."""
-    from plateforge.train.qat import freeze_for_export, freeze_observers, prepare_qat
+def detector_from_checkpoint(ckpt: dict, fake_quant: bool = True) -> tuple[torch.nn.Module, ModelSpec]:
+    """The detector network with the checkpoint's (EMA) weights, in eval mode, and its spec. A QAT checkpoint
+    keeps its fake-quant (frozen, exports as QDQ INT8) unless ``fake_quant`` is False (its float network)."""
+    from plateforge.train.qat import freeze_for_export, freeze_observers, prepare_qat, strip_fake_quant
     from plateforge.train.registry import create_model
 
     info = ckpt["plateforge"]
@@ -120,11 +120,17 @@ def detector_from_checkpoint(ckpt: dict) -> tuple[torch.nn.Module, ModelSpec]:
     if qat:
         prepare_qat(model, cfg["quantization"]["symmetric_activations"])
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(state)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if ".bn.folded." not in k]  # folded BNs are kept unused; older runs dropped them
+    if missing or unexpected:
+        raise ValueError(f"checkpoint does not fit {cfg['model']['name']}: missing {missing}, unexpected {unexpected}")
     model.eval()
-    if qat:
+    if qat and fake_quant:
         freeze_observers(model)
         freeze_for_export(model)
+    elif qat:
+        strip_fake_quant(model)
+        qat = False
     size = cfg["model"]["input_size"]
     spec = ModelSpec(
         task="detector",
@@ -144,10 +150,13 @@ def detector_from_checkpoint(ckpt: dict) -> tuple[torch.nn.Module, ModelSpec]:
     return model, spec
 
 
-def export_detector(ckpt: dict, out: str | Path, size: int | None = None, sample: np.ndarray | None = None) -> dict:
-    """Export a loaded detector checkpoint (QAT checkpoints become a QDQ INT8 graph) at its training input
-    size or ``size``; returns path, size in MB and the parity max abs difference (pixels / score)."""
-    model, spec = detector_from_checkpoint(ckpt)
+def export_detector(
+    ckpt: dict, out: str | Path, size: int | None = None, sample: np.ndarray | None = None, fake_quant: bool = True
+) -> dict:
+    """Export a loaded detector checkpoint (QAT checkpoints become a QDQ INT8 graph unless ``fake_quant`` is
+    False) at its training input size or ``size``; returns path, size in MB and the parity max abs difference
+    (pixels / score; INT8 graphs differ from torch's fake-quant by rounding)."""
+    model, spec = detector_from_checkpoint(ckpt, fake_quant)
     if size is not None:
         spec = dataclasses.replace(spec, height=size, width=size)
     out = Path(out)
@@ -175,13 +184,62 @@ def export_detector(ckpt: dict, out: str | Path, size: int | None = None, sample
     }
 
 
-def export_checkpoint(ckpt_path: str | Path, out: str | Path, size: int | None = None) -> dict:
+def export_corners(ckpt: dict, out: str | Path) -> dict:
+    """Export a corner regressor checkpoint (uint8 NHWC crops in, 8 crop fractions out)."""
+    from plateforge.train.registry import create_model
+
+    info = ckpt["plateforge"]
+    cfg = info["config"]
+    m = cfg["model"]
+    model = create_model(m["name"], height=m["height"], width=m["width"])
+    model.load_state_dict(
+        {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    )
+    model.eval()
+    spec = ModelSpec(
+        task="corners",
+        architecture=m["name"],
+        height=m["height"],
+        width=m["width"],
+        resize="box_crop",
+        extra={
+            "margin": cfg["dataset"]["margin"],
+            "git_commit": info.get("git_commit"),
+            "exported": time.strftime("%Y-%m-%d"),
+        },
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, spec.height, spec.width, 3, dtype=torch.uint8),),
+        str(out),
+        input_names=["crops"],
+        output_names=["corners"],
+        dynamic_axes={"crops": {0: "batch"}, "corners": {0: "batch"}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+    attach_spec(out, spec)
+    sample = np.random.default_rng(0).integers(0, 256, (4, spec.height, spec.width, 3), dtype=np.uint8)
+    return {
+        "path": str(out),
+        "size_mb": out.stat().st_size / 1e6,
+        "max_abs_diff": parity(model, out, sample),
+        "spec": dataclasses.asdict(spec),
+    }
+
+
+def export_checkpoint(ckpt_path: str | Path, out: str | Path, size: int | None = None, fake_quant: bool = True) -> dict:
     """Export any plateforge checkpoint; the task (recognizer, detector, ...) comes from the checkpoint.
-    ``size`` sets a detector's letterbox input size (default: the training size)."""
+    ``size`` sets a detector's letterbox input size (default: the training size); ``fake_quant`` False
+    exports a QAT detector's float network."""
     ckpt = load_checkpoint(ckpt_path)
     task = ckpt["plateforge"]["task"]
     if task == "recognizer":
         return export_recognizer(ckpt, out)
     if task == "detector":
-        return export_detector(ckpt, out, size)
+        return export_detector(ckpt, out, size, fake_quant=fake_quant)
+    if task == "corners":
+        return export_corners(ckpt, out)
     raise ValueError(f"{ckpt_path}: export of task {task!r} is not supported")

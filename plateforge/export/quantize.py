@@ -36,26 +36,37 @@ MODES = ("static", "dynamic")
 
 
 def calibration_images(source: str | Path, spec: ModelSpec, n: int = 300, seed: int = 0) -> np.ndarray:
-    """Up to ``n`` model-ready uint8 images (N, H, W, 3) from a folder of images, a manifest (every plate with
-    a text, rectified, for recognizers), or a calibration folder made by ``plateforge data calib``."""
+    """Up to ``n`` model-ready uint8 images (N, H, W, 3) from a folder of images (a ``plateforge data calib``
+    folder too) or a manifest: whole images letterboxed for detectors; for recognizers, every plate with a
+    text rectified (manifest) or images stretched (folder)."""
     source = Path(source)
-    if spec.task != "recognizer":
-        raise ValueError(f"calibration for task {spec.task!r} is not supported yet")
+    if spec.task not in ("recognizer", "detector", "corners"):
+        raise ValueError(f"calibration for task {spec.task!r} is not supported")
     if source.suffix == ".jsonl":
-        from plateforge.data.plate_crops import plate_crops
+        if spec.task == "recognizer":
+            from plateforge.data.plate_crops import plate_crops
 
-        images = plate_crops(str(source), spec.width, spec.height).images
+            images = plate_crops(str(source), spec.width, spec.height).images
+            return _sample(images, n, seed)
+        from plateforge.data.manifest import read_manifest
+
+        files = [Path(r.image) for r in read_manifest(source)]
     elif source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise ValueError(f"{source}: no images for calibration")
-        pick = np.random.default_rng(seed).permutation(len(files))[:n]
-        loaded = [cv2.imread(str(files[i]), cv2.IMREAD_COLOR) for i in sorted(pick)]
-        images = np.stack(
-            [cv2.resize(x, (spec.width, spec.height), interpolation=cv2.INTER_AREA) for x in loaded if x is not None]
-        )
     else:
         raise ValueError(f"{source}: give a folder of images or a manifest (.jsonl) for calibration")
+    if not files:
+        raise ValueError(f"{source}: no images for calibration")
+    pick = sorted(np.random.default_rng(seed).permutation(len(files))[:n])
+    loaded = [x for x in (cv2.imread(str(files[i]), cv2.IMREAD_COLOR) for i in pick) if x is not None]
+    if spec.task == "detector":
+        from plateforge.ops.boxes import letterbox
+
+        return np.stack([letterbox(x, spec.height, spec.letterbox_fill)[0] for x in loaded])
+    return np.stack([cv2.resize(x, (spec.width, spec.height), interpolation=cv2.INTER_AREA) for x in loaded])
+
+
+def _sample(images: np.ndarray, n: int, seed: int) -> np.ndarray:
     if len(images) > n:
         images = images[np.random.default_rng(seed).permutation(len(images))[:n]]
     return images
@@ -102,6 +113,8 @@ def quantize_model(
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
+                # detectors: the network in INT8, the decoding tail (pixels and 0..1 scores in one tensor) in float
+                op_types_to_quantize=["Conv"] if spec.task == "detector" else None,
             )
         else:
             quantize_dynamic(str(pre), str(out), per_channel=per_channel, weight_type=QuantType.QInt8)

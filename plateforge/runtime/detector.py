@@ -18,8 +18,10 @@ DEFAULT_DETECTOR = "detector.onnx"
 class PlateDetector:
     """Finds plates with box, 4 corners (TL, TR, BR, BL) and score, in original image pixels.
 
-    ``model``: a plateforge detector ONNX (default: the bundled one); ``conf``: score threshold; ``iou``: NMS
-    IoU threshold; ``threads``: ONNX Runtime intra-op threads.
+    ``model``: a plateforge detector ONNX (default: the bundled one); ``conf``: score threshold (default: the
+    model's); ``iou``: NMS IoU threshold; ``threads``: ONNX Runtime intra-op threads; ``corners``: a
+    :class:`~plateforge.runtime.corners.CornerRegressor` that replaces the head's corners by its own (more
+    accurate, ~1.7 ms per plate) or None; ``fast_resize``: bilinear letterbox instead of area averaging.
     """
 
     def __init__(
@@ -30,6 +32,8 @@ class PlateDetector:
         max_det: int = 100,
         threads: int | None = None,
         providers: list[str] | None = None,
+        corners=None,
+        fast_resize: bool = False,
     ):
         self.path = str(model or bundled_model(DEFAULT_DETECTOR))
         self.session = create_session(self.path, threads, providers)
@@ -40,6 +44,7 @@ class PlateDetector:
         self.size = spec.height
         self.conf = conf if conf is not None else float(spec.extra.get("default_conf", 0.25))
         self.iou, self.max_det = iou, max_det
+        self.corners, self.fast_resize = corners, fast_resize
         self.input_name = self.session.get_inputs()[0].name
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
@@ -49,9 +54,11 @@ class PlateDetector:
     def detect(self, image: ImageInput) -> list[Detection]:
         """Plates in one image (path, bytes or BGR array), best score first."""
         img = load_image(image)
-        square, lb = letterbox(img, self.size, self.spec.letterbox_fill)
+        square, lb = letterbox(img, self.size, self.spec.letterbox_fill, self.fast_resize)
         raw = self.infer(square[None])[0]
         boxes, scores, corners = postprocess(raw, lb, self.conf, self.iou, self.max_det)
+        if self.corners is not None and len(boxes):
+            corners = self.corners.refine(img, boxes)
         return [
             Detection(
                 tuple(float(v) for v in b),

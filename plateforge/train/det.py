@@ -31,7 +31,7 @@ from plateforge.train.common import (
     grad_norm,
     load_config,
     make_trainer,
-    new_run_dir,
+    shared_run_dir,
 )
 from plateforge.train.det_data import (
     DetTrainSet,
@@ -180,7 +180,22 @@ class DetectorModule(pl.LightningModule):
             boxes, scores, corners = postprocess(raw, lb, conf=0.001, iou=e.iou, max_det=e.max_det)
             rows.append(ImageResult(t.boxes, t.corners, t.has_corners, boxes, scores, corners, lb.width, lb.height))
 
+    def _gather(self) -> None:
+        """Under DDP each rank validated a share of the images: merge them so every rank scores them all."""
+        if self.trainer.world_size <= 1:
+            return
+        import torch.distributed as dist
+
+        parts: list = [None] * self.trainer.world_size
+        dist.all_gather_object(parts, self._val)
+        merged: dict[int, list[ImageResult]] = {}
+        for part in parts:
+            for idx, rows in part.items():
+                merged.setdefault(idx, []).extend(rows)
+        self._val = merged
+
     def on_validation_epoch_end(self):
+        self._gather()
         scores = []
         for idx, rows in sorted(self._val.items()):
             name = self.val_names[idx]
@@ -219,6 +234,7 @@ class DetectorModule(pl.LightningModule):
             "task": "detector",
             "config": dataclasses.asdict(self.cfg),
             "qat": is_qat(self.model),
+            "world_size": self.trainer.world_size,
             "dataset_hash": self.dataset_hash,
             "git_commit": git_commit(),
         }
@@ -283,8 +299,9 @@ def train_det(
         if info.get("qat"):  # the saved network already has fake-quant: rebuild that structure first
             prepare_qat(module.model, cfg.quantization.symmetric_activations)
     else:
-        run_dir, ckpt = new_run_dir(cfg.experiment, cfg.model.name), None
-        shutil.copy(config, run_dir / "config.yaml")
+        run_dir, ckpt = shared_run_dir(cfg.experiment, cfg.model.name), None
+        if not (run_dir / "config.yaml").exists():
+            shutil.copy(config, run_dir / "config.yaml")
         if init:
             state = torch.load(init, map_location="cpu", weights_only=False)["state_dict"]
             module.load_state_dict(state)

@@ -57,6 +57,18 @@ def _weight_fq() -> FakeQuantize:
     )
 
 
+class FoldedBN(nn.Module):
+    """Stands where a BatchNorm was folded into its conv: passes values through, keeps the old BN as a child so
+    the parameter list (and an optimizer's state over it) stays the same across the QAT switch and resumes."""
+
+    def __init__(self, bn: nn.BatchNorm2d):
+        super().__init__()
+        self.folded = bn.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
 def fold_bn(block: ConvBNAct) -> None:
     """Fold the block's BatchNorm (running statistics) into its conv weights and bias, in place."""
     bn = block.bn
@@ -67,7 +79,7 @@ def fold_bn(block: ConvBNAct) -> None:
     with torch.no_grad():
         conv.weight.copy_(w)
         conv.bias.copy_(b)
-    block.bn = nn.Identity()
+    block.bn = FoldedBN(bn)
 
 
 def is_qat(model: nn.Module) -> bool:
@@ -125,4 +137,14 @@ def freeze_for_export(model: nn.Module) -> nn.Module:
             setattr(model, name, FrozenFakeQuant(child))
         else:
             freeze_for_export(child)
+    return model
+
+
+def strip_fake_quant(model: nn.Module) -> nn.Module:
+    """Replace every FakeQuantize in ``model`` (in place) by an identity: the float network of a QAT model."""
+    for name, child in list(model.named_children()):
+        if isinstance(child, FakeQuantize):
+            setattr(model, name, nn.Identity())
+        else:
+            strip_fake_quant(child)
     return model

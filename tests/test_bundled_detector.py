@@ -1,0 +1,81 @@
+"""The detector, INT8 detector and corner regressor shipped in the package: accuracy floors (set a few
+points under the numbers in plateforge/runtime/models/detector.md) and behaviour on awkward input."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from plateforge.eval.det_eval import evaluate_detector, synthetic_scenes
+from plateforge.eval.det_metrics import match
+from plateforge.runtime.corners import CornerRegressor
+from plateforge.runtime.detector import PlateDetector
+from plateforge.runtime.images import ImageError
+from plateforge.runtime.session import bundled_model
+from tests.conftest import real_dir
+
+pytest.importorskip("albumentations")  # synthetic scenes need the [synth] extra
+
+
+def test_bundled_detector_finds_synthetic_plates():
+    rep = evaluate_detector(scenes=40, threads=1)
+    assert rep["input_size"] == 384 and rep["n_plates"] >= 60
+    assert rep["map50"] >= 0.90 and rep["recall"] >= 0.90  # 300 scenes: 0.98 / 0.98
+
+
+def test_int8_detector_is_qdq_and_close_to_fp32():
+    path = bundled_model("detector_int8.onnx")
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    fp32 = evaluate_detector(scenes=40, threads=1)
+    int8 = evaluate_detector(path, scenes=40, threads=1)
+    assert int8["map50"] >= fp32["map50"] - 0.03
+
+
+def test_corner_regressor_beats_the_head_corners():
+    det, reg = PlateDetector(threads=1), CornerRegressor(threads=1)
+    head, refined = [], []
+    for img, t in synthetic_scenes(25):
+        found = det.detect(img)
+        boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
+        better = reg.refine(img, boxes)
+        for d, g in match(t.boxes, boxes):
+            wh = t.boxes[g, 2:] - t.boxes[g, :2]
+            head.append(np.abs(np.array(found[d].corners) - t.corners[g]).mean() / wh.mean())
+            refined.append(np.abs(better[d] - t.corners[g]).mean() / wh.mean())
+    assert len(head) >= 30
+    assert np.mean(np.array(refined) < np.array(head)) >= 0.8  # 300 scenes: better on 98.6 % of plates
+    assert np.mean(refined) < 0.7 * np.mean(head)
+    with_reg = PlateDetector(threads=1, corners=reg).detect(img)
+    assert len(with_reg) == len(found) and with_reg[0].corners != found[0].corners
+
+
+def test_detector_input_checks():
+    det = PlateDetector(threads=1)
+    for img in (np.zeros((120, 160), np.uint8), np.zeros((120, 160, 4), np.uint8), np.zeros((3, 3, 3), np.uint8)):
+        assert isinstance(det.detect(img), list)  # grayscale, RGBA, tiny: a (possibly empty) list
+    with pytest.raises(ImageError):
+        det.detect(b"not an image")
+    with pytest.raises(ImageError):
+        det.detect(np.zeros((0, 10, 3), np.uint8))
+    assert CornerRegressor(threads=1).refine(np.zeros((50, 50, 3), np.uint8), np.zeros((0, 4))).shape == (0, 4, 2)
+
+
+@pytest.mark.parametrize(
+    ("folder", "fmt", "floor_map50", "floor_recall"),
+    [("uc3m-lp", "yolo", 0.78, 0.78), ("car-plates-cc0", "voc", 0.62, 0.68)],
+)
+def test_bundled_detector_on_real_validation_splits(tmp_path, folder, fmt, floor_map50, floor_recall):
+    """Real validation parts, split as configs/prepare_real_data.sh does (never trained on): uc3m-lp 0.816 /
+    0.825, car-plates-cc0 0.689 / 0.735 (mAP@0.5 / recall)."""
+    from plateforge.data.manifest import write_manifest
+    from plateforge.data.sources import load_dataset
+    from plateforge.data.split import split_manifest
+
+    root = real_dir(folder)
+    records = load_dataset(root / "LP" if folder == "uc3m-lp" else root, fmt)
+    write_manifest(records, tmp_path / "all.jsonl")
+    split_manifest(tmp_path / "all.jsonl", tmp_path / "split", val=0.2, seed=0)
+    rep = evaluate_detector(data=tmp_path / "split" / "val.jsonl", threads=1)
+    assert rep["map50"] >= floor_map50 and rep["recall"] >= floor_recall

@@ -1,0 +1,244 @@
+"""Detector: decoding, assignment, loss, data placement, a few training steps with QAT, export and runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+
+from plateforge.ops.boxes import letterbox  # noqa: E402
+from plateforge.ops.detect import postprocess, select_detections  # noqa: E402
+
+
+def _raw(rows):
+    """Raw detector rows from (box, score, corners) tuples."""
+    out = []
+    for box, score, corners in rows:
+        out.append([*box, score, *np.asarray(corners, np.float32).reshape(8)])
+    return np.array(out, np.float32)
+
+
+def _quad(box):
+    x1, y1, x2, y2 = box
+    return [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
+
+
+def test_select_detections_thresholds_and_suppresses():
+    a, b, c = [10, 10, 50, 30], [12, 11, 52, 31], [100, 100, 140, 120]
+    raw = _raw([(a, 0.9, _quad(a)), (b, 0.8, _quad(b)), (c, 0.6, _quad(c)), ([0, 0, 5, 5], 0.1, _quad([0, 0, 5, 5]))])
+    boxes, scores, corners = select_detections(raw, conf=0.25, iou=0.5)
+    assert scores.tolist() == pytest.approx([0.9, 0.6])  # b overlaps a (suppressed), the last is below conf
+    assert boxes[1].tolist() == c and corners.shape == (2, 4, 2)
+    with pytest.raises(ValueError, match=r"\(N, 13\)"):
+        select_detections(np.zeros((4, 6), np.float32))
+
+
+def test_postprocess_maps_back_to_original_pixels():
+    image = np.zeros((100, 200, 3), np.uint8)
+    square, lb = letterbox(image, 64)  # scale 0.32, padded 16 px top and bottom
+    box_orig = np.array([50, 40, 150, 60], np.float32)
+    box_lb = box_orig * lb.scale + [lb.pad_x, lb.pad_y, lb.pad_x, lb.pad_y]
+    raw = _raw([(box_lb, 0.95, _quad(box_lb))])
+    boxes, scores, corners = postprocess(raw, lb, conf=0.5)
+    np.testing.assert_allclose(boxes[0], box_orig, atol=1e-3)
+    np.testing.assert_allclose(corners[0], _quad(box_orig), atol=1e-3)
+
+
+def _grid(size=64, stride=8):
+    xs = (np.arange(size // stride) + 0.5) * stride
+    pts = np.stack(np.meshgrid(xs, xs), -1).reshape(-1, 2)
+    return torch.tensor(pts, dtype=torch.float32), torch.full((len(pts),), float(stride))
+
+
+def test_assign_picks_points_of_each_plate_even_tiny_ones():
+    from plateforge.train.det_loss import DetLossCfg, assign
+
+    points, strides = _grid()
+    n = len(points)
+    gt = torch.tensor([[[8.0, 8.0, 40.0, 24.0], [50.0, 50.0, 53.0, 52.0], [0, 0, 0, 0]]])  # big, tiny (3x2), pad
+    valid = torch.tensor([[True, True, False]])
+    boxes = torch.cat([points - 4, points + 4], 1)[None]  # every point predicts its own 8x8 cell
+    scores = torch.full((1, n), 0.5)
+    pos, idx = assign(scores, boxes, points, strides, gt, valid, DetLossCfg(topk=5))
+    assert pos.sum() == 10  # top 5 for each real plate, none for the padding row
+    assert set(idx[pos].tolist()) == {0, 1}
+    tiny_points = points[pos[0] & (idx[0] == 1)]
+    assert (tiny_points - torch.tensor([51.5, 51.0])).abs().max() <= 2.5 * 8  # near the tiny plate
+    none, _ = assign(scores, boxes, points, strides, gt, torch.zeros_like(valid), DetLossCfg())
+    assert not none.any()
+
+
+def test_assign_gives_a_shared_point_to_the_plate_it_overlaps_most():
+    from plateforge.train.det_loss import DetLossCfg, assign
+
+    points, strides = _grid()
+    gt = torch.tensor([[[20.0, 20.0, 44.0, 36.0], [24.0, 20.0, 48.0, 36.0]]])  # two overlapping plates
+    boxes = torch.tensor([[20.0, 20.0, 44.0, 36.0]]).expand(len(points), 4)[None].clone()  # all predict plate 0
+    pos, idx = assign(
+        torch.full((1, len(points)), 0.5), boxes, points, strides, gt, torch.ones(1, 2, dtype=bool), DetLossCfg(topk=50)
+    )
+    shared = (points[:, 0] > 24) & (points[:, 0] < 44) & (points[:, 1] > 20) & (points[:, 1] < 36)
+    assert pos[0, shared].all() and (idx[0, shared] == 0).all()  # inside both: to the one its box matches
+    assert (idx[pos] == 1).any()  # plate 1 still gets points of its own
+
+
+def test_loss_is_small_for_a_perfect_prediction_and_large_otherwise():
+    from plateforge.train.det_loss import DetectionLoss, DetLossCfg
+
+    points, strides = _grid()
+    gt = torch.tensor([[[16.0, 16.0, 48.0, 32.0]]])
+    corners = torch.tensor([[_quad([16.0, 16.0, 48.0, 32.0])]], dtype=torch.float32)
+    valid = has = torch.ones(1, 1, dtype=torch.bool)
+    perfect = torch.zeros(1, len(points), 13)
+    perfect[..., 0] = -12.0
+    inside = (points[:, 0] > 16) & (points[:, 0] < 48) & (points[:, 1] > 16) & (points[:, 1] < 32)
+    perfect[0, inside, 0] = 12.0
+    perfect[0, :, 1:5] = gt[0, 0]
+    perfect[0, :, 5:13] = corners.reshape(8)
+    loss = DetectionLoss(DetLossCfg(topk=int(inside.sum())))
+    good = loss(perfect, points, strides, gt, corners, valid, has)
+    assert float(good["box"]) < 1e-4 and float(good["l1"]) < 1e-4 and float(good["corner"]) < 1e-4
+    assert float(good["cls"]) < 1e-3
+    bad = perfect.clone()
+    bad[..., 1:5] += torch.tensor([6.0, -4.0, 3.0, 5.0])
+    bad[..., 5:13] += 3.0
+    worse = loss(bad, points, strides, gt, corners, valid, has)
+    assert float(worse["box"]) > 0.1 and float(worse["corner"]) > 0.05 and float(worse["loss"]) > float(good["loss"])
+
+
+def test_random_placement_flips_corner_order_and_drops_cut_corners():
+    from plateforge.train.det_data import Target, random_placement
+
+    img = np.zeros((100, 100, 3), np.uint8)
+    box = np.array([[20, 40, 60, 55]], np.float32)
+    t = Target(box, np.array([_quad(box[0])], np.float32), np.array([True]))
+    rng = np.random.default_rng(0)
+    out, moved = random_placement(img, t, 100, rng, scale_range=(1.0, 1.0), flip=1.0)
+    assert out.shape == (100, 100, 3)
+    tl, tr, br, bl = moved.corners[0]
+    assert tl[0] < tr[0] and tl[1] < bl[1] and br[0] > bl[0]  # still TL, TR, BR, BL after the mirror
+    np.testing.assert_allclose(moved.boxes[0], [40, 40, 80, 55], atol=1e-4)
+    edge = Target(
+        np.array([[70, 10, 140, 30]], np.float32), np.array([_quad([70, 10, 140, 30])], np.float32), np.array([True])
+    )
+    _, cut = random_placement(
+        np.zeros((100, 150, 3), np.uint8), edge, 100, np.random.default_rng(1), scale_range=(1.5, 1.5), flip=0.0
+    )
+    for k in range(len(cut.boxes)):  # whatever stays visible keeps a box but no corners outside the picture
+        assert cut.boxes[k].min() >= 0 and cut.boxes[k].max() <= 100
+        assert not cut.has_corners[k] or ((cut.corners[k] >= 0) & (cut.corners[k] <= 100)).all()
+
+
+def _tiny_config(tmp_path: Path, **training) -> Path:
+    cfg = {
+        "experiment": {"name": "tiny", "output_dir": str(tmp_path / "runs"), "seed": 0},
+        "dataset": {
+            "scenes": {"n": 12, "seed": 3, "augment": "light", "width": 320, "height": 240, "plate_height": [14, 50]},
+            "val": [{"name": "synth", "scenes": {"n": 4, "seed": 9, "augment": "none", "width": 320, "height": 240}}],
+        },
+        "model": {"name": "detnet_n", "input_size": 128},
+        "training": {
+            "epochs": 2,
+            "batch_size": 4,
+            "num_workers": 0,
+            "limit_train_batches": 3,
+            "warmup_epochs": 0.5,
+            "log_every_n_steps": 1,
+            **training,
+        },
+        "quantization": {"qat": True, "qat_fraction": 0.5},
+    }
+    path = tmp_path / "det.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_train_det_with_qat_then_export_and_detect(tmp_path):
+    import onnx
+
+    from plateforge.export.onnx_export import export_checkpoint, load_checkpoint
+    from plateforge.runtime.detector import PlateDetector
+    from plateforge.train.det import train_det
+
+    run = train_det(_tiny_config(tmp_path))
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert [r["flags/qat"] for r in rows] == [0.0, 1.0]  # QAT switched on for the final half
+    for key in (
+        "train/cls_loss",
+        "train/box_loss",
+        "train/l1_loss",
+        "train/corner_loss",
+        "val/synth/map50",
+        "val/synth/map5095",
+        "val/synth/recall",
+        "val/fps",
+        "flags/ema",
+        "flags/amp",
+    ):
+        assert key in rows[-1]
+    assert (run / "metrics.csv").is_file() and (run / "curves.png").stat().st_size > 1000
+    ckpts = run / "checkpoints"
+    assert (ckpts / "last.ckpt").is_file() and (ckpts / "best_map5095.ckpt").is_file()
+    assert any(p.name.startswith("ckpt_epoch001_map5095") for p in (ckpts / "topk").iterdir())
+    ckpt = load_checkpoint(ckpts / "last.ckpt")
+    info = ckpt["plateforge"]
+    assert info["task"] == "detector" and info["qat"] is True and len(info["dataset_hash"]) == 64
+    assert info["config"]["model"]["input_size"] == 128 and "optimizer_states" in ckpt
+
+    qdq = export_checkpoint(ckpts / "last.ckpt", tmp_path / "det_int8.onnx")
+    ops = {n.op_type for n in onnx.load(qdq["path"]).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    fp32 = export_checkpoint(ckpts / "last.ckpt", tmp_path / "det.onnx", size=160, fake_quant=False)
+    assert "QuantizeLinear" not in {n.op_type for n in onnx.load(fp32["path"]).graph.node}
+    assert fp32["max_abs_diff"] < 1e-2
+
+    img = np.full((240, 320, 3), 90, np.uint8)
+    for path in (qdq["path"], fp32["path"]):
+        det = PlateDetector(path, conf=0.0, max_det=5)
+        found = det.detect(img)
+        assert len(found) == 5 and det.size in (128, 160)
+        for d in found:  # original image pixels, corners TL, TR, BR, BL
+            assert 0 <= d.box[0] <= d.box[2] <= 320 and 0 <= d.box[1] <= d.box[3] <= 240
+            assert len(d.corners) == 4 and 0 <= d.score <= 1
+
+    resumed = train_det(_tiny_config(tmp_path), resume=run, overrides={"training.epochs": 3})
+    rows = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1, 2] and rows[-1]["flags/qat"] == 1.0
+
+
+def test_detector_rejects_a_recognizer_model():
+    from plateforge.runtime.detector import PlateDetector
+    from plateforge.runtime.session import bundled_model
+
+    with pytest.raises(ValueError, match="not a plateforge detector"):
+        PlateDetector(bundled_model("recognizer.onnx"))
+
+
+def test_ddp_two_cpu_processes_with_gloo(tmp_path):
+    """Lightning's DDP over two CPU processes (gloo): both ranks train, rank 0 writes the run."""
+    config = _tiny_config(
+        tmp_path, accelerator="cpu", devices=2, strategy="ddp", limit_train_batches=2, epochs=1, ema_decay=0
+    )
+    env = {**os.environ, "PL_DISABLE_FORK": "1", "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(
+        [sys.executable, "-m", "plateforge", "train", "det", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in res.stdout + res.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["plateforge"]["world_size"] == 2
