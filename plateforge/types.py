@@ -38,3 +38,36 @@ class Detection:
 
     def to_dict(self) -> dict:
         return {"box": list(self.box), "corners": [list(c) for c in self.corners], "score": self.score}
+
+
+@dataclass(frozen=True)
+class PlateResult:
+    """One plate read in a whole image.
+
+    ``box`` xyxy and ``corners`` TL, TR, BR, BL in original image pixels; ``text``, ``confidence`` (0..1),
+    ``char_confidences``, ``region`` / ``region_confidence`` from the recognizer; ``detection_score`` (0..1);
+    ``format_ok``: whether ``text`` matches its region's plate patterns (None when no region is known);
+    ``alternatives``: (text, score) candidates best first, when top-N was asked for.
+    """
+
+    box: tuple[float, float, float, float]
+    corners: tuple[tuple[float, float], ...]
+    text: str
+    confidence: float
+    char_confidences: tuple[float, ...]
+    region: str | None
+    region_confidence: float
+    detection_score: float
+    format_ok: bool | None = None
+    alternatives: tuple[tuple[str, float], ...] = ()
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["box"] = [round(v, 1) for v in self.box]
+        d["corners"] = [[round(x, 1), round(y, 1)] for x, y in self.corners]
+        d["confidence"] = round(self.confidence, 4)
+        d["char_confidences"] = [round(c, 4) for c in self.char_confidences]
+        d["region_confidence"] = round(self.region_confidence, 4)
+        d["detection_score"] = round(self.detection_score, 4)
+        d["alternatives"] = [[t, round(s, 4)] for t, s in self.alternatives]
+        return d

@@ -84,12 +84,12 @@ def load_image(image: ImageInput) -> np.ndarray:
     if not data:
         raise ImageError(f"{name}: empty file (0 bytes)")
     _check_size_header(data, name)
+    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
+        raise ImageError(f"{name}: truncated JPEG (the file ends before the image does)")
     buf = np.frombuffer(data, np.uint8)
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageError(f"{name}: not a readable image (unknown format or corrupt data)")
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
-        raise ImageError(f"{name}: truncated JPEG (the file ends before the image does)")
     if img.ndim == 3 and img.shape[2] in (3, 4) and data[:2] == b"\xff\xd8":
         # JPEG EXIF orientation: IMREAD_UNCHANGED ignores it, IMREAD_COLOR applies it
         img = cv2.imdecode(buf, cv2.IMREAD_COLOR)

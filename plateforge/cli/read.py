@@ -1,0 +1,145 @@
+"""``plateforge read``: photos in, plates out (JSONL, a table or CSV), optionally annotated images."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from plateforge.cli.common import EXIT_BAD_INPUT, console, out
+
+EXIT_SOME_FAILED = 1
+
+
+def expand_inputs(paths: list[str], from_list: Path | None) -> list[str]:
+    """Paths as given; folders walked (sorted); ``from_list`` adds one path per line (blank lines, # comments
+    skipped)."""
+    from plateforge.data.manifest import list_images
+
+    items = list(paths)
+    if from_list is not None:
+        lines = from_list.read_text(encoding="utf-8").splitlines()
+        items += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    expanded = []
+    for item in items:
+        p = Path(item)
+        expanded += [str(x) for x in list_images(p)] if p.is_dir() else [item]
+    return expanded
+
+
+def read(
+    paths: Annotated[list[str] | None, typer.Argument(help="Images or folders (walked).")] = None,
+    from_list: Annotated[Path | None, typer.Option(help="Text file with one image path per line.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, table or csv.")] = "jsonl",
+    save_annotated: Annotated[Path | None, typer.Option(help="Write annotated copies here.")] = None,
+    top_n: Annotated[int, typer.Option(help="Alternative texts per plate, valid patterns first.")] = 1,
+    conf: Annotated[float | None, typer.Option(help="Detection threshold (default: the model's).")] = None,
+    detector: Annotated[Path | None, typer.Option(help="Detector ONNX (default: bundled).")] = None,
+    recognizer: Annotated[Path | None, typer.Option(help="Recognizer ONNX (default: bundled).")] = None,
+    head_corners: Annotated[bool, typer.Option(help="Use the detector's corners, not the corner model.")] = False,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
+) -> None:
+    """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
+    bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
+    from plateforge.runtime.alpr import ALPR
+
+    if fmt not in ("jsonl", "table", "csv"):
+        console.print(f"[red]error:[/red] --format must be jsonl, table or csv, got {fmt!r}")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        items = expand_inputs(paths or [], from_list)
+    except OSError as e:
+        console.print(f"[red]error:[/red] {from_list}: {e.strerror or e}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if not items:
+        console.print("[red]error:[/red] no images given (paths, folders or --from-list)")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        alpr = ALPR(detector, recognizer, None if head_corners else "auto", conf=conf, top_n=top_n, threads=threads)
+    except (FileNotFoundError, ValueError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if save_annotated:
+        save_annotated.mkdir(parents=True, exist_ok=True)
+    rows, failed = [], 0
+    writer = csv.writer(sys.stdout) if fmt == "csv" else None
+    if writer:
+        writer.writerow(
+            ["image", "text", "confidence", "region", "format_ok", "detection_score", "x1", "y1", "x2", "y2"]
+        )
+    for k, item in enumerate(items):
+        row = read_one(alpr, item, save_annotated, k)
+        failed += "error" in row
+        if fmt == "jsonl":
+            print(json.dumps(row), flush=True)
+        elif writer:
+            for p in row.get("plates", [{"text": "", "error": row.get("error")}]):
+                box = p.get("box", ["", "", "", ""])
+                writer.writerow(
+                    [
+                        row["image"],
+                        p.get("text", ""),
+                        p.get("confidence", ""),
+                        p.get("region", ""),
+                        p.get("format_ok", ""),
+                        p.get("detection_score", ""),
+                        *box,
+                    ]
+                )
+        else:
+            rows.append(row)
+    if fmt == "table":
+        print_table(rows)
+    if failed:
+        console.print(f"{failed} of {len(items)} image(s) failed")
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def read_one(alpr, item: str, save_annotated: Path | None, index: int) -> dict:
+    """One image → its JSON row; any failure becomes ``{"image", "error"}`` (the batch goes on)."""
+    from plateforge.runtime.draw import draw_plates
+    from plateforge.runtime.images import ImageError, load_image
+
+    try:
+        res = alpr.read_timed(item)
+    except ImageError as e:
+        return {"image": item, "error": str(e)}
+    except Exception as e:  # noqa: BLE001 — one bad image must never stop the batch
+        return {"image": item, "error": f"{type(e).__name__}: {e}"}
+    row = {"image": item, "plates": [p.to_dict() for p in res.plates], "timing_ms": res.timing_ms}
+    if save_annotated is not None:
+        import cv2
+
+        name = f"{index:05d}_{Path(item).stem}.jpg"
+        cv2.imwrite(str(save_annotated / name), draw_plates(load_image(item), res.plates))
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table()
+    for col in ("image", "plate", "confidence", "region", "format", "detection", "ms"):
+        table.add_column(col)
+    for row in rows:
+        if "error" in row:
+            table.add_row(row["image"], f"[red]{row['error']}[/red]", "", "", "", "", "")
+            continue
+        if not row["plates"]:
+            table.add_row(row["image"], "—", "", "", "", "", f"{row['timing_ms']['total']:.1f}")
+        for p in row["plates"]:
+            fmt_ok = {True: "ok", False: "no", None: "?"}[p["format_ok"]]
+            table.add_row(
+                row["image"],
+                p["text"],
+                f"{p['confidence']:.2f}",
+                p["region"] or "",
+                fmt_ok,
+                f"{p['detection_score']:.2f}",
+                f"{row['timing_ms']['total']:.1f}",
+            )
+    out.print(table)

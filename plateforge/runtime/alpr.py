@@ -1,0 +1,118 @@
+"""``ALPR``: whole images in, plates out — detector → corners → perspective rectification → recognizer →
+format check. ONNX Runtime only (no torch); every component can be replaced by the caller's own."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from plateforge.ops.geometry import rectify
+from plateforge.ops.slots import char_alternatives
+from plateforge.runtime.corners import CornerRegressor
+from plateforge.runtime.detector import PlateDetector
+from plateforge.runtime.images import ImageInput, load_image
+from plateforge.runtime.plate_formats import format_ok, top_texts
+from plateforge.runtime.recognizer import PlateRecognizer
+from plateforge.types import PlateResult
+
+
+@dataclass
+class ImageRead:
+    """What :meth:`ALPR.read_timed` returns for one image: plates and milliseconds per stage."""
+
+    plates: list[PlateResult]
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+
+class ALPR:
+    """The plate reader.
+
+    ``detector``, ``recognizer``: component objects or ONNX paths (default: the bundled models);
+    ``corners``: a :class:`CornerRegressor`, a path, ``"auto"`` (the bundled regressor, which measures better
+    than the detector head's corners) or None (use the head's corners); ``conf``: detection threshold;
+    ``top_n``: alternative texts per plate (1 = none); ``threads``: ONNX Runtime threads per model.
+    """
+
+    def __init__(
+        self,
+        detector: PlateDetector | str | os.PathLike | None = None,
+        recognizer: PlateRecognizer | str | os.PathLike | None = None,
+        corners: CornerRegressor | str | os.PathLike | None = "auto",
+        conf: float | None = None,
+        top_n: int = 1,
+        threads: int | None = None,
+        fast_resize: bool = False,
+    ):
+        self.detector = (
+            detector
+            if hasattr(detector, "detect")
+            else PlateDetector(detector, conf=conf, threads=threads, fast_resize=fast_resize)
+        )
+        self.recognizer = (
+            recognizer if hasattr(recognizer, "read_crops") else PlateRecognizer(recognizer, threads=threads)
+        )
+        if corners == "auto":
+            corners = CornerRegressor(threads=threads)
+        elif corners is not None and not hasattr(corners, "refine"):
+            corners = CornerRegressor(corners, threads=threads)
+        self.corners = corners
+        self.top_n = top_n
+
+    def read_timed(self, image: ImageInput) -> ImageRead:
+        """Read one image (path, bytes or array); raises ImageError for an unusable input."""
+        t0 = time.perf_counter()
+        img = load_image(image)
+        t1 = time.perf_counter()
+        detections = self.detector.detect(img)
+        t2 = time.perf_counter()
+        boxes = np.array([d.box for d in detections], np.float32).reshape(-1, 4)
+        if self.corners is not None and len(boxes):
+            quads = self.corners.refine(img, boxes)
+        else:
+            quads = np.array([d.corners for d in detections], np.float32).reshape(-1, 4, 2)
+        spec = self.recognizer.spec
+        crops = [rectify(img, q, spec.width, spec.height) for q in quads]
+        t3 = time.perf_counter()
+        plates = self._recognize(crops, detections, quads)
+        t4 = time.perf_counter()
+        timing = {"decode": t1 - t0, "detect": t2 - t1, "rectify": t3 - t2, "recognize": t4 - t3, "total": t4 - t0}
+        return ImageRead(plates, {k: round(v * 1000, 2) for k, v in timing.items()})
+
+    def _recognize(self, crops, detections, quads) -> list[PlateResult]:
+        if not crops:
+            return []
+        rec = self.recognizer
+        reads = rec.read_crops(crops)
+        alternatives = [()] * len(reads)
+        if self.top_n > 1 and rec.spec.decoder == "slots":
+            logits, _ = rec.infer(np.stack([rec.preprocess(c) for c in crops]))
+            per_slot = char_alternatives(logits, rec.spec.alphabet, k=3)
+            alternatives = [tuple(top_texts(a, r.region, self.top_n)) for a, r in zip(per_slot, reads, strict=True)]
+        out = []
+        for d, q, r, alts in zip(detections, quads, reads, alternatives, strict=True):
+            out.append(
+                PlateResult(
+                    box=d.box,
+                    corners=tuple((float(x), float(y)) for x, y in q),
+                    text=r.text,
+                    confidence=r.confidence,
+                    char_confidences=r.char_confidences,
+                    region=r.region,
+                    region_confidence=r.region_confidence,
+                    detection_score=d.score,
+                    format_ok=format_ok(r.text, r.region),
+                    alternatives=alts,
+                )
+            )
+        return out
+
+    def read(self, images: ImageInput | Sequence[ImageInput]) -> list[PlateResult] | list[list[PlateResult]]:
+        """Plates of one image, or of each image of a list (a list of lists). Raises ImageError naming a bad
+        input; use :meth:`read_timed` per image to keep going past bad ones."""
+        if isinstance(images, list | tuple):
+            return [self.read_timed(x).plates for x in images]
+        return self.read_timed(images).plates

@@ -1,0 +1,48 @@
+"""Plate formats at read time: does a text match its region's patterns, and which alternative texts (from
+per-character alternatives) are most likely, valid patterns first (as OpenALPR's top-N)."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from functools import cache
+
+from plateforge.specs import RegionSpec, load_specs
+
+
+@cache
+def _specs() -> dict[str, RegionSpec]:
+    return load_specs()
+
+
+def format_ok(text: str, region: str | None) -> bool | None:
+    """Whether ``text`` is a valid plate of ``region`` (None when the region is unknown to the specs)."""
+    spec = _specs().get(region) if region else None
+    return None if spec is None else spec.is_valid(text)
+
+
+def valid_anywhere(text: str) -> bool:
+    """Whether ``text`` is a valid plate of any region in the specs."""
+    return any(s.is_valid(text) for s in _specs().values())
+
+
+def top_texts(slot_alternatives: list[list[tuple[str, float]]], region: str | None, n: int) -> list[tuple[str, float]]:
+    """The ``n`` best distinct texts from per-slot alternatives (``""`` = end of text), by the product of
+    their slot probabilities; texts valid for ``region`` (or, without a region, for any region) rank first."""
+    beams: list[tuple[float, str, bool]] = [(0.0, "", False)]  # (-log p, text so far, ended)
+    for alts in slot_alternatives:
+        grown = []
+        for cost, text, ended in beams:
+            if ended:
+                grown.append((cost, text, True))
+                continue
+            for sym, p in alts:
+                grown.append((cost - math.log(max(p, 1e-12)), text + sym, sym == ""))
+        beams = heapq.nsmallest(max(4 * n, 16), grown)
+    scored: dict[str, float] = {}
+    for cost, text, _ in beams:
+        if text and text not in scored:
+            scored[text] = math.exp(-cost)
+    ok = (lambda t: format_ok(t, region)) if region and format_ok("", region) is not None else valid_anywhere
+    ranked = sorted(scored.items(), key=lambda kv: (not ok(kv[0]), -kv[1]))
+    return ranked[:n]

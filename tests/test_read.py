@@ -1,0 +1,159 @@
+"""End-to-end reader: ALPR on synthetic scenes, `plateforge read` output formats, and bad input in a batch."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from plateforge.cli.app import app
+from plateforge.runtime.alpr import ALPR
+from plateforge.runtime.plate_formats import format_ok, top_texts
+
+pytest.importorskip("albumentations")
+
+
+@pytest.fixture(scope="module")
+def alpr():
+    return ALPR(threads=1)
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    """Four synthetic 1280x720 scenes written as JPEG, with their labels."""
+    from plateforge.eval.read_eval import scenes_with_texts
+
+    folder = tmp_path_factory.mktemp("scenes")
+    out = []
+    for k, (img, labels) in enumerate(scenes_with_texts(4, seed=31)):
+        path = folder / f"scene{k}.jpg"
+        cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        out.append((path, labels))
+    return out
+
+
+def test_alpr_reads_synthetic_scenes(alpr):
+    from plateforge.eval.read_eval import evaluate_reader
+
+    rep = evaluate_reader(alpr, scenes=30, seed=2024)
+    assert rep["plates"] >= 50
+    assert rep["detected"] >= 0.9 and rep["exact"] >= 0.65  # 150 scenes: 0.987 detected, 0.813 exact
+
+
+def test_alpr_result_fields_and_inputs(alpr, scenes):
+    path, labels = scenes[0]
+    by_path = alpr.read(str(path))
+    by_bytes = alpr.read(path.read_bytes())
+    by_array = alpr.read(cv2.imread(str(path)))
+    assert [p.text for p in by_path] == [p.text for p in by_bytes] == [p.text for p in by_array]
+    assert len(alpr.read([str(path), str(path)])) == 2
+    for p in by_path:
+        assert len(p.corners) == 4 and 0 <= p.detection_score <= 1 and 0 <= p.confidence <= 1
+        assert len(p.char_confidences) == len(p.text) and p.format_ok in (True, False, None)
+
+
+def test_formats_and_top_n():
+    assert format_ok("D12345", "uae-dubai") in (True, False)
+    assert format_ok("ABC", None) is None
+    slots = [[("A", 0.6), ("4", 0.4)], [("B", 0.9), ("8", 0.1)], [("", 0.99), ("C", 0.01)]]
+    texts = top_texts(slots, None, 3)
+    assert texts[0][0] in ("AB", "4B") and len({t for t, _ in texts}) == len(texts)
+    assert texts[0][1] >= texts[-1][1] or not texts
+
+
+def _bad_inputs(tmp_path):
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    img = np.full((200, 300, 3), 128, np.uint8)
+    ok, enc = cv2.imencode(".jpg", img)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(enc.tobytes()[: len(enc) // 2])
+    deep = tmp_path / "deep16.png"
+    cv2.imwrite(str(deep), (np.random.default_rng(0).random((120, 160, 3)) * 65535).astype(np.uint16))
+    gray = tmp_path / "gray.png"
+    cv2.imwrite(str(gray), img[..., 0])
+    rgba = tmp_path / "rgba.png"
+    cv2.imwrite(str(rgba), np.dstack([img, np.full((200, 300), 255, np.uint8)]))
+    exif = tmp_path / "exif_rotated.jpg"
+    _write_exif_rotated(exif, img)
+    return {
+        "missing": str(tmp_path / "missing.jpg"),
+        "empty": str(empty),
+        "text": str(text),
+        "truncated": str(truncated),
+        "deep16": str(deep),
+        "gray": str(gray),
+        "rgba": str(rgba),
+        "exif": str(exif),
+    }
+
+
+def _write_exif_rotated(path, img):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    buf = io.BytesIO()
+    Image.fromarray(img[..., ::-1]).save(buf, "JPEG", exif=exif.tobytes())
+    path.write_bytes(buf.getvalue())
+
+
+def test_read_cli_goes_past_bad_inputs(tmp_path, scenes):
+    bad = _bad_inputs(tmp_path)
+    good = str(scenes[1][0])
+    args = ["read", good, *bad.values(), "--threads", "1"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 1  # some images failed
+    rows = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    assert [r["image"] for r in rows] == [good, *bad.values()]
+    by_name = {r["image"]: r for r in rows}
+    assert by_name[good]["plates"] and set(by_name[good]["timing_ms"]) == {
+        "decode",
+        "detect",
+        "rectify",
+        "recognize",
+        "total",
+    }
+    for key, needle in (
+        ("missing", "not found"),
+        ("empty", "0 bytes"),
+        ("text", "not a readable image"),
+        ("truncated", "truncated JPEG"),
+    ):
+        assert needle in by_name[bad[key]]["error"], by_name[bad[key]]
+    for key in ("deep16", "gray", "rgba", "exif"):  # awkward but valid images are read
+        assert "plates" in by_name[bad[key]], by_name[bad[key]]
+
+
+def test_read_cli_formats_lists_and_annotations(tmp_path, scenes):
+    paths = [str(p) for p, _ in scenes]
+    lst = tmp_path / "list.txt"
+    lst.write_text("# scenes\n" + "\n".join(paths[:2]) + "\n\n")
+    runner = CliRunner()
+    res = runner.invoke(app, ["read", "--from-list", str(lst), "--format", "csv", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].startswith("image,text,confidence") and len(lines) >= 3
+    ann = tmp_path / "ann"
+    folder = str(scenes[0][0].parent)
+    res = runner.invoke(
+        app, ["read", folder, "--format", "table", "--save-annotated", str(ann), "--top-n", "3", "--threads", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    assert len(list(ann.glob("*.jpg"))) == 4
+    res = runner.invoke(app, ["read", "--format", "xml"])
+    assert res.exit_code == 2
+    res = runner.invoke(app, ["read"])
+    assert res.exit_code == 2 and "no images" in res.output
+
+
+def test_read_huge_photo_is_read_or_refused_clearly(tmp_path, alpr):
+    """A 50-megapixel photo: read (the detector letterboxes it) without a crash."""
+    big = np.full((5800, 8700, 3), 100, np.uint8)
+    assert isinstance(alpr.read(big), list)
