@@ -157,3 +157,14 @@ def test_read_huge_photo_is_read_or_refused_clearly(tmp_path, alpr):
     """A 50-megapixel photo: read (the detector letterboxes it) without a crash."""
     big = np.full((5800, 8700, 3), 100, np.uint8)
     assert isinstance(alpr.read(big), list)
+
+
+def test_bench_reports_every_stage_for_fp32_and_int8(scenes):
+    from plateforge.eval.bench import STAGES, run_bench
+
+    rep = run_bench(scenes[0][0].parent, threads=[1])
+    assert set(rep) == {"fp32@1", "int8@1", "_meta"} and rep["_meta"]["images"] == 4
+    for key in ("fp32@1", "int8@1"):
+        r = rep[key]
+        assert all(0 < r[s]["p50"] <= r[s]["p95"] for s in ("decode", "detect", "total"))
+        assert r["total"]["p50"] >= r["detect"]["p50"] and r["fps"] > 0 and set(STAGES) <= set(r)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from plateforge import __version__
-from plateforge.cli import data, evaluate, read, synth, train
+from plateforge.cli import bench, data, evaluate, read, synth, train
 
 app = typer.Typer(
     name="plateforge",
@@ -17,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("read")(read.read)
+app.command("bench")(bench.bench)
 app.add_typer(data.app, name="data")
 app.add_typer(synth.app, name="synth")
 app.add_typer(train.app, name="train")

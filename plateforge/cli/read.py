@@ -42,6 +42,7 @@ def read(
     recognizer: Annotated[Path | None, typer.Option(help="Recognizer ONNX (default: bundled).")] = None,
     head_corners: Annotated[bool, typer.Option(help="Use the detector's corners, not the corner model.")] = False,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
+    fast_resize: Annotated[bool, typer.Option(help="Bilinear letterbox: ~3 ms faster per 720p frame.")] = False,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
@@ -59,7 +60,15 @@ def read(
         console.print("[red]error:[/red] no images given (paths, folders or --from-list)")
         raise typer.Exit(EXIT_BAD_INPUT)
     try:
-        alpr = ALPR(detector, recognizer, None if head_corners else "auto", conf=conf, top_n=top_n, threads=threads)
+        alpr = ALPR(
+            detector,
+            recognizer,
+            None if head_corners else "auto",
+            conf=conf,
+            top_n=top_n,
+            threads=threads,
+            fast_resize=fast_resize,
+        )
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -127,14 +136,14 @@ def print_table(rows: list[dict]) -> None:
         table.add_column(col)
     for row in rows:
         if "error" in row:
-            table.add_row(row["image"], f"[red]{row['error']}[/red]", "", "", "", "", "")
+            table.add_row(Path(row["image"]).name, f"[red]{row['error']}[/red]", "", "", "", "", "")
             continue
         if not row["plates"]:
-            table.add_row(row["image"], "—", "", "", "", "", f"{row['timing_ms']['total']:.1f}")
+            table.add_row(Path(row["image"]).name, "—", "", "", "", "", f"{row['timing_ms']['total']:.1f}")
         for p in row["plates"]:
             fmt_ok = {True: "ok", False: "no", None: "?"}[p["format_ok"]]
             table.add_row(
-                row["image"],
+                Path(row["image"]).name,
                 p["text"],
                 f"{p['confidence']:.2f}",
                 p["region"] or "",

@@ -87,10 +87,10 @@ def load_image(image: ImageInput) -> np.ndarray:
     if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
         raise ImageError(f"{name}: truncated JPEG (the file ends before the image does)")
     buf = np.frombuffer(data, np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    # JPEG is 8-bit without alpha: IMREAD_COLOR decodes it once and applies its EXIF orientation; other formats
+    # keep their depth and alpha (IMREAD_UNCHANGED) and are converted below
+    jpeg = data[:2] == b"\xff\xd8"
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageError(f"{name}: not a readable image (unknown format or corrupt data)")
-    if img.ndim == 3 and img.shape[2] in (3, 4) and data[:2] == b"\xff\xd8":
-        # JPEG EXIF orientation: IMREAD_UNCHANGED ignores it, IMREAD_COLOR applies it
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     return to_bgr(img, name)

@@ -21,6 +21,9 @@ def create_session(path: str | os.PathLike, threads: int | None = None, provider
     if threads:
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
+    # idle ONNX Runtime workers must not spin between runs: they would take the cores the rest of the
+    # pipeline (decoding, resizing, the other models) needs
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     available = ort.get_available_providers()
     chosen = [p for p in (providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]) if p in available]

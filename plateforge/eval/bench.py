@@ -1,0 +1,80 @@
+"""Per-stage latency of the whole reader (decode, detect, rectify, recognize, total): p50 / p95 and frames/s,
+for FP32 and INT8 model sets, on one thread and on all cores, over a folder of images or generated scenes."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+STAGES = ("decode", "detect", "rectify", "recognize", "total")
+
+
+def bench_images(folder: str | Path | None, scenes: int, seed: int = 7) -> list[bytes]:
+    """JPEG-encoded test images: every image of ``folder``, or ``scenes`` synthetic 1280x720 scenes."""
+    if folder is not None:
+        from plateforge.data.manifest import list_images
+
+        files = list_images(folder)
+        if not files:
+            raise ValueError(f"{folder}: no images to benchmark")
+        return [f.read_bytes() for f in files]
+    from plateforge.eval.read_eval import scenes_with_texts
+
+    return [
+        cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+        for img, _ in scenes_with_texts(scenes, seed)
+    ]
+
+
+def model_sets() -> dict[str, dict]:
+    """The bundled model sets: FP32, and INT8 (QAT detector; the recognizer stays FP32, faster here)."""
+    from plateforge.runtime.session import bundled_model
+
+    return {
+        "fp32": {"detector": bundled_model("detector.onnx")},
+        "int8": {"detector": bundled_model("detector_int8.onnx")},
+    }
+
+
+def bench_reader(
+    images: list[bytes], detector=None, recognizer=None, threads: int = 1, repeat: int = 1, fast_resize: bool = False
+) -> dict:
+    """Read every image ``repeat`` times (after a short warm-up); per-stage p50 / p95 ms and frames/s."""
+    from plateforge.runtime.alpr import ALPR
+
+    alpr = ALPR(detector, recognizer, threads=threads, fast_resize=fast_resize)
+    for data in images[: min(3, len(images))]:
+        alpr.read_timed(data)
+    rows = [alpr.read_timed(data).timing_ms for _ in range(repeat) for data in images]
+    out = {
+        s: {"p50": float(np.median([r[s] for r in rows])), "p95": float(np.percentile([r[s] for r in rows], 95))}
+        for s in STAGES
+    }
+    out["fps"] = 1000.0 / max(1e-9, float(np.mean([r["total"] for r in rows])))
+    out["threads"] = threads
+    out["images"] = len(rows)
+    return out
+
+
+def run_bench(
+    folder=None, scenes: int = 50, threads: list[int] | None = None, repeat: int = 1, fast_resize: bool = False
+) -> dict:
+    """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}."""
+    start = time.perf_counter()
+    images = bench_images(folder, scenes)
+    threads = threads or sorted({1, os.cpu_count() or 1})
+    report = {}
+    for name, models in model_sets().items():
+        for t in threads:
+            report[f"{name}@{t}"] = bench_reader(images, threads=t, repeat=repeat, fast_resize=fast_resize, **models)
+    report["_meta"] = {
+        "images": len(images),
+        "source": str(folder) if folder else f"{scenes} synthetic 1280x720 scenes",
+        "seconds": round(time.perf_counter() - start, 1),
+        "cpu_count": os.cpu_count(),
+    }
+    return report
