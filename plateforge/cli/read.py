@@ -38,8 +38,12 @@ def read(
     save_annotated: Annotated[Path | None, typer.Option(help="Write annotated copies here.")] = None,
     top_n: Annotated[int, typer.Option(help="Alternative texts per plate, valid patterns first.")] = 1,
     conf: Annotated[float | None, typer.Option(help="Detection threshold (default: the model's).")] = None,
-    detector: Annotated[Path | None, typer.Option(help="Detector ONNX (default: bundled).")] = None,
+    detector: Annotated[
+        Path | None,
+        typer.Option(help="Detector ONNX: plateforge, Ultralytics or open-image-models (default: bundled)."),
+    ] = None,
     recognizer: Annotated[Path | None, typer.Option(help="Recognizer ONNX (default: bundled).")] = None,
+    recognizer_config: Annotated[Path | None, typer.Option(help="YAML of a fast-plate-ocr recognizer.")] = None,
     head_corners: Annotated[bool, typer.Option(help="Use the detector's corners, not the corner model.")] = False,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
     fast_resize: Annotated[bool, typer.Option(help="Bilinear letterbox: ~3 ms faster per 720p frame.")] = False,
@@ -68,6 +72,7 @@ def read(
             top_n=top_n,
             threads=threads,
             fast_resize=fast_resize,
+            recognizer_config=recognizer_config,
         )
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")

@@ -34,7 +34,9 @@ class ALPR:
     ``detector``, ``recognizer``: component objects or ONNX paths (default: the bundled models);
     ``corners``: a :class:`CornerRegressor`, a path, ``"auto"`` (the bundled regressor, which measures better
     than the detector head's corners) or None (use the head's corners); ``conf``: detection threshold;
-    ``top_n``: alternative texts per plate (1 = none); ``threads``: ONNX Runtime threads per model.
+    ``top_n``: alternative texts per plate (1 = none); ``threads``: ONNX Runtime threads per model;
+    ``recognizer_config``: the YAML of a fast-plate-ocr recognizer given as ``recognizer``. Detectors exported
+    by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class ALPR:
         top_n: int = 1,
         threads: int | None = None,
         fast_resize: bool = False,
+        recognizer_config: str | os.PathLike | None = None,
     ):
         self.detector = (
             detector

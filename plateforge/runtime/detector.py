@@ -8,8 +8,10 @@ import numpy as np
 
 from plateforge.ops.boxes import letterbox
 from plateforge.ops.detect import postprocess
+from plateforge.runtime.foreign import ForeignDetector
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.session import bundled_model, create_session, read_spec
+from plateforge.runtime.spec import ModelSpec
 from plateforge.types import Detection
 
 DEFAULT_DETECTOR = "detector.onnx"
@@ -38,8 +40,15 @@ class PlateDetector:
         self.path = str(model or bundled_model(DEFAULT_DETECTOR))
         self.session = create_session(self.path, threads, providers)
         spec = read_spec(self.session)
-        if spec is None or spec.task != "detector":
-            raise ValueError(f"{self.path}: not a plateforge detector (no detector spec in its metadata)")
+        self.foreign = None
+        if spec is None:  # Ultralytics / open-image-models ONNX, recognised from its outputs
+            try:
+                self.foreign = ForeignDetector.from_session(self.session)
+            except ValueError as e:
+                raise ValueError(f"{self.path}: not a plateforge detector and {e}") from None
+            spec = ModelSpec("detector", self.foreign.kind, *self.foreign.size, input_layout="NCHW")
+        elif spec.task != "detector":
+            raise ValueError(f"{self.path}: not a plateforge detector (its spec says task {spec.task!r})")
         self.spec = spec
         self.size = spec.height
         self.conf = conf if conf is not None else float(spec.extra.get("default_conf", 0.25))
@@ -54,16 +63,21 @@ class PlateDetector:
     def detect(self, image: ImageInput) -> list[Detection]:
         """Plates in one image (path, bytes or BGR array), best score first."""
         img = load_image(image)
+        if self.foreign is not None:
+            x, lb = self.foreign.preprocess(img)
+            out = self.session.run(None, {self.input_name: x})[0]
+            boxes, scores, corners = self.foreign.decode(out, lb, self.conf, self.iou, self.max_det)
+            return _detections(boxes, scores, corners)
         square, lb = letterbox(img, self.size, self.spec.letterbox_fill, self.fast_resize)
         raw = self.infer(square[None])[0]
         boxes, scores, corners = postprocess(raw, lb, self.conf, self.iou, self.max_det)
         if self.corners is not None and len(boxes):
             corners = self.corners.refine(img, boxes)
-        return [
-            Detection(
-                tuple(float(v) for v in b),
-                tuple((float(x), float(y)) for x, y in c),
-                float(s),
-            )
-            for b, s, c in zip(boxes, scores, corners, strict=True)
-        ]
+        return _detections(boxes, scores, corners)
+
+
+def _detections(boxes: np.ndarray, scores: np.ndarray, corners: np.ndarray) -> list[Detection]:
+    return [
+        Detection(tuple(float(v) for v in b), tuple((float(x), float(y)) for x, y in c), float(s))
+        for b, s, c in zip(boxes, scores, corners, strict=True)
+    ]

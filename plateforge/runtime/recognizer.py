@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 
 from plateforge.ops.slots import decode_ctc, decode_slots, softmax
+from plateforge.runtime.foreign import FastPlateOcrConfig
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.session import bundled_model, create_session, read_spec
+from plateforge.runtime.spec import ModelSpec
 from plateforge.types import PlateRead
 
 DEFAULT_RECOGNIZER = "recognizer.onnx"
@@ -27,12 +29,29 @@ class PlateRecognizer:
         threads: int | None = None,
         batch_size: int = 32,
         providers: list[str] | None = None,
+        config: str | os.PathLike | None = None,
     ):
         self.path = str(model or bundled_model(DEFAULT_RECOGNIZER))
         self.session = create_session(self.path, threads, providers)
         spec = read_spec(self.session)
+        self.fpo = None
+        if spec is None and config is not None:  # a fast-plate-ocr model with its YAML config
+            self.fpo = FastPlateOcrConfig.load(config)
+            alphabet = self.fpo.alphabet.replace(self.fpo.pad_char, "")
+            spec = ModelSpec(
+                "recognizer",
+                "fast-plate-ocr",
+                self.fpo.img_height,
+                self.fpo.img_width,
+                alphabet=alphabet,
+                slots=self.fpo.max_plate_slots,
+                color="RGB" if self.fpo.image_color_mode == "rgb" else "GRAY",
+            )
         if spec is None or spec.task != "recognizer":
-            raise ValueError(f"{self.path}: not a plateforge recognizer (no recognizer spec in its metadata)")
+            raise ValueError(
+                f"{self.path}: not a plateforge recognizer (no recognizer spec in its metadata; "
+                "a fast-plate-ocr model needs its YAML config)"
+            )
         self.spec = spec
         self.batch_size = batch_size
         self.input_name = self.session.get_inputs()[0].name
@@ -41,13 +60,17 @@ class PlateRecognizer:
         """BGR uint8 crop → model input (H × W × 3 uint8, stretched to the model's size)."""
         if min(crop.shape[:2]) < MIN_SIDE:
             raise ValueError(f"crop of {crop.shape[1]}x{crop.shape[0]} px is too small to read (min {MIN_SIDE} px)")
+        if self.fpo is not None:
+            return self.fpo.preprocess(crop)
         interp = cv2.INTER_AREA if crop.shape[0] > self.spec.height else cv2.INTER_LINEAR
         return cv2.resize(crop, (self.spec.width, self.spec.height), interpolation=interp)
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs for a preprocessed (B, H, W, 3) uint8 batch: char logits (B, K, A + 1), region logits."""
-        chars, regions = self.session.run(None, {self.input_name: batch})
-        return chars, regions
+        outputs = self.session.run(None, {self.input_name: batch})
+        if self.fpo is not None:
+            return self.fpo.to_slot_logits(outputs[0])[0], None
+        return outputs[0], outputs[1]
 
     def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateRead]:
         """Read BGR uint8 crops (already loaded), batched."""
@@ -55,12 +78,12 @@ class PlateRecognizer:
         for start in range(0, len(crops), self.batch_size):
             batch = np.stack([self.preprocess(c) for c in crops[start : start + self.batch_size]])
             chars, regions = self.infer(batch)
-            region_p = softmax(regions)
+            region_p = softmax(regions) if regions is not None else np.zeros((len(batch), 0), np.float32)
             decode = decode_ctc if self.spec.decoder == "ctc" else decode_slots
             for (text, conf, char_conf), rp in zip(decode(chars, self.spec.alphabet), region_p, strict=True):
-                k = int(rp.argmax())
+                k = int(rp.argmax()) if rp.size else 0
                 region = self.spec.regions[k] if self.spec.regions else None
-                reads.append(PlateRead(text, conf, char_conf, region, float(rp[k])))
+                reads.append(PlateRead(text, conf, char_conf, region, float(rp[k]) if rp.size else 0.0))
         return reads
 
     def run(self, images: ImageInput | Sequence[ImageInput]) -> PlateRead | list[PlateRead]:
