@@ -242,3 +242,41 @@ def test_ddp_two_cpu_processes_with_gloo(tmp_path):
     (run,) = (tmp_path / "runs").iterdir()
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["plateforge"]["world_size"] == 2
+
+
+def test_corner_regressor_trains_exports_and_refines(tmp_path):
+    from plateforge.export.onnx_export import export_checkpoint
+    from plateforge.ops.geometry import crop_around_box
+    from plateforge.runtime.corners import CornerRegressor
+    from plateforge.train.corners import train_corners
+
+    scenes = {
+        "n": 16,
+        "seed": 5,
+        "augment": "light",
+        "width": 320,
+        "height": 240,
+        "plates": [1, 1],
+        "plate_height": [20, 60],
+    }
+    cfg = {
+        "experiment": {"name": "c", "output_dir": str(tmp_path / "runs")},
+        "dataset": {"train": scenes, "val": {**scenes, "n": 8, "seed": 6}},
+        "model": {"name": "cornernet_r18_s", "height": 48, "width": 96},
+        "training": {"epochs": 1, "batch_size": 8, "num_workers": 0, "limit_train_batches": 2},
+    }
+    path = tmp_path / "corners.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = train_corners(path)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert 0 < rows[-1]["val/mae"] < 0.5 and (run / "checkpoints" / "best_mae.ckpt").is_file()
+    rep = export_checkpoint(run / "checkpoints" / "best_mae.ckpt", tmp_path / "corners.onnx")
+    assert rep["max_abs_diff"] < 1e-4
+    img = np.zeros((200, 300, 3), np.uint8)
+    box = np.array([100, 80, 180, 110], np.float32)
+    corners = CornerRegressor(rep["path"]).refine(img, box[None])
+    assert corners.shape == (1, 4, 2)
+    assert np.abs(corners[0].mean(0) - [140, 95]).max() < 60  # somewhere around the box, in image pixels
+    crop, origin, size = crop_around_box(img, box, 0.15, 96, 48)  # the crop maps back exactly
+    np.testing.assert_allclose(origin + size, [192, 114.5], atol=1e-4)
+    assert crop.shape == (48, 96, 3)

@@ -67,6 +67,26 @@ def recognizer_from_checkpoint(ckpt: dict) -> tuple[torch.nn.Module, ModelSpec]:
     return model, spec
 
 
+def write_onnx(model: torch.nn.Module, spec: ModelSpec, out: str | Path, inputs: str, outputs: list[str]) -> Path:
+    """Trace ``model`` on a uint8 (1, H, W, 3) input of the spec's size into ``out`` (batch axis dynamic,
+    opset 17) and attach ``spec`` to its metadata."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    names = [inputs, *outputs]
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, spec.height, spec.width, 3, dtype=torch.uint8),),
+        str(out),
+        input_names=[inputs],
+        output_names=outputs,
+        dynamic_axes={n: {0: "batch"} for n in names},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+    attach_spec(out, spec)
+    return out
+
+
 def parity(model: torch.nn.Module, onnx_path: str | Path, sample: np.ndarray) -> float:
     """Max abs difference between torch and ONNX Runtime outputs on ``sample`` (uint8 NHWC batch)."""
     import onnxruntime as ort
@@ -82,20 +102,7 @@ def parity(model: torch.nn.Module, onnx_path: str | Path, sample: np.ndarray) ->
 def export_recognizer(ckpt: dict, out: str | Path, sample: np.ndarray | None = None) -> dict:
     """Export a loaded recognizer checkpoint; returns path, size in MB and the parity max abs difference."""
     model, spec = recognizer_from_checkpoint(ckpt)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, spec.height, spec.width, 3, dtype=torch.uint8)
-    torch.onnx.export(
-        model,
-        (dummy,),
-        str(out),
-        input_names=["images"],
-        output_names=["chars", "regions"],
-        dynamic_axes={"images": {0: "batch"}, "chars": {0: "batch"}, "regions": {0: "batch"}},
-        opset_version=OPSET,
-        dynamo=False,
-    )
-    attach_spec(out, spec)
+    out = write_onnx(model, spec, out, "images", ["chars", "regions"])
     if sample is None:
         sample = np.random.default_rng(0).integers(0, 256, (8, spec.height, spec.width, 3), dtype=np.uint8)
     diff = parity(model, out, sample)
@@ -159,20 +166,7 @@ def export_detector(
     model, spec = detector_from_checkpoint(ckpt, fake_quant)
     if size is not None:
         spec = dataclasses.replace(spec, height=size, width=size)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, spec.height, spec.width, 3, dtype=torch.uint8)
-    torch.onnx.export(
-        model,
-        (dummy,),
-        str(out),
-        input_names=["images"],
-        output_names=["detections"],
-        dynamic_axes={"images": {0: "batch"}, "detections": {0: "batch"}},
-        opset_version=OPSET,
-        dynamo=False,
-    )
-    attach_spec(out, spec)
+    out = write_onnx(model, spec, out, "images", ["detections"])
     if sample is None:
         sample = np.random.default_rng(0).integers(0, 256, (2, spec.height, spec.width, 3), dtype=np.uint8)
     diff = parity(model, out, sample)
@@ -208,19 +202,7 @@ def export_corners(ckpt: dict, out: str | Path) -> dict:
             "exported": time.strftime("%Y-%m-%d"),
         },
     )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        model,
-        (torch.zeros(1, spec.height, spec.width, 3, dtype=torch.uint8),),
-        str(out),
-        input_names=["crops"],
-        output_names=["corners"],
-        dynamic_axes={"crops": {0: "batch"}, "corners": {0: "batch"}},
-        opset_version=OPSET,
-        dynamo=False,
-    )
-    attach_spec(out, spec)
+    out = write_onnx(model, spec, out, "crops", ["corners"])
     sample = np.random.default_rng(0).integers(0, 256, (4, spec.height, spec.width, 3), dtype=np.uint8)
     return {
         "path": str(out),

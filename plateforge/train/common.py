@@ -137,6 +137,19 @@ def cosine_with_warmup(total_steps: int, warmup_steps: int, floor: float = 0.02)
     return factor
 
 
+def adamw_cosine(module: torch.nn.Module, t: TrainingCfg, steps_per_epoch: int) -> dict:
+    """Lightning optimizer config: AdamW (weight decay on weights only, not on biases / norms) stepped with
+    :func:`cosine_with_warmup` every step."""
+    decay = [p for p in module.parameters() if p.ndim > 1]
+    no_decay = [p for p in module.parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=t.lr
+    )
+    total = t.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(total, int(t.warmup_epochs * steps_per_epoch)))
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
 class MetricsFiles(Callback):
     """After each epoch (its validation included): one row to ``metrics.csv`` and ``metrics.jsonl``, and
     ``curves.png`` redrawn."""

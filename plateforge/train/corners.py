@@ -22,8 +22,8 @@ from plateforge.train.common import (
     ExperimentCfg,
     MetricsFiles,
     TrainingCfg,
+    adamw_cosine,
     checkpoint_callbacks,
-    cosine_with_warmup,
     git_commit,
     grad_norm,
     load_config,
@@ -150,13 +150,7 @@ class CornerModule(pl.LightningModule):
         self._err = []
 
     def configure_optimizers(self):
-        t = self.cfg.training
-        opt = torch.optim.AdamW(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-        total = t.epochs * self.steps_per_epoch
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, cosine_with_warmup(total, int(t.warmup_epochs * self.steps_per_epoch))
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adamw_cosine(self, self.cfg.training, self.steps_per_epoch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["plateforge"] = {

@@ -24,8 +24,8 @@ from plateforge.train.common import (
     ExperimentCfg,
     MetricsFiles,
     TrainingCfg,
+    adamw_cosine,
     checkpoint_callbacks,
-    cosine_with_warmup,
     find_ema,
     git_commit,
     grad_norm,
@@ -217,17 +217,7 @@ class DetectorModule(pl.LightningModule):
         self._val, self._val_time = {}, [0.0, 0]
 
     def configure_optimizers(self):
-        t = self.cfg.training
-        decay = [p for n, p in self.named_parameters() if p.ndim > 1]
-        no_decay = [p for n, p in self.named_parameters() if p.ndim <= 1]
-        opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=t.lr
-        )
-        total = t.epochs * self.steps_per_epoch
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, cosine_with_warmup(total, int(t.warmup_epochs * self.steps_per_epoch))
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adamw_cosine(self, self.cfg.training, self.steps_per_epoch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["plateforge"] = {

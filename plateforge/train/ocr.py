@@ -21,8 +21,8 @@ from plateforge.train.common import (
     ExperimentCfg,
     MetricsFiles,
     TrainingCfg,
+    adamw_cosine,
     checkpoint_callbacks,
-    cosine_with_warmup,
     git_commit,
     grad_norm,
     load_config,
@@ -179,17 +179,7 @@ class RecognizerModule(pl.LightningModule):
         self._val = {}
 
     def configure_optimizers(self):
-        t = self.cfg.training
-        decay = [p for n, p in self.named_parameters() if p.ndim > 1]
-        no_decay = [p for n, p in self.named_parameters() if p.ndim <= 1]
-        opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=t.lr
-        )
-        total = t.epochs * self.steps_per_epoch
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, cosine_with_warmup(total, int(t.warmup_epochs * self.steps_per_epoch))
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adamw_cosine(self, self.cfg.training, self.steps_per_epoch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["plateforge"] = {
