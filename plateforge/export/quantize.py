@@ -10,7 +10,9 @@ The model's spec (metadata) is copied to the quantized file, with ``extra.quanti
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,6 +82,19 @@ class _Batches(CalibrationDataReader):
         return next(self._it, None)
 
 
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """ONNX Runtime's quantizer warns on the root logger about every uint8 input it cannot quantize (all our
+    inputs are uint8 by design) and dumps the tensor type: keep that out of the user's terminal."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def quantize_model(
     model: str | Path,
     out: str | Path,
@@ -94,7 +109,7 @@ def quantize_model(
     spec = read_spec_from_file(model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(model), str(pre), skip_symbolic_shape=True)
         n = 0
