@@ -1,0 +1,77 @@
+"""Whole-image plate reading side by side: plateforge's ALPR vs rapidocr (PP-OCR det + rec on the whole image),
+on the same synthetic 1280x720 scenes, one thread each.
+
+A labelled plate counts as read when a result lies on it (plateforge: IoU >= 0.5 with the plate box;
+rapidocr: a text line whose centre falls in the plate box, letters and digits kept, joined in reading order)
+and its text equals the plate's. rapidocr is optional: pip install --no-deps rapidocr-onnxruntime==1.4.4 &&
+pip install pyclipper shapely six
+
+    python benchmarks/read_vs_rapidocr.py --scenes 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+
+import numpy as np
+
+from plateforge.eval.det_metrics import match
+from plateforge.eval.read_eval import scenes_with_texts
+from plateforge.runtime.alpr import ALPR
+
+
+def rapid_texts(result, box) -> str:
+    """Letters and digits of the rapidocr lines whose centre lies in ``box``, top to bottom, left to right."""
+    lines = []
+    for quad, text, _score in result or []:
+        c = np.asarray(quad, np.float32).mean(0)
+        if box[0] <= c[0] <= box[2] and box[1] <= c[1] <= box[3]:
+            lines.append((round(float(c[1]) / 8), float(c[0]), re.sub(r"[^0-9A-Z]", "", text.upper())))
+    return "".join(t for _, _, t in sorted(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scenes", type=int, default=60)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    from rapidocr_onnxruntime import RapidOCR
+
+    rapid = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+    alpr = ALPR(threads=1)
+    ours = {"right": 0, "ms": []}
+    theirs = {"right": 0, "ms": []}
+    total = 0
+    for img, labels in scenes_with_texts(args.scenes, seed=2024):
+        t = time.perf_counter()
+        plates = alpr.read(img)
+        ours["ms"].append(1000 * (time.perf_counter() - t))
+        t = time.perf_counter()
+        result, _ = rapid(img)
+        theirs["ms"].append(1000 * (time.perf_counter() - t))
+        gt = np.array([p.box for p in labels], np.float32).reshape(-1, 4)
+        pairs = {g: d for d, g in match(gt, np.array([p.box for p in plates], np.float32).reshape(-1, 4))}
+        for g, label in enumerate(labels):
+            total += 1
+            ours["right"] += g in pairs and plates[pairs[g]].text == label.text
+            theirs["right"] += rapid_texts(result, label.box) == label.text
+    rep = {
+        "scenes": args.scenes,
+        "plates": total,
+        "plateforge_exact": ours["right"] / total,
+        "rapidocr_exact": theirs["right"] / total,
+        "plateforge_ms_p50": float(np.median(ours["ms"])),
+        "rapidocr_ms_p50": float(np.median(theirs["ms"])),
+    }
+    rep["speed_ratio"] = rep["rapidocr_ms_p50"] / rep["plateforge_ms_p50"]
+    print(json.dumps(rep, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rep, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
