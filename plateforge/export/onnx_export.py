@@ -29,6 +29,12 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+def network_state(ckpt: dict) -> dict:
+    """The network's weights in a Lightning checkpoint (its ``model.`` entries, prefix dropped; EMA weights
+    when the run used EMA)."""
+    return {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+
+
 def recognizer_from_checkpoint(ckpt: dict) -> tuple[torch.nn.Module, ModelSpec]:
     """The recognizer network with the checkpoint's (EMA) weights, in eval mode, and its spec."""
     from plateforge.train.registry import create_model
@@ -43,7 +49,7 @@ def recognizer_from_checkpoint(ckpt: dict) -> tuple[torch.nn.Module, ModelSpec]:
         width=m["width"],
         slots=m["slots"],
     )
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    state = network_state(ckpt)
     for legacy in ("mean", "std"):  # checkpoints from before the Normalize module stored these constants
         state.pop(legacy, None)
     model.load_state_dict(state)
@@ -99,19 +105,32 @@ def parity(model: torch.nn.Module, onnx_path: str | Path, sample: np.ndarray) ->
     return max(float(np.abs(r.numpy() - g).max()) for r, g in zip(ref, got, strict=True))
 
 
-def export_recognizer(ckpt: dict, out: str | Path, sample: np.ndarray | None = None) -> dict:
-    """Export a loaded recognizer checkpoint; returns path, size in MB and the parity max abs difference."""
-    model, spec = recognizer_from_checkpoint(ckpt)
-    out = write_onnx(model, spec, out, "images", ["chars", "regions"])
+def export_checked(
+    model: torch.nn.Module,
+    spec: ModelSpec,
+    out: str | Path,
+    inputs: str,
+    outputs: list[str],
+    sample: np.ndarray | None = None,
+    n_sample: int = 4,
+) -> dict:
+    """:func:`write_onnx`, then :func:`parity` on ``sample`` (default: ``n_sample`` random images of the spec's
+    size); returns path, size in MB, the max abs difference and the spec."""
+    out = write_onnx(model, spec, out, inputs, outputs)
     if sample is None:
-        sample = np.random.default_rng(0).integers(0, 256, (8, spec.height, spec.width, 3), dtype=np.uint8)
-    diff = parity(model, out, sample)
+        sample = np.random.default_rng(0).integers(0, 256, (n_sample, spec.height, spec.width, 3), dtype=np.uint8)
     return {
         "path": str(out),
         "size_mb": out.stat().st_size / 1e6,
-        "max_abs_diff": diff,
+        "max_abs_diff": parity(model, out, sample),
         "spec": dataclasses.asdict(spec),
     }
+
+
+def export_recognizer(ckpt: dict, out: str | Path, sample: np.ndarray | None = None) -> dict:
+    """Export a loaded recognizer checkpoint; returns path, size in MB and the parity max abs difference."""
+    model, spec = recognizer_from_checkpoint(ckpt)
+    return export_checked(model, spec, out, "images", ["chars", "regions"], sample, n_sample=8)
 
 
 def detector_from_checkpoint(ckpt: dict, fake_quant: bool = True) -> tuple[torch.nn.Module, ModelSpec]:
@@ -126,8 +145,7 @@ def detector_from_checkpoint(ckpt: dict, fake_quant: bool = True) -> tuple[torch
     qat = bool(info.get("qat"))
     if qat:
         prepare_qat(model, cfg["quantization"]["symmetric_activations"])
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict(network_state(ckpt), strict=False)
     missing = [k for k in missing if ".bn.folded." not in k]  # folded BNs are kept unused; older runs dropped them
     if missing or unexpected:
         raise ValueError(f"checkpoint does not fit {cfg['model']['name']}: missing {missing}, unexpected {unexpected}")
@@ -166,16 +184,7 @@ def export_detector(
     model, spec = detector_from_checkpoint(ckpt, fake_quant)
     if size is not None:
         spec = dataclasses.replace(spec, height=size, width=size)
-    out = write_onnx(model, spec, out, "images", ["detections"])
-    if sample is None:
-        sample = np.random.default_rng(0).integers(0, 256, (2, spec.height, spec.width, 3), dtype=np.uint8)
-    diff = parity(model, out, sample)
-    return {
-        "path": str(out),
-        "size_mb": out.stat().st_size / 1e6,
-        "max_abs_diff": diff,
-        "spec": dataclasses.asdict(spec),
-    }
+    return export_checked(model, spec, out, "images", ["detections"], sample, n_sample=2)
 
 
 def export_corners(ckpt: dict, out: str | Path) -> dict:
@@ -186,9 +195,7 @@ def export_corners(ckpt: dict, out: str | Path) -> dict:
     cfg = info["config"]
     m = cfg["model"]
     model = create_model(m["name"], height=m["height"], width=m["width"])
-    model.load_state_dict(
-        {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    )
+    model.load_state_dict(network_state(ckpt))
     model.eval()
     spec = ModelSpec(
         task="corners",
@@ -202,14 +209,7 @@ def export_corners(ckpt: dict, out: str | Path) -> dict:
             "exported": time.strftime("%Y-%m-%d"),
         },
     )
-    out = write_onnx(model, spec, out, "crops", ["corners"])
-    sample = np.random.default_rng(0).integers(0, 256, (4, spec.height, spec.width, 3), dtype=np.uint8)
-    return {
-        "path": str(out),
-        "size_mb": out.stat().st_size / 1e6,
-        "max_abs_diff": parity(model, out, sample),
-        "spec": dataclasses.asdict(spec),
-    }
+    return export_checked(model, spec, out, "crops", ["corners"], n_sample=4)
 
 
 def export_checkpoint(ckpt_path: str | Path, out: str | Path, size: int | None = None, fake_quant: bool = True) -> dict:
