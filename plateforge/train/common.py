@@ -150,6 +150,31 @@ def adamw_cosine(module: torch.nn.Module, t: TrainingCfg, steps_per_epoch: int) 
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+class TaskModule(pl.LightningModule):
+    """What every plateforge Lightning module shares: ``self.model`` is the network, ``self.cfg.training`` the
+    loop settings and ``self.steps_per_epoch`` the schedule length. It logs the gradient norm every 50 steps,
+    tells a dataset with ``set_epoch`` which epoch starts (fresh synthetic samples), and sets up AdamW with the
+    cosine schedule."""
+
+    model: torch.nn.Module
+    steps_per_epoch: int
+
+    def forward(self, images: torch.Tensor):
+        return self.model(images)
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        if self.global_step % 50 == 0:
+            self.log("train/grad_norm", grad_norm(self), on_step=False, on_epoch=True)
+
+    def on_train_epoch_start(self) -> None:
+        loader = self.trainer.train_dataloader
+        if loader is not None and hasattr(loader.dataset, "set_epoch"):
+            loader.dataset.set_epoch(self.current_epoch)
+
+    def configure_optimizers(self):
+        return adamw_cosine(self, self.cfg.training, self.steps_per_epoch)
+
+
 class MetricsFiles(Callback):
     """After each epoch (its validation included): one row to ``metrics.csv`` and ``metrics.jsonl``, and
     ``curves.png`` redrawn."""

@@ -21,11 +21,10 @@ from plateforge.ops.geometry import crop_around_box
 from plateforge.train.common import (
     ExperimentCfg,
     MetricsFiles,
+    TaskModule,
     TrainingCfg,
-    adamw_cosine,
     checkpoint_callbacks,
     git_commit,
-    grad_norm,
     load_config,
     make_trainer,
     new_run_dir,
@@ -110,7 +109,7 @@ def make_corner_sample(
     return crop, target.astype(np.float32)
 
 
-class CornerModule(pl.LightningModule):
+class CornerModule(TaskModule):
     """Regressor + L1 loss; validation MAE in crop fractions (the keypoint seed's metric)."""
 
     def __init__(self, cfg: CornerConfig, steps_per_epoch: int):
@@ -120,23 +119,11 @@ class CornerModule(pl.LightningModule):
         self.model = create_model(m.name, height=m.height, width=m.width)
         self._err: list[torch.Tensor] = []
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images)
-
     def training_step(self, batch, batch_idx):
         images, targets = batch
         loss = torch.nn.functional.l1_loss(self(images).float(), targets)
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(images))
         return loss
-
-    def on_before_optimizer_step(self, optimizer):
-        if self.global_step % 50 == 0:
-            self.log("train/grad_norm", grad_norm(self), on_step=False, on_epoch=True)
-
-    def on_train_epoch_start(self):
-        loader = self.trainer.train_dataloader
-        if loader is not None and hasattr(loader.dataset, "set_epoch"):
-            loader.dataset.set_epoch(self.current_epoch)
 
     def validation_step(self, batch, batch_idx):
         images, targets = batch
@@ -148,9 +135,6 @@ class CornerModule(pl.LightningModule):
             self.log("val/mae", float(err.mean()))
             self.log("val/mae_p95", float(err.mean(1).quantile(0.95)))
         self._err = []
-
-    def configure_optimizers(self):
-        return adamw_cosine(self, self.cfg.training, self.steps_per_epoch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["plateforge"] = {

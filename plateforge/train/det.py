@@ -23,12 +23,11 @@ from plateforge.ops.detect import postprocess
 from plateforge.train.common import (
     ExperimentCfg,
     MetricsFiles,
+    TaskModule,
     TrainingCfg,
-    adamw_cosine,
     checkpoint_callbacks,
     find_ema,
     git_commit,
-    grad_norm,
     load_config,
     make_trainer,
     shared_run_dir,
@@ -111,7 +110,7 @@ def qat_start_epoch(cfg: DetConfig) -> int | None:
     return max(0, int(round(cfg.training.epochs * (1 - q.qat_fraction))))
 
 
-class DetectorModule(pl.LightningModule):
+class DetectorModule(TaskModule):
     """Detector + loss; validation with the runtime's decoding and COCO metrics."""
 
     def __init__(self, cfg: DetConfig, val_names: list[str], steps_per_epoch: int, dataset_hash: str = ""):
@@ -123,9 +122,6 @@ class DetectorModule(pl.LightningModule):
         self._val: dict[int, list[ImageResult]] = {}
         self._val_time = [0.0, 0]
         self.extra_epoch_metrics: dict = {}
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images)
 
     def training_step(self, batch, batch_idx):
         images, boxes, corners, valid, has = batch
@@ -140,14 +136,8 @@ class DetectorModule(pl.LightningModule):
         )
         return terms["loss"]
 
-    def on_before_optimizer_step(self, optimizer):
-        if self.global_step % 50 == 0:
-            self.log("train/grad_norm", grad_norm(self), on_step=False, on_epoch=True)
-
     def on_train_epoch_start(self):
-        loader = self.trainer.train_dataloader
-        if loader is not None and hasattr(loader.dataset, "set_epoch"):
-            loader.dataset.set_epoch(self.current_epoch)
+        super().on_train_epoch_start()
         start = qat_start_epoch(self.cfg)
         if start is not None and self.current_epoch >= start and not is_qat(self.model):
             self.enable_qat()
@@ -215,9 +205,6 @@ class DetectorModule(pl.LightningModule):
         if torch.cuda.is_available():
             self.log("gpu_mem_gb", torch.cuda.max_memory_allocated() / 2**30)
         self._val, self._val_time = {}, [0.0, 0]
-
-    def configure_optimizers(self):
-        return adamw_cosine(self, self.cfg.training, self.steps_per_epoch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["plateforge"] = {

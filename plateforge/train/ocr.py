@@ -20,11 +20,10 @@ from plateforge.specs import load_specs
 from plateforge.train.common import (
     ExperimentCfg,
     MetricsFiles,
+    TaskModule,
     TrainingCfg,
-    adamw_cosine,
     checkpoint_callbacks,
     git_commit,
-    grad_norm,
     load_config,
     make_trainer,
     new_run_dir,
@@ -80,7 +79,7 @@ class OcrConfig:
     loss: OcrLossCfg = dataclasses.field(default_factory=OcrLossCfg)
 
 
-class RecognizerModule(pl.LightningModule):
+class RecognizerModule(TaskModule):
     """Slot recognizer + loss + validation metrics (decoded with the runtime's own ``decode_slots``)."""
 
     def __init__(
@@ -97,9 +96,6 @@ class RecognizerModule(pl.LightningModule):
         self.ctc = getattr(self.model, "output_format", "slots") == "ctc"
         self._val: dict[int, list] = {}
         self.extra_epoch_metrics: dict = {}
-
-    def forward(self, images: torch.Tensor):
-        return self.model(images)
 
     def _char_loss(self, chars, targets):
         pad = len(self.cfg.model.alphabet)
@@ -135,10 +131,6 @@ class RecognizerModule(pl.LightningModule):
             batch_size=len(images),
         )
         return loss
-
-    def on_before_optimizer_step(self, optimizer):
-        if self.global_step % 50 == 0:
-            self.log("train/grad_norm", grad_norm(self), on_step=False, on_epoch=True)
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
         images, targets, regions = batch
@@ -177,9 +169,6 @@ class RecognizerModule(pl.LightningModule):
         if scores:
             self.log("val/exact_mean", float(np.mean(scores)))
         self._val = {}
-
-    def configure_optimizers(self):
-        return adamw_cosine(self, self.cfg.training, self.steps_per_epoch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["plateforge"] = {
