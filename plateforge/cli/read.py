@@ -116,7 +116,7 @@ def read(
 def read_one(alpr, item: str, save_annotated: Path | None, index: int) -> dict:
     """One image → its JSON row; any failure becomes ``{"image", "error"}`` (the batch goes on)."""
     from plateforge.runtime.draw import draw_plates
-    from plateforge.runtime.images import ImageError, load_image
+    from plateforge.runtime.images import ImageError
 
     try:
         res = alpr.read_timed(item)
@@ -129,7 +129,7 @@ def read_one(alpr, item: str, save_annotated: Path | None, index: int) -> dict:
         import cv2
 
         name = f"{index:05d}_{Path(item).stem}.jpg"
-        cv2.imwrite(str(save_annotated / name), draw_plates(load_image(item), res.plates))
+        cv2.imwrite(str(save_annotated / name), draw_plates(res.image, res.plates))
     return row
 
 

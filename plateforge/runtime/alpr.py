@@ -22,10 +22,12 @@ from plateforge.types import PlateResult
 
 @dataclass
 class ImageRead:
-    """What :meth:`ALPR.read_timed` returns for one image: plates and milliseconds per stage."""
+    """What :meth:`ALPR.read_timed` returns for one image: plates, milliseconds per stage, and the decoded
+    BGR image (for drawing without decoding it again)."""
 
     plates: list[PlateResult]
     timing_ms: dict[str, float] = field(default_factory=dict)
+    image: np.ndarray | None = None
 
 
 class ALPR:
@@ -83,16 +85,15 @@ class ALPR:
         plates = self._recognize(crops, detections, quads)
         t4 = time.perf_counter()
         timing = {"decode": t1 - t0, "detect": t2 - t1, "rectify": t3 - t2, "recognize": t4 - t3, "total": t4 - t0}
-        return ImageRead(plates, {k: round(v * 1000, 2) for k, v in timing.items()})
+        return ImageRead(plates, {k: round(v * 1000, 2) for k, v in timing.items()}, img)
 
     def _recognize(self, crops, detections, quads) -> list[PlateResult]:
         if not crops:
             return []
         rec = self.recognizer
-        reads = rec.read_crops(crops)
+        reads, logits = rec.read_crops_with_logits(crops)
         alternatives = [()] * len(reads)
         if self.top_n > 1 and rec.spec.decoder == "slots":
-            logits, _ = rec.infer(np.stack([rec.preprocess(c) for c in crops]))
             per_slot = char_alternatives(logits, rec.spec.alphabet, k=3)
             alternatives = [tuple(top_texts(a, r.region, self.top_n)) for a, r in zip(per_slot, reads, strict=True)]
         out = []

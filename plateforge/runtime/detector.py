@@ -67,17 +67,13 @@ class PlateDetector:
             x, lb = self.foreign.preprocess(img)
             out = self.session.run(None, {self.input_name: x})[0]
             boxes, scores, corners = self.foreign.decode(out, lb, self.conf, self.iou, self.max_det)
-            return _detections(boxes, scores, corners)
-        square, lb = letterbox(img, self.size, self.spec.letterbox_fill, self.fast_resize)
-        raw = self.infer(square[None])[0]
-        boxes, scores, corners = postprocess(raw, lb, self.conf, self.iou, self.max_det)
+        else:
+            square, lb = letterbox(img, self.size, self.spec.letterbox_fill, self.fast_resize)
+            raw = self.infer(square[None])[0]
+            boxes, scores, corners = postprocess(raw, lb, self.conf, self.iou, self.max_det)
         if self.corners is not None and len(boxes):
             corners = self.corners.refine(img, boxes)
-        return _detections(boxes, scores, corners)
-
-
-def _detections(boxes: np.ndarray, scores: np.ndarray, corners: np.ndarray) -> list[Detection]:
-    return [
-        Detection(tuple(float(v) for v in b), tuple((float(x), float(y)) for x, y in c), float(s))
-        for b, s, c in zip(boxes, scores, corners, strict=True)
-    ]
+        return [
+            Detection(tuple(float(v) for v in b), tuple((float(x), float(y)) for x, y in c), float(s))
+            for b, s, c in zip(boxes, scores, corners, strict=True)
+        ]

@@ -74,17 +74,24 @@ class PlateRecognizer:
 
     def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateRead]:
         """Read BGR uint8 crops (already loaded), batched."""
+        return self.read_crops_with_logits(crops)[0]
+
+    def read_crops_with_logits(self, crops: Sequence[np.ndarray]) -> tuple[list[PlateRead], np.ndarray]:
+        """Like :meth:`read_crops`, also returning the character logits (N, K, A + 1) the reads came from
+        (for alternatives), so nothing runs twice."""
         reads: list[PlateRead] = []
+        all_chars = []
         for start in range(0, len(crops), self.batch_size):
             batch = np.stack([self.preprocess(c) for c in crops[start : start + self.batch_size]])
             chars, regions = self.infer(batch)
+            all_chars.append(chars)
             region_p = softmax(regions) if regions is not None else np.zeros((len(batch), 0), np.float32)
             decode = decode_ctc if self.spec.decoder == "ctc" else decode_slots
             for (text, conf, char_conf), rp in zip(decode(chars, self.spec.alphabet), region_p, strict=True):
                 k = int(rp.argmax()) if rp.size else 0
                 region = self.spec.regions[k] if self.spec.regions else None
                 reads.append(PlateRead(text, conf, char_conf, region, float(rp[k]) if rp.size else 0.0))
-        return reads
+        return reads, (np.concatenate(all_chars) if all_chars else np.zeros((0, 0, 0), np.float32))
 
     def run(self, images: ImageInput | Sequence[ImageInput]) -> PlateRead | list[PlateRead]:
         """Read one crop (path, bytes or array) → PlateRead, or a list of them → list of PlateRead.
