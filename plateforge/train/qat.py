@@ -29,20 +29,13 @@ class ActFakeQuant(FakeQuantize):
 
 
 def _act_fq(symmetric: bool) -> FakeQuantize:
-    if symmetric:
-        return ActFakeQuant(
-            observer=MovingAverageMinMaxObserver,
-            quant_min=-128,
-            quant_max=127,
-            dtype=torch.qint8,
-            qscheme=torch.per_tensor_symmetric,
-        )
+    """Per-tensor activation fake-quant: int8 with zero point 0 (TensorRT) or uint8 affine (CPUs)."""
     return ActFakeQuant(
         observer=MovingAverageMinMaxObserver,
-        quant_min=0,
-        quant_max=255,
-        dtype=torch.quint8,
-        qscheme=torch.per_tensor_affine,
+        quant_min=-128 if symmetric else 0,
+        quant_max=127 if symmetric else 255,
+        dtype=torch.qint8 if symmetric else torch.quint8,
+        qscheme=torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine,
     )
 
 
@@ -130,21 +123,21 @@ class FrozenFakeQuant(nn.Module):
         return torch.fake_quantize_per_tensor_affine(x, float(self.scale), int(self.zero_point), self.qmin, self.qmax)
 
 
-def freeze_for_export(model: nn.Module) -> nn.Module:
-    """Replace every FakeQuantize in ``model`` (in place) by a :class:`FrozenFakeQuant`; returns ``model``."""
+def _replace_fake_quant(model: nn.Module, make) -> nn.Module:
+    """Replace every FakeQuantize in ``model`` (in place) by ``make(it)``; returns ``model``."""
     for name, child in list(model.named_children()):
         if isinstance(child, FakeQuantize):
-            setattr(model, name, FrozenFakeQuant(child))
+            setattr(model, name, make(child))
         else:
-            freeze_for_export(child)
+            _replace_fake_quant(child, make)
     return model
+
+
+def freeze_for_export(model: nn.Module) -> nn.Module:
+    """Replace every FakeQuantize in ``model`` (in place) by a :class:`FrozenFakeQuant`; returns ``model``."""
+    return _replace_fake_quant(model, FrozenFakeQuant)
 
 
 def strip_fake_quant(model: nn.Module) -> nn.Module:
     """Replace every FakeQuantize in ``model`` (in place) by an identity: the float network of a QAT model."""
-    for name, child in list(model.named_children()):
-        if isinstance(child, FakeQuantize):
-            setattr(model, name, nn.Identity())
-        else:
-            strip_fake_quant(child)
-    return model
+    return _replace_fake_quant(model, lambda _fq: nn.Identity())
