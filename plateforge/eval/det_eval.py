@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from plateforge.data.manifest import read_manifest
 from plateforge.eval.det_metrics import ImageResult, detection_report
 from plateforge.ops.boxes import letterbox
@@ -30,17 +28,14 @@ def _labelled_images(data: str | Path, subset: str | None):
 
 
 def synthetic_scenes(n: int, seed: int = 777, width: int = 1280, height: int = 720, augment: str = "light"):
-    """``n`` synthetic scenes (all regions) with labels, made reproducibly from ``seed`` (needs ``[synth]``)."""
-    from plateforge.synth.augment import augment as apply
-    from plateforge.synth.augment import scene_pipeline
+    """``n`` synthetic scenes (all regions) with labels, made reproducibly from ``seed`` (needs ``[synth]``):
+    the images of a scene validation set, before the letterbox."""
     from plateforge.train.det_data import DetValImages, DetValSet, SceneSource
 
     scenes = SceneSource(n=n, seed=seed, augment=augment, width=width, height=height, plate_height=(12.0, 140.0))
     ds = DetValImages(DetValSet("synth", scenes=scenes), 32)
     for i in range(n):
-        rng = np.random.default_rng([seed, 0, i])
-        img, t = ds.scenes.make(rng)
-        yield apply(img, scene_pipeline(augment), int(rng.integers(0, 2**31))), t
+        yield ds.labelled(i)
 
 
 def evaluate_detector(

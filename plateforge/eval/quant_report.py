@@ -62,7 +62,7 @@ def quant_report(out: str | Path, calib: str | Path, scenes: int = 100, crops: i
     """Write ``report.md`` and ``report.json`` under ``out`` (plus the INT8 files) for the bundled models."""
     import cv2
 
-    from plateforge.eval.det_eval import evaluate_detector
+    from plateforge.eval.det_eval import evaluate_detector, synthetic_scenes
     from plateforge.ops.boxes import letterbox
     from plateforge.runtime.corners import CornerRegressor
     from plateforge.runtime.recognizer import PlateRecognizer
@@ -72,7 +72,7 @@ def quant_report(out: str | Path, calib: str | Path, scenes: int = 100, crops: i
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, dict] = {"detector": {}, "corners": {}, "recognizer": {}}
 
-    frame = next(iter(_frames()))
+    frame, _ = next(synthetic_scenes(1, seed=4242))
     det_variants = _variants(bundled_model("detector.onnx"), out, calib, bundled_model("detector_int8.onnx"))
     for name, path in det_variants.items():
         rep = evaluate_detector(path, det_data, scenes=0 if det_data else scenes, threads=1)
@@ -119,13 +119,6 @@ def quant_report(out: str | Path, calib: str | Path, scenes: int = 100, crops: i
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(to_markdown(report))
     return report
-
-
-def _frames():
-    from plateforge.eval.det_eval import synthetic_scenes
-
-    for img, _ in synthetic_scenes(1, seed=4242):
-        yield img
 
 
 def _ocr_crops(n: int):

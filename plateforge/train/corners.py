@@ -29,7 +29,7 @@ from plateforge.train.common import (
     make_trainer,
     new_run_dir,
 )
-from plateforge.train.det_data import SceneSource, _Scenes, worker_init
+from plateforge.train.det_data import SceneMaker, SceneSource, worker_init
 from plateforge.train.registry import create_model
 
 
@@ -66,7 +66,7 @@ class CornerCrops(Dataset):
     the training scenes."""
 
     def __init__(self, scenes: SceneSource, jitter: float, margin: float, height: int, width: int, train: bool):
-        self.scenes, self.src = _Scenes(scenes), scenes
+        self.scenes, self.src = SceneMaker(scenes), scenes
         self.jitter, self.margin, self.size = jitter, margin, (height, width)
         self.train, self.epoch = train, 0
 

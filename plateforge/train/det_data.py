@@ -93,7 +93,7 @@ def _records(manifest: str, subset: str | None) -> list[ImageRecord]:
     return recs
 
 
-class _Scenes:
+class SceneMaker:
     """Scene maker for one process (region specs and background bank built on first use)."""
 
     def __init__(self, src: SceneSource):
@@ -184,7 +184,7 @@ class DetTrainSet(Dataset):
         scale_range: tuple[float, float] = (0.6, 1.5),
         seed: int = 0,
     ):
-        self.scenes = _Scenes(scenes) if scenes is not None and scenes.n > 0 else None
+        self.scenes = SceneMaker(scenes) if scenes is not None and scenes.n > 0 else None
         self.n_scenes = scenes.n if self.scenes else 0
         self.photos = [r for src in photos for r in _records(src.manifest, src.subset) for _ in range(src.repeat)]
         self.size, self.augment, self.scale_range, self.seed = size, augment, tuple(scale_range), seed
@@ -223,7 +223,7 @@ class DetValImages(Dataset):
     def __init__(self, spec: DetValSet, size: int):
         self.spec, self.size = spec, size
         if spec.scenes is not None:
-            self.scenes, self.records = _Scenes(spec.scenes), None
+            self.scenes, self.records = SceneMaker(spec.scenes), None
             self.n = spec.scenes.n
         else:
             if spec.manifest is None:
@@ -234,16 +234,19 @@ class DetValImages(Dataset):
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, i: int):
-        if self.records is None:
-            from plateforge.synth.augment import augment, scene_pipeline
-
-            rng = np.random.default_rng([self.spec.scenes.seed, 0, i])
-            img, t = self.scenes.make(rng)
-            img = augment(img, scene_pipeline(self.spec.scenes.augment), int(rng.integers(0, 2**31)))
-        else:
+    def labelled(self, i: int) -> tuple[np.ndarray, Target]:
+        """Item ``i`` before the letterbox: the BGR image and its labels (scenes: seed [seed, 0, i])."""
+        if self.records is not None:
             rec = self.records[i]
-            img, t = load_photo(rec), Target.from_record(rec)
+            return load_photo(rec), Target.from_record(rec)
+        from plateforge.synth.augment import augment, scene_pipeline
+
+        rng = np.random.default_rng([self.spec.scenes.seed, 0, i])
+        img, t = self.scenes.make(rng)
+        return augment(img, scene_pipeline(self.spec.scenes.augment), int(rng.integers(0, 2**31))), t
+
+    def __getitem__(self, i: int):
+        img, t = self.labelled(i)
         square, lb = letterbox(img, self.size)
         return torch.from_numpy(square), t, lb, i
 
