@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from plateforge.data.manifest import read_manifest
 from plateforge.eval.det_metrics import ImageResult, detection_report
 from plateforge.ops.boxes import letterbox
 from plateforge.ops.detect import postprocess
@@ -14,17 +13,12 @@ from plateforge.runtime.detector import PlateDetector
 
 
 def _labelled_images(data: str | Path, subset: str | None):
-    import cv2
+    """The labelled images of a manifest with their labels, as validation in training reads them."""
+    from plateforge.train.det_data import DetValImages, DetValSet
 
-    from plateforge.train.det_data import Target
-
-    for rec in read_manifest(data):
-        if rec.plates is None or (subset is not None and rec.meta.get("subset") != subset):
-            continue
-        img = cv2.imread(rec.image, cv2.IMREAD_COLOR)
-        if img is None:
-            raise ValueError(f"{rec.image}: cannot be read as an image")
-        yield img, Target.from_record(rec)
+    ds = DetValImages(DetValSet("data", manifest=str(data), subset=subset), 32)
+    for i in range(len(ds)):
+        yield ds.labelled(i)
 
 
 def synthetic_scenes(n: int, seed: int = 777, width: int = 1280, height: int = 720, augment: str = "light"):
@@ -62,7 +56,7 @@ def evaluate_detector(
         boxes, scores, corners = postprocess(raw, lb, 0.001, det.iou, det.max_det)  # every candidate, for AP
         results.append(ImageResult(t.boxes, t.corners, t.has_corners, boxes, scores, corners, lb.width, lb.height))
     if not results:
-        raise ValueError(f"{data}: no labelled images" + (f" in subset {subset!r}" if subset else ""))
+        raise ValueError("nothing to evaluate: give a manifest with labelled images or scenes > 0")
     rep = detection_report(results, conf=det.conf).as_dict()
     rep.update(model=det.path, data=str(data) if data else f"{scenes} synthetic scenes", input_size=det.size)
     rep["ms_per_image"] = 1000 * elapsed / len(results)

@@ -32,20 +32,18 @@ def _latency_ms(path: Path, batch: np.ndarray, runs: int = 50) -> float:
 def corner_samples(n: int, seed: int, width: int, height: int, margin: float):
     """``n`` (crop, 8 target fractions) pairs around synthetic plates' boxes (disturbed by 4 % per side)."""
     from plateforge.eval.det_eval import synthetic_scenes
-    from plateforge.ops.geometry import crop_around_box
+    from plateforge.ops.geometry import make_corner_sample
 
     crops, targets = [], []
     rng = np.random.default_rng(seed)
     for img, t in synthetic_scenes(max(1, n // 2) + 5, seed=seed):
         for box, quad in zip(t.boxes, t.corners, strict=True):
-            w, h = box[2] - box[0], box[3] - box[1]
-            moved = box + rng.normal(0, 0.04, 4).astype(np.float32) * [w, h, w, h]
-            crop, origin, size = crop_around_box(img, moved, margin, width, height)
+            crop, target = make_corner_sample(img, box, quad, rng, 0.04, margin, height, width)
             crops.append(crop)
-            targets.append(((quad - origin) / size).reshape(8))
+            targets.append(target)
             if len(crops) == n:
-                return np.stack(crops), np.stack(targets).astype(np.float32)
-    return np.stack(crops), np.stack(targets).astype(np.float32)
+                return np.stack(crops), np.stack(targets)
+    return np.stack(crops), np.stack(targets)
 
 
 def _variants(fp32: Path, out: Path, calib, qat: Path | None) -> dict[str, Path]:

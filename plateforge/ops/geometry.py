@@ -63,3 +63,25 @@ def crop_around_box(
             image = small
     crop = cv2.warpAffine(image, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return crop, origin, size
+
+
+def make_corner_sample(
+    image: np.ndarray,
+    box: np.ndarray,
+    corners: np.ndarray,
+    rng: np.random.Generator,
+    jitter: float,
+    margin: float,
+    height: int,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A corner-regressor sample: the crop around ``box`` (xyxy) with each side moved by ``jitter`` × the box
+    size (normal, as a detector's box would be), grown by ``margin``, ``width`` × ``height``; the target is
+    ``corners`` (4, 2, TL, TR, BR, BL) as 8 fractions of the crop."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    moved = np.asarray(box, np.float32) + rng.normal(0, jitter, 4).astype(np.float32) * [w, h, w, h]
+    if moved[2] - moved[0] < 2 or moved[3] - moved[1] < 2:
+        moved = np.asarray(box, np.float32)
+    crop, origin, size = crop_around_box(image, moved, margin, width, height)
+    target = ((np.asarray(corners, np.float32) - origin) / size).reshape(8)
+    return crop, target.astype(np.float32)

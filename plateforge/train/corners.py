@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from plateforge.ops.geometry import crop_around_box
+from plateforge.ops.geometry import make_corner_sample
 from plateforge.train.common import (
     ExperimentCfg,
     MetricsFiles,
@@ -87,26 +87,6 @@ class CornerCrops(Dataset):
         crop, target = make_corner_sample(img, t.boxes[k], t.corners[k], rng, self.jitter, self.margin, *self.size)
         crop = augment(crop, scene_pipeline(self.src.augment), int(rng.integers(0, 2**31)))
         return torch.from_numpy(np.ascontiguousarray(crop)), torch.from_numpy(target)
-
-
-def make_corner_sample(
-    image: np.ndarray,
-    box: np.ndarray,
-    corners: np.ndarray,
-    rng: np.random.Generator,
-    jitter: float,
-    margin: float,
-    height: int,
-    width: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Crop around ``box`` (xyxy) moved by ``jitter``; target = ``corners`` (4, 2) as 8 crop fractions."""
-    w, h = box[2] - box[0], box[3] - box[1]
-    moved = np.asarray(box, np.float32) + rng.normal(0, jitter, 4).astype(np.float32) * [w, h, w, h]
-    if moved[2] - moved[0] < 2 or moved[3] - moved[1] < 2:
-        moved = np.asarray(box, np.float32)
-    crop, origin, size = crop_around_box(image, moved, margin, width, height)
-    target = ((np.asarray(corners, np.float32) - origin) / size).reshape(8)
-    return crop, target.astype(np.float32)
 
 
 class CornerModule(TaskModule):

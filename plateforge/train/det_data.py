@@ -85,11 +85,13 @@ class Target:
 
 
 def _records(manifest: str, subset: str | None) -> list[ImageRecord]:
-    recs = read_manifest(manifest)
+    """Labelled records of ``manifest`` (of ``subset``); an unlabelled image (``plates: null``) is neither a
+    positive nor a negative example, so it is left out."""
+    recs = [r for r in read_manifest(manifest) if r.plates is not None]
     if subset is not None:
         recs = [r for r in recs if r.meta.get("subset") == subset]
     if not recs:
-        raise ValueError(f"{manifest}: no images" + (f" in subset {subset!r}" if subset else ""))
+        raise ValueError(f"{manifest}: no labelled images" + (f" in subset {subset!r}" if subset else ""))
     return recs
 
 
