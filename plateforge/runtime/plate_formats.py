@@ -43,6 +43,7 @@ def top_texts(slot_alternatives: list[list[tuple[str, float]]], region: str | No
     for cost, text, _ in beams:
         if text and text not in scored:
             scored[text] = math.exp(-cost)
-    ok = (lambda t: format_ok(t, region)) if region and format_ok("", region) is not None else valid_anywhere
+    spec = _specs().get(region) if region else None
+    ok = spec.is_valid if spec is not None else valid_anywhere
     ranked = sorted(scored.items(), key=lambda kv: (not ok(kv[0]), -kv[1]))
     return ranked[:n]
