@@ -57,13 +57,14 @@ def det(
     conf: Annotated[float | None, typer.Option(help="Score threshold for P/R/F1 (default: the model's).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report here.")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
+    fast_resize: Annotated[bool, typer.Option(help="Bilinear letterbox, as PlateDetector(fast_resize=True).")] = False,
 ) -> None:
     """COCO mAP@0.5 and @0.5:0.95, AP/AR for small plates, precision / recall / F1, corner MAE, speed."""
     from plateforge.eval.det_eval import evaluate_detector
 
     if data is None and scenes <= 0:
         raise ValueError("give --data MANIFEST or --scenes N")
-    rep = evaluate_detector(model, data, subset, scenes, conf, threads)
+    rep = evaluate_detector(model, data, subset, scenes, conf, threads, fast_resize)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(rep, indent=2))
