@@ -114,3 +114,25 @@ def list_regions() -> None:
     for spec in load_specs().values():
         table.add_row(spec.code, spec.name, ", ".join(f"{s.name} ({s.layout})" for s in spec.styles), spec.regex)
     stdout.print(table)
+
+
+@app.command()
+@friendly_errors
+def video(
+    out: Annotated[Path, typer.Option(help="Folder for video.mp4, frames.jsonl (per-frame truth), passes.json.")],
+    passes: Annotated[int, typer.Option(help="Vehicle passes.")] = 10,
+    width: Annotated[int, typer.Option(help="Frame width in pixels.")] = 1920,
+    height: Annotated[int, typer.Option(help="Frame height in pixels.")] = 1080,
+    fps: Annotated[float, typer.Option(help="Frames per second.")] = 25.0,
+    overlap: Annotated[float, typer.Option(help="Probability that a vehicle enters before the last has left.")] = 0.3,
+    regions: Regions = None,
+    seed: Seed = 0,
+    overwrite: Overwrite = False,
+) -> None:
+    """A test video: vehicles with plates approaching, receding or crossing at various speeds, sizes and
+    angles, with per-frame ground truth (boxes, corners, texts) and one entry per pass."""
+    from plateforge.synth.video import VideoOptions, make_video
+
+    opts = VideoOptions(width=width, height=height, fps=fps, passes=passes, overlap=overlap, regions=regions, seed=seed)
+    info = make_video(out, opts, overwrite)
+    console.print(f"wrote {info['video']}: {info['frames']} frames, {info['passes']} passes, {fps:g} fps")

@@ -17,7 +17,7 @@ from plateforge.runtime.detector import PlateDetector
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.plate_formats import format_ok, top_texts
 from plateforge.runtime.recognizer import PlateRecognizer
-from plateforge.types import PlateResult
+from plateforge.types import Detection, PlateResult
 
 
 @dataclass
@@ -74,6 +74,22 @@ class ALPR:
         t1 = time.perf_counter()
         detections = self.detector.detect(img)
         t2 = time.perf_counter()
+        plates, _, rectify_s, recognize_s = self._read_detections(img, detections)
+        timing = {"decode": t1 - t0, "detect": t2 - t1, "rectify": rectify_s, "recognize": recognize_s}
+        timing["total"] = time.perf_counter() - t0
+        return ImageRead(plates, {k: round(v * 1000, 2) for k, v in timing.items()}, img)
+
+    def read_detections(
+        self, image: np.ndarray, detections: Sequence[Detection]
+    ) -> tuple[list[PlateResult], list[np.ndarray]]:
+        """Rectify and read the given detections of a decoded BGR image: one result and one rectified BGR crop
+        (the recognizer's input size) per detection, same order. Video uses it to read only the plates whose
+        track still needs a read."""
+        plates, crops, _, _ = self._read_detections(image, detections)
+        return plates, crops
+
+    def _read_detections(self, img, detections) -> tuple[list[PlateResult], list[np.ndarray], float, float]:
+        t0 = time.perf_counter()
         boxes = np.array([d.box for d in detections], np.float32).reshape(-1, 4)
         if self.corners is not None and len(boxes):
             quads = self.corners.refine(img, boxes)
@@ -81,11 +97,9 @@ class ALPR:
             quads = np.array([d.corners for d in detections], np.float32).reshape(-1, 4, 2)
         spec = self.recognizer.spec
         crops = [rectify(img, q, spec.width, spec.height) for q in quads]
-        t3 = time.perf_counter()
+        t1 = time.perf_counter()
         plates = self._recognize(crops, detections, quads)
-        t4 = time.perf_counter()
-        timing = {"decode": t1 - t0, "detect": t2 - t1, "rectify": t3 - t2, "recognize": t4 - t3, "total": t4 - t0}
-        return ImageRead(plates, {k: round(v * 1000, 2) for k, v in timing.items()}, img)
+        return plates, crops, t1 - t0, time.perf_counter() - t1
 
     def _recognize(self, crops, detections, quads) -> list[PlateResult]:
         if not crops:

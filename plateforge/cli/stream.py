@@ -1,0 +1,84 @@
+"""``plateforge stream``: video files, image folders, RTSP/HTTP streams or webcams in; one plate event per
+vehicle pass out (stdout JSONL, the SQLite outbox, and any sinks)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from plateforge.cli.common import console, friendly_errors
+
+
+@friendly_errors
+def stream(
+    sources: Annotated[
+        list[str] | None, typer.Argument(help="Video files, image folders, rtsp:// or http:// URLs, webcam numbers.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Site YAML (cameras, reader, tracker, ocr, sinks...).")] = None,
+    camera: Annotated[
+        list[str] | None, typer.Option(help="Camera id for each SOURCE, in order (default: from the name).")
+    ] = None,
+    sink: Annotated[
+        list[str] | None,
+        typer.Option(help="Extra sink: PATH.jsonl, kafka://HOST:PORT/TOPIC, mqtt://HOST:PORT/TOPIC, http(s)://URL."),
+    ] = None,
+    outbox: Annotated[Path | None, typer.Option(help="SQLite outbox/event store (default: from config).")] = None,
+    every: Annotated[int, typer.Option(help="Process every k-th frame of each SOURCE.")] = 1,
+    max_fps: Annotated[float | None, typer.Option(help="Process at most this many frames per second.")] = None,
+    realtime: Annotated[bool, typer.Option(help="Files too drop the oldest frames when processing lags.")] = False,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+    fp32: Annotated[bool, typer.Option("--fp32", help="FP32 detector instead of the INT8 one.")] = False,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Do not print events on stdout.")] = False,
+) -> None:
+    """Read plates in video: track them, vote their text over frames and emit one event per vehicle pass.
+    Events are printed as JSONL (without the crop), stored in the SQLite outbox and delivered to every sink
+    at least once. Ctrl-C ends live streams cleanly."""
+    from plateforge.stream.app import run_site
+    from plateforge.stream.config import CameraConfig, load_site_config
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cfg = load_site_config(config)
+    sources = list(sources or [])
+    names = list(camera or [])
+    if names and len(names) != len(sources):
+        raise ValueError(f"--camera given {len(names)} time(s) for {len(sources)} source(s): give one per source")
+    from plateforge.stream.sources import _camera_name
+
+    for i, src in enumerate(sources):
+        cfg.cameras.append(CameraConfig(names[i] if names else _camera_name(src), src, every, max_fps, realtime))
+    cfg.sinks += list(sink or [])
+    if outbox is not None:
+        cfg.outbox = str(outbox)
+    if metrics_port is not None:
+        cfg.metrics_port = metrics_port
+    if fp32 or threads is not None:
+        cfg.reader = dataclasses.replace(
+            cfg.reader,
+            int8=cfg.reader.int8 and not fp32,
+            threads=threads if threads is not None else cfg.reader.threads,
+        )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def show(event) -> None:
+        if not quiet:
+            d = event.to_dict()
+            d.pop("best_crop_jpeg", None)
+            print(json.dumps(d), flush=True)
+
+    s = run_site(cfg, on_event=show, stop=stop)
+    console.print(
+        f"{s.frames} frames processed ({s.fps:.1f}/s), {s.dropped} dropped, {s.errors} failed; "
+        f"{s.events} events ({s.new_events} new in {cfg.outbox}); OCR on {s.ocr_calls} of {s.tracked} tracked "
+        f"plates; sink backlog {s.backlog or 'none'}",
+        highlight=False,
+    )

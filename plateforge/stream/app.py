@@ -1,0 +1,82 @@
+"""``run_site``: a whole stream process from a :class:`SiteConfig` — sources, reader, trackers, outbox,
+sink dispatchers and metrics — the function under ``plateforge stream``."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+
+from plateforge.stream.config import SiteConfig, make_alpr
+from plateforge.stream.events import PlateEvent
+from plateforge.stream.outbox import Dispatcher, Outbox
+from plateforge.stream.pipeline import CameraProcessor, StreamSummary, run_stream
+from plateforge.stream.sinks import make_sink
+from plateforge.stream.sources import FrameSource
+
+log = logging.getLogger(__name__)
+
+
+def _unique_names(specs: list) -> list[str | None]:
+    """Stable sink names: the type, then ``type-2``, ``type-3``... for repeats (the outbox keys deliveries
+    by name, so a restart with the same config resumes each sink where it was)."""
+    seen: dict[str, int] = {}
+    names = []
+    for spec in specs:
+        if isinstance(spec, dict) and spec.get("name"):
+            names.append(spec["name"])
+            continue
+        kind = spec.get("type") if isinstance(spec, dict) else str(spec).split(":", 1)[0]
+        kind = "jsonl" if str(kind).endswith(".jsonl") else "webhook" if kind in ("http", "https") else kind
+        seen[kind] = seen.get(kind, 0) + 1
+        names.append(kind if seen[kind] == 1 else f"{kind}-{seen[kind]}")
+    return names
+
+
+def run_site(
+    cfg: SiteConfig,
+    on_event: Callable[[PlateEvent], None] | None = None,
+    stop: threading.Event | None = None,
+    drain_s: float = 10.0,
+    alpr=None,
+) -> StreamSummary:
+    """Run every camera of ``cfg`` until the files end or ``stop`` is set. Events go to the outbox (SQLite)
+    first, then to each sink."""
+    if not cfg.cameras:
+        raise ValueError("no sources: give video files, folders, stream URLs or webcam numbers")
+    ids = [c.id for c in cfg.cameras]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"camera ids must be unique, got {ids}")
+    sources = [
+        FrameSource(
+            c.source,
+            c.id,
+            dataclasses.replace(
+                cfg.source, every=c.every, max_fps=c.max_fps, realtime=c.realtime or cfg.source.realtime
+            ),
+        )
+        for c in cfg.cameras
+    ]
+    metrics = None
+    if cfg.metrics_port is not None:
+        from plateforge.stream.metrics import StreamMetrics
+
+        metrics = StreamMetrics(cfg.metrics_port)
+    alpr = alpr or make_alpr(cfg.reader)
+    outbox = Outbox(cfg.outbox)
+    sinks = [make_sink(spec, name) for spec, name in zip(cfg.sinks, _unique_names(cfg.sinks), strict=True)]
+    dispatchers = [Dispatcher(outbox, s, on_result=metrics.sink_result if metrics else None).start() for s in sinks]
+    processors = {
+        c.id: CameraProcessor(c.id, alpr, cfg.tracker, cfg.ocr, cfg.events, metrics=metrics) for c in cfg.cameras
+    }
+    try:
+        return run_stream(sources, processors, outbox, dispatchers, on_event, stop, drain_s)
+    finally:
+        for d in dispatchers:
+            d.stop()
+        if metrics is not None:
+            for s in sources:
+                metrics.reconnects.labels(s.camera).inc(s.reconnects)
+            metrics.close()
+        outbox.close()

@@ -1,0 +1,97 @@
+"""Plate events: one per vehicle pass, versioned JSON with an idempotent id.
+
+Schema ``plateforge.plate_event/1`` (all times in seconds; boxes xyxy pixels; corners TL, TR, BR, BL)::
+
+    {"schema": "plateforge.plate_event/1", "event_id": "<uuid5>", "camera": "gate-1", "track_id": 7,
+     "text": "A12345", "confidence": 0.97, "char_confidences": [...], "region": "uae-dubai",
+     "region_confidence": 0.99, "format_ok": true, "candidates": [["A12345", 4.8], ...],
+     "first_seen": 12.04, "last_seen": 14.52, "dwell_s": 2.48, "first_frame": 301, "last_frame": 363,
+     "first_seen_utc": "2026-11-23T05:40:12.040Z", "direction": "down", "motion": "approaching",
+     "frames": 58, "ocr_reads": 6,
+     "best": {"frame": 350, "box": [...], "corners": [...], "detection_score": 0.91, "confidence": 0.99},
+     "best_crop_jpeg": "<base64 JPEG of the rectified plate, BGR source>" | null,
+     "producer": "plateforge/0.1.0"}
+
+``first_seen`` / ``last_seen`` are the source's clock: the position in a video file or image folder, Unix
+time for live streams. ``event_id`` is a UUID5 of camera, first frame and first-seen time, so processing
+the same file again (after a crash, say) gives the same ids: the outbox stores each id once and consumers
+can drop duplicates of an at-least-once delivery by it.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+
+from plateforge import __version__
+
+SCHEMA = "plateforge.plate_event/1"
+_NAMESPACE = uuid.UUID("3f6c1c4e-5a53-4d0e-9a38-7f1c9b8e2a10")
+
+
+def event_id(camera: str, first_frame: int, first_seen: float) -> str:
+    """The idempotent id of a pass: the same camera, first frame and first-seen time give the same id."""
+    return str(uuid.uuid5(_NAMESPACE, f"{camera}|{first_frame}|{first_seen:.3f}"))
+
+
+def direction(first_box, last_box) -> tuple[str, str]:
+    """(screen direction up/down/left/right of the plate centre from first to last box, motion
+    approaching / receding / steady from the plate height) for two xyxy boxes."""
+    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = first_box, last_box
+    dx, dy = (bx1 + bx2 - ax1 - ax2) / 2, (by1 + by2 - ay1 - ay2) / 2
+    screen = ("right" if dx > 0 else "left") if abs(dx) >= abs(dy) else ("down" if dy > 0 else "up")
+    ratio = (by2 - by1) / max(ay2 - ay1, 1e-6)
+    motion = "approaching" if ratio > 1.15 else "receding" if ratio < 1 / 1.15 else "steady"
+    return screen, motion
+
+
+def utc_iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def jpeg_b64(crop: np.ndarray | None, quality: int = 90) -> str | None:
+    if crop is None or not crop.size:
+        return None
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return base64.b64encode(buf.tobytes()).decode("ascii") if ok else None
+
+
+@dataclass(frozen=True)
+class PlateEvent:
+    """One vehicle pass (see the module docstring for the fields and their units)."""
+
+    event_id: str
+    camera: str
+    track_id: int
+    text: str
+    confidence: float
+    char_confidences: tuple[float, ...]
+    region: str | None
+    region_confidence: float
+    format_ok: bool | None
+    candidates: tuple[tuple[str, float], ...]
+    first_seen: float
+    last_seen: float
+    dwell_s: float
+    first_frame: int
+    last_frame: int
+    first_seen_utc: str
+    direction: str
+    motion: str
+    frames: int
+    ocr_reads: int
+    best: dict
+    best_crop_jpeg: str | None = None
+    schema: str = SCHEMA
+    producer: str = f"plateforge/{__version__}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["candidates"] = [list(c) for c in self.candidates]
+        d["char_confidences"] = list(self.char_confidences)
+        return d

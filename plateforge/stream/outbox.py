@@ -1,0 +1,220 @@
+"""The SQLite outbox: every event is stored here first (the embedded default sink), then delivered to each
+remote sink at least once, in order, with retry and exponential backoff.
+
+Durability: the event row is committed (WAL, ``synchronous=FULL``) before anything is sent, and a delivery
+is marked only after the sink confirmed it, so a broker outage or a SIGKILL of the stream process loses
+nothing: on restart each sink's dispatcher starts with what it had not confirmed (a replay). An event id
+is stored once (``INSERT OR IGNORE``), so reprocessing the same video does not duplicate events; a
+consumer can still see a delivery twice (the sink confirmed, the process died before marking) and drops it
+by ``event_id``.
+
+A sink registered for the first time gets events from that moment on, not the table's history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    camera TEXT NOT NULL,
+    text TEXT,
+    created REAL NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sinks (name TEXT PRIMARY KEY, from_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (
+    sink TEXT NOT NULL, seq INTEGER NOT NULL, delivered REAL NOT NULL, PRIMARY KEY (sink, seq)
+);
+"""
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=30, isolation_level=None)  # autocommit; explicit BEGIN where needed
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    return con
+
+
+class Outbox:
+    """Events in a SQLite file (``path``). Thread-safe: one connection per thread."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._con().executescript(SCHEMA_SQL)
+
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = _connect(self.path)
+        return con
+
+    def put(self, event: dict) -> bool:
+        """Store ``event`` (a dict with ``event_id`` and ``camera``); False when that id was already there."""
+        cur = self._con().execute(
+            "INSERT OR IGNORE INTO events (event_id, camera, text, created, payload) VALUES (?, ?, ?, ?, ?)",
+            (event["event_id"], event["camera"], event.get("text"), time.time(), json.dumps(event)),
+        )
+        return cur.rowcount == 1
+
+    def register_sink(self, name: str) -> None:
+        con = self._con()
+        con.execute(
+            "INSERT OR IGNORE INTO sinks (name, from_seq) SELECT ?, COALESCE(MAX(seq), 0) + 1 FROM events", (name,)
+        )
+
+    def pending(self, sink: str, limit: int = 100) -> list[tuple[int, dict]]:
+        """Undelivered (seq, event) for ``sink``, oldest first."""
+        rows = (
+            self._con()
+            .execute(
+                "SELECT e.seq, e.payload FROM events e JOIN sinks s ON s.name = ? "
+                "LEFT JOIN deliveries d ON d.sink = s.name AND d.seq = e.seq "
+                "WHERE e.seq >= s.from_seq AND d.seq IS NULL ORDER BY e.seq LIMIT ?",
+                (sink, limit),
+            )
+            .fetchall()
+        )
+        return [(seq, json.loads(payload)) for seq, payload in rows]
+
+    def backlog(self, sink: str) -> int:
+        return (
+            self._con()
+            .execute(
+                "SELECT COUNT(*) FROM events e JOIN sinks s ON s.name = ? "
+                "LEFT JOIN deliveries d ON d.sink = s.name AND d.seq = e.seq "
+                "WHERE e.seq >= s.from_seq AND d.seq IS NULL",
+                (sink,),
+            )
+            .fetchone()[0]
+        )
+
+    def mark_delivered(self, sink: str, seqs: list[int]) -> None:
+        con = self._con()
+        now = time.time()
+        con.execute("BEGIN")
+        con.executemany(
+            "INSERT OR IGNORE INTO deliveries (sink, seq, delivered) VALUES (?, ?, ?)", [(sink, s, now) for s in seqs]
+        )
+        con.execute("COMMIT")
+
+    def events(self, camera: str | None = None) -> list[dict]:
+        """All stored events (oldest first), optionally of one camera."""
+        sql, args = "SELECT payload FROM events", ()
+        if camera is not None:
+            sql, args = sql + " WHERE camera = ?", (camera,)
+        return [json.loads(p) for (p,) in self._con().execute(sql + " ORDER BY seq", args)]
+
+    def prune(self, older_than_s: float) -> int:
+        """Delete events older than ``older_than_s`` seconds that every registered sink has delivered."""
+        con = self._con()
+        cutoff = time.time() - older_than_s
+        con.execute("BEGIN")
+        cur = con.execute(
+            "DELETE FROM events WHERE created < ? AND NOT EXISTS (SELECT 1 FROM sinks s WHERE events.seq >= s.from_seq "
+            "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.sink = s.name AND d.seq = events.seq))",
+            (cutoff,),
+        )
+        con.execute("DELETE FROM deliveries WHERE seq NOT IN (SELECT seq FROM events)")
+        con.execute("COMMIT")
+        return cur.rowcount
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+
+class Dispatcher:
+    """Delivers one sink's pending events from the outbox in a background thread: batches in order,
+    exponential backoff with jitter on failure (``backoff_start`` doubling to ``backoff_max`` seconds).
+    ``on_result(sink, delivered, error, backlog)`` reports each attempt (metrics)."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        sink,
+        batch: int = 100,
+        backoff_start: float = 0.5,
+        backoff_max: float = 30.0,
+        on_result: Callable[[str, int, str | None, int], None] | None = None,
+    ):
+        self.outbox, self.sink, self.batch = outbox, sink, batch
+        self.backoff_start, self.backoff_max = backoff_start, backoff_max
+        self.on_result = on_result
+        self.delivered = self.failures = 0
+        self.last_error: str | None = None
+        outbox.register_sink(sink.name)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
+
+    def start(self) -> Dispatcher:
+        self._thread.start()
+        return self
+
+    def notify(self) -> None:
+        """A new event is in the outbox."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        backoff = self.backoff_start
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                rows = self.outbox.pending(self.sink.name, self.batch)
+                if not rows:
+                    self._wake.wait(0.5)
+                    continue
+                self.sink.send([e for _, e in rows])
+                self.outbox.mark_delivered(self.sink.name, [s for s, _ in rows])
+                self.delivered += len(rows)
+                backoff = self.backoff_start
+                self._report(len(rows), None)
+            except Exception as e:  # a sink failure is retried, never fatal
+                self.failures += 1
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning(
+                    "sink %s: delivery failed (%s); retrying in %.1f s", self.sink.name, self.last_error, backoff
+                )
+                self._report(0, self.last_error)
+                self._stop.wait(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, self.backoff_max)
+
+    def _report(self, n: int, error: str | None) -> None:
+        if self.on_result is not None:
+            with contextlib.suppress(Exception):  # metrics must not stop delivery
+                self.on_result(self.sink.name, n, error, self.outbox.backlog(self.sink.name))
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the backlog to empty; True when it did."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.outbox.backlog(self.sink.name) == 0:
+                return True
+            self._wake.set()
+            time.sleep(0.05)
+        return self.outbox.backlog(self.sink.name) == 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        close = getattr(self.sink, "close", None)
+        if close is not None:
+            close()

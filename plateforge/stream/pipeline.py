@@ -1,0 +1,304 @@
+"""The stream pipeline: frames → plate detector → tracker → throttled OCR + text voting → one event per
+track (vehicle pass) → outbox → sinks.
+
+Per-track OCR throttling: a plate is read when its track starts, then at most every ``OcrOptions.every``
+processed frames, sooner when it has grown ``grow`` times taller than at its best read (an approaching
+vehicle gets easier to read), and not at all once ``settle_reads`` reads agree with the vote at
+``settle_conf`` or it has been read ``max_reads`` times. The event carries the voted text, first/last seen,
+dwell time, direction and the best crop (the rectified plate of the most confident read).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from plateforge.stream.events import PlateEvent, direction, event_id, jpeg_b64, utc_iso
+from plateforge.stream.sources import Frame, FrameSource
+from plateforge.stream.tracker import PlateTracker, Track, TrackerOptions
+from plateforge.stream.voting import TextVote
+from plateforge.types import PlateResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    """``every``: least processed frames between two reads of a track; ``settle_reads`` / ``settle_conf``:
+    stop reading a track once that many reads agree with its vote at that voted confidence; ``grow``: read
+    sooner when the plate's height reached this multiple of its height at the best read; ``always``: read
+    every tracked plate in every frame (no throttling; for comparison)."""
+
+    every: int = 5
+    settle_reads: int = 3
+    settle_conf: float = 0.8
+    grow: float = 1.3
+    max_reads: int = 12
+    always: bool = False
+
+
+@dataclass(frozen=True)
+class EventOptions:
+    """``min_hits``: detections a track needs to become an event (shorter ones are noise); ``crops``: put
+    the best rectified crop (base64 JPEG) in the event."""
+
+    min_hits: int = 3
+    crops: bool = True
+
+
+@dataclass
+class TrackState:
+    vote: TextVote = field(default_factory=TextVote)
+    first_box: tuple | None = None
+    last_box: tuple | None = None
+    first_inner: tuple | None = None  # first and last boxes clear of the frame border (direction, motion)
+    last_inner: tuple | None = None
+    first_t: float = 0.0
+    last_t: float = 0.0
+    first_wall: float = 0.0
+    reads: int = 0
+    last_read_step: int = -(10**9)
+    best: dict | None = None
+    best_crop: np.ndarray | None = None
+    best_height: float = 0.0
+    settled: bool = False
+
+
+def _clear_of_border(box, shape, margin: float = 4.0) -> bool:
+    """Whether an xyxy box lies ``margin`` px inside an image of ``shape`` (a plate cut by the frame edge has
+    a clipped box, which would fake a size change)."""
+    h, w = shape[:2]
+    return box[0] > margin and box[1] > margin and box[2] < w - margin and box[3] < h - margin
+
+
+ReadHook = Callable[[str, int, int, PlateResult], None]
+
+
+class CameraProcessor:
+    """Tracking, throttled OCR and events for one camera. ``alpr``: an :class:`~plateforge.runtime.alpr.ALPR`
+    (its detector, corners and recognizer are used). ``on_read(camera, track_id, frame_index, read)`` sees
+    every OCR read (for measurements)."""
+
+    def __init__(
+        self,
+        camera: str,
+        alpr,
+        tracker: TrackerOptions | None = None,
+        ocr: OcrOptions = OcrOptions(),
+        events: EventOptions = EventOptions(),
+        metrics=None,
+        on_read: ReadHook | None = None,
+    ):
+        self.camera, self.alpr, self.ocr, self.event_options = camera, alpr, ocr, events
+        self.tracker = PlateTracker(tracker or TrackerOptions())
+        self.metrics, self.on_read = metrics, on_read
+        self.states: dict[int, TrackState] = {}
+        self.step = 0
+        self.frames = self.detections = self.ocr_calls = self.tracked = self.events = 0
+
+    def _needs_read(self, track: Track, st: TrackState) -> bool:
+        o = self.ocr
+        if o.always:
+            return True
+        if st.settled or st.reads >= o.max_reads:
+            return False
+        if st.reads == 0 or self.step - st.last_read_step >= o.every:
+            return True
+        height = track.box[3] - track.box[1]
+        return st.best_height > 0 and height >= o.grow * st.best_height
+
+    def process(self, frame: Frame) -> list[PlateEvent]:
+        """Process one frame of this camera; returns the events of tracks that ended."""
+        t0 = time.perf_counter()
+        img = frame.image
+        dets = self.alpr.detector.detect(img)
+        t1 = time.perf_counter()
+        matched, ended = self.tracker.update(dets, frame.index)
+        t2 = time.perf_counter()
+        self.frames += 1
+        self.detections += len(dets)
+        self.tracked += len(matched)
+        to_read = []
+        for track, di in matched:
+            st = self.states.setdefault(track.id, TrackState())
+            box = dets[di].box
+            if st.first_box is None:
+                st.first_box, st.first_t, st.first_wall = box, frame.t, frame.wall
+            st.last_box, st.last_t = box, frame.t
+            if _clear_of_border(box, img.shape):
+                st.first_inner = st.first_inner or box
+                st.last_inner = box
+            if self._needs_read(track, st):
+                to_read.append((track, di, st))
+        if to_read:
+            reads, crops = self.alpr.read_detections(img, [dets[di] for _, di, _ in to_read])
+            self.ocr_calls += len(reads)
+            for (track, _, st), read, crop in zip(to_read, reads, crops, strict=True):
+                self._add_read(track, st, read, crop, frame)
+        t3 = time.perf_counter()
+        events = [e for e in (self._event(t) for t in ended) if e is not None]
+        self.step += 1
+        if self.metrics is not None:
+            m = self.metrics
+            m.processed(self.camera)
+            m.stage.labels("detect").observe(t1 - t0)
+            m.stage.labels("track").observe(t2 - t1)
+            if to_read:
+                m.stage.labels("ocr").observe(t3 - t2)
+                m.ocr_calls.labels(self.camera).inc(len(to_read))
+            m.stage.labels("frame").observe(time.perf_counter() - t0)
+        return events
+
+    def _add_read(self, track: Track, st: TrackState, read: PlateResult, crop: np.ndarray, frame: Frame) -> None:
+        st.vote.add(read)
+        st.reads += 1
+        st.last_read_step = self.step
+        if self.on_read is not None:
+            self.on_read(self.camera, track.id, frame.index, read)
+        if read.text and (st.best is None or read.confidence > st.best["confidence"]):
+            st.best = {
+                "frame": frame.index,
+                "t": frame.t,
+                "box": [round(v, 1) for v in read.box],
+                "corners": [[round(x, 1), round(y, 1)] for x, y in read.corners],
+                "detection_score": round(read.detection_score, 4),
+                "confidence": round(read.confidence, 4),
+                "text": read.text,
+            }
+            st.best_crop = crop
+            st.best_height = read.box[3] - read.box[1]
+        voted = st.vote.result()
+        o = self.ocr
+        if voted is not None and voted.agree >= o.settle_reads and voted.confidence >= o.settle_conf:
+            st.settled = True
+
+    def _event(self, track: Track) -> PlateEvent | None:
+        st = self.states.pop(track.id, None)
+        if st is None or track.hits < self.event_options.min_hits:
+            return None
+        voted = st.vote.result()
+        if voted is None:
+            return None
+        screen, motion = direction(st.first_inner or st.first_box, st.last_inner or st.last_box)
+        self.events += 1
+        if self.metrics is not None:
+            self.metrics.events.labels(self.camera).inc()
+        return PlateEvent(
+            event_id=event_id(self.camera, track.first_frame, st.first_t),
+            camera=self.camera,
+            track_id=track.id,
+            text=voted.text,
+            confidence=voted.confidence,
+            char_confidences=voted.char_confidences,
+            region=voted.region,
+            region_confidence=voted.region_confidence,
+            format_ok=voted.format_ok,
+            candidates=voted.candidates,
+            first_seen=round(st.first_t, 3),
+            last_seen=round(st.last_t, 3),
+            dwell_s=round(st.last_t - st.first_t, 3),
+            first_frame=track.first_frame,
+            last_frame=track.last_frame,
+            first_seen_utc=utc_iso(st.first_wall),
+            direction=screen,
+            motion=motion,
+            frames=track.hits,
+            ocr_reads=st.reads,
+            best=st.best or {},
+            best_crop_jpeg=jpeg_b64(st.best_crop) if self.event_options.crops else None,
+        )
+
+    def finish(self) -> list[PlateEvent]:
+        """End of stream: every live track becomes an event (when long enough)."""
+        return [e for e in (self._event(t) for t in self.tracker.flush()) if e is not None]
+
+
+@dataclass
+class StreamSummary:
+    """Counts of one run; ``seconds`` wall time; ``fps`` processed frames per second over all cameras."""
+
+    frames: int = 0
+    captured: int = 0
+    dropped: int = 0
+    bad_frames: int = 0
+    errors: int = 0
+    detections: int = 0
+    tracked: int = 0
+    ocr_calls: int = 0
+    events: int = 0
+    new_events: int = 0
+    seconds: float = 0.0
+    fps: float = 0.0
+    backlog: dict = field(default_factory=dict)
+
+
+def run_stream(
+    sources: list[FrameSource],
+    processors: dict[str, CameraProcessor],
+    outbox=None,
+    dispatchers: list | None = None,
+    on_event: Callable[[PlateEvent], None] | None = None,
+    stop: threading.Event | None = None,
+    drain_s: float = 10.0,
+) -> StreamSummary:
+    """Run until every source has ended (files, folders) or ``stop`` is set (live streams). Each event is
+    stored in ``outbox`` (when given) before ``on_event`` and the dispatchers see it. A frame that fails
+    is logged and counted, never fatal. At the end, waits up to ``drain_s`` for the sinks to catch up."""
+    stop = stop or threading.Event()
+    dispatchers = dispatchers or []
+    summary = StreamSummary()
+    t0 = time.perf_counter()
+
+    def emit(events: list[PlateEvent]) -> None:
+        for e in events:
+            summary.events += 1
+            if outbox is not None and outbox.put(e.to_dict()):
+                summary.new_events += 1
+            for d in dispatchers:
+                d.notify()
+            if on_event is not None:
+                on_event(e)
+
+    for s in sources:
+        s.start()
+    try:
+        while not stop.is_set() and not all(s.done for s in sources):
+            got = False
+            for s in sources:
+                frame = s.get(timeout=0)
+                if frame is None:
+                    continue
+                got = True
+                proc = processors[s.camera]
+                try:
+                    emit(proc.process(frame))
+                except Exception as e:
+                    summary.errors += 1
+                    log.error("%s frame %d: %s: %s", s.camera, frame.index, type(e).__name__, e)
+            if not got:
+                time.sleep(0.002)
+    finally:
+        for s in sources:
+            s.stop()
+        for proc in processors.values():
+            emit(proc.finish())
+    summary.seconds = time.perf_counter() - t0
+    for s in sources:
+        summary.captured += s.captured
+        summary.dropped += s.dropped
+        summary.bad_frames += s.bad_frames
+    for p in processors.values():
+        summary.frames += p.frames
+        summary.detections += p.detections
+        summary.tracked += p.tracked
+        summary.ocr_calls += p.ocr_calls
+    summary.fps = summary.frames / max(summary.seconds, 1e-9)
+    for d in dispatchers:
+        d.drain(drain_s)
+        summary.backlog[d.sink.name] = outbox.backlog(d.sink.name) if outbox is not None else 0
+    return summary

@@ -1,0 +1,226 @@
+"""Synthetic test videos: vehicles with rendered plates passing a fixed camera, with per-frame ground truth.
+
+Each *pass* is one vehicle crossing the view once: it approaches (the plate grows while it moves down the
+frame), recedes (shrinks, moving up) or crosses sideways, at its own speed, lane, yaw and roll. Passes
+overlap in time when ``overlap`` says so, on separate lanes. The plate is rendered once per pass and warped
+into every frame with the scene composer's :func:`plate_quad` / :func:`paste_plate`, so a video exercises
+the same geometry the detector trained on.
+
+Files written to ``out``: ``video.mp4`` (mp4v, BGR frames), ``frames.jsonl`` (one line per frame:
+``{"frame", "t", "plates": [{"pass", "text", "region", "box" xyxy px, "corners" TL,TR,BR,BL px}]}``, plates
+listed only while fully inside the frame) and ``passes.json`` (one entry per pass: text, region, layout,
+motion, direction, first and last frame with the plate fully visible).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from plateforge.data.files import prepare_out_dir
+from plateforge.progress import progress
+from plateforge.specs import select_regions
+from plateforge.synth.plate import RenderedPlate, render_plate
+from plateforge.synth.scene import Backgrounds, paste_plate, plate_quad
+
+MOTIONS = ("approach", "recede", "cross")
+BODY_HALF_WIDTH = 1.7  # vehicle half-width in plate widths (a 0.52 m plate on a 1.8 m car)
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """Frame size in pixels and frame rate; number of vehicle passes; seconds a pass takes to cross the view
+    (speed); plate height in pixels at its largest; max |yaw| and |roll| in degrees; probability that a pass
+    starts before the previous one has left; regions selector (None: all); seed."""
+
+    width: int = 1920
+    height: int = 1080
+    fps: float = 25.0
+    passes: int = 10
+    seconds: tuple[float, float] = (1.5, 4.0)
+    plate_height: tuple[float, float] = (32.0, 70.0)
+    max_yaw: float = 25.0
+    max_roll: float = 6.0
+    overlap: float = 0.3
+    regions: str | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One vehicle crossing the view. Frames are video frame indices; ``direction`` is where the plate moves
+    on screen (up, down, left, right)."""
+
+    index: int
+    text: str
+    region: str
+    layout: str
+    motion: str
+    direction: str
+    start: int
+    frames: int
+    lane: float
+    height_px: float
+    yaw: float
+    roll: float
+    body: tuple[int, int, int]
+    first_visible: int = -1
+    last_visible: int = -1
+
+
+def _plan(opts: VideoOptions, rng: np.random.Generator) -> tuple[list[Pass], list[RenderedPlate]]:
+    specs = select_regions(opts.regions)
+    passes, plates, start = [], [], int(opts.fps * 0.5)
+    lanes = np.linspace(0.25, 0.75, 3)
+    for i in range(opts.passes):
+        spec = specs[int(rng.integers(0, len(specs)))]
+        plate = render_plate(spec, rng, height=96)
+        motion = MOTIONS[int(rng.integers(0, len(MOTIONS)))]
+        frames = max(2, round(rng.uniform(*opts.seconds) * opts.fps))
+        direction = {"approach": "down", "recede": "up"}.get(motion, "right" if rng.random() < 0.5 else "left")
+        passes.append(
+            Pass(
+                index=i,
+                text=plate.text,
+                region=plate.region,
+                layout=plate.layout,
+                motion=motion,
+                direction=direction,
+                start=start,
+                frames=frames,
+                lane=float(lanes[i % len(lanes)]),
+                height_px=float(rng.uniform(*opts.plate_height)),
+                yaw=float(rng.uniform(-opts.max_yaw, opts.max_yaw)),
+                roll=float(rng.uniform(-opts.max_roll, opts.max_roll)),
+                body=tuple(int(v) for v in rng.integers(20, 235, 3)),
+            )
+        )
+        plates.append(plate)
+        # the next vehicle enters after this one has left, or (overlap) while it is still in view
+        gap = (
+            rng.uniform(0.3, 0.7) * frames if rng.random() < opts.overlap else frames + rng.uniform(0.3, 1.0) * opts.fps
+        )
+        start += round(gap)
+    return passes, plates
+
+
+def _quad_at(p: Pass, plate: RenderedPlate, f: int, w: int, h: int) -> np.ndarray:
+    """Plate corners (TL, TR, BR, BL px) of pass ``p`` at video frame ``f``; may lie partly off-screen."""
+    s = (f - p.start) / max(p.frames - 1, 1)  # 0..1 along the path
+    aspect = plate.image.shape[1] / plate.image.shape[0]
+    if p.motion == "cross":
+        ph = p.height_px
+        x = -0.1 * w + s * 1.2 * w if p.direction == "right" else 1.1 * w - s * 1.2 * w
+        y = h * (0.45 + 0.3 * p.lane)
+    else:
+        grow = s if p.motion == "approach" else 1.0 - s  # 0 far .. 1 near
+        ph = p.height_px * (0.45 + 0.55 * grow)
+        x = w * p.lane + (grow - 0.5) * 0.1 * w * math.copysign(1, p.yaw)
+        y = -0.05 * h + grow * 1.1 * h
+    return plate_quad(ph * aspect, ph, x, y, p.yaw, 0.0, p.roll)
+
+
+def _draw_body(img: np.ndarray, quad: np.ndarray, color: tuple[int, int, int]) -> None:
+    """A vehicle rear around the plate: body, bumper line and two lights, scaled with the plate."""
+    x0, y0 = quad.min(0)
+    x1, y1 = quad.max(0)
+    pw, ph = x1 - x0, y1 - y0
+    cx = (x0 + x1) / 2
+    p1 = (int(cx - BODY_HALF_WIDTH * pw), int(y0 - 4.0 * ph))
+    p2 = (int(cx + BODY_HALF_WIDTH * pw), int(y1 + 1.0 * ph))
+    cv2.rectangle(img, p1, p2, color, -1)
+    shade = tuple(max(0, v - 60) for v in color)
+    cv2.line(img, (p1[0], int(y1 + ph * 0.3)), (p2[0], int(y1 + ph * 0.3)), shade, max(1, int(ph * 0.15)))
+    for sx in (p1[0] + 0.1 * pw, p2[0] - 0.8 * pw):
+        cv2.rectangle(img, (int(sx), int(y0 - ph * 1.2)), (int(sx + 0.7 * pw), int(y0 - ph * 0.4)), (30, 30, 200), -1)
+
+
+def _inside(quad: np.ndarray, w: int, h: int) -> bool:
+    lo, hi = quad.min(0), quad.max(0)
+    return lo[0] >= 1 and lo[1] >= 1 and hi[0] <= w - 1 and hi[1] <= h - 1
+
+
+def make_video(out: str | Path, opts: VideoOptions = VideoOptions(), overwrite: bool = False) -> dict:
+    """Write ``video.mp4``, ``frames.jsonl`` and ``passes.json`` under ``out``; returns a summary
+    (paths, frames, passes). Raises ValueError when OpenCV cannot write MP4 here."""
+    out = prepare_out_dir(Path(out), overwrite)
+    rng = np.random.default_rng(opts.seed)
+    passes, plates = _plan(opts, rng)
+    n_frames = max(p.start + p.frames for p in passes) + int(opts.fps * 0.5)
+    background = Backgrounds(opts.width, opts.height, seed=opts.seed, bank=1).sample(rng)
+    noise = rng.normal(0, 3, (opts.height, opts.width, 1)).astype(np.int16)  # fixed sensor pattern
+    background = np.clip(background.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    video_path = out / "video.mp4"
+    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), opts.fps, (opts.width, opts.height))
+    if not writer.isOpened():
+        raise ValueError(f"{video_path}: OpenCV cannot write MP4 (mp4v) on this machine")
+    first = [-1] * len(passes)
+    last = [-1] * len(passes)
+    with open(out / "frames.jsonl", "w", encoding="utf-8") as gt:
+        for f in progress(range(n_frames), "video frames", total=n_frames):
+            img = background.copy()
+            active = [(p, plates[p.index]) for p in passes if p.start <= f < p.start + p.frames]
+            # far vehicles first so a near one is drawn over them
+            quads = sorted(
+                ((p, pl, _quad_at(p, pl, f, opts.width, opts.height)) for p, pl in active),
+                key=lambda t: float(np.ptp(t[2][:, 1])),
+            )
+            labels = []
+            for p, plate, quad in quads:
+                _draw_body(img, quad, p.body)
+                paste_plate(img, plate, quad)
+            for p, _, quad in quads:
+                if _inside(quad, opts.width, opts.height) and not _covered(
+                    quad, [q for o, _, q in quads if o is not p and np.ptp(q[:, 1]) > np.ptp(quad[:, 1])]
+                ):
+                    lo, hi = quad.min(0), quad.max(0)
+                    labels.append(
+                        {
+                            "pass": p.index,
+                            "text": p.text,
+                            "region": p.region,
+                            "box": [round(float(v), 1) for v in (*lo, *hi)],
+                            "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in quad],
+                        }
+                    )
+                    first[p.index] = f if first[p.index] < 0 else first[p.index]
+                    last[p.index] = f
+            writer.write(img)
+            gt.write(json.dumps({"frame": f, "t": round(f / opts.fps, 4), "plates": labels}) + "\n")
+    writer.release()
+    final = [asdict(p) | {"first_visible": a, "last_visible": b} for p, a, b in zip(passes, first, last, strict=True)]
+    (out / "passes.json").write_text(json.dumps(final, indent=1), encoding="utf-8")
+    return {
+        "video": str(video_path),
+        "frames": n_frames,
+        "passes": len(passes),
+        "fps": opts.fps,
+        "ground_truth": str(out / "frames.jsonl"),
+    }
+
+
+def _covered(quad: np.ndarray, nearer: list[np.ndarray]) -> bool:
+    """Whether a nearer vehicle's body (drawn after) overlaps this plate."""
+    lo, hi = quad.min(0), quad.max(0)
+    for q in nearer:
+        qlo, qhi = q.min(0), q.max(0)
+        (pw, ph), cx = qhi - qlo, (qlo[0] + qhi[0]) / 2
+        blo = (cx - BODY_HALF_WIDTH * pw, qlo[1] - 4.0 * ph)
+        bhi = (cx + BODY_HALF_WIDTH * pw, qhi[1] + 1.0 * ph)
+        if not (hi[0] < blo[0] or lo[0] > bhi[0] or hi[1] < blo[1] or lo[1] > bhi[1]):
+            return True
+    return False
+
+
+def read_ground_truth(folder: str | Path) -> tuple[list[dict], list[dict]]:
+    """(frames, passes) from a folder written by :func:`make_video`."""
+    folder = Path(folder)
+    with open(folder / "frames.jsonl", encoding="utf-8") as f:
+        frames = [json.loads(line) for line in f if line.strip()]
+    passes = json.loads((folder / "passes.json").read_text(encoding="utf-8"))
+    return frames, passes
