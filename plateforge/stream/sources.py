@@ -50,13 +50,15 @@ class Frame:
 class SourceOptions:
     """``every``: keep every k-th frame; ``max_fps``: cap on kept frames per second of source time;
     ``queue_size``: frames buffered between capture and processing; ``realtime``: drop-oldest for files too;
-    ``folder_fps``: clock rate of an image folder."""
+    ``folder_fps``: clock rate of an image folder; ``loop``: start a file or folder again at its end (a camera
+    simulated from a recording, soak tests), the frame index and clock running on."""
 
     every: int = 1
     max_fps: float | None = None
     queue_size: int = 8
     realtime: bool = False
     folder_fps: float = 25.0
+    loop: bool = False
 
 
 def is_live(uri: str) -> bool:
@@ -146,7 +148,15 @@ class FrameSource:
 
     def _run_folder(self) -> None:
         files = sorted(p for p in Path(self.uri).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        for i, path in enumerate(files):
+        i = 0
+        while not self._stop.is_set():
+            self._read_files(files, i)
+            i += len(files)
+            if not self.options.loop or not files:
+                return
+
+    def _read_files(self, files: list[Path], start: int) -> None:
+        for i, path in enumerate(files, start):
             if self._stop.is_set():
                 return
             t = i / self.options.folder_fps
@@ -196,6 +206,8 @@ class FrameSource:
                 backoff = BACKOFF_START_S
             cap.release()
             if not self.live:
+                if self.options.loop and index > 0:
+                    continue
                 return
             log.warning("%s: stream dropped, reconnecting in %.1f s", self.uri, backoff)
             self.reconnects += 1

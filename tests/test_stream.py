@@ -1,0 +1,360 @@
+"""Video streams: tracker, voting, sources, outbox and the whole pipeline on a synthetic video."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+from plateforge.stream.events import direction, event_id
+from plateforge.stream.outbox import Dispatcher, Outbox
+from plateforge.stream.sources import FrameSource, SourceOptions
+from plateforge.stream.tracker import PlateTracker, TrackerOptions, buffered_iou
+from plateforge.stream.voting import TextVote
+from plateforge.types import Detection, PlateResult
+
+
+def det(x, y, w=60, h=16, score=0.9):
+    return Detection((x, y, x + w, y + h), (), score)
+
+
+def read(text, conf=0.9, chars=None, region="uae-dubai"):
+    chars = tuple(chars or [conf] * len(text))
+    return PlateResult((0, 0, 1, 1), (), text, conf, chars, region, 0.9, 0.9)
+
+
+# -- tracker ------------------------------------------------------------------------------------------------
+def test_tracker_keeps_ids_through_gaps_low_scores_and_fast_motion():
+    tr = PlateTracker(TrackerOptions(max_lost=3))
+    ids = {}
+    for f in range(30):
+        # plate A moves 40 px per frame (more than half its width), plate B drifts and scores low at times
+        dets = [det(20 + 40 * f, 100), det(900 - 5 * f, 400, score=0.3 if f % 3 else 0.8)]
+        if f in (10, 11):  # A missed for two frames
+            dets = dets[1:]
+        matched, ended = tr.update(dets, f)
+        assert not ended
+        for track, i in matched:
+            key = "A" if dets[i].box[1] == 100 else "B"
+            ids.setdefault(key, set()).add(track.id)
+    assert ids == {"A": {1}, "B": {2}}
+
+
+def test_tracker_ends_lost_tracks_and_starts_new_ones():
+    tr = PlateTracker(TrackerOptions(max_lost=2))
+    tr.update([det(100, 100)], 0)
+    tr.update([det(104, 100)], 1)
+    ended = []
+    for f in range(2, 6):
+        ended += tr.update([], f)[1]
+    assert [t.id for t in ended] == [1] and ended[0].hits == 2 and ended[0].last_frame == 1
+    matched, _ = tr.update([det(500, 300)], 6)
+    assert matched[0][0].id == 2
+    # a low-score detection alone never starts a track
+    tr2 = PlateTracker()
+    assert tr2.update([det(10, 10, score=0.2)], 0) == ([], [])
+
+
+def test_buffered_iou_links_a_small_plate_that_moved_its_own_width():
+    a = np.array([[0, 0, 20, 10]], np.float32)
+    b = np.array([[22, 0, 42, 10]], np.float32)  # no plain overlap
+    assert buffered_iou(a, b, 0.0)[0, 0] == 0
+    assert buffered_iou(a, b, 0.5)[0, 0] > 0.1
+
+
+# -- voting and events ---------------------------------------------------------------------------------------
+def test_vote_outvotes_one_wrong_character_and_ignores_empty_reads():
+    v = TextVote()
+    v.add(read("A12345", 0.9))
+    v.add(read("A12845", 0.6, [0.9, 0.9, 0.9, 0.4, 0.9, 0.9]))  # one wrong, unsure character
+    v.add(read("A12345", 0.8))
+    v.add(read("", 0.1))
+    v.add(read("A1234", 0.3))  # a short read of a minority length
+    r = v.result()
+    assert r.text == "A12345" and r.reads == 4 and r.agree == 2
+    assert r.candidates[0][0] == "A12345"
+    assert 0 < r.confidence <= max(c for c in r.char_confidences) <= 1
+    assert TextVote().result() is None
+
+
+def test_event_id_is_stable_and_direction_reads_motion():
+    assert event_id("gate", 12, 0.48) == event_id("gate", 12, 0.48) != event_id("gate", 13, 0.48)
+    assert direction((100, 100, 160, 116), (100, 300, 190, 324)) == ("down", "approaching")
+    assert direction((500, 100, 560, 116), (100, 100, 160, 116)) == ("left", "steady")
+
+
+# -- outbox --------------------------------------------------------------------------------------------------
+def ev(i, camera="cam"):
+    return {"event_id": f"id-{i}", "camera": camera, "text": f"T{i}"}
+
+
+def test_outbox_stores_each_event_once_and_tracks_delivery_per_sink(tmp_path):
+    ob = Outbox(tmp_path / "o.sqlite")
+    ob.register_sink("a")
+    assert ob.put(ev(1)) and ob.put(ev(2)) and not ob.put(ev(1))
+    assert [e["event_id"] for _, e in ob.pending("a")] == ["id-1", "id-2"]
+    seqs = [s for s, _ in ob.pending("a")]
+    ob.mark_delivered("a", seqs[:1])
+    assert ob.backlog("a") == 1
+    ob.register_sink("b")  # a new sink gets new events only
+    ob.put(ev(3))
+    assert [e["event_id"] for _, e in ob.pending("b")] == ["id-3"]
+    ob.close()
+    again = Outbox(tmp_path / "o.sqlite")  # state survives reopening
+    assert again.backlog("a") == 2 and len(again.events()) == 3
+    # only id-1 is delivered everywhere it must go (sink b came later): undelivered events are never pruned
+    assert again.prune(-1) == 1 and again.backlog("a") == 2
+    again.mark_delivered("a", [s for s, _ in again.pending("a")])
+    again.mark_delivered("b", [s for s, _ in again.pending("b")])
+    assert again.prune(-1) == 2 and again.events() == []
+
+
+class FlakySink:
+    name = "flaky"
+
+    def __init__(self, fail_first: int):
+        self.fail_first, self.calls, self.got = fail_first, 0, []
+
+    def send(self, events):
+        self.calls += 1
+        if self.calls <= self.fail_first:
+            raise ConnectionError("broker down")
+        self.got += [e["event_id"] for e in events]
+
+
+def test_dispatcher_retries_with_backoff_and_delivers_in_order(tmp_path):
+    ob = Outbox(tmp_path / "o.sqlite")
+    sink = FlakySink(fail_first=3)
+    results = []
+    d = Dispatcher(ob, sink, backoff_start=0.02, backoff_max=0.1, on_result=lambda *a: results.append(a)).start()
+    for i in range(5):
+        ob.put(ev(i))
+        d.notify()
+    assert d.drain(10)
+    d.stop()
+    assert sink.got == [f"id-{i}" for i in range(5)]
+    assert d.failures == 3 and [r for r in results if r[2]][0][2].startswith("ConnectionError")
+    assert results[-1][3] == 0  # backlog reported
+
+
+# -- sources -------------------------------------------------------------------------------------------------
+@pytest.fixture
+def image_folder(tmp_path):
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(12):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((24, 32, 3), i * 10, np.uint8))
+    (folder / "005.png").write_bytes(b"not a png")
+    return folder
+
+
+def drain(src):
+    src.start()
+    out = []
+    while not src.done:
+        f = src.get(0.05)
+        if f is not None:
+            out.append(f)
+    return out
+
+
+def test_folder_source_samples_and_skips_unreadable_images(image_folder):
+    frames = drain(FrameSource(str(image_folder), "cam", SourceOptions(every=2)))
+    assert [f.index for f in frames] == [0, 2, 4, 6, 8, 10]
+    src = FrameSource(str(image_folder), "cam", SourceOptions(max_fps=5, folder_fps=25))
+    assert [f.index for f in drain(src)] == [0, 10]
+    src = FrameSource(str(image_folder), "cam")
+    frames = drain(src)
+    assert 5 not in [f.index for f in frames] and src.bad_frames == 1 and len(frames) == 11
+    assert frames[3].t == pytest.approx(3 / 25) and frames[0].image.shape == (24, 32, 3)
+
+
+def test_realtime_source_drops_the_oldest_frames_instead_of_blocking(image_folder):
+    src = FrameSource(str(image_folder), "cam", SourceOptions(queue_size=3, realtime=True)).start()
+    assert src.finished.wait(5)  # capture never blocked on the full queue
+    kept = [src.get(0).index for _ in range(3)]
+    assert src.dropped == 11 - 3 and kept == [9, 10, 11]
+
+
+def test_missing_source_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.mp4"):
+        FrameSource(str(tmp_path / "nope.mp4"))
+
+
+def test_live_source_reconnects_with_backoff():
+    src = FrameSource("rtsp://127.0.0.1:9/none", "cam").start()  # nothing listens on port 9
+    time.sleep(1.2)
+    src.stop()
+    assert src.live and src.reconnects >= 1 and src.captured == 0
+
+
+# -- metrics -------------------------------------------------------------------------------------------------
+def test_metrics_endpoint_serves_counts():
+    from plateforge.stream.metrics import StreamMetrics
+    from tests.brokers import free_port
+
+    port = free_port()
+    m = StreamMetrics(port, addr="127.0.0.1")
+    try:
+        for _ in range(3):
+            m.processed("gate")
+        m.sink_result("kafka", 0, "down", 7)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        m.close()
+    assert 'plateforge_frames_total{camera="gate",state="processed"} 3.0' in text
+    assert 'plateforge_sink_backlog{sink="kafka"} 7.0' in text
+    assert 'plateforge_sink_errors_total{sink="kafka"} 1.0' in text
+
+
+# -- the whole pipeline on a synthetic video -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    from plateforge.synth.video import VideoOptions, make_video
+
+    out = tmp_path_factory.mktemp("video")
+    make_video(out, VideoOptions(width=960, height=540, passes=6, seed=3, plate_height=(26, 48)), overwrite=True)
+    return out
+
+
+def test_video_ground_truth_is_consistent(video):
+    from plateforge.synth.video import read_ground_truth
+
+    frames, passes = read_ground_truth(video)
+    cap = cv2.VideoCapture(str(video / "video.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames)
+    assert all(p["first_visible"] >= 0 for p in passes) and len(passes) == 6
+    for fr in frames:
+        for p in fr["plates"]:
+            x1, y1, x2, y2 = p["box"]
+            assert 0 < x1 < x2 < 960 and 0 < y1 < y2 < 540
+
+
+def test_stream_gives_one_event_per_pass_and_votes_better_than_single_frames(video, tmp_path):
+    from plateforge.eval.stream_eval import score_stream
+    from plateforge.runtime.alpr import ALPR
+    from plateforge.stream.pipeline import CameraProcessor, OcrOptions, run_stream
+    from plateforge.synth.video import read_ground_truth
+
+    frames, passes = read_ground_truth(video)
+    alpr = ALPR(threads=1)
+    reads = []
+    proc = CameraProcessor("cam", alpr, on_read=lambda c, t, f, r: reads.append((t, f, r.text)))
+    ob = Outbox(tmp_path / "o.sqlite")
+    summary = run_stream([FrameSource(str(video / "video.mp4"), "cam")], {"cam": proc}, ob)
+    events = ob.events()
+    score = score_stream(events, frames, passes, reads, summary.tracked, summary.ocr_calls)
+    assert summary.frames == len(frames) and summary.errors == 0
+    assert score["one_event_rate"] >= 5 / 6 and score["unmatched_events"] == 0
+    assert score["ocr_saved"] >= 0.7
+    # voting, measured against every frame read alone (no throttling)
+    every = []
+    hook = lambda c, t, f, r: every.append((t, f, r.text))  # noqa: E731
+    proc2 = CameraProcessor("cam", alpr, ocr=OcrOptions(always=True), on_read=hook)
+    ob2 = Outbox(tmp_path / "o2.sqlite")
+    s2 = run_stream([FrameSource(str(video / "video.mp4"), "cam")], {"cam": proc2}, ob2)
+    score2 = score_stream(ob2.events(), frames, passes, every, s2.tracked, s2.ocr_calls)
+    assert score2["ocr_saved"] == 0
+    assert score2["voted_accuracy"] >= score2["single_frame_accuracy"]
+    e = events[0]
+    assert e["schema"] == "plateforge.plate_event/1" and e["best_crop_jpeg"] and e["dwell_s"] >= 0
+    assert e["direction"] in ("up", "down", "left", "right") and e["first_seen"] <= e["last_seen"]
+
+
+def test_cli_stream_prints_events_and_replays_idempotently(video, tmp_path):
+    from typer.testing import CliRunner
+
+    from plateforge.cli.app import app
+
+    args = [
+        "stream",
+        str(video / "video.mp4"),
+        "--camera",
+        "gate",
+        "--outbox",
+        str(tmp_path / "o.sqlite"),
+        "--sink",
+        str(tmp_path / "events.jsonl"),
+        "--every",
+        "2",
+    ]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    printed = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    assert printed and all(e["camera"] == "gate" and "best_crop_jpeg" not in e for e in printed)
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    assert [json.loads(x)["event_id"] for x in lines] == [e["event_id"] for e in printed]
+    r2 = CliRunner().invoke(app, args)  # the same file again: same ids, nothing new stored or delivered
+    assert r2.exit_code == 0 and "(0 new in" in r2.output
+    assert len((tmp_path / "events.jsonl").read_text().splitlines()) == len(lines)
+
+
+def test_site_config_errors_name_section_and_key(tmp_path):
+    from plateforge.stream.config import load_site_config
+
+    p = tmp_path / "site.yaml"
+    p.write_text("cameras:\n  - {id: a, source: x.mp4, fps: 3}\n")
+    with pytest.raises(ValueError, match=r"cameras\[0\]: unknown key\(s\) \['fps'\]"):
+        load_site_config(p)
+    p.write_text("trackr: {}\n")
+    with pytest.raises(ValueError, match="unknown section"):
+        load_site_config(p)
+    p.write_text(
+        "cameras:\n  - {id: a, source: x.mp4, every: 2}\nocr: {every: 7}\nsinks: [{type: jsonl, path: e.jsonl}]\n"
+    )
+    cfg = load_site_config(p)
+    assert cfg.cameras[0].every == 2 and cfg.ocr.every == 7 and cfg.sinks[0]["type"] == "jsonl"
+
+
+def test_bad_frame_never_stops_the_stream(video, tmp_path):
+    from plateforge.stream.pipeline import CameraProcessor, run_stream
+
+    class Boom:
+        def __init__(self, alpr):
+            self.alpr, self.n = alpr, 0
+            self.detector = self
+
+        def detect(self, img):
+            self.n += 1
+            if self.n == 3:
+                raise RuntimeError("corrupt frame")
+            return []
+
+    proc = CameraProcessor("cam", Boom(None))
+    s = run_stream([FrameSource(str(video / "video.mp4"), "cam", SourceOptions(every=10))], {"cam": proc})
+    assert s.errors == 1 and s.frames == proc.frames and s.captured == proc.frames + 1
+
+
+def test_stop_event_ends_a_run(video):
+    from plateforge.stream.pipeline import CameraProcessor, run_stream
+
+    class Slow:
+        detector = None
+
+        def detect(self, img):
+            time.sleep(0.05)
+            return []
+
+    slow = Slow()
+    slow.detector = slow
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    t = time.monotonic()
+    s = run_stream([FrameSource(str(video / "video.mp4"), "cam")], {"cam": CameraProcessor("cam", slow)}, stop=stop)
+    assert time.monotonic() - t < 5 and 0 < s.frames < 100
+
+
+def test_looped_folder_runs_on_with_its_clock(image_folder):
+    src = FrameSource(str(image_folder), "cam", SourceOptions(loop=True, queue_size=4)).start()
+    idx = []
+    while len(idx) < 30:
+        f = src.get(1.0)
+        assert f is not None
+        idx.append(f.index)
+    src.stop()
+    assert idx[:12] == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12] and idx == sorted(idx)
