@@ -358,3 +358,49 @@ def test_looped_folder_runs_on_with_its_clock(image_folder):
         idx.append(f.index)
     src.stop()
     assert idx[:12] == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12] and idx == sorted(idx)
+
+
+class ScriptedReader:
+    """An ALPR stand-in: detections per frame index from a script, every read gives the plate's text."""
+
+    def __init__(self, script):
+        self.script, self.detector = script, self
+        self._frame = 0
+
+    def detect(self, img):
+        return [Detection(box, (), 0.9) for box, _ in self.script.get(int(img[0, 0, 0]), [])]
+
+    def read_detections(self, img, dets):
+        texts = dict(self.script[int(img[0, 0, 0])])
+        reads = [
+            PlateResult(d.box, ((0, 0),) * 4, texts[d.box], 0.95, (0.95,) * len(texts[d.box]), "ch-zh", 0.9, 0.9)
+            for d in dets
+        ]
+        return reads, [np.zeros((8, 16, 3), np.uint8)] * len(dets)
+
+
+def frames_of(n, fps=25.0):
+    from plateforge.stream.sources import Frame
+
+    for i in range(n):
+        img = np.zeros((100, 200, 3), np.uint8)
+        img[0, 0, 0] = i
+        yield Frame("cam", i, i / fps, 1.7e9 + i / fps, img)
+
+
+@pytest.mark.parametrize("merge_s, events", [(1.5, 1), (0.0, 2)])
+def test_a_plate_hidden_for_a_moment_gives_one_event(merge_s, events):
+    from plateforge.stream.pipeline import CameraProcessor, EventOptions
+
+    # frames 0-9 and 30-39: the same plate, hidden for 20 frames (0.8 s) in between, and moved meanwhile
+    script = {i: [((10.0 + i, 40.0, 60.0 + i, 52.0), "ZH12345")] for i in range(10)}
+    script |= {i: [((120.0, 40.0, 170.0, 52.0), "ZH12345")] for i in range(30, 40)}
+    proc = CameraProcessor("cam", ScriptedReader(script), events=EventOptions(merge_s=merge_s))
+    out = []
+    for f in frames_of(80):
+        out += proc.process(f)
+    out += proc.finish()
+    assert len(out) == events
+    assert out[0].text == "ZH12345" and out[0].first_frame == 0
+    if events == 1:
+        assert out[0].last_frame == 39 and out[0].frames == 20 and out[0].dwell_s == pytest.approx(39 / 25)

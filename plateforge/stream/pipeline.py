@@ -45,15 +45,25 @@ class OcrOptions:
 @dataclass(frozen=True)
 class EventOptions:
     """``min_hits``: detections a track needs to become an event (shorter ones are noise); ``crops``: put
-    the best rectified crop (base64 JPEG) in the event."""
+    the best rectified crop (base64 JPEG) in the event; ``merge_s``: an ended track waits this long (source
+    clock, seconds) for a later track of the same camera whose voted text is within ``merge_edits`` edits,
+    and the two become one pass (a plate hidden for a moment by another vehicle); 0 emits at once."""
 
     min_hits: int = 3
     crops: bool = True
+    merge_s: float = 1.5
+    merge_edits: int = 1
 
 
 @dataclass
 class TrackState:
+    """What a camera keeps of one track (and, once merged, of one pass)."""
+
     vote: TextVote = field(default_factory=TextVote)
+    track_id: int = 0
+    first_frame: int = 0
+    last_frame: int = 0
+    hits: int = 0
     first_box: tuple | None = None
     last_box: tuple | None = None
     first_inner: tuple | None = None  # first and last boxes clear of the frame border (direction, motion)
@@ -98,6 +108,7 @@ class CameraProcessor:
         self.tracker = PlateTracker(tracker or TrackerOptions())
         self.metrics, self.on_read = metrics, on_read
         self.states: dict[int, TrackState] = {}
+        self.held: list[TrackState] = []  # ended tracks waiting ``merge_s`` for a continuation
         self.step = 0
         self.frames = self.detections = self.ocr_calls = self.tracked = self.events = 0
 
@@ -141,7 +152,9 @@ class CameraProcessor:
             for (track, _, st), read, crop in zip(to_read, reads, crops, strict=True):
                 self._add_read(track, st, read, crop, frame)
         t3 = time.perf_counter()
-        events = [e for e in (self._event(t) for t in ended) if e is not None]
+        for t in ended:
+            self._end(t)
+        events = self._release(frame.t)
         self.step += 1
         if self.metrics is not None:
             m = self.metrics
@@ -177,9 +190,50 @@ class CameraProcessor:
         if voted is not None and voted.agree >= o.settle_reads and voted.confidence >= o.settle_conf:
             st.settled = True
 
-    def _event(self, track: Track) -> PlateEvent | None:
+    def _end(self, track: Track) -> None:
+        """A track ended: merge it with a held pass of similar text, then hold it for ``merge_s``."""
         st = self.states.pop(track.id, None)
-        if st is None or track.hits < self.event_options.min_hits:
+        if st is None:
+            return
+        st.track_id, st.first_frame, st.last_frame, st.hits = track.id, track.first_frame, track.last_frame, track.hits
+        voted = st.vote.result()
+        o = self.event_options
+        if voted is not None:
+            for h in self.held:
+                hv = h.vote.result()
+                if st.first_t - h.last_t <= o.merge_s and edit_distance(hv.text, voted.text) <= o.merge_edits:
+                    self.held.remove(h)
+                    st = _merge(h, st)
+                    break
+        self.held.append(st)
+
+    def _release(self, now: float | None) -> list[PlateEvent]:
+        """Events of held passes whose merge window closed before ``now`` (None: all of them)."""
+        out, keep = [], []
+        for h in self.held:
+            if now is None or (now - h.last_t > self.event_options.merge_s and not self._may_continue(h)):
+                e = self._event(h)
+                if e is not None:
+                    out.append(e)
+            else:
+                keep.append(h)
+        self.held = keep
+        return out
+
+    def _may_continue(self, h: TrackState) -> bool:
+        """Whether a live track started within ``h``'s merge window and may still read as the same plate."""
+        o = self.event_options
+        hv = h.vote.result()
+        for st in self.states.values():
+            if st.first_box is None or not 0 <= st.first_t - h.last_t <= o.merge_s:
+                continue
+            v = st.vote.result()
+            if v is None or hv is None or edit_distance(hv.text, v.text) <= o.merge_edits:
+                return True
+        return False
+
+    def _event(self, st: TrackState) -> PlateEvent | None:
+        if st.hits < self.event_options.min_hits:
             return None
         voted = st.vote.result()
         if voted is None:
@@ -189,9 +243,9 @@ class CameraProcessor:
         if self.metrics is not None:
             self.metrics.events.labels(self.camera).inc()
         return PlateEvent(
-            event_id=event_id(self.camera, track.first_frame, st.first_t),
+            event_id=event_id(self.camera, st.first_frame, st.first_t),
             camera=self.camera,
-            track_id=track.id,
+            track_id=st.track_id,
             text=voted.text,
             confidence=voted.confidence,
             char_confidences=voted.char_confidences,
@@ -202,20 +256,47 @@ class CameraProcessor:
             first_seen=round(st.first_t, 3),
             last_seen=round(st.last_t, 3),
             dwell_s=round(st.last_t - st.first_t, 3),
-            first_frame=track.first_frame,
-            last_frame=track.last_frame,
+            first_frame=st.first_frame,
+            last_frame=st.last_frame,
             first_seen_utc=utc_iso(st.first_wall),
             direction=screen,
             motion=motion,
-            frames=track.hits,
+            frames=st.hits,
             ocr_reads=st.reads,
             best=st.best or {},
             best_crop_jpeg=jpeg_b64(st.best_crop) if self.event_options.crops else None,
         )
 
     def finish(self) -> list[PlateEvent]:
-        """End of stream: every live track becomes an event (when long enough)."""
-        return [e for e in (self._event(t) for t in self.tracker.flush()) if e is not None]
+        """End of stream: every live and held track becomes an event (when long enough)."""
+        for t in self.tracker.flush():
+            self._end(t)
+        return self._release(None)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (plate texts are short: the plain dynamic programme is enough)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _merge(a: TrackState, b: TrackState) -> TrackState:
+    """One pass from an earlier (``a``) and a later (``b``) track of the same plate."""
+    m = TrackState(track_id=a.track_id, first_frame=a.first_frame, last_frame=b.last_frame, hits=a.hits + b.hits)
+    m.vote.reads = a.vote.reads + b.vote.reads
+    m.first_box, m.first_t, m.first_wall, m.first_inner = a.first_box, a.first_t, a.first_wall, a.first_inner
+    m.last_box, m.last_t = b.last_box, b.last_t
+    m.first_inner = a.first_inner or b.first_inner
+    m.last_inner = b.last_inner or a.last_inner
+    m.reads = a.reads + b.reads
+    better = b if (b.best or {}).get("confidence", -1) > (a.best or {}).get("confidence", -1) else a
+    m.best, m.best_crop, m.best_height = better.best, better.best_crop, better.best_height
+    return m
 
 
 @dataclass

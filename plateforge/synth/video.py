@@ -204,15 +204,17 @@ def make_video(out: str | Path, opts: VideoOptions = VideoOptions(), overwrite: 
     }
 
 
-def _covered(quad: np.ndarray, nearer: list[np.ndarray]) -> bool:
-    """Whether a nearer vehicle's body (drawn after) overlaps this plate."""
+def _covered(quad: np.ndarray, nearer: list[np.ndarray], share: float = 0.2) -> bool:
+    """Whether a nearer vehicle's body (drawn after) hides more than ``share`` of this plate's box."""
     lo, hi = quad.min(0), quad.max(0)
+    area = max(float(np.prod(hi - lo)), 1e-6)
     for q in nearer:
         qlo, qhi = q.min(0), q.max(0)
         (pw, ph), cx = qhi - qlo, (qlo[0] + qhi[0]) / 2
-        blo = (cx - BODY_HALF_WIDTH * pw, qlo[1] - 4.0 * ph)
-        bhi = (cx + BODY_HALF_WIDTH * pw, qhi[1] + 1.0 * ph)
-        if not (hi[0] < blo[0] or lo[0] > bhi[0] or hi[1] < blo[1] or lo[1] > bhi[1]):
+        blo = np.array([cx - BODY_HALF_WIDTH * pw, qlo[1] - 4.0 * ph])
+        bhi = np.array([cx + BODY_HALF_WIDTH * pw, qhi[1] + 1.0 * ph])
+        inter = np.clip(np.minimum(hi, bhi) - np.maximum(lo, blo), 0, None)
+        if float(np.prod(inter)) > share * area:
             return True
     return False
 
