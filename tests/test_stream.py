@@ -229,10 +229,13 @@ def test_video_ground_truth_is_consistent(video):
     cap = cv2.VideoCapture(str(video / "video.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames)
     assert all(p["first_visible"] >= 0 for p in passes) and len(passes) == 6
+    assert any(not p["full"] for fr in frames for p in fr["plates"])  # plates entering and leaving are labelled
     for fr in frames:
         for p in fr["plates"]:
             x1, y1, x2, y2 = p["box"]
-            assert 0 < x1 < x2 < 960 and 0 < y1 < y2 < 540
+            assert 0 <= x1 < x2 <= 959 and 0 <= y1 < y2 <= 539
+            if p["full"]:
+                assert all(0 < x < 960 and 0 < y < 540 for x, y in p["corners"])
 
 
 def test_stream_gives_one_event_per_pass_and_votes_better_than_single_frames(video, tmp_path):
@@ -404,3 +407,75 @@ def test_a_plate_hidden_for_a_moment_gives_one_event(merge_s, events):
     assert out[0].text == "ZH12345" and out[0].first_frame == 0
     if events == 1:
         assert out[0].last_frame == 39 and out[0].frames == 20 and out[0].dwell_s == pytest.approx(39 / 25)
+
+
+# -- optional vehicle stage ----------------------------------------------------------------------------------
+def _vehicle_model(tmp_path, rows):
+    """An Ultralytics-shaped COCO detector (64 × 64 input, 80 classes) that always outputs ``rows``:
+    (cx, cy, w, h in input pixels, class id, score)."""
+    from tests.test_foreign_models import _constant_model
+
+    out = np.zeros((1, 84, 20), np.float32)
+    for j, (cx, cy, w, h, c, s) in enumerate(rows):
+        out[0, :4, j] = [cx, cy, w, h]
+        out[0, 4 + c, j] = s
+    return _constant_model(tmp_path / "yolo_coco.onnx", out, [1, 3, 64, 64])
+
+
+def test_vehicle_detector_keeps_vehicle_classes_only(tmp_path):
+    from plateforge.runtime.vehicles import VehicleDetector
+
+    # on a 640 × 320 image (scale 0.1, 16 px padding): a car, a person, a truck
+    path = _vehicle_model(tmp_path, [(20, 30, 20, 16, 2, 0.9), (40, 30, 10, 20, 0, 0.95), (50, 30, 16, 16, 7, 0.6)])
+    vd = VehicleDetector(path, threads=1)
+    found = vd.detect(np.zeros((320, 640, 3), np.uint8))
+    assert [v.label for v in found] == ["car", "truck"]
+    np.testing.assert_allclose(found[0].box, [100, 60, 300, 220], atol=0.5)
+    assert [
+        v.label for v in VehicleDetector(path, classes=[0], threads=1).detect(np.zeros((320, 640, 3), np.uint8))
+    ] == ["0"]
+    with pytest.raises(FileNotFoundError, match="vehicle model not found"):
+        VehicleDetector(tmp_path / "missing.onnx")
+
+
+def test_plates_are_searched_inside_vehicles_and_mapped_back(video):
+    from plateforge.runtime.detector import PlateDetector
+    from plateforge.runtime.vehicles import Vehicle, plates_in_vehicles
+    from plateforge.synth.video import read_ground_truth
+
+    frames, _ = read_ground_truth(video)
+    k = next(i for i, f in enumerate(frames) if f["plates"] and f["plates"][0]["full"])
+    cap = cv2.VideoCapture(str(video / "video.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, k)
+    ok, img = cap.read()
+    gt = frames[k]["plates"][0]["box"]
+    pw, ph = gt[2] - gt[0], gt[3] - gt[1]
+    around = Vehicle((gt[0] - 1.5 * pw, gt[1] - 4 * ph, gt[2] + 1.5 * pw, gt[3] + ph), 0.9, 2, "car")
+    elsewhere = Vehicle((0, 0, 40, 40), 0.8, 7, "truck")
+    found = plates_in_vehicles(PlateDetector(threads=1), img, [elsewhere, around])
+    assert len(found) >= 1 and all(vi == 1 for _, vi in found)
+    from plateforge.ops.boxes import box_iou
+
+    assert box_iou(np.array([found[0][0].box]), np.array([gt]))[0, 0] > 0.6
+
+
+def test_events_name_their_vehicle(video, tmp_path):
+    from plateforge.runtime.alpr import ALPR
+    from plateforge.runtime.vehicles import VehicleDetector
+    from plateforge.stream.pipeline import CameraProcessor, run_stream
+
+    everything = VehicleDetector(_vehicle_model(tmp_path, [(32, 32, 64, 36, 2, 0.9)]), threads=1)
+    proc = CameraProcessor("cam", ALPR(threads=1), vehicles=everything)
+    events = []
+    run_stream(
+        [FrameSource(str(video / "video.mp4"), "cam", SourceOptions(every=2))], {"cam": proc}, on_event=events.append
+    )
+    assert events and all(e.vehicle["label"] == "car" and len(e.vehicle["box"]) == 4 for e in events)
+
+
+def test_stream_urls_keep_passwords_out_of_names_and_logs():
+    from plateforge.stream.sources import _redact
+
+    src = FrameSource("rtsp://admin:s3cret@10.0.0.7:554/main", options=SourceOptions())
+    assert src.camera == "10.0.0.7:554" and "s3cret" not in src.name and src.live
+    assert _redact("/videos/a.mp4") == "/videos/a.mp4"

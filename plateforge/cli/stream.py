@@ -36,6 +36,9 @@ def stream(
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
     fp32: Annotated[bool, typer.Option("--fp32", help="FP32 detector instead of the INT8 one.")] = False,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
+    vehicle_model: Annotated[
+        Path | None, typer.Option(help="Ultralytics YOLO ONNX: search plates inside cars, buses, trucks, bikes only.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Do not print events on stdout.")] = False,
 ) -> None:
     """Read plates in video: track them, vote their text over frames and emit one event per vehicle pass.
@@ -59,6 +62,8 @@ def stream(
         cfg.outbox = str(outbox)
     if metrics_port is not None:
         cfg.metrics_port = metrics_port
+    if vehicle_model is not None:
+        cfg.reader = dataclasses.replace(cfg.reader, vehicle_model=str(vehicle_model))
     if fp32 or threads is not None:
         cfg.reader = dataclasses.replace(
             cfg.reader,

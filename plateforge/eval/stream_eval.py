@@ -12,25 +12,17 @@ from collections import defaultdict
 
 import numpy as np
 
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+from plateforge.ops.boxes import box_iou
 
 
 def match_pass(frames: list[dict], frame: int, box) -> int | None:
-    """The pass id whose plate box at ``frame`` overlaps ``box`` (xyxy) best, or None."""
-    if not 0 <= frame < len(frames):
+    """The pass id whose plate box at ``frame`` overlaps ``box`` (xyxy) best with IoU ≥ 0.3, or None."""
+    if not 0 <= frame < len(frames) or not frames[frame]["plates"]:
         return None
-    best, best_iou = None, 0.3
-    for p in frames[frame]["plates"]:
-        iou = _iou(p["box"], box)
-        if iou >= best_iou:
-            best, best_iou = p["pass"], iou
-    return best
+    plates = frames[frame]["plates"]
+    ious = box_iou(np.array([p["box"] for p in plates], np.float32), np.array([box], np.float32))[:, 0]
+    best = int(ious.argmax())
+    return plates[best]["pass"] if ious[best] >= 0.3 else None
 
 
 def score_stream(

@@ -66,7 +66,7 @@ class PlateDetector:
         if self.foreign is not None:
             x, lb = self.foreign.preprocess(img)
             out = self.session.run(None, {self.input_name: x})[0]
-            boxes, scores, corners = self.foreign.decode(out, lb, self.conf, self.iou, self.max_det)
+            boxes, scores, corners, _ = self.foreign.decode(out, lb, self.conf, self.iou, self.max_det)
         else:
             square, lb = letterbox(img, self.size, self.spec.letterbox_fill, self.fast_resize)
             raw = self.infer(square[None])[0]

@@ -72,30 +72,38 @@ class ForeignDetector:
         x = square[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
         return np.ascontiguousarray(x), lb
 
-    def decode(self, out: np.ndarray, lb: Letterbox, conf: float, iou: float, max_det: int):
-        """Raw output → (boxes xyxy, scores, corners (K, 4, 2)) in original image pixels, best first."""
+    def decode(self, out: np.ndarray, lb: Letterbox, conf: float, iou: float, max_det: int, keep_classes=None):
+        """Raw output → (boxes xyxy, scores, corners (K, 4, 2), class ids (K,)) in original image pixels, best
+        first; ``keep_classes``: class ids to keep (None: all)."""
         out = np.asarray(out, np.float32)
         if self.kind == "oim_e2e":
-            boxes, scores = out[:, 1:5], out[:, 6]
+            boxes, scores, cls = out[:, 1:5], out[:, 6], out[:, 5].astype(np.int64)
             kps = None
         elif self.kind == "ultralytics_e2e":
-            boxes, scores = out[0, :, :4], out[0, :, 4]
+            boxes, scores, cls = out[0, :, :4], out[0, :, 4], out[0, :, 5].astype(np.int64)
             kps = None
         else:
             rows = out[0].T  # (N, 4 + nc + 3k)
             boxes = cxcywh_to_xyxy(rows[:, :4])
-            scores = rows[:, 4 : 4 + self.classes].max(1)
+            class_scores = rows[:, 4 : 4 + self.classes]
+            if keep_classes is not None:
+                mask = np.zeros(self.classes, bool)
+                mask[[c for c in keep_classes if 0 <= c < self.classes]] = True
+                class_scores = np.where(mask, class_scores, 0.0)
+            cls, scores = class_scores.argmax(1), class_scores.max(1)
             kps = rows[:, 4 + self.classes :].reshape(-1, self.keypoints, 3)[:, :, :2] if self.keypoints == 4 else None
         keep = scores >= conf
-        boxes, scores = boxes[keep], scores[keep]
+        if keep_classes is not None:
+            keep &= np.isin(cls, list(keep_classes))
+        boxes, scores, cls = boxes[keep], scores[keep], cls[keep]
         kps = kps[keep] if kps is not None else None
         order = nms(boxes, scores, iou, max_det) if self.kind == "ultralytics_raw" else np.argsort(-scores)[:max_det]
-        boxes, scores = boxes[order], scores[order]
+        boxes, scores, cls = boxes[order], scores[order], cls[order]
         corners = kps[order] if kps is not None else np.stack([box_corners(b) for b in boxes]) if len(boxes) else None
         corners = np.zeros((0, 4, 2), np.float32) if corners is None else corners
         boxes = lb.boxes_to_original(boxes)
         corners = lb.to_original(corners.reshape(-1, 2)).reshape(-1, 4, 2)
-        return boxes, scores, corners
+        return boxes, scores, corners, cls
 
 
 def _literal(text: str | None):

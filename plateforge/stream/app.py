@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from plateforge.stream.config import SiteConfig, make_alpr
+from plateforge.stream.config import SiteConfig, make_alpr, make_vehicles
 from plateforge.stream.events import PlateEvent
 from plateforge.stream.outbox import Dispatcher, Outbox
 from plateforge.stream.pipeline import CameraProcessor, StreamSummary, run_stream
@@ -64,11 +64,13 @@ def run_site(
 
         metrics = StreamMetrics(cfg.metrics_port)
     alpr = alpr or make_alpr(cfg.reader)
+    vehicles = make_vehicles(cfg.reader)
     outbox = Outbox(cfg.outbox)
     sinks = [make_sink(spec, name) for spec, name in zip(cfg.sinks, _unique_names(cfg.sinks), strict=True)]
     dispatchers = [Dispatcher(outbox, s, on_result=metrics.sink_result if metrics else None).start() for s in sinks]
     processors = {
-        c.id: CameraProcessor(c.id, alpr, cfg.tracker, cfg.ocr, cfg.events, metrics=metrics) for c in cfg.cameras
+        c.id: CameraProcessor(c.id, alpr, cfg.tracker, cfg.ocr, cfg.events, metrics=metrics, vehicles=vehicles)
+        for c in cfg.cameras
     }
     try:
         return run_stream(sources, processors, outbox, dispatchers, on_event, stop, drain_s)

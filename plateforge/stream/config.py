@@ -35,7 +35,8 @@ from plateforge.stream.tracker import TrackerOptions
 class ReaderOptions:
     """Models (None: bundled; ``int8`` picks the bundled QAT INT8 detector), detection threshold, ONNX Runtime
     threads per model, bilinear letterbox, the corner model (``auto``, a path, or ``head`` for the
-    detector's own corners)."""
+    detector's own corners); ``vehicle_model``: an Ultralytics YOLO ONNX to search plates inside vehicles
+    only, with ``vehicle_classes`` (default COCO car, motorcycle, bus, truck) above ``vehicle_conf``."""
 
     detector: str | None = None
     recognizer: str | None = None
@@ -44,6 +45,9 @@ class ReaderOptions:
     conf: float | None = None
     threads: int | None = 2
     fast_resize: bool = True
+    vehicle_model: str | None = None
+    vehicle_classes: list[int] | None = None
+    vehicle_conf: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -135,3 +139,12 @@ def make_alpr(r: ReaderOptions):
         threads=r.threads,
         fast_resize=r.fast_resize,
     )
+
+
+def make_vehicles(r: ReaderOptions):
+    """The vehicle detector a site config asks for, or None."""
+    if r.vehicle_model is None:
+        return None
+    from plateforge.runtime.vehicles import VehicleDetector
+
+    return VehicleDetector(r.vehicle_model, r.vehicle_classes, r.vehicle_conf, threads=r.threads)

@@ -10,6 +10,7 @@ Schema ``plateforge.plate_event/1`` (all times in seconds; boxes xyxy pixels; co
      "frames": 58, "ocr_reads": 6,
      "best": {"frame": 350, "box": [...], "corners": [...], "detection_score": 0.91, "confidence": 0.99},
      "best_crop_jpeg": "<base64 JPEG of the rectified plate, BGR source>" | null,
+     "vehicle": {"label": "car", "score": 0.88, "box": [...]} | null,   (with a vehicle model)
      "producer": "plateforge/0.1.0"}
 
 ``first_seen`` / ``last_seen`` are the source's clock: the position in a video file or image folder, Unix
@@ -87,6 +88,7 @@ class PlateEvent:
     ocr_reads: int
     best: dict
     best_crop_jpeg: str | None = None
+    vehicle: dict | None = None
     schema: str = SCHEMA
     producer: str = f"plateforge/{__version__}"
 

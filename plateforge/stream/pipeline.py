@@ -77,6 +77,8 @@ class TrackState:
     best_crop: np.ndarray | None = None
     best_height: float = 0.0
     settled: bool = False
+    vehicle_votes: dict = field(default_factory=dict)  # label → summed score (vehicle stage)
+    vehicle: dict | None = None  # the last vehicle the plate was found in
 
 
 def _clear_of_border(box, shape, margin: float = 4.0) -> bool:
@@ -92,7 +94,9 @@ ReadHook = Callable[[str, int, int, PlateResult], None]
 class CameraProcessor:
     """Tracking, throttled OCR and events for one camera. ``alpr``: an :class:`~plateforge.runtime.alpr.ALPR`
     (its detector, corners and recognizer are used). ``on_read(camera, track_id, frame_index, read)`` sees
-    every OCR read (for measurements)."""
+    every OCR read (for measurements). ``vehicles``: an optional
+    :class:`~plateforge.runtime.vehicles.VehicleDetector`; plates are then searched inside vehicle boxes only
+    and each event names its vehicle."""
 
     def __init__(
         self,
@@ -103,10 +107,11 @@ class CameraProcessor:
         events: EventOptions = EventOptions(),
         metrics=None,
         on_read: ReadHook | None = None,
+        vehicles=None,
     ):
         self.camera, self.alpr, self.ocr, self.event_options = camera, alpr, ocr, events
         self.tracker = PlateTracker(tracker or TrackerOptions())
-        self.metrics, self.on_read = metrics, on_read
+        self.metrics, self.on_read, self.vehicles = metrics, on_read, vehicles
         self.states: dict[int, TrackState] = {}
         self.held: list[TrackState] = []  # ended tracks waiting ``merge_s`` for a continuation
         self.step = 0
@@ -127,7 +132,15 @@ class CameraProcessor:
         """Process one frame of this camera; returns the events of tracks that ended."""
         t0 = time.perf_counter()
         img = frame.image
-        dets = self.alpr.detector.detect(img)
+        owners = None
+        if self.vehicles is not None:
+            from plateforge.runtime.vehicles import plates_in_vehicles
+
+            found = self.vehicles.detect(img)
+            pairs = plates_in_vehicles(self.alpr.detector, img, found)
+            dets, owners = [d for d, _ in pairs], [found[i] for _, i in pairs]
+        else:
+            dets = self.alpr.detector.detect(img)
         t1 = time.perf_counter()
         matched, ended = self.tracker.update(dets, frame.index)
         t2 = time.perf_counter()
@@ -141,6 +154,10 @@ class CameraProcessor:
             if st.first_box is None:
                 st.first_box, st.first_t, st.first_wall = box, frame.t, frame.wall
             st.last_box, st.last_t = box, frame.t
+            if owners is not None:
+                v = owners[di]
+                st.vehicle_votes[v.label] = st.vehicle_votes.get(v.label, 0.0) + v.score
+                st.vehicle = v.to_dict()
             if _clear_of_border(box, img.shape):
                 st.first_inner = st.first_inner or box
                 st.last_inner = box
@@ -265,6 +282,7 @@ class CameraProcessor:
             ocr_reads=st.reads,
             best=st.best or {},
             best_crop_jpeg=jpeg_b64(st.best_crop) if self.event_options.crops else None,
+            vehicle=_vehicle(st),
         )
 
     def finish(self) -> list[PlateEvent]:
@@ -272,6 +290,13 @@ class CameraProcessor:
         for t in self.tracker.flush():
             self._end(t)
         return self._release(None)
+
+
+def _vehicle(st: TrackState) -> dict | None:
+    """The pass's vehicle: the label with the most score over its frames, and the last box seen."""
+    if not st.vehicle_votes or st.vehicle is None:
+        return None
+    return {**st.vehicle, "label": max(st.vehicle_votes, key=st.vehicle_votes.get)}
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -296,6 +321,10 @@ def _merge(a: TrackState, b: TrackState) -> TrackState:
     m.reads = a.reads + b.reads
     better = b if (b.best or {}).get("confidence", -1) > (a.best or {}).get("confidence", -1) else a
     m.best, m.best_crop, m.best_height = better.best, better.best_crop, better.best_height
+    m.vehicle_votes = {
+        k: a.vehicle_votes.get(k, 0.0) + b.vehicle_votes.get(k, 0.0) for k in {*a.vehicle_votes, *b.vehicle_votes}
+    }
+    m.vehicle = b.vehicle or a.vehicle
     return m
 
 

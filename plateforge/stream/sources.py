@@ -72,6 +72,7 @@ class FrameSource:
 
     def __init__(self, uri: str, camera: str | None = None, options: SourceOptions = SourceOptions()):
         self.uri = str(uri)
+        self.name = _redact(self.uri)  # for messages: no password in logs
         self.camera = camera or _camera_name(self.uri)
         self.options = options
         self.live = is_live(self.uri)
@@ -142,7 +143,7 @@ class FrameSource:
             else:
                 self._run_capture()
         except Exception as e:  # never let a capture thread die silently
-            log.error("%s: capture stopped: %s", self.uri, e)
+            log.error("%s: capture stopped: %s", self.name, e)
         finally:
             self.finished.set()
 
@@ -183,8 +184,8 @@ class FrameSource:
             cap = self._open()
             if cap is None:
                 if not self.live:
-                    raise ValueError(f"{self.uri}: OpenCV cannot open this video")
-                log.warning("%s: cannot open, retrying in %.1f s", self.uri, backoff)
+                    raise ValueError(f"{self.name}: OpenCV cannot open this video")
+                log.warning("%s: cannot open, retrying in %.1f s", self.name, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 self.reconnects += 1
@@ -209,7 +210,7 @@ class FrameSource:
                 if self.options.loop and index > 0:
                     continue
                 return
-            log.warning("%s: stream dropped, reconnecting in %.1f s", self.uri, backoff)
+            log.warning("%s: stream dropped, reconnecting in %.1f s", self.name, backoff)
             self.reconnects += 1
             self._stop.wait(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -221,3 +222,12 @@ def _camera_name(uri: str) -> str:
     if is_live(uri):
         return uri.split("://", 1)[1].split("/", 1)[0].split("@")[-1]
     return Path(uri).stem or Path(uri).name
+
+
+def _redact(uri: str) -> str:
+    """``rtsp://user:secret@host/...`` → ``rtsp://user:***@host/...``."""
+    if "://" in uri and "@" in uri.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = uri.split("://", 1)
+        cred, host = rest.split("@", 1)
+        return f"{scheme}://{cred.split(':', 1)[0]}:***@{host}"
+    return uri

@@ -7,8 +7,9 @@ into every frame with the scene composer's :func:`plate_quad` / :func:`paste_pla
 the same geometry the detector trained on.
 
 Files written to ``out``: ``video.mp4`` (mp4v, BGR frames), ``frames.jsonl`` (one line per frame:
-``{"frame", "t", "plates": [{"pass", "text", "region", "box" xyxy px, "corners" TL,TR,BR,BL px}]}``, plates
-listed only while fully inside the frame) and ``passes.json`` (one entry per pass: text, region, layout,
+``{"frame", "t", "plates": [{"pass", "text", "region", "full", "box" xyxy px, "corners" TL,TR,BR,BL px}]}``:
+plates at least 30 % inside the frame and not hidden by a nearer vehicle; ``full`` says whether the whole plate
+is inside, and ``box`` is clipped to the frame) and ``passes.json`` (one entry per pass: text, region, layout,
 motion, direction, first and last frame with the plate fully visible).
 """
 
@@ -140,6 +141,13 @@ def _draw_body(img: np.ndarray, quad: np.ndarray, color: tuple[int, int, int]) -
         cv2.rectangle(img, (int(sx), int(y0 - ph * 1.2)), (int(sx + 0.7 * pw), int(y0 - ph * 0.4)), (30, 30, 200), -1)
 
 
+def _share_inside(quad: np.ndarray, w: int, h: int) -> float:
+    """Share of the plate's box inside the frame."""
+    lo, hi = quad.min(0), quad.max(0)
+    inter = np.clip(np.minimum(hi, [w, h]) - np.maximum(lo, 0), 0, None)
+    return float(np.prod(inter) / max(np.prod(hi - lo), 1e-6))
+
+
 def _inside(quad: np.ndarray, w: int, h: int) -> bool:
     lo, hi = quad.min(0), quad.max(0)
     return lo[0] >= 1 and lo[1] >= 1 and hi[0] <= w - 1 and hi[1] <= h - 1
@@ -175,19 +183,23 @@ def make_video(out: str | Path, opts: VideoOptions = VideoOptions(), overwrite: 
                 _draw_body(img, quad, p.body)
                 paste_plate(img, plate, quad)
             for p, _, quad in quads:
-                if _inside(quad, opts.width, opts.height) and not _covered(
-                    quad, [q for o, _, q in quads if o is not p and np.ptp(q[:, 1]) > np.ptp(quad[:, 1])]
-                ):
-                    lo, hi = quad.min(0), quad.max(0)
-                    labels.append(
-                        {
-                            "pass": p.index,
-                            "text": p.text,
-                            "region": p.region,
-                            "box": [round(float(v), 1) for v in (*lo, *hi)],
-                            "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in quad],
-                        }
-                    )
+                nearer = [q for o, _, q in quads if o is not p and np.ptp(q[:, 1]) > np.ptp(quad[:, 1])]
+                if _covered(quad, nearer) or _share_inside(quad, opts.width, opts.height) < 0.3:
+                    continue
+                full = _inside(quad, opts.width, opts.height)
+                lo = np.maximum(quad.min(0), 0)
+                hi = np.minimum(quad.max(0), [opts.width - 1, opts.height - 1])
+                labels.append(
+                    {
+                        "pass": p.index,
+                        "text": p.text,
+                        "region": p.region,
+                        "full": bool(full),
+                        "box": [round(float(v), 1) for v in (*lo, *hi)],
+                        "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in quad],
+                    }
+                )
+                if full:
                     first[p.index] = f if first[p.index] < 0 else first[p.index]
                     last[p.index] = f
             writer.write(img)
