@@ -10,3 +10,7 @@ plateforge data import "$REAL/uc3m-lp/LP" --format yolo --out data/uc3m_lp.jsonl
 plateforge data import "$REAL/car-plates-cc0" --format voc --out data/cc0.jsonl --overwrite
 plateforge data split data/cc0.jsonl --out data/cc0_split --val 0.2 --seed 0 --overwrite
 plateforge data split data/uc3m_lp.jsonl --out data/uc3m_lp_split --val 0.2 --seed 0 --overwrite
+# single-plate UC3M-LP scenes with their (masked) texts, cornered by the bundled corner model: recognizer
+# crops cut the way the reader cuts them at run time (low resolution: the scenes are 320 px wide)
+plateforge data import "$REAL/uc3m-lp" --format uc3m-scenes --out data/uc3m_scenes.jsonl --overwrite
+plateforge data corners data/uc3m_scenes.jsonl --out data/uc3m_scenes_corners.jsonl --overwrite

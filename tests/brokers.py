@@ -19,6 +19,33 @@ while True:
     time.sleep(1)
 """
 
+MJPEG_SERVER = """
+import sys, time, cv2, numpy as np
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Stream(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        i = 0
+        try:
+            while True:
+                buf = cv2.imencode(".jpg", np.full((120, 160, 3), i % 250, np.uint8))[1].tobytes()
+                head = b"--frame\\r\\nContent-Type: image/jpeg\\r\\nContent-Length: %d\\r\\n\\r\\n"
+                self.wfile.write(head % len(buf))
+                self.wfile.write(buf + b"\\r\\n")
+                i += 1
+                time.sleep(0.02)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *a):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Stream).serve_forever()
+"""
+
 AMQTT_CONFIG = """listeners:
   default:
     type: tcp
@@ -97,3 +124,17 @@ def kafka_messages(bootstrap: str, topic: str, want: int, timeout: float = 20.0)
     finally:
         c.close()
     return got
+
+
+def start_mjpeg_camera(port: int, timeout: float = 10.0) -> subprocess.Popen:
+    """An HTTP MJPEG camera (50 frames/s of 160 × 120) on 127.0.0.1:``port``, in a child process."""
+    proc = subprocess.Popen([sys.executable, "-c", MJPEG_SERVER, str(port)], stderr=subprocess.DEVNULL)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the MJPEG camera did not start")

@@ -82,3 +82,24 @@ def test_real_export_then_reimport_is_stable(tmp_path, fmt):
     writer(again, tmp_path / "b")
     again2 = load_dataset(tmp_path / "b" if fmt == "yolo" else tmp_path / "b" / "annotations.json", fmt)
     assert labels(again2) == labels(again) == labels(records)
+
+
+def test_uc3m_scenes_pair_each_single_plate_scene_with_its_masked_text():
+    from plateforge.data.uc3m import uc3m_scene_records
+
+    root = real_dir("uc3m-lp")
+    val = uc3m_scene_records(root, "val")
+    assert len(val) == 323  # of 395 official val scenes: those with one plate box and one OCR crop
+    p = val[0].plates[0]
+    assert p.text == "597?LK?" and p.region == "eu-es" and 0 <= p.box[0] < p.box[2] <= val[0].width
+
+
+def test_uc3m_scene_reads_are_scored_on_visible_characters_only():
+    from plateforge.eval.read_eval import evaluate_uc3m_scenes, masked_match
+    from plateforge.runtime.alpr import ALPR
+
+    assert masked_match("7969FFN", "7?69?FN") and masked_match("769FN", "7?69?FN")  # a masked block: 0 or 1 char
+    assert not masked_match("0211DDH", "05?1?DH") and not masked_match("7969FFNX", "7?69?FN")
+    few = {f"{i:05d}.jpg" for i in range(0, 200)}
+    r = evaluate_uc3m_scenes(ALPR(threads=1), real_dir("uc3m-lp"), only=few)
+    assert r["plates"] >= 20 and r["detected"] >= 0.8 and 0 <= r["visible_chars_right"] <= 1

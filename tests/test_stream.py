@@ -479,3 +479,74 @@ def test_stream_urls_keep_passwords_out_of_names_and_logs():
     src = FrameSource("rtsp://admin:s3cret@10.0.0.7:554/main", options=SourceOptions())
     assert src.camera == "10.0.0.7:554" and "s3cret" not in src.name and src.live
     assert _redact("/videos/a.mp4") == "/videos/a.mp4"
+
+
+def test_quantize_calibrates_the_detector_on_video_frames(video, tmp_path):
+    from plateforge.export.quantize import quantize_model
+    from plateforge.runtime.detector import PlateDetector
+    from plateforge.runtime.session import bundled_model
+
+    r = quantize_model(bundled_model("detector.onnx"), tmp_path / "det_s8.onnx", "static", video / "video.mp4", 12)
+    assert r["calibration_images"] == 12 and r["size_mb"] < r["fp32_size_mb"]
+    from plateforge.synth.video import read_ground_truth
+
+    frames, _ = read_ground_truth(video)
+    k = max(range(len(frames)), key=lambda i: sum(p["box"][3] - p["box"][1] for p in frames[i]["plates"] if p["full"]))
+    cap = cv2.VideoCapture(str(video / "video.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, k)
+    img = cap.read()[1]
+    fp32 = PlateDetector(threads=1).detect(img)
+    int8 = PlateDetector(tmp_path / "det_s8.onnx", threads=1).detect(img)
+    assert len(int8) == len(fp32) >= 1
+
+
+def test_data_corners_fills_box_only_plates_with_the_corner_model(tmp_path):
+    import dataclasses
+
+    from plateforge.data.corners import add_corners
+    from plateforge.data.manifest import ImageRecord, write_manifest
+    from plateforge.specs import select_regions
+    from plateforge.synth.scene import SceneOptions, compose_scene
+
+    records, truth = [], []
+    for i in range(6):
+        scene = compose_scene(select_regions("eu"), np.random.default_rng(i), SceneOptions(plate_height=(30, 60)))
+        path = tmp_path / f"s{i}.png"
+        cv2.imwrite(str(path), scene.image)
+        plates = tuple(dataclasses.replace(p, corners=None) for p in scene.plates)
+        records.append(ImageRecord(str(path), 640, 480, plates))
+        truth += [np.array(p.corners) for p in scene.plates]
+    write_manifest(records, tmp_path / "boxes.jsonl")
+    filled_records, filled = add_corners(tmp_path / "boxes.jsonl")
+    assert filled == len(truth) > 0
+    got = [np.array(p.corners) for r in filled_records for p in r.plates]
+    heights = [t[:, 1].max() - t[:, 1].min() for t in truth]
+    errors = [np.abs(g - t).mean() / h for g, t, h in zip(got, truth, heights, strict=True)]
+    assert float(np.median(errors)) < 0.1  # corners within a tenth of the plate height
+
+
+def test_http_camera_drops_oldest_frames_and_reconnects_after_an_outage():
+    from tests.brokers import free_port, start_mjpeg_camera
+
+    port = free_port()
+    cam = start_mjpeg_camera(port)
+    src = FrameSource(f"http://127.0.0.1:{port}/stream.mjpg", "cam", SourceOptions(queue_size=4)).start()
+    try:
+        time.sleep(1.5)  # nobody takes frames: capture goes on, the oldest are dropped
+        assert src.live and src.dropped > 0 and src.queue.qsize() == 4
+        first = src.get(1.0)
+        assert first is not None and first.image.shape == (120, 160, 3)
+        cam.kill()
+        cam.wait()
+        time.sleep(1.0)
+        while src.get(0) is not None:  # empty what was captured before the outage
+            pass
+        before = src.captured
+        cam = start_mjpeg_camera(port)
+        end = time.monotonic() + 20
+        while src.captured <= before and time.monotonic() < end:
+            time.sleep(0.1)
+        assert src.captured > before and src.reconnects >= 1
+    finally:
+        src.stop()
+        cam.kill()

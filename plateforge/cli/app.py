@@ -58,7 +58,9 @@ def quantize(
     model: Annotated[Path, typer.Argument(help="plateforge ONNX model (FP32).")],
     out: Annotated[Path, typer.Option("--out", help="INT8 ONNX file to write.")],
     mode: Annotated[str, typer.Option(help="static (QDQ, calibrated) or dynamic.")] = "static",
-    calib: Annotated[Path | None, typer.Option(help="Calibration images: a folder or a manifest (.jsonl).")] = None,
+    calib: Annotated[
+        Path | None, typer.Option(help="Calibration data: a folder of images, a manifest (.jsonl) or a video.")
+    ] = None,
     n_calib: Annotated[int, typer.Option(help="Calibration images to use.")] = 300,
 ) -> None:
     """Quantize a model to INT8 (static QDQ with calibration, or dynamic); the spec travels with it."""

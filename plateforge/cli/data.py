@@ -35,7 +35,8 @@ def import_(
     src: Annotated[Path, typer.Argument(help="Dataset: VOC folder, COCO JSON, YOLO folder or crops CSV.")],
     out_path: Annotated[Path, typer.Option("--out", help="Manifest JSONL to write.")],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="voc|coco|yolo|crops-csv|uc3m-ocr (guessed if not given).")
+        str | None,
+        typer.Option("--format", help="voc|coco|yolo|crops-csv|uc3m-ocr|uc3m-scenes (guessed if not given)."),
     ] = None,
     classes: Annotated[str | None, typer.Option(help="Comma-separated class names (ids for YOLO) to keep.")] = None,
     images: Annotated[Path | None, typer.Option(help="Folder holding the images, if not beside the labels.")] = None,
@@ -153,3 +154,19 @@ def calib(
     records = build_calibration_set(sources, out_dir, opts, overwrite, bad)
     report_skipped(bad)
     console.print(f"wrote {len(records)} calibration images to {out_dir}")
+
+
+@app.command("corners")
+@friendly_errors
+def corners(
+    manifest: Annotated[Path, typer.Argument(help="Manifest whose plates have boxes but no corners.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Manifest JSONL to write.")],
+    overwrite: Overwrite = False,
+) -> None:
+    """Give every plate without corners the corners (TL, TR, BR, BL) the bundled corner model finds in its
+    box, so recognizer crops cut from this data look like the ones the reader cuts at run time."""
+    from plateforge.data.corners import add_corners
+
+    records, filled = add_corners(manifest)
+    n = write_manifest(records, out_path, overwrite)
+    console.print(f"wrote {out_path}: {n} images, corners found for {filled} plates")

@@ -9,11 +9,11 @@ from plateforge.data.coco import read_coco
 from plateforge.data.crops_csv import read_crops_csv
 from plateforge.data.errors import BadItems, DataError
 from plateforge.data.manifest import ImageRecord, read_manifest
-from plateforge.data.uc3m import read_uc3m_ocr
+from plateforge.data.uc3m import read_uc3m_ocr, read_uc3m_scenes
 from plateforge.data.voc import read_voc
 from plateforge.data.yolo import read_yolo
 
-FORMATS = ("manifest", "voc", "coco", "yolo", "crops-csv", "uc3m-ocr")
+FORMATS = ("manifest", "voc", "coco", "yolo", "crops-csv", "uc3m-ocr", "uc3m-scenes")
 
 
 def detect_format(src: str | os.PathLike) -> str:
@@ -61,6 +61,8 @@ def load_dataset(
         return read_yolo(src, bad, [int(c) for c in classes] if classes else None)
     if fmt == "uc3m-ocr":
         return read_uc3m_ocr(src, bad)
+    if fmt == "uc3m-scenes":
+        return read_uc3m_scenes(src, bad)
     return read_crops_csv(src, bad, images_dir)
 
 

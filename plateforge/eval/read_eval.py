@@ -59,3 +59,38 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:
         "ms_per_image_p50": 1000 * float(np.median(times)),
         "errors": errors,
     }
+
+
+def masked_match(read: str, truth: str) -> bool:
+    """Whether ``read`` shows every visible character of ``truth`` in place. UC3M-LP paints a grey block over
+    each masked character (``?``) in the photo itself, so a reader may give any one character there or none:
+    ``?`` matches zero or one character, every other character must match exactly."""
+    import re
+
+    pattern = "".join(".?" if c == "?" else re.escape(c) for c in truth)
+    return re.fullmatch(pattern, read) is not None
+
+
+def evaluate_uc3m_scenes(alpr, root: str, split: str = "val", only: set[str] | None = None) -> dict:
+    """End-to-end on UC3M-LP scenes (320 px wide photos of Spanish cars; single-plate scenes, see
+    :func:`~plateforge.data.uc3m.uc3m_scene_records`): a plate is right when a result overlaps its box
+    (IoU ≥ 0.5) and shows its visible characters (5 of 7) in place. ``only``: image file names to keep."""
+    from pathlib import Path
+
+    from plateforge.data.uc3m import uc3m_scene_records
+
+    records = [r for r in uc3m_scene_records(root, split) if only is None or Path(r.image).name in only]
+    right = found = 0
+    errors = []
+    for rec in records:
+        truth, box = rec.plates[0].text, rec.plates[0].box
+        plates = alpr.read(rec.image)
+        boxes = np.array([p.box for p in plates], np.float32).reshape(-1, 4)
+        pairs = dict((g, d) for d, g in match(np.array([box], np.float32), boxes))
+        found += 0 in pairs
+        ok = 0 in pairs and masked_match(plates[pairs[0]].text, truth)
+        right += ok
+        if not ok and len(errors) < 30:
+            errors.append({"image": rec.image, "truth": truth, "read": plates[pairs[0]].text if 0 in pairs else None})
+    n = max(1, len(records))
+    return {"plates": len(records), "visible_chars_right": right / n, "detected": found / n, "errors": errors}

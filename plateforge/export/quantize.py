@@ -30,6 +30,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from plateforge.data.calib import VIDEO_SUFFIXES, CalibOptions, build_calibration_set
 from plateforge.data.manifest import IMAGE_SUFFIXES
 from plateforge.export.spec_io import attach_spec, read_spec_from_file
 from plateforge.runtime.spec import ModelSpec
@@ -39,9 +40,18 @@ MODES = ("static", "dynamic")
 
 def calibration_images(source: str | Path, spec: ModelSpec, n: int = 300, seed: int = 0) -> np.ndarray:
     """Up to ``n`` model-ready uint8 images (N, H, W, 3) from a folder of images (a ``plateforge data calib``
-    folder too) or a manifest: whole images letterboxed for detectors; for recognizers, every plate with a
-    text rectified (manifest) or images stretched (folder)."""
+    folder too), a manifest, or a video file (frames spread over the video, near-still frames skipped, as
+    ``plateforge data calib`` picks them): whole images letterboxed for detectors; for recognizers, every
+    plate with a text rectified (manifest) or images stretched (folder)."""
     source = Path(source)
+    if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
+        if spec.task == "recognizer":
+            raise ValueError(f"{source}: a recognizer calibrates on plate crops (a manifest), not video frames")
+        with tempfile.TemporaryDirectory() as tmp:
+            records = build_calibration_set([source], Path(tmp) / "calib", CalibOptions(n=n, seed=seed))
+            if not records:
+                raise ValueError(f"{source}: no frames could be read for calibration")
+            return calibration_images(Path(tmp) / "calib" / "images", spec, n, seed)
     if spec.task not in ("recognizer", "detector", "corners"):
         raise ValueError(f"calibration for task {spec.task!r} is not supported")
     if source.suffix == ".jsonl":
@@ -56,7 +66,7 @@ def calibration_images(source: str | Path, spec: ModelSpec, n: int = 300, seed: 
     elif source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     else:
-        raise ValueError(f"{source}: give a folder of images or a manifest (.jsonl) for calibration")
+        raise ValueError(f"{source}: give a folder of images, a manifest (.jsonl) or a video for calibration")
     if not files:
         raise ValueError(f"{source}: no images for calibration")
     pick = sorted(np.random.default_rng(seed).permutation(len(files))[:n])
