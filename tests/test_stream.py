@@ -285,6 +285,8 @@ def test_cli_stream_prints_events_and_replays_idempotently(video, tmp_path):
         str(tmp_path / "events.jsonl"),
         "--every",
         "2",
+        "--save-crops",
+        str(tmp_path / "crops"),
     ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
@@ -292,6 +294,8 @@ def test_cli_stream_prints_events_and_replays_idempotently(video, tmp_path):
     assert printed and all(e["camera"] == "gate" and "best_crop_jpeg" not in e for e in printed)
     lines = (tmp_path / "events.jsonl").read_text().splitlines()
     assert [json.loads(x)["event_id"] for x in lines] == [e["event_id"] for e in printed]
+    crops = sorted((tmp_path / "crops").glob("gate_*.jpg"))
+    assert len(crops) == len(printed) and cv2.imread(str(crops[0])).shape[:2] == (48, 160)
     r2 = CliRunner().invoke(app, args)  # the same file again: same ids, nothing new stored or delivered
     assert r2.exit_code == 0 and "(0 new in" in r2.output
     assert len((tmp_path / "events.jsonl").read_text().splitlines()) == len(lines)
@@ -550,3 +554,30 @@ def test_http_camera_drops_oldest_frames_and_reconnects_after_an_outage():
     finally:
         src.stop()
         cam.kill()
+
+
+def test_several_sources_run_in_one_process(video, image_folder, tmp_path):
+    from plateforge.runtime.alpr import ALPR
+    from plateforge.stream.pipeline import CameraProcessor, run_stream
+
+    alpr = ALPR(threads=1)
+    sources = [
+        FrameSource(str(video / "video.mp4"), "gate-a", SourceOptions(every=2)),
+        FrameSource(str(image_folder), "lobby"),
+    ]
+    procs = {s.camera: CameraProcessor(s.camera, alpr) for s in sources}
+    ob = Outbox(tmp_path / "o.sqlite")
+    s = run_stream(sources, procs, ob)
+    assert procs["lobby"].frames == 11 and procs["gate-a"].frames == s.frames - 11
+    assert ob.events("gate-a") and not ob.events("lobby")  # the folder of flat grey images has no plates
+
+
+def test_cli_stream_errors_name_the_bad_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from plateforge.cli.app import app
+
+    r = CliRunner().invoke(app, ["stream", str(tmp_path / "nope.mp4"), "--outbox", str(tmp_path / "o.sqlite")])
+    assert r.exit_code == 2 and "nope.mp4: no such video file" in r.output
+    r = CliRunner().invoke(app, ["stream", "--outbox", str(tmp_path / "o.sqlite")])
+    assert r.exit_code == 2 and "no sources" in r.output

@@ -3,6 +3,7 @@ vehicle pass out (stdout JSONL, the SQLite outbox, and any sinks)."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
@@ -40,6 +41,9 @@ def stream(
         Path | None, typer.Option(help="Ultralytics YOLO ONNX: search plates inside cars, buses, trucks, bikes only.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Do not print events on stdout.")] = False,
+    save_crops: Annotated[
+        Path | None, typer.Option(help="Write each event's best plate crop here as <camera>_<text>_<event_id>.jpg.")
+    ] = None,
 ) -> None:
     """Read plates in video: track them, vote their text over frames and emit one event per vehicle pass.
     Events are printed as JSONL (without the crop), stored in the SQLite outbox and delivered to every sink
@@ -74,7 +78,13 @@ def stream(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
+    if save_crops is not None:
+        save_crops.mkdir(parents=True, exist_ok=True)
+
     def show(event) -> None:
+        if save_crops is not None and event.best_crop_jpeg:
+            name = f"{event.camera}_{event.text or 'unread'}_{event.event_id}.jpg"
+            (save_crops / name).write_bytes(base64.b64decode(event.best_crop_jpeg))
         if not quiet:
             d = event.to_dict()
             d.pop("best_crop_jpeg", None)
