@@ -89,6 +89,11 @@ def start_mqtt_broker(port: int, workdir: Path, timeout: float = 20.0) -> subpro
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    return _listening(proc, port, timeout, "the MQTT broker")
+
+
+def _listening(proc: subprocess.Popen, port: int, timeout: float, what: str) -> subprocess.Popen:
+    """``proc`` once it accepts connections on 127.0.0.1:``port``; killed and an error after ``timeout``."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
@@ -96,10 +101,10 @@ def start_mqtt_broker(port: int, workdir: Path, timeout: float = 20.0) -> subpro
             return proc
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"the MQTT broker exited with {proc.returncode}") from None
+                raise RuntimeError(f"{what} exited with {proc.returncode}") from None
             time.sleep(0.05)
     proc.kill()
-    raise RuntimeError(f"the MQTT broker did not listen on port {port} within {timeout} s")
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout} s")
 
 
 def kafka_messages(bootstrap: str, topic: str, want: int, timeout: float = 20.0) -> list:
@@ -129,12 +134,4 @@ def kafka_messages(bootstrap: str, topic: str, want: int, timeout: float = 20.0)
 def start_mjpeg_camera(port: int, timeout: float = 10.0) -> subprocess.Popen:
     """An HTTP MJPEG camera (50 frames/s of 160 × 120) on 127.0.0.1:``port``, in a child process."""
     proc = subprocess.Popen([sys.executable, "-c", MJPEG_SERVER, str(port)], stderr=subprocess.DEVNULL)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the MJPEG camera did not start")
+    return _listening(proc, port, timeout, "the MJPEG camera")

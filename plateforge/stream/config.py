@@ -5,7 +5,7 @@
       - {id: exit, source: /data/exit.mp4, every: 2}
     reader: {int8: true, threads: 2, fast_resize: true}      # detector / recognizer / corners paths optional
     tracker: {high: 0.45, low: 0.15, max_lost: 12}
-    ocr: {every: 5, settle_reads: 3, max_reads: 12}
+    ocr: {every: 6, settle_reads: 2, max_reads: 12}
     events: {min_hits: 3, crops: true}
     outbox: {path: plateforge_events.sqlite}
     sinks:

@@ -34,8 +34,8 @@ class OcrOptions:
     sooner when the plate's height reached this multiple of its height at the best read; ``always``: read
     every tracked plate in every frame (no throttling; for comparison)."""
 
-    every: int = 5
-    settle_reads: int = 3
+    every: int = 6
+    settle_reads: int = 2
     settle_conf: float = 0.8
     grow: float = 1.3
     max_reads: int = 12
