@@ -102,4 +102,6 @@ def test_uc3m_scene_reads_are_scored_on_visible_characters_only():
     assert not masked_match("0211DDH", "05?1?DH") and not masked_match("7969FFNX", "7?69?FN")
     few = {f"{i:05d}.jpg" for i in range(0, 200)}
     r = evaluate_uc3m_scenes(ALPR(threads=1), real_dir("uc3m-lp"), only=few)
-    assert r["plates"] >= 20 and r["detected"] >= 0.8 and 0 <= r["visible_chars_right"] <= 1
+    # measured with the bundled models: 25 plates, all detected, 6 read right (the target, 85 %, is far off:
+    # these photos are 320 px wide, plates about 12 px tall)
+    assert r["plates"] == 25 and r["detected"] >= 0.9 and r["visible_chars_right"] >= 0.12

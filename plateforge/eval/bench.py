@@ -13,8 +13,9 @@ import numpy as np
 STAGES = ("decode", "detect", "rectify", "recognize", "total")
 
 
-def bench_images(folder: str | Path | None, scenes: int, seed: int = 7) -> list[bytes]:
-    """JPEG-encoded test images: every image of ``folder``, or ``scenes`` synthetic 1280x720 scenes."""
+def bench_images(folder: str | Path | None, scenes: int, seed: int = 7, plates: int | None = None) -> list[bytes]:
+    """JPEG-encoded test images: every image of ``folder``, or ``scenes`` synthetic 1280x720 scenes (with
+    ``plates`` plates each when given, else 1 to 3)."""
     if folder is not None:
         from plateforge.data.manifest import list_images
 
@@ -26,7 +27,7 @@ def bench_images(folder: str | Path | None, scenes: int, seed: int = 7) -> list[
 
     return [
         cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
-        for img, _ in scenes_with_texts(scenes, seed)
+        for img, _ in scenes_with_texts(scenes, seed, plates=(plates, plates) if plates else (1, 3))
     ]
 
 
@@ -61,11 +62,16 @@ def bench_reader(
 
 
 def run_bench(
-    folder=None, scenes: int = 50, threads: list[int] | None = None, repeat: int = 1, fast_resize: bool = False
+    folder=None,
+    scenes: int = 50,
+    threads: list[int] | None = None,
+    repeat: int = 1,
+    fast_resize: bool = False,
+    plates: int | None = None,
 ) -> dict:
     """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}."""
     start = time.perf_counter()
-    images = bench_images(folder, scenes)
+    images = bench_images(folder, scenes, plates=plates)
     threads = threads or sorted({1, os.cpu_count() or 1})
     report = {}
     for name, models in model_sets().items():
@@ -73,7 +79,7 @@ def run_bench(
             report[f"{name}@{t}"] = bench_reader(images, threads=t, repeat=repeat, fast_resize=fast_resize, **models)
     report["_meta"] = {
         "images": len(images),
-        "source": str(folder) if folder else f"{scenes} synthetic 1280x720 scenes",
+        "source": str(folder) if folder else f"{scenes} synthetic 1280x720 scenes ({plates or '1-3'} plates each)",
         "seconds": round(time.perf_counter() - start, 1),
         "cpu_count": os.cpu_count(),
     }

@@ -10,15 +10,18 @@ import numpy as np
 from plateforge.eval.det_metrics import match
 
 
-def scenes_with_texts(n: int, seed: int = 2024, width: int = 1280, height: int = 720, augment: str = "light"):
-    """``n`` synthetic scenes of every region: (BGR image, [PlateLabel]) with texts, reproducible by seed."""
+def scenes_with_texts(
+    n: int, seed: int = 2024, width: int = 1280, height: int = 720, augment: str = "light", plates=(1, 3)
+):
+    """``n`` synthetic scenes of every region: (BGR image, [PlateLabel]) with texts, reproducible by seed;
+    ``plates``: (least, most) plates per scene."""
     from plateforge.specs import select_regions
     from plateforge.synth.augment import augment as apply
     from plateforge.synth.augment import scene_pipeline
     from plateforge.synth.scene import Backgrounds, SceneOptions, compose_scene
 
     specs = select_regions(None)
-    opts = SceneOptions(width=width, height=height, plate_height=(16.0, 140.0))
+    opts = SceneOptions(width=width, height=height, plate_height=(16.0, 140.0), plates=tuple(plates))
     bg = Backgrounds(width, height, seed=seed)
     for i in range(n):
         rng = np.random.default_rng([seed, i])
