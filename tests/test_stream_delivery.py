@@ -61,6 +61,7 @@ def test_kafka_sink_raises_when_the_broker_is_gone():
     sink = KafkaSink(bootstrap, "plates", timeout=1.0, config={"log_level": 0})
     with pytest.raises(Exception, match="acknowledged"):
         sink.send([ev(1)])
+    sink.close()
 
 
 class Subscriber:

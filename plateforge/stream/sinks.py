@@ -50,10 +50,11 @@ class KafkaSink:
         self, bootstrap: str, topic: str, name: str = "kafka", config: dict | None = None, timeout: float = 10.0
     ):
         try:
-            from confluent_kafka import Producer
+            import confluent_kafka  # noqa: F401  (fail at configuration time, not at the first event)
         except ImportError as e:
             raise ImportError("the Kafka sink needs confluent-kafka: pip install 'plateforge[stream]'") from e
         self.name, self.topic, self.timeout = name, topic, timeout
+        self.producer = None  # made on first use: a configured but unused sink starts no librdkafka threads
         conf = {
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
@@ -63,9 +64,13 @@ class KafkaSink:
             "reconnect.backoff.max.ms": 2000,
         }
         conf.update(config or {})
-        self.producer = Producer(conf)
+        self.conf = conf
 
     def send(self, events: list[dict]) -> None:
+        if self.producer is None:
+            from confluent_kafka import Producer
+
+            self.producer = Producer(self.conf)
         errors: list[str] = []
         acked = 0
 
@@ -91,7 +96,9 @@ class KafkaSink:
             )
 
     def close(self) -> None:
-        self.producer.flush(1)
+        if self.producer is not None:
+            self.producer.flush(1)
+            self.producer = None
 
 
 class MqttSink:

@@ -91,6 +91,13 @@ def _letterbox_labels(img: np.ndarray, labels, size: int):
     return out, tuple(_with_corners(p, moved[4 * k : 4 * k + 4], size, size) for k, p in enumerate(labels))
 
 
+def pool_context():
+    """Worker processes from a fork server (a clean single-threaded process), not forked from the caller: a
+    fork of a process whose other threads hold locks (ONNX Runtime, OpenCV, Kafka, a stream's capture
+    threads) can leave the child deadlocked. ``spawn`` where there is no fork."""
+    return mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+
+
 def run_job(job: SynthJob, workers: int | None = None, overwrite: bool = False) -> list[ImageRecord]:
     """Make ``job.n`` items under ``job.out`` (``images/`` + ``manifest.jsonl``) with ``workers`` processes
     (default: all cores); returns the records in item order, as written."""
@@ -108,8 +115,7 @@ def run_job(job: SynthJob, workers: int | None = None, overwrite: bool = False) 
         _init(job)
         records = [_make(i) for i in progress(range(job.n), desc)]
     else:
-        ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
-        with ctx.Pool(workers, initializer=_init, initargs=(job,)) as pool:
+        with pool_context().Pool(workers, initializer=_init, initargs=(job,)) as pool:
             chunk = max(1, min(64, job.n // (workers * 8)))
             records = list(progress(pool.imap(_make, range(job.n), chunksize=chunk), desc, total=job.n))
     write_manifest(records, job.out / "manifest.jsonl", overwrite=True)

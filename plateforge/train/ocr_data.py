@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing as mp
 import os
 from pathlib import Path
 
@@ -88,8 +87,9 @@ def synth_arrays(
         meta = json.loads(str(z["meta"]))
         return PlateCrops(z["images"], meta["texts"], meta["regions"], meta["layouts"])
     workers = workers or os.cpu_count() or 1
-    ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(src, height, width)) as pool:
+    from plateforge.synth.generate import pool_context
+
+    with pool_context().Pool(workers, initializer=_init_worker, initargs=(src, height, width)) as pool:
         items = list(progress(pool.imap(_render, range(src.n), chunksize=256), "rendering synthetic crops", src.n))
     arrays = PlateCrops(
         np.stack([x[0] for x in items]), [x[1] for x in items], [x[2] for x in items], [x[3] for x in items]
