@@ -581,3 +581,25 @@ def test_cli_stream_errors_name_the_bad_input(tmp_path):
     assert r.exit_code == 2 and "nope.mp4: no such video file" in r.output
     r = CliRunner().invoke(app, ["stream", "--outbox", str(tmp_path / "o.sqlite")])
     assert r.exit_code == 2 and "no sources" in r.output
+
+
+def test_an_event_that_cannot_be_stored_is_retried_then_stops_the_run():
+    from plateforge.stream.pipeline import _store
+
+    class Flaky:
+        path = "flaky.sqlite"
+
+        def __init__(self, fails):
+            self.fails, self.stored = fails, []
+
+        def put(self, e):
+            if self.fails:
+                self.fails -= 1
+                raise OSError("disk I/O error")
+            self.stored.append(e)
+            return True
+
+    ok = Flaky(2)
+    assert _store(ok, {"event_id": "a"}) and ok.stored == [{"event_id": "a"}]
+    with pytest.raises(RuntimeError, match="flaky.sqlite: cannot store event b"):
+        _store(Flaky(9), {"event_id": "b"}, tries=2)

@@ -347,6 +347,20 @@ class StreamSummary:
     backlog: dict = field(default_factory=dict)
 
 
+def _store(outbox, event: dict, tries: int = 5) -> bool:
+    """Put ``event`` in the outbox, retrying a busy or briefly failing database; raises after ``tries``
+    (the event exists nowhere else, so failing loudly beats dropping it)."""
+    for attempt in range(tries):
+        try:
+            return outbox.put(event)
+        except Exception as e:
+            if attempt == tries - 1:
+                raise RuntimeError(f"{outbox.path}: cannot store event {event.get('event_id')}: {e}") from e
+            log.warning("%s: storing an event failed (%s); retrying", outbox.path, e)
+            time.sleep(0.2 * 2**attempt)
+    return False
+
+
 def run_stream(
     sources: list[FrameSource],
     processors: dict[str, CameraProcessor],
@@ -367,7 +381,7 @@ def run_stream(
     def emit(events: list[PlateEvent]) -> None:
         for e in events:
             summary.events += 1
-            if outbox is not None and outbox.put(e.to_dict()):
+            if outbox is not None and _store(outbox, e.to_dict()):
                 summary.new_events += 1
             for d in dispatchers:
                 d.notify()
@@ -384,12 +398,13 @@ def run_stream(
                 if frame is None:
                     continue
                 got = True
-                proc = processors[s.camera]
                 try:
-                    emit(proc.process(frame))
-                except Exception as e:
+                    events = processors[s.camera].process(frame)
+                except Exception as e:  # a bad frame is counted and skipped
                     summary.errors += 1
                     log.error("%s frame %d: %s: %s", s.camera, frame.index, type(e).__name__, e)
+                    continue
+                emit(events)  # outside the guard: an event that cannot be stored stops the run, loudly
             if not got:
                 time.sleep(0.002)
     finally:
