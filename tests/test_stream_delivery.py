@@ -242,3 +242,14 @@ def test_no_event_lost_when_the_stream_is_killed_and_the_broker_dies(long_video,
     assert set(stored) <= delivered1 | delivered2  # zero lost across the kill and the broker change
     lines = [json.loads(x)["event_id"] for x in jsonl.read_text().splitlines()]
     assert set(lines) == set(stored)  # JSONL: at least once (a line may repeat after the SIGKILL)
+
+
+def test_repeated_sink_types_get_stable_numbered_names(tmp_path):
+    from plateforge.stream.app import _make_sinks
+
+    specs = [
+        str(tmp_path / "a.jsonl"),
+        str(tmp_path / "b.jsonl"),
+        {"type": "jsonl", "path": "c.jsonl", "name": "audit"},
+    ]
+    assert [s.name for s in _make_sinks(specs)] == ["jsonl", "jsonl-2", "audit"]

@@ -57,10 +57,10 @@ def stream(
     names = list(camera or [])
     if names and len(names) != len(sources):
         raise ValueError(f"--camera given {len(names)} time(s) for {len(sources)} source(s): give one per source")
-    from plateforge.stream.sources import _camera_name
+    from plateforge.stream.sources import camera_name
 
     for i, src in enumerate(sources):
-        cfg.cameras.append(CameraConfig(names[i] if names else _camera_name(src), src, every, max_fps, realtime))
+        cfg.cameras.append(CameraConfig(names[i] if names else camera_name(src), src, every, max_fps, realtime))
     cfg.sinks += list(sink or [])
     if outbox is not None:
         cfg.outbox = str(outbox)

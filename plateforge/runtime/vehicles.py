@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plateforge.ops.boxes import box_iou
+from plateforge.ops.boxes import box_area, nms
 from plateforge.runtime.foreign import ForeignDetector, _literal
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.session import create_session
@@ -83,8 +83,8 @@ def plates_in_vehicles(
     plate_detector, image: np.ndarray, vehicles: list[Vehicle], margin: float = 0.05, dedupe_iou: float = 0.5
 ) -> list[tuple[Detection, int]]:
     """Run ``plate_detector`` on each vehicle crop (grown by ``margin`` of its size) of a BGR ``image``;
-    returns (plate in image pixels, index of its vehicle). A plate found in two overlapping vehicles is
-    kept once, with the smaller vehicle that contains its centre."""
+    returns (plate in image pixels, index of its vehicle). A plate found in two overlapping vehicles
+    (IoU above ``dedupe_iou``) is kept once (NMS), with the smallest vehicle that contains its centre."""
     h, w = image.shape[:2]
     found: list[tuple[Detection, int]] = []
     for vi, v in enumerate(vehicles):
@@ -98,21 +98,14 @@ def plates_in_vehicles(
             box = (d.box[0] + cx1, d.box[1] + cy1, d.box[2] + cx1, d.box[3] + cy1)
             corners = tuple((x + cx1, y + cy1) for x, y in d.corners)
             found.append((Detection(box, corners, d.score), vi))
-    found.sort(key=lambda t: -t[0].score)
+    if not found:
+        return []
+    boxes = np.array([d.box for d, _ in found], np.float32)
+    areas = box_area(np.array([v.box for v in vehicles], np.float32))
     kept: list[tuple[Detection, int]] = []
-    for det, vi in found:
-        if any(_pair_iou(det.box, k.box) >= dedupe_iou for k, _ in kept):
-            continue
+    for k in nms(boxes, np.array([d.score for d, _ in found], np.float32), dedupe_iou):
+        det, vi = found[k]
         cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
         holders = [i for i, v in enumerate(vehicles) if v.box[0] <= cx <= v.box[2] and v.box[1] <= cy <= v.box[3]]
-        if holders:
-            vi = min(
-                holders,
-                key=lambda i: (vehicles[i].box[2] - vehicles[i].box[0]) * (vehicles[i].box[3] - vehicles[i].box[1]),
-            )
-        kept.append((det, vi))
+        kept.append((det, min(holders, key=lambda i: areas[i]) if holders else vi))
     return kept
-
-
-def _pair_iou(a, b) -> float:
-    return float(box_iou(np.asarray([a], np.float32), np.asarray([b], np.float32))[0, 0])

@@ -18,20 +18,20 @@ from plateforge.stream.sources import FrameSource
 log = logging.getLogger(__name__)
 
 
-def _unique_names(specs: list) -> list[str | None]:
-    """Stable sink names: the type, then ``type-2``, ``type-3``... for repeats (the outbox keys deliveries
-    by name, so a restart with the same config resumes each sink where it was)."""
+def _make_sinks(specs: list) -> list:
+    """Sinks with stable names: the type (as :func:`make_sink` names it), then ``type-2``, ``type-3``... for
+    repeats, unless the config names a sink itself (the outbox keys deliveries by name, so a restart with the
+    same config resumes each sink where it was)."""
     seen: dict[str, int] = {}
-    names = []
+    sinks = []
     for spec in specs:
-        if isinstance(spec, dict) and spec.get("name"):
-            names.append(spec["name"])
-            continue
-        kind = spec.get("type") if isinstance(spec, dict) else str(spec).split(":", 1)[0]
-        kind = "jsonl" if str(kind).endswith(".jsonl") else "webhook" if kind in ("http", "https") else kind
-        seen[kind] = seen.get(kind, 0) + 1
-        names.append(kind if seen[kind] == 1 else f"{kind}-{seen[kind]}")
-    return names
+        sink = make_sink(spec)
+        if not (isinstance(spec, dict) and spec.get("name")):
+            seen[sink.name] = seen.get(sink.name, 0) + 1
+            if seen[sink.name] > 1:
+                sink.name = f"{sink.name}-{seen[sink.name]}"
+        sinks.append(sink)
+    return sinks
 
 
 def run_site(
@@ -66,7 +66,7 @@ def run_site(
     alpr = alpr or make_alpr(cfg.reader)
     vehicles = make_vehicles(cfg.reader)
     outbox = Outbox(cfg.outbox)
-    sinks = [make_sink(spec, name) for spec, name in zip(cfg.sinks, _unique_names(cfg.sinks), strict=True)]
+    sinks = _make_sinks(cfg.sinks)
     dispatchers = [Dispatcher(outbox, s, on_result=metrics.sink_result if metrics else None).start() for s in sinks]
     processors = {
         c.id: CameraProcessor(c.id, alpr, cfg.tracker, cfg.ocr, cfg.events, metrics=metrics, vehicles=vehicles)

@@ -41,6 +41,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
 """
 
 
+# the events a sink (parameter 1) has not confirmed, from the one it was registered at on
+_UNDELIVERED = (
+    "FROM events e JOIN sinks s ON s.name = ? LEFT JOIN deliveries d ON d.sink = s.name AND d.seq = e.seq "
+    "WHERE e.seq >= s.from_seq AND d.seq IS NULL"
+)
+
+
 def _connect(path: str) -> sqlite3.Connection:
     con = sqlite3.connect(path, timeout=30, isolation_level=None)  # autocommit; explicit BEGIN where needed
     con.execute("PRAGMA journal_mode=WAL")
@@ -79,29 +86,13 @@ class Outbox:
 
     def pending(self, sink: str, limit: int = 100) -> list[tuple[int, dict]]:
         """Undelivered (seq, event) for ``sink``, oldest first."""
-        rows = (
-            self._con()
-            .execute(
-                "SELECT e.seq, e.payload FROM events e JOIN sinks s ON s.name = ? "
-                "LEFT JOIN deliveries d ON d.sink = s.name AND d.seq = e.seq "
-                "WHERE e.seq >= s.from_seq AND d.seq IS NULL ORDER BY e.seq LIMIT ?",
-                (sink, limit),
-            )
-            .fetchall()
-        )
+        sql = f"SELECT e.seq, e.payload {_UNDELIVERED} ORDER BY e.seq LIMIT ?"
+        rows = self._con().execute(sql, (sink, limit)).fetchall()
         return [(seq, json.loads(payload)) for seq, payload in rows]
 
     def backlog(self, sink: str) -> int:
-        return (
-            self._con()
-            .execute(
-                "SELECT COUNT(*) FROM events e JOIN sinks s ON s.name = ? "
-                "LEFT JOIN deliveries d ON d.sink = s.name AND d.seq = e.seq "
-                "WHERE e.seq >= s.from_seq AND d.seq IS NULL",
-                (sink,),
-            )
-            .fetchone()[0]
-        )
+        """How many events ``sink`` has not confirmed."""
+        return self._con().execute(f"SELECT COUNT(*) {_UNDELIVERED}", (sink,)).fetchone()[0]
 
     def mark_delivered(self, sink: str, seqs: list[int]) -> None:
         con = self._con()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from plateforge.runtime.vehicles import plates_in_vehicles
 from plateforge.stream.events import PlateEvent, direction, event_id, jpeg_b64, utc_iso
 from plateforge.stream.sources import Frame, FrameSource
 from plateforge.stream.tracker import PlateTracker, Track, TrackerOptions
@@ -134,8 +135,6 @@ class CameraProcessor:
         img = frame.image
         owners = None
         if self.vehicles is not None:
-            from plateforge.runtime.vehicles import plates_in_vehicles
-
             found = self.vehicles.detect(img)
             pairs = plates_in_vehicles(self.alpr.detector, img, found)
             dets, owners = [d for d, _ in pairs], [found[i] for _, i in pairs]
@@ -314,7 +313,7 @@ def _merge(a: TrackState, b: TrackState) -> TrackState:
     """One pass from an earlier (``a``) and a later (``b``) track of the same plate."""
     m = TrackState(track_id=a.track_id, first_frame=a.first_frame, last_frame=b.last_frame, hits=a.hits + b.hits)
     m.vote.reads = a.vote.reads + b.vote.reads
-    m.first_box, m.first_t, m.first_wall, m.first_inner = a.first_box, a.first_t, a.first_wall, a.first_inner
+    m.first_box, m.first_t, m.first_wall = a.first_box, a.first_t, a.first_wall
     m.last_box, m.last_t = b.last_box, b.last_t
     m.first_inner = a.first_inner or b.first_inner
     m.last_inner = b.last_inner or a.last_inner

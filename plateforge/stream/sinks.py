@@ -177,12 +177,12 @@ class WebhookSink:
                 raise SinkError(f"webhook {self.url}: {err}") from err
 
 
-def make_sink(spec: str | dict, name: str | None = None):
+def make_sink(spec: str | dict):
     """A sink from a config dict or a CLI string (see the module docstring)."""
     if isinstance(spec, dict):
         d = dict(spec)
         kind = d.pop("type", None)
-        d.setdefault("name", name or kind)
+        d.setdefault("name", kind)
         builders = {"jsonl": JsonlSink, "kafka": KafkaSink, "mqtt": MqttSink, "webhook": WebhookSink}
         if kind not in builders:
             raise ValueError(f"sink {spec!r}: type must be one of {sorted(builders)}")
@@ -195,15 +195,15 @@ def make_sink(spec: str | dict, name: str | None = None):
     if u.scheme == "kafka":
         if not u.netloc or not u.path.strip("/"):
             raise ValueError(f"sink {s!r}: expected kafka://HOST:PORT/TOPIC")
-        return KafkaSink(u.netloc, u.path.strip("/"), name=name or "kafka")
+        return KafkaSink(u.netloc, u.path.strip("/"))
     if u.scheme == "mqtt":
         if not u.hostname:
             raise ValueError(f"sink {s!r}: expected mqtt://HOST:PORT/TOPIC")
-        return MqttSink(u.hostname, u.port or 1883, u.path.strip("/") or "plateforge/plates", name=name or "mqtt")
+        return MqttSink(u.hostname, u.port or 1883, u.path.strip("/") or "plateforge/plates")
     if u.scheme in ("http", "https"):
-        return WebhookSink(s, name=name or "webhook")
+        return WebhookSink(s)
     if u.scheme == "jsonl" or s.endswith(".jsonl"):
-        return JsonlSink(s.split(":", 1)[1] if u.scheme == "jsonl" else s, name=name or "jsonl")
+        return JsonlSink(s.split(":", 1)[1] if u.scheme == "jsonl" else s)
     raise ValueError(
         f"sink {s!r}: use PATH.jsonl, jsonl:PATH, kafka://HOST:PORT/TOPIC, mqtt://HOST:PORT/TOPIC or http(s)://URL"
     )

@@ -19,9 +19,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -73,7 +73,7 @@ class FrameSource:
     def __init__(self, uri: str, camera: str | None = None, options: SourceOptions = SourceOptions()):
         self.uri = str(uri)
         self.name = _redact(self.uri)  # for messages: no password in logs
-        self.camera = camera or _camera_name(self.uri)
+        self.camera = camera or camera_name(self.uri)
         self.options = options
         self.live = is_live(self.uri)
         self.drop_oldest = self.live or options.realtime
@@ -85,7 +85,6 @@ class FrameSource:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"capture-{self.camera}", daemon=True)
         self._last_kept_t: float | None = None
-        self.on_frame: Callable[[Frame], None] | None = None
 
     def start(self) -> FrameSource:
         self._thread.start()
@@ -216,18 +215,19 @@ class FrameSource:
             backoff = min(backoff * 2, BACKOFF_MAX_S)
 
 
-def _camera_name(uri: str) -> str:
+def camera_name(uri: str) -> str:
+    """A camera id from a source: ``webcam0``, the host (and port) of a stream URL without its credentials,
+    or a file or folder's name."""
     if uri.isdigit():
         return f"webcam{uri}"
     if is_live(uri):
-        return uri.split("://", 1)[1].split("/", 1)[0].split("@")[-1]
+        return urlsplit(uri).netloc.rpartition("@")[2]
     return Path(uri).stem or Path(uri).name
 
 
 def _redact(uri: str) -> str:
     """``rtsp://user:secret@host/...`` → ``rtsp://user:***@host/...``."""
-    if "://" in uri and "@" in uri.split("://", 1)[1].split("/", 1)[0]:
-        scheme, rest = uri.split("://", 1)
-        cred, host = rest.split("@", 1)
-        return f"{scheme}://{cred.split(':', 1)[0]}:***@{host}"
-    return uri
+    u = urlsplit(uri)
+    if "@" not in u.netloc:
+        return uri
+    return urlunsplit(u._replace(netloc=f"{u.username}:***@{u.netloc.rpartition('@')[2]}"))

@@ -25,6 +25,7 @@ try:
 except ImportError as e:  # the runtime install has no SciPy; video needs the [stream] extra
     raise ImportError("plate tracking needs SciPy: pip install 'plateforge[stream]'") from e
 
+from plateforge.ops.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from plateforge.types import Detection
 
 
@@ -57,13 +58,13 @@ class Track:
     kf: cv2.KalmanFilter = field(repr=False, default=None)
 
     def predicted_box(self) -> np.ndarray:
-        cx, cy, w, h = self.kf.statePost[:4, 0]
-        return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
+        """The Kalman state's box, xyxy pixels (after :meth:`PlateTracker.update` predicted this frame)."""
+        return cxcywh_to_xyxy(self.kf.statePost[:4, 0][None])[0]
 
 
 def _measurement(box) -> np.ndarray:
-    x1, y1, x2, y2 = box
-    return np.array([[(x1 + x2) / 2], [(y1 + y2) / 2], [x2 - x1], [y2 - y1]], np.float32)
+    """A (4, 1) Kalman measurement (cx, cy, w, h) of an xyxy box."""
+    return xyxy_to_cxcywh(np.asarray([box], np.float32)).reshape(4, 1)
 
 
 def _kalman(box) -> cv2.KalmanFilter:
@@ -130,9 +131,7 @@ class PlateTracker:
         o = self.options
         for t in self.tracks:
             _set_noise(t.kf, t.box[3] - t.box[1])
-            t.kf.predict()
-            t.kf.statePost = t.kf.statePre.copy()  # the prediction is the state until a measurement corrects it
-            t.kf.errorCovPost = t.kf.errorCovPre.copy()
+            t.kf.predict()  # OpenCV copies the prediction into statePost: it stands until a measurement corrects it
         scores = np.array([d.score for d in detections], np.float32)
         boxes = np.array([d.box for d in detections], np.float32).reshape(-1, 4)
         high = np.flatnonzero(scores >= o.high)

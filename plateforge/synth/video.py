@@ -70,8 +70,6 @@ class Pass:
     yaw: float
     roll: float
     body: tuple[int, int, int]
-    first_visible: int = -1
-    last_visible: int = -1
 
 
 def _plan(opts: VideoOptions, rng: np.random.Generator) -> tuple[list[Pass], list[RenderedPlate]]:
@@ -126,14 +124,22 @@ def _quad_at(p: Pass, plate: RenderedPlate, f: int, w: int, h: int) -> np.ndarra
     return plate_quad(ph * aspect, ph, x, y, p.yaw, 0.0, p.roll)
 
 
+def _body_box(quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(top-left, bottom-right) pixels of the vehicle body drawn around a plate quad."""
+    lo, hi = quad.min(0), quad.max(0)
+    (pw, ph), cx = hi - lo, (lo[0] + hi[0]) / 2
+    return (
+        np.array([cx - BODY_HALF_WIDTH * pw, lo[1] - 4.0 * ph]),
+        np.array([cx + BODY_HALF_WIDTH * pw, hi[1] + 1.0 * ph]),
+    )
+
+
 def _draw_body(img: np.ndarray, quad: np.ndarray, color: tuple[int, int, int]) -> None:
     """A vehicle rear around the plate: body, bumper line and two lights, scaled with the plate."""
-    x0, y0 = quad.min(0)
-    x1, y1 = quad.max(0)
+    (x0, y0), (x1, y1) = quad.min(0), quad.max(0)
     pw, ph = x1 - x0, y1 - y0
-    cx = (x0 + x1) / 2
-    p1 = (int(cx - BODY_HALF_WIDTH * pw), int(y0 - 4.0 * ph))
-    p2 = (int(cx + BODY_HALF_WIDTH * pw), int(y1 + 1.0 * ph))
+    lo, hi = _body_box(quad)
+    p1, p2 = (int(lo[0]), int(lo[1])), (int(hi[0]), int(hi[1]))
     cv2.rectangle(img, p1, p2, color, -1)
     shade = tuple(max(0, v - 60) for v in color)
     cv2.line(img, (p1[0], int(y1 + ph * 0.3)), (p2[0], int(y1 + ph * 0.3)), shade, max(1, int(ph * 0.15)))
@@ -221,10 +227,7 @@ def _covered(quad: np.ndarray, nearer: list[np.ndarray], share: float = 0.2) -> 
     lo, hi = quad.min(0), quad.max(0)
     area = max(float(np.prod(hi - lo)), 1e-6)
     for q in nearer:
-        qlo, qhi = q.min(0), q.max(0)
-        (pw, ph), cx = qhi - qlo, (qlo[0] + qhi[0]) / 2
-        blo = np.array([cx - BODY_HALF_WIDTH * pw, qlo[1] - 4.0 * ph])
-        bhi = np.array([cx + BODY_HALF_WIDTH * pw, qhi[1] + 1.0 * ph])
+        blo, bhi = _body_box(q)
         inter = np.clip(np.minimum(hi, bhi) - np.maximum(lo, blo), 0, None)
         if float(np.prod(inter)) > share * area:
             return True
