@@ -311,6 +311,9 @@ def test_site_config_errors_name_section_and_key(tmp_path):
     p.write_text("trackr: {}\n")
     with pytest.raises(ValueError, match="unknown section"):
         load_site_config(p)
+    p.write_text("cameras:\n  - {source: x.mp4}\n")  # no id: an error naming the camera, not a TypeError
+    with pytest.raises(ValueError, match=r"cameras\[0\]: .*'id'"):
+        load_site_config(p)
     p.write_text(
         "cameras:\n  - {id: a, source: x.mp4, every: 2}\nocr: {every: 7}\nsinks: [{type: jsonl, path: e.jsonl}]\n"
     )

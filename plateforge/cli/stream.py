@@ -49,7 +49,7 @@ def stream(
     Events are printed as JSONL (without the crop), stored in the SQLite outbox and delivered to every sink
     at least once. Ctrl-C ends live streams cleanly."""
     from plateforge.stream.app import run_site
-    from plateforge.stream.config import CameraConfig, load_site_config
+    from plateforge.stream.config import CameraConfig, MetricsOptions, OutboxOptions, load_site_config
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_site_config(config)
@@ -63,9 +63,9 @@ def stream(
         cfg.cameras.append(CameraConfig(names[i] if names else camera_name(src), src, every, max_fps, realtime))
     cfg.sinks += list(sink or [])
     if outbox is not None:
-        cfg.outbox = str(outbox)
+        cfg.outbox = OutboxOptions(str(outbox))
     if metrics_port is not None:
-        cfg.metrics_port = metrics_port
+        cfg.metrics = MetricsOptions(metrics_port)
     if vehicle_model is not None:
         cfg.reader = dataclasses.replace(cfg.reader, vehicle_model=str(vehicle_model))
     if fp32 or threads is not None:
@@ -93,7 +93,7 @@ def stream(
     s = run_site(cfg, on_event=show, stop=stop)
     console.print(
         f"{s.frames} frames processed ({s.fps:.1f}/s), {s.dropped} dropped, {s.errors} failed; "
-        f"{s.events} events ({s.new_events} new in {cfg.outbox}); OCR on {s.ocr_calls} of {s.tracked} tracked "
+        f"{s.events} events ({s.new_events} new in {cfg.outbox.path}); OCR on {s.ocr_calls} of {s.tracked} tracked "
         f"plates; sink backlog {s.backlog or 'none'}",
         highlight=False,
     )

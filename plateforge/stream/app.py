@@ -59,13 +59,13 @@ def run_site(
         for c in cfg.cameras
     ]
     metrics = None
-    if cfg.metrics_port is not None:
+    if cfg.metrics.port is not None:
         from plateforge.stream.metrics import StreamMetrics
 
-        metrics = StreamMetrics(cfg.metrics_port)
+        metrics = StreamMetrics(cfg.metrics.port)
     alpr = alpr or make_alpr(cfg.reader)
     vehicles = make_vehicles(cfg.reader)
-    outbox = Outbox(cfg.outbox)
+    outbox = Outbox(cfg.outbox.path)
     sinks = _make_sinks(cfg.sinks)
     dispatchers = [Dispatcher(outbox, s, on_result=metrics.sink_result if metrics else None).start() for s in sinks]
     processors = {

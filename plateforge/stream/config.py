@@ -29,6 +29,7 @@ import yaml
 from plateforge.stream.pipeline import EventOptions, OcrOptions
 from plateforge.stream.sources import SourceOptions
 from plateforge.stream.tracker import TrackerOptions
+from plateforge.typed_config import from_dict
 
 
 @dataclass(frozen=True)
@@ -59,33 +60,38 @@ class CameraConfig:
     realtime: bool = False
 
 
+@dataclass(frozen=True)
+class OutboxOptions:
+    """``path``: the SQLite file that stores every event first (and delivers it to the sinks)."""
+
+    path: str = "plateforge_events.sqlite"
+
+
+@dataclass(frozen=True)
+class MetricsOptions:
+    """``port``: serve Prometheus metrics there (None: no endpoint)."""
+
+    port: int | None = None
+
+
 @dataclass
 class SiteConfig:
+    """A site YAML's sections (see the module docstring); ``sinks`` as :func:`~plateforge.stream.sinks.make_sink`
+    takes them."""
+
     cameras: list[CameraConfig] = field(default_factory=list)
     reader: ReaderOptions = ReaderOptions()
     tracker: TrackerOptions = TrackerOptions()
     ocr: OcrOptions = OcrOptions()
     events: EventOptions = EventOptions()
     source: SourceOptions = SourceOptions()
-    outbox: str = "plateforge_events.sqlite"
+    outbox: OutboxOptions = OutboxOptions()
     sinks: list = field(default_factory=list)
-    metrics_port: int | None = None
-
-
-def _build(cls, data, where: str):
-    if data is None:
-        return cls()
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
-    return cls(**data)
+    metrics: MetricsOptions = MetricsOptions()
 
 
 def load_site_config(path: str | Path | None) -> SiteConfig:
-    """Read a site YAML (None: defaults)."""
+    """Read a site YAML (None: defaults); errors name the file, the section and the key."""
     if path is None:
         return SiteConfig()
     path = Path(path)
@@ -95,33 +101,11 @@ def load_site_config(path: str | Path | None) -> SiteConfig:
         raise ValueError(f"{path}: cannot read the site config: {e}") from e
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
-    known = {"cameras", "reader", "tracker", "ocr", "events", "source", "outbox", "sinks", "metrics"}
-    unknown = sorted(set(raw) - known)
+    known = [f.name for f in dataclasses.fields(SiteConfig)]
+    unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {unknown}; known: {sorted(known)}")
-    cams = raw.get("cameras") or []
-    if not isinstance(cams, list):
-        raise ValueError(f"{path}: cameras must be a list")
-    cfg = SiteConfig(
-        cameras=[_build(CameraConfig, c, f"{path}: cameras[{i}]") for i, c in enumerate(cams)],
-        reader=_build(ReaderOptions, raw.get("reader"), f"{path}: reader"),
-        tracker=_build(TrackerOptions, raw.get("tracker"), f"{path}: tracker"),
-        ocr=_build(OcrOptions, raw.get("ocr"), f"{path}: ocr"),
-        events=_build(EventOptions, raw.get("events"), f"{path}: events"),
-        source=_build(SourceOptions, raw.get("source"), f"{path}: source"),
-        sinks=list(raw.get("sinks") or []),
-    )
-    outbox = raw.get("outbox") or {}
-    if outbox:
-        if not isinstance(outbox, dict) or set(outbox) - {"path"}:
-            raise ValueError(f"{path}: outbox takes only {{path: FILE}}")
-        cfg.outbox = str(outbox["path"])
-    metrics = raw.get("metrics") or {}
-    if metrics:
-        if not isinstance(metrics, dict) or set(metrics) - {"port"}:
-            raise ValueError(f"{path}: metrics takes only {{port: N}}")
-        cfg.metrics_port = int(metrics["port"])
-    return cfg
+    return from_dict(SiteConfig, raw, str(path))
 
 
 def make_alpr(r: ReaderOptions):

@@ -10,13 +10,10 @@ import math
 import os
 import subprocess
 import time
-import types
-import typing
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-import yaml
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -52,49 +49,6 @@ class TrainingCfg:
     limit_train_batches: float | int | None = None
     limit_val_batches: float | int | None = None
     log_every_n_steps: int = 20
-
-
-def from_dict(cls, data: dict | None, where: str = "config"):
-    """Build dataclass ``cls`` from a dict, recursing into nested dataclasses and lists of them.
-
-    Unknown keys are errors (a typo must not be silently ignored); missing keys take the defaults.
-    """
-    data = data or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
-    kwargs = {}
-    for key, value in data.items():
-        kwargs[key] = _convert(hints[key], value, f"{where}.{key}")
-    return cls(**kwargs)
-
-
-def _convert(tp, value, where: str):
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        dc = [a for a in args if dataclasses.is_dataclass(a)]
-        return from_dict(dc[0], value, where) if dc and isinstance(value, dict) else value
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value or [])]
-    return value
-
-
-def load_config(cls, path: str | Path):
-    """Read a YAML file into the typed config ``cls``; errors name the file and the key."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    return from_dict(cls, yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
 
 
 def git_commit() -> str | None:

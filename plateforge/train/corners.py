@@ -25,12 +25,12 @@ from plateforge.train.common import (
     TrainingCfg,
     checkpoint_callbacks,
     git_commit,
-    load_config,
     make_trainer,
     new_run_dir,
 )
 from plateforge.train.det_data import SceneMaker, SceneSource, worker_init
 from plateforge.train.registry import create_model
+from plateforge.typed_config import load_config
 
 
 @dataclasses.dataclass

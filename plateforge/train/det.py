@@ -28,7 +28,6 @@ from plateforge.train.common import (
     checkpoint_callbacks,
     find_ema,
     git_commit,
-    load_config,
     make_trainer,
     shared_run_dir,
 )
@@ -45,6 +44,7 @@ from plateforge.train.det_data import (
 from plateforge.train.det_loss import DetectionLoss, DetLossCfg
 from plateforge.train.qat import is_qat, prepare_qat
 from plateforge.train.registry import create_model
+from plateforge.typed_config import load_config
 
 
 @dataclasses.dataclass

@@ -24,7 +24,6 @@ from plateforge.train.common import (
     TrainingCfg,
     checkpoint_callbacks,
     git_commit,
-    load_config,
     make_trainer,
     new_run_dir,
 )
@@ -36,6 +35,7 @@ from plateforge.train.ocr_data import (
     synth_arrays,
 )
 from plateforge.train.registry import create_model
+from plateforge.typed_config import load_config
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
