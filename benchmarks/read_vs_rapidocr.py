@@ -18,8 +18,7 @@ import time
 
 import numpy as np
 
-from plateforge.eval.det_metrics import match
-from plateforge.eval.read_eval import scenes_with_texts
+from plateforge.eval.read_eval import scenes_with_texts, texts_on
 from plateforge.runtime.alpr import ALPR
 
 
@@ -52,11 +51,9 @@ def main() -> None:
         t = time.perf_counter()
         result, _ = rapid(img)
         theirs["ms"].append(1000 * (time.perf_counter() - t))
-        gt = np.array([p.box for p in labels], np.float32).reshape(-1, 4)
-        pairs = {g: d for d, g in match(gt, np.array([p.box for p in plates], np.float32).reshape(-1, 4))}
-        for g, label in enumerate(labels):
+        for label, text in zip(labels, texts_on(plates, labels), strict=True):
             total += 1
-            ours["right"] += g in pairs and plates[pairs[g]].text == label.text
+            ours["right"] += text == label.text
             theirs["right"] += rapid_texts(result, label.box) == label.text
     rep = {
         "scenes": args.scenes,

@@ -8,6 +8,7 @@ and ``<plate>`` the plate text with ``-`` where the dataset masked a character (
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -47,39 +48,30 @@ def read_uc3m_ocr(src: str | os.PathLike, bad: BadItems | None = None) -> list[I
     return records
 
 
-def uc3m_scene_records(root: str | os.PathLike, split: str = "val") -> list[ImageRecord]:
-    """Scenes of the official ``split`` with exactly one plate box and one OCR crop, so the crop's text
-    belongs to that box: one record per scene, its plate with box (xyxy pixels), text (``?`` masked), region
-    ``eu-es`` and layout. The dataset paints a grey block over each masked character in the photo itself."""
-    import cv2
-
-    root = Path(root)
-    crops: dict[str, list[re.Match]] = {}
-    for crop in sorted((root / "OCR" / "images" / split).glob("*.jpg")):
-        m = NAME.match(crop.stem)
-        if m:
-            crops.setdefault(m["stem"], []).append(m)
-    records = []
-    for img in sorted((root / "LP" / "images" / split).glob("*.jpg")):
-        label = root / "LP" / "labels" / split / f"{img.stem}.txt"
-        lines = [ln.split() for ln in label.read_text().splitlines() if ln.strip()] if label.exists() else []
-        if len(lines) != 1 or len(crops.get(img.stem, [])) != 1:
-            continue
-        shape = cv2.imread(str(img), cv2.IMREAD_UNCHANGED).shape
-        h, w = shape[:2]
-        _, xc, yc, bw, bh = map(float, lines[0])
-        box = ((xc - bw / 2) * w, (yc - bh / 2) * h, (xc + bw / 2) * w, (yc + bh / 2) * h)
-        m = crops[img.stem][0]
-        layout = "two_line" if m["type"] == "B" else "one_line"
-        plate = PlateLabel(box, None, m["plate"].replace("-", "?"), "eu-es", layout)
-        records.append(ImageRecord(str(img.resolve()), w, h, (plate,), meta={"subset": split}))
-    return records
-
-
 def read_uc3m_scenes(src: str | os.PathLike, bad: BadItems | None = None) -> list[ImageRecord]:
-    """The single-plate scenes of both official splits (``meta.subset`` train / val) with their plate texts;
-    ``src`` is the UC3M-LP root (holding ``LP/`` and ``OCR/``)."""
+    """Scenes of both official splits (``meta.subset`` train / val) with exactly one plate box and one OCR
+    crop, so the crop's text belongs to that box: the box from ``LP/`` (YOLO), the text (``?`` masked),
+    region and layout from the crop's name in ``OCR/``. ``src`` is the UC3M-LP root. The dataset paints a
+    grey block over each masked character in the photo itself."""
+    from plateforge.data.yolo import read_yolo
+
     root = Path(src)
     if not (root / "LP").is_dir() or not (root / "OCR").is_dir():
         raise DataError(str(root), "not a UC3M-LP root: expected LP/ and OCR/ inside")
-    return uc3m_scene_records(root, "train") + uc3m_scene_records(root, "val")
+    texts: dict[str, list[PlateLabel]] = {}
+    for crop in read_uc3m_ocr(root / "OCR", bad):
+        texts.setdefault(NAME.match(Path(crop.image).stem)["stem"], []).append(crop.plates[0])
+    records = []
+    for scene in read_yolo(root / "LP", bad):
+        known = texts.get(Path(scene.image).stem, [])
+        if len(scene.plates or ()) != 1 or len(known) != 1:
+            continue
+        t = known[0]
+        plate = dataclasses.replace(scene.plates[0], text=t.text, region=t.region, layout=t.layout)
+        records.append(dataclasses.replace(scene, plates=(plate,), meta={"subset": scene.meta.get("subset")}))
+    return records
+
+
+def uc3m_scene_records(root: str | os.PathLike, split: str = "val") -> list[ImageRecord]:
+    """The :func:`read_uc3m_scenes` records of one official split."""
+    return [r for r in read_uc3m_scenes(root) if r.meta.get("subset") == split]

@@ -3,6 +3,7 @@ result overlaps it (IoU ≥ 0.5) with exactly its text. Needs the ``[synth]`` ex
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -29,6 +30,15 @@ def scenes_with_texts(
         yield apply(scene.image, scene_pipeline(augment), int(rng.integers(0, 2**31))), list(scene.plates)
 
 
+def texts_on(plates, labels) -> list[str | None]:
+    """For each labelled plate (anything with an xyxy ``box``), the text of the read result matched to it
+    (IoU ≥ 0.5, one result per plate), or None when no result lies on it."""
+    gt = np.array([p.box for p in labels], np.float32).reshape(-1, 4)
+    boxes = np.array([p.box for p in plates], np.float32).reshape(-1, 4)
+    pairs = {g: d for d, g in match(gt, boxes)}
+    return [plates[pairs[g]].text if g in pairs else None for g in range(len(labels))]
+
+
 def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:
     """Exact plate reads over all labelled plates, per layout and region, plus detection recall and the
     median milliseconds per image."""
@@ -39,20 +49,17 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:
         t = time.perf_counter()
         plates = alpr.read(img)
         times.append(time.perf_counter() - t)
-        gt = np.array([p.box for p in labels], np.float32).reshape(-1, 4)
-        boxes = np.array([p.box for p in plates], np.float32).reshape(-1, 4)
-        pairs = dict((g, d) for d, g in match(gt, boxes))
-        for g, label in enumerate(labels):
+        for label, text in zip(labels, texts_on(plates, labels), strict=True):
             total += 1
-            ok = g in pairs and plates[pairs[g]].text == label.text
-            found += g in pairs
+            ok = text == label.text
+            found += text is not None
             right += ok
             for key in (f"layout:{label.layout}", f"region:{label.region}"):
                 per.setdefault(key, [0, 0])
                 per[key][0] += ok
                 per[key][1] += 1
             if not ok and len(errors) < 40:
-                errors.append({"truth": label.text, "read": plates[pairs[g]].text if g in pairs else None})
+                errors.append({"truth": label.text, "read": text})
     return {
         "scenes": scenes,
         "plates": total,
@@ -68,8 +75,6 @@ def masked_match(read: str, truth: str) -> bool:
     """Whether ``read`` shows every visible character of ``truth`` in place. UC3M-LP paints a grey block over
     each masked character (``?``) in the photo itself, so a reader may give any one character there or none:
     ``?`` matches zero or one character, every other character must match exactly."""
-    import re
-
     pattern = "".join(".?" if c == "?" else re.escape(c) for c in truth)
     return re.fullmatch(pattern, read) is not None
 
@@ -86,14 +91,12 @@ def evaluate_uc3m_scenes(alpr, root: str, split: str = "val", only: set[str] | N
     right = found = 0
     errors = []
     for rec in records:
-        truth, box = rec.plates[0].text, rec.plates[0].box
-        plates = alpr.read(rec.image)
-        boxes = np.array([p.box for p in plates], np.float32).reshape(-1, 4)
-        pairs = dict((g, d) for d, g in match(np.array([box], np.float32), boxes))
-        found += 0 in pairs
-        ok = 0 in pairs and masked_match(plates[pairs[0]].text, truth)
+        truth = rec.plates[0].text
+        (text,) = texts_on(alpr.read(rec.image), rec.plates)
+        found += text is not None
+        ok = text is not None and masked_match(text, truth)
         right += ok
         if not ok and len(errors) < 30:
-            errors.append({"image": rec.image, "truth": truth, "read": plates[pairs[0]].text if 0 in pairs else None})
+            errors.append({"image": rec.image, "truth": truth, "read": text})
     n = max(1, len(records))
     return {"plates": len(records), "visible_chars_right": right / n, "detected": found / n, "errors": errors}
