@@ -47,6 +47,35 @@ def test_every_style_renders_texts_that_match_the_region_regex(code):
             assert plate.image.std() > 20
 
 
+def test_us_picture_plates_draw_their_background_ink_and_font_per_plate():
+    """The shared US picture styles: every plate gets its own scenic background, an ink and a typeface from
+    the style's lists, the state's own name, and a text valid for the state."""
+    spec = load_specs()["us-ny"]
+    picture = next(s for s in spec.styles if s.name == "us_picture")
+    assert picture.varies and len(picture.fg_choices) > 1 and "condensed" in picture.font_choices
+    rng = np.random.default_rng(5)
+    plates = [render_plate(spec, rng, height=64, style=picture, dirty=False) for _ in range(12)]
+    margins = {tuple(p.image[20:26, 3:6].mean((0, 1)).round()) for p in plates}  # left of the characters
+    assert len(margins) == len(plates)  # backgrounds differ from plate to plate
+    assert all(spec.is_valid(p.text) and p.style == "us_picture" for p in plates)
+    dark = next(s for s in spec.styles if s.name == "us_dark")
+    assert np.mean([render_plate(spec, rng, 64, dark, dirty=False).image.mean() for _ in range(6)]) < np.mean(
+        [p.image.mean() for p in plates]
+    )
+
+
+def test_synthetic_crop_cache_is_keyed_by_the_plate_specs(tmp_path, monkeypatch):
+    """Editing a region's YAML (or a font) must render the cached training crops anew, not reuse stale ones."""
+    from plateforge import specs
+    from plateforge.train.ocr_data import SynthSource, synth_arrays
+
+    src = SynthSource(n=4, seed=3, regions="ch", augment="none")
+    synth_arrays(src, 48, 160, tmp_path, workers=1)
+    monkeypatch.setattr(specs, "specs_fingerprint", lambda: "edited")
+    synth_arrays(src, 48, 160, tmp_path, workers=1)
+    assert len(list(tmp_path.glob("synth_*.npz"))) == 2
+
+
 def test_regex_rejects_wrong_texts():
     specs = load_specs()
     assert not specs["eu-es"].is_valid("1234ABC")  # vowels are not used on Spanish plates

@@ -9,6 +9,8 @@ A style is drawn on a canvas whose coordinates are fractions of the plate (x rig
   from the region's ``letters``, ``{A2-7}`` 2-7 letters or digits (vanity plates), ``{name}`` one of
   ``choices[name]`` (a choice may itself be a pattern); other characters are printed as they are (``-``
   and spaces are printed but are not part of the text).
+- ``bg`` a colour, or ``scenic`` / ``scenic_dark``: a random gradient with soft shapes, new for every plate
+  (the picture plates of US states); ``fg`` and ``font`` may be lists, one drawn per plate.
 - ``decor``: what a plate shows that is not its text: ``rect`` (a coloured block), ``text`` (a fixed or
   chosen label such as ``DUBAI``), ``circle`` (seals, emblems), ``eu_band`` (blue band, 12 stars, country
   code), ``flag`` (horizontal stripes), ``sticker`` (a registration sticker of random colour).
@@ -27,7 +29,8 @@ import yaml
 
 SPEC_DIR = Path(__file__).parent
 LAYOUTS = ("one_line", "two_line")
-FONTS = ("din", "bebas", "sans", "arabic")
+FONTS = ("din", "bebas", "sans", "condensed", "arabic")
+SCENIC = ("scenic", "scenic_dark")  # a background drawn anew for every plate (light or dark)
 DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag", "sticker")
 TOKEN = re.compile(r"\{([A-Za-z_]+)(\d+)?(?:-(\d+))?\}")
 
@@ -74,6 +77,13 @@ class Style:
     bolts: bool = True
     weight: float = 1.0  # how often this style is drawn within its region
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fg_choices: tuple[str, ...] = ()  # when several: each plate draws its text colour and font from these
+    font_choices: tuple[str, ...] = ()
+
+    @property
+    def varies(self) -> bool:
+        """Whether each plate of this style draws its own background, text colour or font."""
+        return self.bg in SCENIC or len(self.fg_choices) > 1 or len(self.font_choices) > 1
 
     @property
     def aspect(self) -> float:
@@ -110,7 +120,11 @@ def _style(d: dict, region_choices: dict, where: str) -> Style:
     layout = d.get("layout", "one_line")
     if layout not in LAYOUTS:
         raise ValueError(f"{where}: layout must be one of {LAYOUTS}, got {layout!r}")
-    font = d.get("font", "sans")
+    fonts = d.get("font", "sans")
+    fonts = tuple(fonts) if isinstance(fonts, list) else (fonts,)
+    inks = d.get("fg", "#111111")
+    inks = tuple(inks) if isinstance(inks, list) else (inks,)
+    font = fonts[0]
     fields = tuple(
         Field(
             text=f["text"],
@@ -136,7 +150,7 @@ def _style(d: dict, region_choices: dict, where: str) -> Style:
                 colors=tuple(item.get("colors", ())),
             )
         )
-    for f in (font, *(f.font for f in fields), *(x.font for x in decor)):
+    for f in (*fonts, *(f.font for f in fields), *(x.font for x in decor)):
         if f is not None and f not in FONTS:
             raise ValueError(f"{where}: font must be one of {FONTS}, got {f!r}")
     choices = {k: tuple(str(x) for x in v) for k, v in {**region_choices, **d.get("choices", {})}.items()}
@@ -145,7 +159,7 @@ def _style(d: dict, region_choices: dict, where: str) -> Style:
         layout=layout,
         size_mm=tuple(d["size_mm"]),
         bg=d.get("bg", "#ffffff"),
-        fg=d.get("fg", "#111111"),
+        fg=inks[0],
         font=font,
         fields=fields,
         decor=tuple(decor),
@@ -155,6 +169,8 @@ def _style(d: dict, region_choices: dict, where: str) -> Style:
         bolts=bool(d.get("bolts", True)),
         weight=float(d.get("weight", 1.0)),
         choices=choices,
+        fg_choices=inks,
+        font_choices=fonts,
     )
 
 
@@ -166,6 +182,18 @@ def _check_tokens(style: Style, region: str) -> None:
                 continue
             if name not in style.choices:
                 raise ValueError(f"{region} style {style.name!r}: pattern {text!r} uses {{{name}}} with no choices")
+
+
+@cache
+def specs_fingerprint() -> str:
+    """A hash of the region YAML files and the bundled fonts: anything cached from rendered plates is keyed by it."""
+    import hashlib
+
+    h = hashlib.sha1()
+    fonts = SPEC_DIR.parent / "synth" / "fonts"
+    for path in sorted(SPEC_DIR.glob("*.yaml")) + sorted(fonts.glob("*.[ot]tf")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:12]
 
 
 @cache

@@ -23,6 +23,7 @@ FONT_FILES = {
     "din": "OSP-DIN.ttf",
     "bebas": "BebasNeue-Bold.otf",
     "sans": "LiberationSans-Bold.ttf",
+    "condensed": "DejaVuSansCondensed-Bold.ttf",
     "arabic": "NotoKufiArabic-Bold.ttf",
 }
 RASTER_SIZE = 96  # px font size at which glyphs are rasterised once

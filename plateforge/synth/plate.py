@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from plateforge.specs import Decor, RegionSpec, Style
+from plateforge.specs import SCENIC, Decor, RegionSpec, Style
 from plateforge.synth import effects
 from plateforge.synth.glyphs import expand_pattern, fit_mask, label_mask, plate_text, text_mask
 
@@ -146,20 +147,60 @@ _BASE_CACHE: dict[tuple[int, int], np.ndarray] = {}
 _BASE_CACHE_MAX = 1024
 
 
+def scenic_background(height: int, width: int, rng: np.random.Generator, dark: bool) -> np.ndarray:
+    """A random picture-plate background (BGR uint8): a vertical two-colour gradient with a few soft shapes
+    (hills, a sun, stripes) in nearby colours, light enough for dark text (or dark enough for light text)."""
+    lo, hi = (25, 95) if dark else (175, 255)
+
+    def colour(value_range=(lo, hi)) -> np.ndarray:
+        hsv = np.array([[[rng.integers(0, 180), rng.integers(0, 160), rng.integers(*value_range)]]], np.uint8)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
+
+    t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    img = (1 - t) * colour() + t * colour()
+    img = np.repeat(img, width, axis=1)
+    for _ in range(int(rng.integers(0, 4))):
+        layer = np.zeros((height, width), np.uint8)
+        kind = rng.integers(0, 3)
+        if kind == 0:  # hills along the bottom
+            xs = np.linspace(0, width, int(rng.integers(3, 8)))
+            ys = height * rng.uniform(0.45, 0.95, xs.size)
+            pts = np.concatenate([[[0, height]], np.stack([xs, ys], 1), [[width, height]]]).astype(np.int32)
+            cv2.fillPoly(layer, [pts], 255, cv2.LINE_AA)
+        elif kind == 1:  # a sun or an emblem
+            c = (int(rng.uniform(0, width)), int(rng.uniform(0, height)))
+            cv2.circle(layer, c, int(height * rng.uniform(0.15, 0.6)), 255, -1, cv2.LINE_AA)
+        else:  # a band
+            y = int(rng.uniform(0, height * 0.9))
+            cv2.rectangle(layer, (0, y), (width, y + int(height * rng.uniform(0.05, 0.3))), 255, -1)
+        a = layer.astype(np.float32)[..., None] / 255 * rng.uniform(0.3, 0.8)
+        img = img * (1 - a) + colour() * a
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _draw_base(style: Style, height: int, rng: np.random.Generator | None) -> np.ndarray:
+    """Background, fixed decor and border of ``style`` at ``height`` px (``rng`` only for scenic backgrounds)."""
+    w = max(8, round(height * style.aspect))
+    if style.bg in SCENIC:
+        base = scenic_background(height, w, rng, dark=style.bg == "scenic_dark")
+    else:
+        base = np.empty((height, w, 3), np.uint8)
+        base[:] = hex_bgr(style.bg)
+    for d in style.decor:
+        if _is_static(d):
+            _decor(base, d, style, None, style.choices)
+    if style.border:
+        t = max(1, round(style.border_width * height))
+        effects.rounded_outline(base, t, style.corner_radius * height, hex_bgr(style.border))
+    return base
+
+
 def _base(style: Style, height: int) -> np.ndarray:
-    """The part of a style that never changes at a given height (background, fixed decor, border), cached."""
+    """The part of a fixed style that never changes at a given height, cached (read-only)."""
     key = (id(style), height)
     base = _BASE_CACHE.get(key)
     if base is None:
-        w = max(8, round(height * style.aspect))
-        base = np.empty((height, w, 3), np.uint8)
-        base[:] = hex_bgr(style.bg)
-        for d in style.decor:
-            if _is_static(d):
-                _decor(base, d, style, None, style.choices)
-        if style.border:
-            t = max(1, round(style.border_width * height))
-            effects.rounded_outline(base, t, style.corner_radius * height, hex_bgr(style.border))
+        base = _draw_base(style, height, None)
         base.setflags(write=False)
         if len(_BASE_CACHE) >= _BASE_CACHE_MAX:
             _BASE_CACHE.pop(next(iter(_BASE_CACHE)))
@@ -176,7 +217,13 @@ def render_plate(
     some, at random strength; the rest stay clean, as many real plates are.
     """
     style = style or pick_style(spec, rng)
-    img = _base(style, height).copy()
+    if style.varies:
+        ink = style.fg_choices[int(rng.integers(0, len(style.fg_choices)))]
+        font = style.font_choices[int(rng.integers(0, len(style.font_choices)))]
+        style = dataclasses.replace(style, fg=ink, font=font)
+        img = _draw_base(style, height, rng)
+    else:
+        img = _base(style, height).copy()
     w = img.shape[1]
     for d in style.decor:
         if not _is_static(d):

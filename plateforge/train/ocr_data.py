@@ -79,8 +79,11 @@ def _render(i: int):
 def synth_arrays(
     src: SynthSource, height: int, width: int, cache_dir: str | Path | None = None, workers: int | None = None
 ) -> PlateCrops:
-    """Render ``src.n`` crops at the model size (all cores), cached in ``cache_dir`` by their settings."""
-    key = json.dumps([dataclasses.asdict(src), height, width, SYNTH_CACHE_VERSION], sort_keys=True)
+    """Render ``src.n`` crops at the model size (all cores), cached in ``cache_dir`` by their settings and by the
+    plate specs and fonts they were drawn from (editing a region's YAML renders them anew)."""
+    from plateforge.specs import specs_fingerprint
+
+    key = json.dumps([dataclasses.asdict(src), height, width, SYNTH_CACHE_VERSION, specs_fingerprint()], sort_keys=True)
     path = Path(cache_dir) / f"synth_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz" if cache_dir else None
     if path is not None and path.is_file():
         z = np.load(path, allow_pickle=False)
