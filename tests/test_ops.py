@@ -13,6 +13,7 @@ from plateforge.ops.boxes import (
     shrink,
     xyxy_to_cxcywh,
 )
+from plateforge.ops.geometry import rectify
 from plateforge.synth.scene import plate_quad
 
 
@@ -68,3 +69,19 @@ def test_shrink_matches_one_step_area_averaging(size):
     assert ours.shape == (th, tw, 3)
     bilinear = cv2.resize(img, (tw, th), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     assert np.abs(ours - area).mean() < min(3.0, 0.5 * np.abs(bilinear - area).mean())
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.1])
+def test_rectify_keeps_the_asked_margin_around_the_plate(margin):
+    """A white 200 x 50 px plate on black, rectified to 160 x 48 from its exact corners: with ``margin`` m the
+    plate fills the crop but for m x its height on every side, so corners that fall inside keep it whole."""
+    img = np.zeros((200, 400, 3), np.uint8)
+    img[60:110, 100:300] = 255
+    corners = np.array([[100, 60], [300, 60], [300, 110], [100, 110]], np.float32)
+    crop = rectify(img, corners, 160, 48, margin)
+    ys, xs = np.nonzero(crop[..., 0] > 128)
+    m_px = margin * 50  # source pixels
+    want_x = 160 * m_px / (200 + 2 * m_px)
+    want_y = 48 * m_px / (50 + 2 * m_px)
+    assert xs.min() == pytest.approx(want_x, abs=1) and 159 - xs.max() == pytest.approx(want_x, abs=1)
+    assert ys.min() == pytest.approx(want_y, abs=1) and 47 - ys.max() == pytest.approx(want_y, abs=1)

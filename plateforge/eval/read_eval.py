@@ -39,9 +39,26 @@ def texts_on(plates, labels) -> list[str | None]:
     return [plates[pairs[g]].text if g in pairs else None for g in range(len(labels))]
 
 
+HEIGHT_BINS = (24, 40, 64)  # px: plate height groups of the report (< 24, 24-40, 40-64, >= 64)
+
+
+def height_group(label) -> str:
+    """The plate height group of a labelled plate: its corners' mean left/right edge length (else the box's)."""
+    if label.corners is not None:
+        c = np.asarray(label.corners, np.float32)
+        h = (np.linalg.norm(c[3] - c[0]) + np.linalg.norm(c[2] - c[1])) / 2
+    else:
+        h = label.box[3] - label.box[1]
+    edges = (0, *HEIGHT_BINS, None)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        if hi is None or h < hi:
+            return f"height:{lo}+" if hi is None else f"height:{lo}-{hi}"
+    raise AssertionError("unreachable")
+
+
 def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:
-    """Exact plate reads over all labelled plates, per layout and region, plus detection recall and the
-    median milliseconds per image."""
+    """Exact plate reads over all labelled plates, per layout, region and plate height (px), plus detection
+    recall and the median milliseconds per image."""
     total = right = found = 0
     per: dict[str, list[int]] = {}
     times, errors = [], []
@@ -54,7 +71,7 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:
             ok = text == label.text
             found += text is not None
             right += ok
-            for key in (f"layout:{label.layout}", f"region:{label.region}"):
+            for key in (f"layout:{label.layout}", f"region:{label.region}", height_group(label)):
                 per.setdefault(key, [0, 0])
                 per[key][0] += ok
                 per[key][1] += 1

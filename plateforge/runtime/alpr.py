@@ -37,7 +37,9 @@ class ALPR:
     ``corners``: a :class:`CornerRegressor`, a path, ``"auto"`` (the bundled regressor, which measures better
     than the detector head's corners) or None (use the head's corners); ``conf``: detection threshold;
     ``top_n``: alternative texts per plate (1 = none); ``threads``: ONNX Runtime threads per model;
-    ``recognizer_config``: the YAML of a fast-plate-ocr recognizer given as ``recognizer``. Detectors exported
+    ``recognizer_config``: the YAML of a fast-plate-ocr recognizer given as ``recognizer``; ``rectify_margin``:
+    border kept around each plate in its rectified crop, as a fraction of the plate height (the recognizer's
+    training crops have 0 to 0.15, so a plate whose corners land a little inside it stays whole). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -51,6 +53,7 @@ class ALPR:
         threads: int | None = None,
         fast_resize: bool = False,
         recognizer_config: str | os.PathLike | None = None,
+        rectify_margin: float = 0.075,
     ):
         self.detector = (
             detector
@@ -66,6 +69,7 @@ class ALPR:
             corners = CornerRegressor(corners, threads=threads)
         self.corners = corners
         self.top_n = top_n
+        self.rectify_margin = rectify_margin
 
     def read_timed(self, image: ImageInput) -> ImageRead:
         """Read one image (path, bytes or array); raises ImageError for an unusable input."""
@@ -96,7 +100,7 @@ class ALPR:
         else:
             quads = np.array([d.corners for d in detections], np.float32).reshape(-1, 4, 2)
         spec = self.recognizer.spec
-        crops = [rectify(img, q, spec.width, spec.height) for q in quads]
+        crops = [rectify(img, q, spec.width, spec.height, self.rectify_margin) for q in quads]
         t1 = time.perf_counter()
         plates = self._recognize(crops, detections, quads)
         return plates, crops, t1 - t0, time.perf_counter() - t1
