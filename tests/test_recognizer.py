@@ -82,7 +82,10 @@ def trained_run(tmp_path_factory):
         "experiment": {"name": "t", "output_dir": str(tmp / "runs"), "seed": 0},
         "dataset": {
             "synth": {"n": 192, "seed": 3, "regions": "ch,eu", "augment": "light"},
-            "real": [{"manifest": str(tmp / "real.jsonl"), "repeat": 2}],
+            "real": [
+                {"manifest": str(tmp / "real.jsonl"), "repeat": 2},
+                {"manifest": str(tmp / "real.jsonl"), "augment": "none", "margin": 0.075},  # as cut from scenes
+            ],
             "val": [
                 {"name": "synth", "synth": {"n": 48, "seed": 4, "regions": "ch,eu", "augment": "none"}},
                 {"name": "real", "manifest": str(tmp / "real.jsonl")},
@@ -113,6 +116,21 @@ def test_training_writes_checkpoints_metrics_and_curves(trained_run):
     info = torch.load(ck / "last.ckpt", map_location="cpu", weights_only=False)["plateforge"]
     assert info["task"] == "recognizer" and len(info["dataset_hash"]) == 64
     assert info["config"]["training"]["batch_size"] == 32 and "git_commit" in info
+
+
+def test_real_sources_keep_their_own_augmentation_and_margin(trained_run):
+    from plateforge.train.ocr import OcrConfig, build_data
+    from plateforge.typed_config import load_config
+
+    _, config, _ = trained_run
+    cfg = load_config(OcrConfig, config)
+    train, _, _, _ = build_data(cfg, cfg.model.regions)
+    synth, default, plain = train.datasets
+    assert default.augment is not None and plain.augment is None  # the dataset's preset vs the source's "none"
+    assert len(default) == 24 and len(plain) == 12
+    loose = plain.index[0][0].images[0].astype(np.float32)
+    tight = default.index[0][0].images[0].astype(np.float32)
+    assert np.abs(loose - tight).mean() > 5  # the margin really changes the crop
 
 
 def test_resume_continues_from_last(trained_run):

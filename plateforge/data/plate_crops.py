@@ -24,9 +24,11 @@ class PlateCrops:
         return len(self.texts)
 
 
-def plate_crops(manifest: str, width: int, height: int, subset: str | None = None) -> PlateCrops:
+def plate_crops(manifest: str, width: int, height: int, subset: str | None = None, margin: float = 0.0) -> PlateCrops:
     """Every plate with a text in ``manifest`` (only records of ``subset`` when given), rectified by its corners
-    (or its box when it has none) to ``width`` × ``height``. Raises ValueError naming an unreadable image."""
+    (or its box when it has none) to ``width`` × ``height``, keeping ``margin`` × the plate height around
+    plates with corners (see :func:`~plateforge.ops.geometry.rectify`). Raises ValueError naming an
+    unreadable image."""
     images, texts, regions, layouts = [], [], [], []
     for rec in read_manifest(manifest):
         if subset is not None and rec.meta.get("subset") != subset:
@@ -37,8 +39,10 @@ def plate_crops(manifest: str, width: int, height: int, subset: str | None = Non
         for p in rec.plates or ():
             if not p.text:
                 continue
-            corners = np.array(p.corners, np.float32) if p.corners else box_corners(p.box)
-            images.append(rectify(img, corners, width, height))
+            if p.corners:
+                images.append(rectify(img, np.array(p.corners, np.float32), width, height, margin))
+            else:
+                images.append(rectify(img, box_corners(p.box), width, height))
             texts.append(p.text)
             regions.append(p.region)
             layouts.append(p.layout)

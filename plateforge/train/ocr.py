@@ -196,17 +196,21 @@ def build_data(cfg: OcrConfig, regions: list[str]):
 
     m, d = cfg.model, cfg.dataset
     synth = synth_arrays(d.synth, m.height, m.width, d.cache_dir)
-    real = [(plate_crops(r.manifest, m.width, m.height, r.subset), r.repeat) for r in d.real]
+    real, by_preset = [], {}
+    for r in d.real:
+        crops = plate_crops(r.manifest, m.width, m.height, r.subset, r.margin)
+        real.append((crops, r.repeat))
+        by_preset.setdefault(r.augment or d.real_augment, []).append((crops, r.repeat))
     train = [OcrDataset([(synth, 1)], m.alphabet, m.slots, regions)]
-    if real:
-        aug = crop_pipeline(d.real_augment) if d.real_augment != "none" else None
-        train.append(OcrDataset(real, m.alphabet, m.slots, regions, augment=aug, seed=cfg.experiment.seed))
+    for preset, parts in by_preset.items():
+        aug = crop_pipeline(preset) if preset != "none" else None
+        train.append(OcrDataset(parts, m.alphabet, m.slots, regions, augment=aug, seed=cfg.experiment.seed))
     vals, names = [], []
     for v in d.val:
         arrays = (
             synth_arrays(v.synth, m.height, m.width, d.cache_dir)
             if v.synth is not None
-            else plate_crops(v.manifest, m.width, m.height, v.subset)
+            else plate_crops(v.manifest, m.width, m.height, v.subset, v.margin)
         )
         vals.append(OcrDataset([(arrays, 1)], m.alphabet, m.slots, regions))
         names.append(v.name)

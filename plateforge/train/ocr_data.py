@@ -37,21 +37,27 @@ class SynthSource:
 @dataclasses.dataclass
 class RealSource:
     """Real crops from a manifest (``subset`` keeps only records whose meta subset matches); each is used
-    ``repeat`` times per epoch, with fresh augmentation each time."""
+    ``repeat`` times per epoch, with fresh augmentation each time (``augment``: a preset name, or None for the
+    dataset's ``real_augment``). ``margin``: border kept around plates with corners when they are rectified,
+    as a fraction of the plate height (0.075 is what the reader keeps: use it for crops cut from scenes)."""
 
     manifest: str
     subset: str | None = None
     repeat: int = 1
+    augment: str | None = None
+    margin: float = 0.0
 
 
 @dataclasses.dataclass
 class ValSet:
-    """A validation set: a manifest (+ subset) or synthetic crops."""
+    """A validation set: a manifest (+ subset, rectified with ``margin`` as in :class:`RealSource`) or
+    synthetic crops."""
 
     name: str
     manifest: str | None = None
     subset: str | None = None
     synth: SynthSource | None = None
+    margin: float = 0.0
 
 
 _worker: dict = {}
