@@ -532,6 +532,28 @@ def test_data_corners_fills_box_only_plates_with_the_corner_model(tmp_path):
     assert float(np.median(errors)) < 0.1  # corners within a tenth of the plate height
 
 
+def test_data_corners_clips_corners_beyond_the_image_edge(tmp_path):
+    """A plate cut by the frame edge: the corner model may put a corner outside the image; the filled manifest
+    keeps it on the edge, so it can be written and read back (it was rejected as out of the image)."""
+    from plateforge.data.corners import add_corners
+    from plateforge.data.manifest import ImageRecord, PlateLabel, read_manifest, write_manifest
+
+    class Outward:  # a corner model that overshoots by 5 px on every side
+        def refine(self, image, boxes):
+            x1, y1, x2, y2 = boxes[0]
+            return np.array([[[x1 - 5, y1 - 5], [x2 + 5, y1 - 5], [x2 + 5, y2 + 5], [x1 - 5, y2 + 5]]], np.float32)
+
+    path = tmp_path / "edge.png"
+    cv2.imwrite(str(path), np.zeros((100, 200, 3), np.uint8))
+    write_manifest(
+        [ImageRecord(str(path), 200, 100, (PlateLabel((150, 70, 200, 100), text="AB123"),))], tmp_path / "b.jsonl"
+    )
+    records, filled = add_corners(tmp_path / "b.jsonl", model=Outward())
+    write_manifest(records, tmp_path / "c.jsonl")
+    (rec,) = read_manifest(tmp_path / "c.jsonl")
+    assert filled == 1 and rec.plates[0].corners == ((145, 65), (200, 65), (200, 100), (145, 100))
+
+
 def test_http_camera_drops_oldest_frames_and_reconnects_after_an_outage():
     from tests.brokers import free_port, start_mjpeg_camera
 
