@@ -152,8 +152,8 @@ def scenic_background(height: int, width: int, rng: np.random.Generator, dark: b
     (hills, a sun, stripes) in nearby colours, light enough for dark text (or dark enough for light text)."""
     lo, hi = (25, 95) if dark else (175, 255)
 
-    def colour(value_range=(lo, hi)) -> np.ndarray:
-        hsv = np.array([[[rng.integers(0, 180), rng.integers(0, 160), rng.integers(*value_range)]]], np.uint8)
+    def colour() -> np.ndarray:
+        hsv = np.array([[[rng.integers(0, 180), rng.integers(0, 160), rng.integers(lo, hi)]]], np.uint8)
         return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
 
     t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
