@@ -3,12 +3,14 @@ result overlaps it (IoU ≥ 0.5) with exactly its text. Needs the ``[synth]`` ex
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
 
 import numpy as np
 
 from plateforge.eval.det_metrics import match
+from plateforge.ops.geometry import quad_size
 
 
 def scenes_with_texts(
@@ -44,16 +46,10 @@ HEIGHT_BINS = (24, 40, 64)  # px: plate height groups of the report (< 24, 24-40
 
 def height_group(label) -> str:
     """The plate height group of a labelled plate: its corners' mean left/right edge length (else the box's)."""
-    if label.corners is not None:
-        c = np.asarray(label.corners, np.float32)
-        h = (np.linalg.norm(c[3] - c[0]) + np.linalg.norm(c[2] - c[1])) / 2
-    else:
-        h = label.box[3] - label.box[1]
-    edges = (0, *HEIGHT_BINS, None)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        if hi is None or h < hi:
-            return f"height:{lo}+" if hi is None else f"height:{lo}-{hi}"
-    raise AssertionError("unreachable")
+    h = quad_size(label.corners)[1] if label.corners is not None else label.box[3] - label.box[1]
+    i = bisect.bisect_right(HEIGHT_BINS, h)
+    lo = (0, *HEIGHT_BINS)[i]
+    return f"height:{lo}+" if i == len(HEIGHT_BINS) else f"height:{lo}-{HEIGHT_BINS[i]}"
 
 
 def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:

@@ -9,6 +9,14 @@ import cv2
 import numpy as np
 
 
+def quad_size(corners) -> tuple[float, float]:
+    """(width, height) in pixels of a quad TL, TR, BR, BL: the means of its top/bottom and left/right edges."""
+    c = np.asarray(corners, np.float32).reshape(4, 2)
+    width = (np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3])) / 2
+    height = (np.linalg.norm(c[3] - c[0]) + np.linalg.norm(c[2] - c[1])) / 2
+    return float(width), float(height)
+
+
 def rectify(image: np.ndarray, corners: np.ndarray, width: int, height: int, margin: float = 0.0) -> np.ndarray:
     """Perspective-warp the quad ``corners`` (TL, TR, BR, BL pixels) of a BGR image to a ``width`` × ``height``
     crop (the plate flattened, as a recognizer reads it).
@@ -21,10 +29,9 @@ def rectify(image: np.ndarray, corners: np.ndarray, width: int, height: int, mar
     side = max(np.linalg.norm(src[1] - src[0]), np.linalg.norm(src[2] - src[3]))
     dst = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
     if margin > 0:
-        tall = (np.linalg.norm(src[3] - src[0]) + np.linalg.norm(src[2] - src[1])) / 2
-        long = (np.linalg.norm(src[1] - src[0]) + np.linalg.norm(src[2] - src[3])) / 2
-        m = margin * max(tall, 1.0)  # margin in source pixels, the same on all sides
-        mx, my = width * m / (long + 2 * m), height * m / (tall + 2 * m)
+        long, tall = quad_size(src)
+        pad = margin * max(tall, 1.0)  # margin in source pixels, the same on all sides
+        mx, my = width * pad / (long + 2 * pad), height * pad / (tall + 2 * pad)
         dst = np.array([[mx, my], [width - mx, my], [width - mx, height - my], [mx, height - my]], np.float32)
         side *= width / (width - 2 * mx)
     m = cv2.getPerspectiveTransform(src, dst)
