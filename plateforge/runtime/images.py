@@ -2,15 +2,28 @@
 
 Handles grayscale, RGBA/BGRA, 16-bit and float images, EXIF orientation (for files and bytes), and refuses
 images whose pixel count would blow memory before decoding them fully.
+
+JPEGs without EXIF metadata (camera frames, images re-encoded by a server) are decoded by simplejpeg
+(libjpeg-turbo with its fast integer DCT): a 1280x720 frame in 2.97 ms instead of OpenCV's 3.68 ms (timed
+alternately, one thread), pixels within about 1 level of OpenCV's. Its fast upsampling is left off: it smears
+saturated colour edges (mean error 3.1 -> 6.0 levels on a test card). Photos with EXIF keep OpenCV's decode,
+which applies their orientation; anything simplejpeg refuses (CMYK, lossless, corrupt) goes to OpenCV too,
+whose errors are the ones reported.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+try:
+    import simplejpeg
+except ImportError:  # optional speed-up: OpenCV decodes everything on its own
+    simplejpeg = None
 
 ImageInput = str | os.PathLike | bytes | np.ndarray
 MAX_PIXELS = 120_000_000  # refuse to decode larger images (e.g. a corrupt header claiming 100k x 100k)
@@ -51,18 +64,26 @@ def to_bgr(img: np.ndarray, name: str = "image") -> np.ndarray:
 
 
 def _check_size_header(data: bytes, name: str) -> None:
-    """Refuse images whose header promises more than MAX_PIXELS, before decoding them."""
-    try:
-        from PIL import Image  # optional: a cheap header read when Pillow is there
-    except ImportError:
-        return
-    import io
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            w, h = im.size
-    except Exception:
-        return  # OpenCV will say what is wrong
+    """Refuse images whose header promises more than MAX_PIXELS, before decoding them (JPEG headers through
+    simplejpeg, other formats through Pillow when it is installed)."""
+    size = None
+    if data[:2] == b"\xff\xd8" and simplejpeg is not None:
+        try:
+            h, w = simplejpeg.decode_jpeg_header(data)[:2]
+            size = (w, h)
+        except Exception:
+            pass
+    if size is None:
+        try:
+            from PIL import Image  # optional: a cheap header read when Pillow is there
+        except ImportError:
+            return
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                size = im.size
+        except Exception:
+            return  # OpenCV will say what is wrong
+    w, h = size
     if w * h > MAX_PIXELS:
         raise ImageError(f"{name}: image of {w}x{h} pixels is larger than the {MAX_PIXELS:,}-pixel limit")
 
@@ -84,13 +105,25 @@ def load_image(image: ImageInput) -> np.ndarray:
     if not data:
         raise ImageError(f"{name}: empty file (0 bytes)")
     _check_size_header(data, name)
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
+    jpeg = data[:2] == b"\xff\xd8"
+    if jpeg and b"\xff\xd9" not in data[-64:]:
         raise ImageError(f"{name}: truncated JPEG (the file ends before the image does)")
+    if jpeg and simplejpeg is not None and b"Exif\x00\x00" not in data[:65536]:
+        img = _decode_jpeg_fast(data)
+        if img is not None:
+            return img
     buf = np.frombuffer(data, np.uint8)
     # JPEG is 8-bit without alpha: IMREAD_COLOR decodes it once and applies its EXIF orientation; other formats
     # keep their depth and alpha (IMREAD_UNCHANGED) and are converted below
-    jpeg = data[:2] == b"\xff\xd8"
     img = cv2.imdecode(buf, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageError(f"{name}: not a readable image (unknown format or corrupt data)")
     return to_bgr(img, name)
+
+
+def _decode_jpeg_fast(data: bytes) -> np.ndarray | None:
+    """A JPEG decoded by libjpeg-turbo with its fast DCT (BGR uint8), or None where simplejpeg cannot decode it."""
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="BGR", fastdct=True)
+    except Exception:  # CMYK, lossless, arithmetic coding, corrupt data: OpenCV decides and explains
+        return None
