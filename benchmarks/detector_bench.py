@@ -1,5 +1,6 @@
 """Detector latency on a 1280x720 frame with one plate, one ONNX Runtime thread: letterbox + inference +
-decoding (what ``PlateDetector.detect`` does), median and p95 over ``--runs``, for each model given.
+decoding (what ``PlateDetector.detect`` does), median and p95 over ``--runs``, for each model given. The
+models take turns run by run, so a machine whose speed drifts (shared CPUs) slows them alike.
 
     python benchmarks/detector_bench.py MODEL.onnx [MODEL2.onnx ...] [--runs 200]
 """
@@ -33,10 +34,10 @@ def main() -> None:
     frame = frame_with_one_plate()
     print(f"frame {frame.shape[1]}x{frame.shape[0]}, 1 thread, {args.runs} runs")
     print(f"{'model':40s} {'size':>5s} {'total p50':>10s} {'p95':>8s} {'letterbox':>10s} {'infer':>8s} {'decode':>8s}")
-    for path in args.models:
-        det = PlateDetector(path, threads=1)
-        parts = []
-        for i in range(args.runs + 10):
+    dets = [PlateDetector(path, threads=1) for path in args.models]
+    parts = [[] for _ in dets]
+    for i in range(args.runs + 10):
+        for det, out in zip(dets, parts, strict=True):
             t0 = time.perf_counter()
             square, lb = letterbox(frame, det.size, det.spec.letterbox_fill, args.fast_resize)
             t1 = time.perf_counter()
@@ -45,8 +46,9 @@ def main() -> None:
             postprocess(raw, lb, det.conf, det.iou, det.max_det)
             t3 = time.perf_counter()
             if i >= 10:
-                parts.append((t3 - t0, t1 - t0, t2 - t1, t3 - t2))
-        p = np.array(parts) * 1000
+                out.append((t3 - t0, t1 - t0, t2 - t1, t3 - t2))
+    for path, det, out in zip(args.models, dets, parts, strict=True):
+        p = np.array(out) * 1000
         print(
             f"{path:40s} {det.size:5d} {np.median(p[:, 0]):9.2f}ms {np.percentile(p[:, 0], 95):7.2f}ms "
             f"{np.median(p[:, 1]):9.2f}ms {np.median(p[:, 2]):7.2f}ms {np.median(p[:, 3]):7.2f}ms"
