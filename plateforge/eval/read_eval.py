@@ -42,14 +42,16 @@ def texts_on(plates, labels) -> list[str | None]:
 
 
 HEIGHT_BINS = (24, 40, 64)  # px: plate height groups of the report (< 24, 24-40, 40-64, >= 64)
+UC3M_HEIGHT_BINS = (8, 12, 16)  # px: the same for UC3M-LP's 320 x 240 scenes (box heights)
 
 
-def height_group(label) -> str:
-    """The plate height group of a labelled plate: its corners' mean left/right edge length (else the box's)."""
+def height_group(label, bins: tuple[int, ...] = HEIGHT_BINS) -> str:
+    """The plate height group (px, edges ``bins``) of a labelled plate: its corners' mean left/right edge
+    length, else its box's height."""
     h = quad_size(label.corners)[1] if label.corners is not None else label.box[3] - label.box[1]
-    i = bisect.bisect_right(HEIGHT_BINS, h)
-    lo = (0, *HEIGHT_BINS)[i]
-    return f"height:{lo}+" if i == len(HEIGHT_BINS) else f"height:{lo}-{HEIGHT_BINS[i]}"
+    i = bisect.bisect_right(bins, h)
+    lo = (0, *bins)[i]
+    return f"height:{lo}+" if i == len(bins) else f"height:{lo}-{bins[i]}"
 
 
 def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:
@@ -95,7 +97,8 @@ def masked_match(read: str, truth: str) -> bool:
 def evaluate_uc3m_scenes(alpr, root: str, split: str = "val", only: set[str] | None = None) -> dict:
     """End-to-end on UC3M-LP scenes (320 px wide photos of Spanish cars; single-plate scenes, see
     :func:`~plateforge.data.uc3m.uc3m_scene_records`): a plate is right when a result overlaps its box
-    (IoU ≥ 0.5) and shows its visible characters (5 of 7) in place. ``only``: image file names to keep."""
+    (IoU ≥ 0.5) and shows its visible characters (5 of 7) in place; also by plate (box) height in pixels.
+    ``only``: image file names to keep."""
     from pathlib import Path
 
     from plateforge.data.uc3m import uc3m_scene_records
@@ -103,13 +106,26 @@ def evaluate_uc3m_scenes(alpr, root: str, split: str = "val", only: set[str] | N
     records = [r for r in uc3m_scene_records(root, split) if only is None or Path(r.image).name in only]
     right = found = 0
     errors = []
+    per: dict[str, list[int]] = {}
     for rec in records:
         truth = rec.plates[0].text
         (text,) = texts_on(alpr.read(rec.image), rec.plates)
         found += text is not None
         ok = text is not None and masked_match(text, truth)
         right += ok
+        group = per.setdefault(height_group(rec.plates[0], UC3M_HEIGHT_BINS), [0, 0])
+        group[0] += ok
+        group[1] += 1
         if not ok and len(errors) < 30:
             errors.append({"image": rec.image, "truth": truth, "read": text})
     n = max(1, len(records))
-    return {"plates": len(records), "visible_chars_right": right / n, "detected": found / n, "errors": errors}
+    return {
+        "plates": len(records),
+        "visible_chars_right": right / n,
+        "detected": found / n,
+        "per_height": {
+            k: {"right": round(v[0] / v[1], 4), "plates": v[1]}
+            for k, v in sorted(per.items(), key=lambda kv: float(re.split(r"[-+]", kv[0][7:])[0]))
+        },
+        "errors": errors,
+    }
