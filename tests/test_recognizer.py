@@ -81,10 +81,11 @@ def trained_run(tmp_path_factory):
     cfg = {
         "experiment": {"name": "t", "output_dir": str(tmp / "runs"), "seed": 0},
         "dataset": {
-            "synth": {"n": 192, "seed": 3, "regions": "ch,eu", "augment": "light"},
+            "synth": {"n": 192, "seed": 3, "regions": "ch,eu", "augment": "light", "lowres": 0.5},
             "real": [
                 {"manifest": str(tmp / "real.jsonl"), "repeat": 2},
-                {"manifest": str(tmp / "real.jsonl"), "augment": "none", "margin": 0.075},  # as cut from scenes
+                # as cut from scenes, and every access seen as a distant plate
+                {"manifest": str(tmp / "real.jsonl"), "augment": "none", "margin": 0.075, "lowres": 1.0},
             ],
             "val": [
                 {"name": "synth", "synth": {"n": 48, "seed": 4, "regions": "ch,eu", "augment": "none"}},
@@ -131,6 +132,29 @@ def test_real_sources_keep_their_own_augmentation_and_margin(trained_run):
     loose = plain.index[0][0].images[0].astype(np.float32)
     tight = default.index[0][0].images[0].astype(np.float32)
     assert np.abs(loose - tight).mean() > 5  # the margin really changes the crop
+    assert (synth.lowres, default.lowres, plain.lowres) == (0.5, 0.0, 1.0)
+
+
+def test_lowres_crops_lose_detail_but_keep_size_and_label(trained_run):
+    import cv2
+
+    from plateforge.train.ocr import OcrConfig, build_data
+    from plateforge.train.ocr_data import shrink_crop
+    from plateforge.typed_config import load_config
+
+    _, config, _ = trained_run
+    cfg = load_config(OcrConfig, config)
+    train, _, _, _ = build_data(cfg, cfg.model.regions)
+    plain = train.datasets[2]  # no augmentation, lowres 1.0: every access is shrunk
+    stored = plain.index[0][0].images[0]
+    detail = lambda im: cv2.Laplacian(cv2.cvtColor(np.asarray(im), cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()  # noqa: E731
+    seen = [plain[0] for _ in range(4)]
+    for img, target, _ in seen:
+        assert img.shape == stored.shape and detail(img.numpy()) < 0.6 * detail(stored)
+        assert (target.numpy() == plain[0][1].numpy()).all()  # the text does not change
+    assert np.abs(seen[0][0].numpy().astype(int) - seen[1][0].numpy()).mean() > 0.5  # a new draw each access
+    rng = np.random.default_rng(0)
+    assert shrink_crop(stored[:8], rng).shape == stored[:8].shape  # already smaller than the drawn height: as is
 
 
 def test_resume_continues_from_last(trained_run):

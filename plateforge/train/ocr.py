@@ -200,11 +200,12 @@ def build_data(cfg: OcrConfig, regions: list[str]):
     for r in d.real:
         crops = plate_crops(r.manifest, m.width, m.height, r.subset, r.margin)
         real.append((crops, r.repeat))
-        by_preset.setdefault(r.augment or d.real_augment, []).append((crops, r.repeat))
-    train = [OcrDataset([(synth, 1)], m.alphabet, m.slots, regions)]
-    for preset, parts in by_preset.items():
+        by_preset.setdefault((r.augment or d.real_augment, r.lowres), []).append((crops, r.repeat))
+    seed = cfg.experiment.seed
+    train = [OcrDataset([(synth, 1)], m.alphabet, m.slots, regions, seed=seed, lowres=d.synth.lowres)]
+    for (preset, lowres), parts in by_preset.items():
         aug = crop_pipeline(preset) if preset != "none" else None
-        train.append(OcrDataset(parts, m.alphabet, m.slots, regions, augment=aug, seed=cfg.experiment.seed))
+        train.append(OcrDataset(parts, m.alphabet, m.slots, regions, augment=aug, seed=seed, lowres=lowres))
     vals, names = [], []
     for v in d.val:
         arrays = (

@@ -26,12 +26,14 @@ SYNTH_CACHE_VERSION = 2  # bump when the renderer changes what a seed produces
 
 @dataclasses.dataclass
 class SynthSource:
-    """``n`` synthetic crops from ``seed``, of ``regions`` (selector; None = all), with an ``augment`` preset."""
+    """``n`` synthetic crops from ``seed``, of ``regions`` (selector; None = all), with an ``augment`` preset;
+    ``lowres``: the share of training accesses that see the crop shrunk first (see :func:`shrink_crop`)."""
 
     n: int = 50000
     seed: int = 1
     regions: str | None = None
     augment: str = "medium"
+    lowres: float = 0.0
 
 
 @dataclasses.dataclass
@@ -39,13 +41,15 @@ class RealSource:
     """Real crops from a manifest (``subset`` keeps only records whose meta subset matches); each is used
     ``repeat`` times per epoch, with fresh augmentation each time (``augment``: a preset name, or None for the
     dataset's ``real_augment``). ``margin``: border kept around plates with corners when they are rectified,
-    as a fraction of the plate height (0.075 is what the reader keeps: use it for crops cut from scenes)."""
+    as a fraction of the plate height (0.075 is what the reader keeps: use it for crops cut from scenes).
+    ``lowres``: the share of accesses that see the crop shrunk first (see :func:`shrink_crop`)."""
 
     manifest: str
     subset: str | None = None
     repeat: int = 1
     augment: str | None = None
     margin: float = 0.0
+    lowres: float = 0.0
 
 
 @dataclasses.dataclass
@@ -89,7 +93,8 @@ def synth_arrays(
     plate specs and fonts they were drawn from (editing a region's YAML renders them anew)."""
     from plateforge.specs import specs_fingerprint
 
-    key = json.dumps([dataclasses.asdict(src), height, width, SYNTH_CACHE_VERSION, specs_fingerprint()], sort_keys=True)
+    settings = {k: v for k, v in dataclasses.asdict(src).items() if k != "lowres"}  # lowres acts per access
+    key = json.dumps([settings, height, width, SYNTH_CACHE_VERSION, specs_fingerprint()], sort_keys=True)
     path = Path(cache_dir) / f"synth_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz" if cache_dir else None
     if path is not None and path.is_file():
         z = np.load(path, allow_pickle=False)
@@ -112,8 +117,27 @@ def synth_arrays(
     return arrays
 
 
+LOWRES_HEIGHT = (9.0, 24.0)  # px: crop heights a shrunk crop is drawn at (a distant plate in a whole frame)
+
+
+def shrink_crop(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A crop as a distant plate looks once stretched back to the model size: area-shrunk to a height drawn
+    uniformly from :data:`LOWRES_HEIGHT` (width kept in proportion), JPEG-compressed at quality 40-90 half of
+    the time (frames arrive compressed), then bilinearly resized back to ``img``'s size. BGR uint8 in and out."""
+    h, w = img.shape[:2]
+    th = float(rng.uniform(*LOWRES_HEIGHT))
+    if th >= h:
+        return img
+    small = cv2.resize(img, (max(2, round(w * th / h)), max(2, round(th))), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.5:
+        ok, enc = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 91))])
+        small = cv2.imdecode(enc, cv2.IMREAD_COLOR) if ok else small
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 class OcrDataset(Dataset):
-    """Samples from several :class:`PlateCrops`; ``augment`` (an albumentations pipeline or None) runs per access."""
+    """Samples from several :class:`PlateCrops`; ``augment`` (an albumentations pipeline or None) runs per access;
+    ``lowres``: the share of accesses that then see the crop through :func:`shrink_crop`."""
 
     def __init__(
         self,
@@ -123,12 +147,14 @@ class OcrDataset(Dataset):
         regions: list[str],
         augment=None,
         seed: int = 0,
+        lowres: float = 0.0,
     ):
         self.index = [(arrays, i) for arrays, repeat in parts for _ in range(repeat) for i in range(len(arrays))]
         self.alphabet, self.slots = alphabet, slots
         self.region_index = {r: k for k, r in enumerate(regions)}
         self.augment = augment
         self.seed = seed
+        self.lowres = lowres
         self.calls = 0
 
     def __len__(self) -> int:
@@ -144,6 +170,11 @@ class OcrDataset(Dataset):
             if out.shape != img.shape:
                 out = cv2.resize(out, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA)
             img = out
+        if self.lowres > 0:
+            self.calls += 1
+            rng = np.random.default_rng([self.seed, k, self.calls])
+            if rng.random() < self.lowres:
+                img = shrink_crop(img, rng)
         target = encode_text(arrays.texts[i], self.alphabet, self.slots)
         region = self.region_index.get(arrays.regions[i], IGNORE)
         return torch.from_numpy(np.ascontiguousarray(img)), torch.from_numpy(target), torch.tensor(region)
