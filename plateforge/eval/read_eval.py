@@ -45,13 +45,16 @@ HEIGHT_BINS = (24, 40, 64)  # px: plate height groups of the report (< 24, 24-40
 UC3M_HEIGHT_BINS = (8, 12, 16)  # px: the same for UC3M-LP's 320 x 240 scenes (box heights)
 
 
+def height_labels(bins: tuple[int, ...] = HEIGHT_BINS) -> list[str]:
+    """The names of the height groups cut at ``bins`` (px), smallest first: ``height:0-24`` … ``height:64+``."""
+    return [f"height:{lo}-{hi}" for lo, hi in zip((0, *bins), bins, strict=False)] + [f"height:{bins[-1]}+"]
+
+
 def height_group(label, bins: tuple[int, ...] = HEIGHT_BINS) -> str:
     """The plate height group (px, edges ``bins``) of a labelled plate: its corners' mean left/right edge
     length, else its box's height."""
     h = quad_size(label.corners)[1] if label.corners is not None else label.box[3] - label.box[1]
-    i = bisect.bisect_right(bins, h)
-    lo = (0, *bins)[i]
-    return f"height:{lo}+" if i == len(bins) else f"height:{lo}-{bins[i]}"
+    return height_labels(bins)[bisect.bisect_right(bins, h)]
 
 
 def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:
@@ -124,8 +127,9 @@ def evaluate_uc3m_scenes(alpr, root: str, split: str = "val", only: set[str] | N
         "visible_chars_right": right / n,
         "detected": found / n,
         "per_height": {
-            k: {"right": round(v[0] / v[1], 4), "plates": v[1]}
-            for k, v in sorted(per.items(), key=lambda kv: float(re.split(r"[-+]", kv[0][7:])[0]))
+            k: {"right": round(per[k][0] / per[k][1], 4), "plates": per[k][1]}
+            for k in height_labels(UC3M_HEIGHT_BINS)
+            if k in per
         },
         "errors": errors,
     }
