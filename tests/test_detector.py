@@ -270,6 +270,13 @@ def test_corner_regressor_trains_exports_and_refines(tmp_path):
     run = train_corners(path)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert 0 < rows[-1]["val/mae"] < 0.5 and (run / "checkpoints" / "best_mae.ckpt").is_file()
+    # --init starts a new run from those weights (learning rate 0 here, so the conv weights stay as loaded)
+    run2 = train_corners(path, overrides={"training.lr": 0.0}, init=run / "checkpoints" / "best_mae.ckpt")
+    assert run2 != run and (run2 / "init_from.txt").is_file()
+    w2 = torch.load(run2 / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    w0 = torch.load(run / "checkpoints" / "best_mae.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    conv = next(k for k, v in w0.items() if v.ndim == 4)
+    torch.testing.assert_close(w2[conv], w0[conv])
     rep = export_checkpoint(run / "checkpoints" / "best_mae.ckpt", tmp_path / "corners.onnx")
     assert rep["max_abs_diff"] < 1e-4
     img = np.zeros((200, 300, 3), np.uint8)

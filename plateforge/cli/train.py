@@ -41,10 +41,10 @@ def det(config: Config, resume: Resume = None, epochs: Epochs = None, init: Init
 
 @app.command()
 @friendly_errors
-def corners(config: Config, resume: Resume = None, epochs: Epochs = None) -> None:
+def corners(config: Config, resume: Resume = None, epochs: Epochs = None, init: Init = None) -> None:
     """Train a crop-level corner regressor (ResNet-18 layout, 8 outputs, MAE metric)."""
     from plateforge.train.corners import train_corners
 
     overrides = {"training.epochs": epochs} if epochs else None
-    run_dir = train_corners(config, resume, overrides)
+    run_dir = train_corners(config, resume, overrides, init)
     console.print(f"run folder: {run_dir} (checkpoints/, metrics.csv, curves.png)")

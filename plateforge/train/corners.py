@@ -125,8 +125,11 @@ class CornerModule(TaskModule):
         }
 
 
-def train_corners(config: str | Path, resume: str | Path | None = None, overrides: dict | None = None) -> Path:
-    """Train a corner regressor from a YAML config; ``resume`` is a run folder. Returns the run folder."""
+def train_corners(
+    config: str | Path, resume: str | Path | None = None, overrides: dict | None = None, init: str | Path | None = None
+) -> Path:
+    """Train a corner regressor from a YAML config; ``resume`` is a run folder, ``init`` a checkpoint whose (EMA)
+    weights start a new run (fine-tuning: fresh optimizer and schedule). Returns the run folder."""
     cfg = load_config(CornerConfig, config)
     for key, value in (overrides or {}).items():
         section, name = key.split(".")
@@ -147,7 +150,11 @@ def train_corners(config: str | Path, resume: str | Path | None = None, override
     else:
         run_dir, ckpt = new_run_dir(cfg.experiment, m.name), None
         shutil.copy(config, run_dir / "config.yaml")
+    module = CornerModule(cfg, steps)
+    if init and not resume:
+        module.load_state_dict(torch.load(init, map_location="cpu", weights_only=False)["state_dict"])
+        (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
     callbacks = [MetricsFiles(run_dir), *checkpoint_callbacks(run_dir, "val/mae", "min", "mae")]
     trainer = make_trainer(t, run_dir, callbacks, steps)
-    trainer.fit(CornerModule(cfg, steps), loader, vloader, ckpt_path=ckpt)
+    trainer.fit(module, loader, vloader, ckpt_path=ckpt)
     return run_dir
