@@ -56,6 +56,18 @@ def test_alpr_result_fields_and_inputs(alpr, scenes):
         assert len(p.char_confidences) == len(p.text) and p.format_ok in (True, False, None)
 
 
+def test_top_level_api_reads_like_alpr(alpr, scenes):
+    import plateforge
+
+    path, _ = scenes[1]
+    assert plateforge.ALPR is ALPR and {"ALPR", "read", "PlateResult", "ImageError"} <= set(plateforge.__all__)
+    plates = plateforge.read(str(path))
+    assert plates and all(isinstance(p, plateforge.PlateResult) for p in plates)
+    assert [(p.text, p.box) for p in plates] == [(p.text, p.box) for p in alpr.read(str(path))]
+    with pytest.raises(plateforge.ImageError, match="nope.jpg"):
+        plateforge.read("nope.jpg")
+
+
 def test_formats_and_top_n():
     assert format_ok("D12345", "uae-dubai") in (True, False)
     assert format_ok("ABC", None) is None
