@@ -82,6 +82,8 @@ def test_regex_rejects_wrong_texts():
     assert not specs["uae-dubai"].is_valid("A012")  # numbers have no leading zero
     assert specs["ch"].is_valid("ZH123456") and not specs["ch"].is_valid("XX123")
     assert specs["ru"].is_valid("A123BC777") and not specs["ru"].is_valid("Z123BC77")
+    assert specs["eu-de"].is_valid("HROAB123") and specs["eu-de"].is_valid("MAB123E")
+    assert not specs["eu-de"].is_valid("HROAB1234") and not specs["eu-de"].is_valid("HROAB123E")  # 8 at most
 
 
 def test_select_regions_by_group_and_code():

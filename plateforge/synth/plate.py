@@ -208,6 +208,16 @@ def _base(style: Style, height: int) -> np.ndarray:
     return base
 
 
+def _draw_rows(spec: RegionSpec, style: Style, rng: np.random.Generator, tries: int = 100) -> list[str]:
+    """The printed text of each field, drawn again until the plate text is valid for the region (a style's
+    patterns can combine into texts the law does not allow, such as German plates over 8 characters)."""
+    for _ in range(tries):
+        rows = [expand_pattern(f.text, rng, spec.letters, style.choices) for f in style.fields]
+        if spec.is_valid(plate_text("".join(rows))):
+            return rows
+    raise ValueError(f"{spec.code} style {style.name!r}: no valid text in {tries} draws; check its fields and regex")
+
+
 def render_plate(
     spec: RegionSpec, rng: np.random.Generator, height: int = 96, style: Style | None = None, dirty: bool = True
 ) -> RenderedPlate:
@@ -228,10 +238,8 @@ def render_plate(
     for d in style.decor:
         if not _is_static(d):
             _decor(img, d, style, rng, style.choices)
-    rows = []
-    for f in style.fields:
-        printed = expand_pattern(f.text, rng, spec.letters, style.choices)
-        rows.append(printed)
+    rows = _draw_rows(spec, style, rng)
+    for f, printed in zip(style.fields, rows, strict=True):
         _draw_text(
             img,
             text_mask(printed, f.font or style.font, f.spacing),
