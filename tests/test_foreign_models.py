@@ -123,3 +123,6 @@ def test_alpr_with_foreign_detector_and_recognizer(tmp_path):
     (plate,) = alpr.read(IMG)
     assert plate.text == "AB12C" and plate.format_ok is None
     np.testing.assert_allclose(plate.box, [220, 110, 420, 210], atol=0.5)
+    # the same models by path, as `plateforge read --recognizer M --recognizer-config C` gives them
+    by_path = ALPR(det, model, corners=None, recognizer_config=cfg, tta=True)
+    assert [p.text for p in by_path.read(IMG)] == ["AB12C"]  # tta: one zoom per call of a batch-1 model

@@ -41,7 +41,7 @@ def test_alpr_reads_synthetic_scenes(alpr):
 
     rep = evaluate_reader(alpr, scenes=30, seed=2024)
     assert rep["plates"] >= 50
-    assert rep["detected"] >= 0.9 and rep["exact"] >= 0.65  # 150 scenes: 0.987 detected, 0.813 exact
+    assert rep["detected"] >= 0.9 and rep["exact"] >= 0.65  # 150 scenes: 0.987 detected, 0.833 exact (0.81 no tta)
 
 
 def test_alpr_result_fields_and_inputs(alpr, scenes):

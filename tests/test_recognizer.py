@@ -266,3 +266,11 @@ def test_quantize_static_and_dynamic_keep_the_spec(trained_run, tmp_path):
         assert isinstance(rec.run(cv2.imread(str(tmp / "real0.png"))).text, str)
     with pytest.raises(ValueError, match="needs --calib"):
         quantize_model(tmp_path / "rec.onnx", tmp_path / "x.onnx", "static")
+
+
+def test_run_folders_of_the_same_second_do_not_collide(tmp_path):
+    from plateforge.train.common import ExperimentCfg, new_run_dir
+
+    exp = ExperimentCfg(name="x", output_dir=str(tmp_path / "runs"))
+    runs = [new_run_dir(exp, "m") for _ in range(3)]
+    assert len({r.name for r in runs}) == 3 and all(r.is_dir() for r in runs)

@@ -20,13 +20,14 @@ def bench(
     fast_resize: Annotated[bool, typer.Option(help="Bilinear letterbox (faster, see the detector card).")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report here.")] = None,
     plates: Annotated[int | None, typer.Option(help="Plates per synthetic scene (default: 1 to 3).")] = None,
+    tta: Annotated[bool, typer.Option(help="The recognizer's test-time zooms, as plateforge read does.")] = True,
 ) -> None:
     """Latency per stage (decode, detect, rectify, recognize, total) p50 / p95 and frames/s."""
     from rich.table import Table
 
     from plateforge.eval.bench import STAGES, run_bench
 
-    rep = run_bench(folder, scenes, threads, repeat, fast_resize, plates)
+    rep = run_bench(folder, scenes, threads, repeat, fast_resize, plates, tta)
     meta = rep.pop("_meta")
     table = Table(title=f"{meta['source']}: {meta['images']} images, {meta['cpu_count']} cores")
     table.add_column("models @ threads")

@@ -22,11 +22,12 @@ def ocr(
     subset: Annotated[str | None, typer.Option(help="Only records of this meta subset (train/val).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report here.")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
+    tta: Annotated[bool, typer.Option(help="Also read each crop zoomed out and in, and average.")] = False,
 ) -> None:
     """Exact-match accuracy, character error rate, per region and layout, accuracy at coverage."""
     from plateforge.eval.ocr_eval import evaluate_recognizer
 
-    rep = evaluate_recognizer(data, model, subset, threads)
+    rep = evaluate_recognizer(data, model, subset, threads, tta)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(rep, indent=2))

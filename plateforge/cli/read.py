@@ -47,6 +47,10 @@ def read(
     head_corners: Annotated[bool, typer.Option(help="Use the detector's corners, not the corner model.")] = False,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
     fast_resize: Annotated[bool, typer.Option(help="Bilinear letterbox: ~3 ms faster per 720p frame.")] = False,
+    tta: Annotated[
+        bool,
+        typer.Option(help="Read each plate zoomed out and in too, and average: more exact, slower."),
+    ] = False,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
@@ -73,6 +77,7 @@ def read(
             threads=threads,
             fast_resize=fast_resize,
             recognizer_config=recognizer_config,
+            tta=tta,
         )
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")

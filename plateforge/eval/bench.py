@@ -42,12 +42,18 @@ def model_sets() -> dict[str, dict]:
 
 
 def bench_reader(
-    images: list[bytes], detector=None, recognizer=None, threads: int = 1, repeat: int = 1, fast_resize: bool = False
+    images: list[bytes],
+    detector=None,
+    recognizer=None,
+    threads: int = 1,
+    repeat: int = 1,
+    fast_resize: bool = False,
+    tta: bool = True,
 ) -> dict:
     """Read every image ``repeat`` times (after a short warm-up); per-stage p50 / p95 ms and frames/s."""
     from plateforge.runtime.alpr import ALPR
 
-    alpr = ALPR(detector, recognizer, threads=threads, fast_resize=fast_resize)
+    alpr = ALPR(detector, recognizer, threads=threads, fast_resize=fast_resize, tta=tta)
     for data in images[: min(3, len(images))]:
         alpr.read_timed(data)
     rows = [alpr.read_timed(data).timing_ms for _ in range(repeat) for data in images]
@@ -68,6 +74,7 @@ def run_bench(
     repeat: int = 1,
     fast_resize: bool = False,
     plates: int | None = None,
+    tta: bool = True,
 ) -> dict:
     """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}."""
     start = time.perf_counter()
@@ -76,11 +83,14 @@ def run_bench(
     report = {}
     for name, models in model_sets().items():
         for t in threads:
-            report[f"{name}@{t}"] = bench_reader(images, threads=t, repeat=repeat, fast_resize=fast_resize, **models)
+            report[f"{name}@{t}"] = bench_reader(
+                images, threads=t, repeat=repeat, fast_resize=fast_resize, tta=tta, **models
+            )
     report["_meta"] = {
         "images": len(images),
         "source": str(folder) if folder else f"{scenes} synthetic 1280x720 scenes ({plates or '1-3'} plates each)",
         "seconds": round(time.perf_counter() - start, 1),
         "cpu_count": os.cpu_count(),
+        "tta": tta,
     }
     return report

@@ -11,10 +11,15 @@ from plateforge.runtime.recognizer import PlateRecognizer
 
 
 def evaluate_recognizer(
-    data: str | Path, model: str | Path | None = None, subset: str | None = None, threads: int | None = None
+    data: str | Path,
+    model: str | Path | None = None,
+    subset: str | None = None,
+    threads: int | None = None,
+    tta: bool = False,
 ) -> dict:
-    """Read every plate with a text in ``data`` (rectified by its corners, or its box) and score the reads."""
-    rec = PlateRecognizer(model, threads=threads)
+    """Read every plate with a text in ``data`` (rectified by its corners, or its box) and score the reads;
+    ``tta``: the recognizer's test-time zooms (see :class:`PlateRecognizer`)."""
+    rec = PlateRecognizer(model, threads=threads, tta=tta)
     data_crops = plate_crops(str(data), rec.spec.width, rec.spec.height, subset)
     crops, truths, regions, layouts = list(data_crops.images), data_crops.texts, data_crops.regions, data_crops.layouts
     t = time.perf_counter()
@@ -24,6 +29,7 @@ def evaluate_recognizer(
         [x.text for x in reads], truths, [x.confidence for x in reads], regions, layouts, [x.region for x in reads]
     )
     report["model"] = rec.path
+    report["tta"] = list(rec.zooms) if len(rec.zooms) > 1 else None
     report["data"] = str(data)
     report["ms_per_plate"] = 1000 * elapsed / len(crops)
     report["errors"] = [

@@ -17,11 +17,28 @@ from plateforge.types import PlateRead
 
 DEFAULT_RECOGNIZER = "recognizer.onnx"
 MIN_SIDE = 4  # px: a crop smaller than this holds no readable character
+# test-time zooms (``tta=True``), fractions of the crop height per side: < 0 adds a border, > 0 trims (see zoom_crop)
+TTA_ZOOMS = (0.0, -0.04, -0.08, 0.04)
+
+
+def zoom_crop(crop: np.ndarray, zoom: float) -> np.ndarray:
+    """The crop seen from a little further (``zoom`` < 0: a border of ``-zoom`` × its height on top and bottom
+    and half that share of its width on each side, edge pixels repeated) or closer (``zoom`` > 0: that much
+    trimmed). 0 returns the crop itself."""
+    h, w = crop.shape[:2]
+    dy, dx = int(round(abs(zoom) * h)), int(round(abs(zoom) * w / 2))
+    if zoom == 0 or (dy == 0 and dx == 0):
+        return crop
+    if zoom > 0:
+        return crop[dy : h - dy or h, dx : w - dx or w]
+    return cv2.copyMakeBorder(crop, dy, dy, dx, dx, cv2.BORDER_REPLICATE)
 
 
 class PlateRecognizer:
     """Reads rectified plate crops. ``model``: a plateforge recognizer ONNX (default: the bundled one);
-    ``threads``: ONNX Runtime intra-op threads; ``batch_size``: crops per inference call."""
+    ``threads``: ONNX Runtime intra-op threads; ``batch_size``: crops per inference call; ``tta``: also read
+    each crop zoomed out and in (True: :data:`TTA_ZOOMS`, or your own zooms, see :func:`zoom_crop`) and
+    average the character and region probabilities: more accurate, one inference per zoom."""
 
     def __init__(
         self,
@@ -30,7 +47,9 @@ class PlateRecognizer:
         batch_size: int = 32,
         providers: list[str] | None = None,
         config: str | os.PathLike | None = None,
+        tta: bool | Sequence[float] = False,
     ):
+        self.zooms = tuple(TTA_ZOOMS if tta is True else (tta or (0.0,)))
         self.path = str(model or bundled_model(DEFAULT_RECOGNIZER))
         self.session = create_session(self.path, threads, providers)
         spec = read_spec(self.session)
@@ -53,8 +72,10 @@ class PlateRecognizer:
                 "a fast-plate-ocr model needs its YAML config)"
             )
         self.spec = spec
-        self.batch_size = batch_size
         self.input_name = self.session.get_inputs()[0].name
+        fixed = self.session.get_inputs()[0].shape[0]
+        self.fixed_batch = fixed if isinstance(fixed, int) and fixed > 0 else None  # a model exported for batch N
+        self.batch_size = self.fixed_batch or batch_size
 
     def preprocess(self, crop: np.ndarray) -> np.ndarray:
         """BGR uint8 crop → model input (H × W × 3 uint8, stretched to the model's size)."""
@@ -67,7 +88,10 @@ class PlateRecognizer:
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs for a preprocessed (B, H, W, 3) uint8 batch: char logits (B, K, A + 1), region logits."""
-        outputs = self.session.run(None, {self.input_name: batch})
+        n = len(batch)
+        if self.fixed_batch and n < self.fixed_batch:  # fill a fixed-size batch with copies, keep the first n
+            batch = np.concatenate([batch, np.repeat(batch[-1:], self.fixed_batch - n, axis=0)])
+        outputs = [o[:n] for o in self.session.run(None, {self.input_name: batch})]
         if self.fpo is not None:
             return self.fpo.to_slot_logits(outputs[0])[0], None
         return outputs[0], outputs[1]
@@ -81,11 +105,19 @@ class PlateRecognizer:
         (for alternatives), so nothing runs twice."""
         reads: list[PlateRead] = []
         all_chars = []
+        zooms = self.zooms
         for start in range(0, len(crops), self.batch_size):
-            batch = np.stack([self.preprocess(c) for c in crops[start : start + self.batch_size]])
-            chars, regions = self.infer(batch)
+            part = crops[start : start + self.batch_size]
+            batch = np.stack([self.preprocess(zoom_crop(c, z)) for c in part for z in zooms])
+            outs = [self.infer(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
+            chars = np.concatenate([o[0] for o in outs])
+            regions = None if outs[0][1] is None else np.concatenate([o[1] for o in outs])
+            if len(zooms) > 1:  # mean probabilities over the zooms, as log-probabilities (decoding takes logits)
+                chars = np.log(softmax(chars).reshape(len(part), len(zooms), *chars.shape[1:]).mean(1) + 1e-9)
+                if regions is not None:
+                    regions = np.log(softmax(regions).reshape(len(part), len(zooms), -1).mean(1) + 1e-9)
             all_chars.append(chars)
-            region_p = softmax(regions) if regions is not None else np.zeros((len(batch), 0), np.float32)
+            region_p = softmax(regions) if regions is not None else np.zeros((len(part), 0), np.float32)
             decode = decode_ctc if self.spec.decoder == "ctc" else decode_slots
             for (text, conf, char_conf), rp in zip(decode(chars, self.spec.alphabet), region_p, strict=True):
                 k = int(rp.argmax()) if rp.size else 0

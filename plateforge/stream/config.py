@@ -36,8 +36,9 @@ from plateforge.typed_config import from_dict
 class ReaderOptions:
     """Models (None: bundled; ``int8`` picks the bundled QAT INT8 detector), detection threshold, ONNX Runtime
     threads per model, bilinear letterbox, the corner model (``auto``, a path, or ``head`` for the
-    detector's own corners); ``vehicle_model``: an Ultralytics YOLO ONNX to search plates inside vehicles
-    only, with ``vehicle_classes`` (default COCO car, motorcycle, bus, truck) above ``vehicle_conf``."""
+    detector's own corners), ``tta`` (the recognizer's test-time zooms, see ``ALPR``); ``vehicle_model``: an
+    Ultralytics YOLO ONNX to search plates inside vehicles only, with ``vehicle_classes`` (default COCO car,
+    motorcycle, bus, truck) above ``vehicle_conf``."""
 
     detector: str | None = None
     recognizer: str | None = None
@@ -46,6 +47,7 @@ class ReaderOptions:
     conf: float | None = None
     threads: int | None = 2
     fast_resize: bool = True
+    tta: bool = True
     vehicle_model: str | None = None
     vehicle_classes: list[int] | None = None
     vehicle_conf: float = 0.3
@@ -122,6 +124,7 @@ def make_alpr(r: ReaderOptions):
         conf=r.conf,
         threads=r.threads,
         fast_resize=r.fast_resize,
+        tta=r.tta,
     )
 
 

@@ -62,10 +62,18 @@ def git_commit() -> str | None:
 
 
 def new_run_dir(exp: ExperimentCfg, model: str) -> Path:
-    """``<output_dir>/<YYYYmmdd-HHMMSS>_<model>_<name>`` (created)."""
-    path = Path(exp.output_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}_{model}_{exp.name}"
-    path.mkdir(parents=True, exist_ok=False)
-    return path
+    """``<output_dir>/<YYYYmmdd-HHMMSS>_<model>_<name>`` (created; ``-2``, ``-3`` … appended when a run of the
+    same name started in the same second)."""
+    base = Path(exp.output_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}_{model}_{exp.name}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for k in range(1, 1000):
+        path = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{base}: 999 runs of this name in one second")
 
 
 def shared_run_dir(exp: ExperimentCfg, model: str) -> Path:
