@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1)
     ap.add_argument("--soak-minutes", type=float, default=0)
     ap.add_argument("--json", type=Path, help="write the results here too")
+    ap.add_argument("--no-tta", action="store_true", help="read plates once, without the test-time zooms")
     args = ap.parse_args()
     video = args.video
     if video is None:
@@ -95,7 +96,8 @@ def main() -> None:
         )
         video = args.out
     frames, passes = read_ground_truth(video)
-    int8 = ALPR(detector=str(bundled_model("detector_int8.onnx")), threads=args.threads, fast_resize=True)
+    tta = not args.no_tta
+    int8 = ALPR(detector=str(bundled_model("detector_int8.onnx")), threads=args.threads, fast_resize=True, tta=tta)
     results = {
         "video": str(video),
         "frames": len(frames),
@@ -109,7 +111,7 @@ def main() -> None:
     else:
         results["throttled"] = one_run(video, int8, OcrOptions(), args.every, frames, passes)
         results["every_frame"] = one_run(video, int8, OcrOptions(always=True), args.every, frames, passes)
-        fp32 = ALPR(threads=args.threads, fast_resize=True)
+        fp32 = ALPR(threads=args.threads, fast_resize=True, tta=tta)
         results["fp32_throttled"] = one_run(video, fp32, OcrOptions(), args.every, frames, passes)
     print(json.dumps(results, indent=1))
     if args.json:
