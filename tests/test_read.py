@@ -68,6 +68,22 @@ def test_top_level_api_reads_like_alpr(alpr, scenes):
         plateforge.read("nope.jpg")
 
 
+def test_entry_points_share_the_readers_tta_default():
+    """plateforge read / bench and the stream config read plates as ALPR() does by default."""
+    import inspect
+
+    from plateforge.cli.bench import bench
+    from plateforge.cli.read import read
+    from plateforge.eval.bench import run_bench
+    from plateforge.stream.config import ReaderOptions
+
+    default = inspect.signature(ALPR).parameters["tta"].default
+    assert default is True
+    for fn in (read, bench, run_bench):
+        assert inspect.signature(fn).parameters["tta"].default is default, fn.__qualname__
+    assert ReaderOptions().tta is default
+
+
 def test_formats_and_top_n():
     assert format_ok("D12345", "uae-dubai") in (True, False)
     assert format_ok("ABC", None) is None

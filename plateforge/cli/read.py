@@ -49,8 +49,8 @@ def read(
     fast_resize: Annotated[bool, typer.Option(help="Bilinear letterbox: ~3 ms faster per 720p frame.")] = False,
     tta: Annotated[
         bool,
-        typer.Option(help="Read each plate zoomed out and in too, and average: more exact, slower."),
-    ] = False,
+        typer.Option(help="Read each plate zoomed out and in too, and average (--no-tta: ~1.5 ms faster per plate)."),
+    ] = True,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
