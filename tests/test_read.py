@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from plateforge.cli.app import app
+from plateforge.ops.slots import text_confidences
 from plateforge.runtime.alpr import ALPR
-from plateforge.runtime.plate_formats import format_ok, top_texts
+from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts
 
 pytest.importorskip("albumentations")
 
@@ -82,6 +83,9 @@ def test_entry_points_share_the_readers_tta_default():
     for fn in (read, bench, run_bench):
         assert inspect.signature(fn).parameters["tta"].default is default, fn.__qualname__
     assert ReaderOptions().tta is default
+    fit = inspect.signature(ALPR).parameters["fit_formats"].default
+    assert fit is not None and inspect.signature(read).parameters["fit_formats"].default is True
+    assert ReaderOptions().fit_formats is True
 
 
 def test_formats_and_top_n():
@@ -91,6 +95,69 @@ def test_formats_and_top_n():
     texts = top_texts(slots, None, 3)
     assert texts[0][0] in ("AB", "4B") and len({t for t, _ in texts}) == len(texts)
     assert texts[0][1] >= texts[-1][1] or not texts
+
+
+def test_fit_format_replaces_only_invalid_reads_with_likely_valid_ones():
+    """Spanish plates are 4 digits + 3 consonants: a read "1234BC0" (the last slot taken for a zero) fits
+    when "1234BCD" is likely enough, and a valid read is never touched."""
+    sure = [[(c, 0.99), ("", 0.01)] for c in "1234BC"]
+    end = [("", 0.98), ("A", 0.01)]
+    slots = [*sure, [("0", 0.55), ("D", 0.44)], end]
+    assert not format_ok("1234BC0", "eu-es") and format_ok("1234BCD", "eu-es")
+    assert fit_format(slots, "1234BC0", "eu-es", 0.1) == "1234BCD"
+    assert fit_format(slots, "1234BC0", "eu-es", 0.9) is None  # 0.44 / 0.55 < 0.9
+    valid = [*sure, [("D", 0.55), ("0", 0.44)], end]
+    assert fit_format(valid, "1234BCD", "eu-es", 0.0) is None
+    assert fit_format(slots, "1234BC0", None, 0.0) is None  # no region: nothing to fit
+
+
+def test_fitted_reads_carry_their_own_confidences():
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    logits = np.full((10, 37), -9.0, np.float32)
+    for i, c in enumerate("1234BC"):
+        logits[i, alphabet.index(c)] = 5.0
+    logits[6, alphabet.index("0")], logits[6, alphabet.index("D")] = 1.0, 0.8
+    logits[7:, 36] = 5.0
+    confidence, chars = text_confidences(logits, "1234BCD", alphabet)
+    assert len(chars) == 7 and chars[0] > 0.99 and 0.3 < chars[6] < 0.5 and confidence == chars[6]
+
+
+class _ReadsOneSpanishPlate:
+    """A recognizer stand-in: every crop reads 1234BC0 (invalid in Spain), with D a close second in slot 7."""
+
+    def __init__(self):
+        from plateforge.runtime.spec import ModelSpec
+
+        self.spec = ModelSpec("recognizer", "stub", 48, 160, alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", slots=10)
+
+    def read_crops(self, crops):
+        return self.read_crops_with_logits(crops)[0]
+
+    def read_crops_with_logits(self, crops):
+        from plateforge.ops.slots import decode_slots
+        from plateforge.types import PlateRead
+
+        alphabet = self.spec.alphabet
+        logits = np.full((len(crops), 10, 37), -9.0, np.float32)
+        for i, c in enumerate("1234BC"):
+            logits[:, i, alphabet.index(c)] = 5.0
+        logits[:, 6, alphabet.index("0")], logits[:, 6, alphabet.index("D")] = 1.0, 0.8
+        logits[:, 7:, 36] = 5.0
+        reads = [PlateRead(t, c, cc, "eu-es", 0.9) for t, c, cc in decode_slots(logits, alphabet)]
+        return reads, logits
+
+
+@pytest.mark.parametrize("fit, text", [(0.1, "1234BCD"), (None, "1234BC0")])
+def test_reader_fits_invalid_reads_to_the_regions_patterns(fit, text):
+    from plateforge.types import Detection
+
+    no_detector = type("NoDetector", (), {"detect": lambda self, image: []})()
+    alpr = ALPR(detector=no_detector, recognizer=_ReadsOneSpanishPlate(), corners=None, fit_formats=fit)
+    image = np.full((100, 200, 3), 200, np.uint8)
+    corners = ((50.0, 40.0), (150.0, 40.0), (150.0, 60.0), (50.0, 60.0))
+    (plate,), _ = alpr.read_detections(image, [Detection((50.0, 40.0, 150.0, 60.0), corners, 0.9)])
+    assert plate.text == text and plate.format_ok is (fit is not None)
+    assert len(plate.char_confidences) == 7 and plate.confidence == min(plate.char_confidences)
 
 
 def _bad_inputs(tmp_path):

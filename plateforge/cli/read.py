@@ -51,6 +51,10 @@ def read(
         bool,
         typer.Option(help="Read each plate zoomed out and in too, and average (--no-tta: ~1.5 ms faster per plate)."),
     ] = True,
+    fit_formats: Annotated[
+        bool,
+        typer.Option(help="Replace a read that fails its region's patterns by a likely valid alternative."),
+    ] = True,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
@@ -78,6 +82,7 @@ def read(
             fast_resize=fast_resize,
             recognizer_config=recognizer_config,
             tta=tta,
+            **({} if fit_formats else {"fit_formats": None}),
         )
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")

@@ -66,6 +66,17 @@ def char_alternatives(logits: np.ndarray, alphabet: str, k: int = 3) -> list[lis
     ]
 
 
+def text_confidences(logits: np.ndarray, text: str, alphabet: str) -> tuple[float, tuple[float, ...]]:
+    """Confidence and per-character probabilities of a given ``text`` under one plate's (K, len(alphabet) + 1)
+    slot logits, scored as :func:`decode_slots` scores its own read (the smallest probability among the
+    character slots and the pad slot after them)."""
+    probs = softmax(logits.astype(np.float32))
+    chars = tuple(float(probs[i, alphabet.index(c)]) for i, c in enumerate(text))
+    end = (float(probs[len(text), len(alphabet)]),) if len(text) < probs.shape[0] else ()
+    considered = chars + end
+    return (min(considered) if considered else 0.0), chars
+
+
 def decode_ctc(logits: np.ndarray, alphabet: str) -> list[tuple[str, float, tuple[float, ...]]]:
     """Greedy CTC decoding of (B, T, len(alphabet) + 1) logits (class 0 = blank, class k = alphabet[k - 1]).
 

@@ -6,18 +6,20 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from plateforge.ops.geometry import rectify
-from plateforge.ops.slots import char_alternatives
+from plateforge.ops.slots import char_alternatives, text_confidences
 from plateforge.runtime.corners import CornerRegressor
 from plateforge.runtime.detector import PlateDetector
 from plateforge.runtime.images import ImageInput, load_image
-from plateforge.runtime.plate_formats import format_ok, top_texts
+from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts
 from plateforge.runtime.recognizer import PlateRecognizer
-from plateforge.types import Detection, PlateResult
+from plateforge.types import Detection, PlateRead, PlateResult
+
+FIT_FORMATS = 0.1  # default ``fit_formats``: chosen on synthetic and UC3M-LP crops (docs/read.md)
 
 
 @dataclass
@@ -42,7 +44,10 @@ class ALPR:
     training crops have 0 to 0.15, so a plate whose corners land a little inside it stays whole); ``tta``: the
     recognizer also reads each plate zoomed out and in and averages the probabilities (see
     :class:`PlateRecognizer`; on by default: 1.5-2 points more exact reads on synthetic scenes for ~1.5 ms per
-    plate on one thread; False for the fastest reads). Detectors exported
+    plate on one thread; False for the fastest reads); ``fit_formats``: a read that fails its region's plate
+    patterns is replaced by the most likely valid text among its per-character alternatives whose probability
+    is at least this share of the most likely text's (None: reads are kept as read; see
+    :func:`~plateforge.runtime.plate_formats.fit_format`). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -58,6 +63,7 @@ class ALPR:
         recognizer_config: str | os.PathLike | None = None,
         rectify_margin: float = 0.075,
         tta: bool | Sequence[float] = True,
+        fit_formats: float | None = FIT_FORMATS,
     ):
         self.detector = (
             detector
@@ -76,6 +82,7 @@ class ALPR:
         self.corners = corners
         self.top_n = top_n
         self.rectify_margin = rectify_margin
+        self.fit_formats = fit_formats
 
     def read_timed(self, image: ImageInput) -> ImageRead:
         """Read one image (path, bytes or array); raises ImageError for an unusable input."""
@@ -117,8 +124,11 @@ class ALPR:
         rec = self.recognizer
         reads, logits = rec.read_crops_with_logits(crops)
         alternatives = [()] * len(reads)
-        if self.top_n > 1 and rec.spec.decoder == "slots":
-            per_slot = char_alternatives(logits, rec.spec.alphabet, k=3)
+        slots = rec.spec.decoder == "slots"
+        per_slot = char_alternatives(logits, rec.spec.alphabet, k=3) if slots else []
+        if self.fit_formats is not None and slots:
+            reads = [self._fit(r, a, lg) for r, a, lg in zip(reads, per_slot, logits, strict=True)]
+        if self.top_n > 1 and slots:
             alternatives = [tuple(top_texts(a, r.region, self.top_n)) for a, r in zip(per_slot, reads, strict=True)]
         out = []
         for d, q, r, alts in zip(detections, quads, reads, alternatives, strict=True):
@@ -137,6 +147,14 @@ class ALPR:
                 )
             )
         return out
+
+    def _fit(self, read: PlateRead, slot_alternatives, logits: np.ndarray) -> PlateRead:
+        """The read, or the valid text that replaces it when it fails its region's patterns (``fit_formats``)."""
+        text = fit_format(slot_alternatives, read.text, read.region, self.fit_formats)
+        if text is None:
+            return read
+        confidence, chars = text_confidences(logits, text, self.recognizer.spec.alphabet)
+        return replace(read, text=text, confidence=confidence, char_confidences=chars)
 
     def read(self, images: ImageInput | Sequence[ImageInput]) -> list[PlateResult] | list[list[PlateResult]]:
         """Plates of one image, or of each image of a list (a list of lists). Raises ImageError naming a bad

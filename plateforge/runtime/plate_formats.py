@@ -1,5 +1,6 @@
 """Plate formats at read time: does a text match its region's patterns, and which alternative texts (from
-per-character alternatives) are most likely, valid patterns first (as OpenALPR's top-N)."""
+per-character alternatives) are most likely, valid patterns first (as OpenALPR's top-N), and which valid text
+replaces a read that fails its region's patterns."""
 
 from __future__ import annotations
 
@@ -47,3 +48,19 @@ def top_texts(slot_alternatives: list[list[tuple[str, float]]], region: str | No
     ok = spec.is_valid if spec is not None else valid_anywhere
     ranked = sorted(scored.items(), key=lambda kv: (not ok(kv[0]), -kv[1]))
     return ranked[:n]
+
+
+def fit_format(
+    slot_alternatives: list[list[tuple[str, float]]], text: str, region: str | None, min_ratio: float
+) -> str | None:
+    """For a read ``text`` that fails the patterns of its (known) ``region``: the most likely text valid for
+    that region among the per-slot alternatives, when its probability is at least ``min_ratio`` × that of
+    the most likely text of all; None when ``text`` is valid, the region unknown, or no valid text is likely
+    enough. As OpenALPR's pattern matching, a read is only ever replaced by a valid one."""
+    if format_ok(text, region) is not False:
+        return None
+    ranked = top_texts(slot_alternatives, region, 5)
+    if not ranked or not format_ok(ranked[0][0], region):
+        return None
+    best = max(p for _, p in ranked)
+    return ranked[0][0] if ranked[0][1] >= min_ratio * best else None

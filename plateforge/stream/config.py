@@ -36,7 +36,8 @@ from plateforge.typed_config import from_dict
 class ReaderOptions:
     """Models (None: bundled; ``int8`` picks the bundled QAT INT8 detector), detection threshold, ONNX Runtime
     threads per model, bilinear letterbox, the corner model (``auto``, a path, or ``head`` for the
-    detector's own corners), ``tta`` (the recognizer's test-time zooms, see ``ALPR``); ``vehicle_model``: an
+    detector's own corners), ``tta`` (the recognizer's test-time zooms, see ``ALPR``), ``fit_formats`` (replace a
+    read that fails its region's patterns by a likely valid alternative, see ``ALPR``); ``vehicle_model``: an
     Ultralytics YOLO ONNX to search plates inside vehicles only, with ``vehicle_classes`` (default COCO car,
     motorcycle, bus, truck) above ``vehicle_conf``."""
 
@@ -48,6 +49,7 @@ class ReaderOptions:
     threads: int | None = 2
     fast_resize: bool = True
     tta: bool = True
+    fit_formats: bool = True
     vehicle_model: str | None = None
     vehicle_classes: list[int] | None = None
     vehicle_conf: float = 0.3
@@ -125,6 +127,7 @@ def make_alpr(r: ReaderOptions):
         threads=r.threads,
         fast_resize=r.fast_resize,
         tta=r.tta,
+        **({} if r.fit_formats else {"fit_formats": None}),
     )
 
 
