@@ -52,6 +52,19 @@ def test_registry():
     assert chars.shape == (3, 10, 37) and regions.shape == (3, 2)
 
 
+def test_a_deeper_recognizer_starts_as_the_small_one():
+    """slotnet_sd = slotnet_s + 2 residual blocks that begin as the identity: same outputs from the same weights."""
+    from plateforge.train.registry import create_model
+
+    small = create_model("slotnet_s", alphabet=ALPHA, regions=["ch", "ru"]).eval()
+    deep = create_model("slotnet_sd", alphabet=ALPHA, regions=["ch", "ru"]).eval()
+    missing, unexpected = deep.load_state_dict(small.state_dict(), strict=False)
+    assert not unexpected and missing and all(".6x" in k for k in missing)
+    images = torch.randint(0, 256, (2, 48, 160, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(small(images)[0], deep(images)[0])
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """Two tiny epochs of real training (synthetic crops + a made-up real manifest with a masked character)."""
@@ -178,6 +191,17 @@ def test_init_starts_a_new_run_from_trained_weights(trained_run):
     assert new != run and (new / "init_from.txt").read_text().strip() == str(best.resolve())
     ck = torch.load(new / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ck["global_step"] == 3  # a fresh schedule, not a resume
+
+
+def test_init_grows_a_small_checkpoint_into_a_deeper_model_only(trained_run):
+    from plateforge.train.ocr import train_ocr
+
+    _, config, run = trained_run
+    best = run / "checkpoints" / "best_exact.ckpt"
+    deeper = train_ocr(config, init=best, overrides={"model.name": "slotnet_sd"})
+    assert (deeper / "checkpoints" / "last.ckpt").is_file()
+    with pytest.raises(ValueError, match="does not fit model 'slotnet_fc'"):
+        train_ocr(config, init=best, overrides={"model.name": "slotnet_fc"})
 
 
 def test_export_parity_metadata_and_runtime(trained_run, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -255,7 +256,15 @@ def train_ocr(
         state = torch.load(init, map_location="cpu", weights_only=False)["state_dict"]
         for legacy in ("model.mean", "model.std"):  # checkpoints from before the Normalize module
             state.pop(legacy, None)
-        module.load_state_dict(state)
+        own = module.state_dict()
+        added = [k for k in own if k not in state and re.search(r"\.backbone\.\d+x\d+\.", k)]  # a deeper model's
+        wrong = [k for k in own if k not in added and (k not in state or state[k].shape != own[k].shape)]
+        if wrong or set(state) - set(own):
+            raise ValueError(
+                f"{init}: does not fit model {cfg.model.name!r}: missing or of another shape {wrong[:4]}, "
+                f"unexpected {sorted(set(state) - set(own))[:4]}"
+            )
+        module.load_state_dict(state, strict=False)
         (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
     callbacks = [MetricsFiles(run_dir), *checkpoint_callbacks(run_dir, "val/exact_mean", "max", "exact")]
     trainer = make_trainer(t, run_dir, callbacks, steps)
