@@ -58,7 +58,7 @@ def read(
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
-    from plateforge.runtime.alpr import ALPR
+    from plateforge.runtime.alpr import ALPR, FIT_FORMATS
 
     if fmt not in ("jsonl", "table", "csv"):
         console.print(f"[red]error:[/red] --format must be jsonl, table or csv, got {fmt!r}")
@@ -82,7 +82,7 @@ def read(
             fast_resize=fast_resize,
             recognizer_config=recognizer_config,
             tta=tta,
-            **({} if fit_formats else {"fit_formats": None}),
+            fit_formats=FIT_FORMATS if fit_formats else None,
         )
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")

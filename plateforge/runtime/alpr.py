@@ -125,10 +125,10 @@ class ALPR:
         reads, logits = rec.read_crops_with_logits(crops)
         alternatives = [()] * len(reads)
         slots = rec.spec.decoder == "slots"
-        per_slot = char_alternatives(logits, rec.spec.alphabet, k=3) if slots else []
         if self.fit_formats is not None and slots:
-            reads = [self._fit(r, a, lg) for r, a, lg in zip(reads, per_slot, logits, strict=True)]
+            reads = [self._fit(r, lg) for r, lg in zip(reads, logits, strict=True)]
         if self.top_n > 1 and slots:
+            per_slot = char_alternatives(logits, rec.spec.alphabet, k=3)
             alternatives = [tuple(top_texts(a, r.region, self.top_n)) for a, r in zip(per_slot, reads, strict=True)]
         out = []
         for d, q, r, alts in zip(detections, quads, reads, alternatives, strict=True):
@@ -148,12 +148,17 @@ class ALPR:
             )
         return out
 
-    def _fit(self, read: PlateRead, slot_alternatives, logits: np.ndarray) -> PlateRead:
-        """The read, or the valid text that replaces it when it fails its region's patterns (``fit_formats``)."""
+    def _fit(self, read: PlateRead, logits: np.ndarray) -> PlateRead:
+        """The read, or the valid text that replaces it when it fails its region's patterns (``fit_formats``);
+        ``logits`` (K, A + 1) are the read's own. Alternatives are worked out for failing reads only."""
+        if format_ok(read.text, read.region) is not False:
+            return read
+        alphabet = self.recognizer.spec.alphabet
+        (slot_alternatives,) = char_alternatives(logits[None], alphabet, k=3)
         text = fit_format(slot_alternatives, read.text, read.region, self.fit_formats)
         if text is None:
             return read
-        confidence, chars = text_confidences(logits, text, self.recognizer.spec.alphabet)
+        confidence, chars = text_confidences(logits, text, alphabet)
         return replace(read, text=text, confidence=confidence, char_confidences=chars)
 
     def read(self, images: ImageInput | Sequence[ImageInput]) -> list[PlateResult] | list[list[PlateResult]]:

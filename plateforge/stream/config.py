@@ -114,7 +114,7 @@ def load_site_config(path: str | Path | None) -> SiteConfig:
 
 def make_alpr(r: ReaderOptions):
     """The reader a site config asks for."""
-    from plateforge.runtime.alpr import ALPR
+    from plateforge.runtime.alpr import ALPR, FIT_FORMATS
     from plateforge.runtime.session import bundled_model
 
     detector = r.detector or (str(bundled_model("detector_int8.onnx")) if r.int8 else None)
@@ -127,7 +127,7 @@ def make_alpr(r: ReaderOptions):
         threads=r.threads,
         fast_resize=r.fast_resize,
         tta=r.tta,
-        **({} if r.fit_formats else {"fit_formats": None}),
+        fit_formats=FIT_FORMATS if r.fit_formats else None,
     )
 
 
