@@ -126,6 +126,22 @@ def test_scene_corners_reproject_onto_the_rendered_plate_pixels():
     assert checked >= 12
 
 
+def test_distractors_add_unlabelled_text_and_badges_that_never_touch_a_plate():
+    """Hard negatives change the scene around the plates, never the plates or their labels."""
+    bg = Backgrounds(640, 480, seed=1)
+    changed = 0
+    for seed in range(8):
+        plain = compose_scene(select_regions(None), np.random.default_rng(seed), SceneOptions(), bg)
+        busy = compose_scene(select_regions(None), np.random.default_rng(seed), SceneOptions(distractors=1.0), bg)
+        assert busy.plates == plain.plates
+        diff = np.any(busy.image != plain.image, axis=2)
+        for p in plain.plates:
+            x1, y1, x2, y2 = (int(round(v)) for v in p.box)
+            assert not diff[max(0, y1 - 2) : y2 + 3, max(0, x1 - 2) : x2 + 3].any(), (seed, p.text)
+        changed += int(diff.sum() > 30)
+    assert changed >= 6  # nearly every scene gets something drawn (a few draws miss for lack of room)
+
+
 def test_plate_quad_order_and_small_plates():
     q = plate_quad(100, 20, 320, 240, yaw=30, pitch=-10, roll=5)
     tl, tr, br, bl = q

@@ -46,6 +46,9 @@ def scenes(
         typer.Option(help="Manifest(s) of real photos with labelled plates: plates are painted over them."),
     ] = None,
     real_share: Annotated[float, typer.Option(help="Share of scenes on real photos (when --real is given).")] = 0.5,
+    distractors: Annotated[
+        float, typer.Option(help="Share of procedural scenes that also get text, watermarks and badges (not plates).")
+    ] = 0.0,
     letterbox: Annotated[int | None, typer.Option(help="Letterbox scenes to SIZE x SIZE (e.g. 224).")] = None,
     augment: Augment = "none",
     export: Export = None,
@@ -56,7 +59,9 @@ def scenes(
     from plateforge.synth.generate import SynthJob, run_job
     from plateforge.synth.scene import SceneOptions
 
-    opts = SceneOptions(width=width, height=height, real_photo=real_share)
+    if not 0.0 <= distractors <= 1.0:
+        raise ValueError(f"--distractors is a share between 0 and 1, got {distractors}")
+    opts = SceneOptions(width=width, height=height, real_photo=real_share, distractors=distractors)
     job = SynthJob(
         "scenes", out, n, seed, regions, augment, scene=opts, real=tuple(map(str, real or ())), letterbox=letterbox
     )

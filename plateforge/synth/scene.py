@@ -23,7 +23,8 @@ from plateforge.synth.plate import RenderedPlate, render_plate
 class SceneOptions:
     """Scene size in pixels; plates per scene; plate height range in pixels (the short side of the plate);
     max yaw / pitch / roll in degrees; probability that a plate is partly occluded; probability that a scene
-    uses a real photo (when real backgrounds are given)."""
+    uses a real photo (when real backgrounds are given); probability that a procedural scene also gets
+    plate-like things that are not plates (free text, watermarks, car badges: hard negatives for a detector)."""
 
     width: int = 640
     height: int = 480
@@ -34,6 +35,7 @@ class SceneOptions:
     max_roll: float = 12.0
     occlusion: float = 0.15
     real_photo: float = 0.5
+    distractors: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,84 @@ def _occlude(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> Non
     cv2.rectangle(img, (int(a), int(y0 - (y1 - y0))), (int(a + w + 2), int(y1 + (y1 - y0))), color, -1)
 
 
+_WORDS = ("SALE", "TAXI", "STOP", "PARKING", "AUTO", "OPEN", "EXIT", "SERVICE", "MOTORS", "RENT", "POLICE")
+_WEB = ("www.", "", "@", "photo by ")
+_HERSHEY = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX)
+
+
+def _random_text(rng: np.random.Generator) -> str:
+    """A word, a run of capitals and digits, or a watermark-like web address."""
+    kind = rng.random()
+    alnum = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+    if kind < 0.35:
+        return str(rng.choice(_WORDS))
+    if kind < 0.7:
+        return "".join(rng.choice(list(alnum), int(rng.integers(2, 9))))
+    name = "".join(rng.choice(list("abcdefghijklmnoprstuvwyz"), int(rng.integers(4, 10))))
+    return f"{rng.choice(_WEB)}{name}{rng.choice(['.com', '.net', '', '.in', ' 2024'])}"
+
+
+def _clear_of(box: tuple[float, float, float, float], plates: list[np.ndarray], margin: float = 4.0) -> bool:
+    x0, y0, x1, y1 = box
+    return all(
+        x1 + margin < q[:, 0].min()
+        or x0 - margin > q[:, 0].max()
+        or y1 + margin < q[:, 1].min()
+        or y0 - margin > q[:, 1].max()
+        for q in plates
+    )
+
+
+def _draw_distractors(img: np.ndarray, plates: list[np.ndarray], rng: np.random.Generator) -> None:
+    """1-4 things that look a little like plates but are not: text straight on the scene (shop words, runs of
+    capitals and digits in the plate fonts, web-address watermarks) and oval car badges. None has a plate's
+    background panel, and none touches a plate quad (scene pixels)."""
+    from plateforge.synth.glyphs import text_mask
+
+    hgt, wid = img.shape[:2]
+    for _ in range(int(rng.integers(1, 5))):
+        color = tuple(int(v) for v in rng.integers(0, 256, 3))
+        if rng.random() < 0.3:  # badge: an oval ring with a mark inside
+            w = float(rng.uniform(10, 70))
+            h = w * rng.uniform(0.35, 0.8)
+            x, y = rng.uniform(0, wid - w), rng.uniform(0, hgt - h)
+            if not _clear_of((x, y, x + w, y + h), plates):
+                continue
+            c, axes = (int(x + w / 2), int(y + h / 2)), (int(w / 2), int(h / 2))
+            cv2.ellipse(img, c, axes, 0, 0, 360, color, max(1, int(h / 8)), cv2.LINE_AA)
+            cv2.putText(
+                img,
+                str(rng.choice(list("HKVTSMN"))),
+                (int(x + w * 0.35), int(y + h * 0.75)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                h / 40,
+                color,
+                max(1, int(h / 10)),
+                cv2.LINE_AA,
+            )
+            continue
+        text = _random_text(rng)
+        th = float(rng.uniform(7, 48))
+        if text.isupper() or text.isdigit() or text.isalnum() and text == text.upper():
+            mask = text_mask(text, str(rng.choice(["din", "sans", "condensed", "bebas"])))
+            tw = mask.shape[1] * th / mask.shape[0]
+            x, y = rng.uniform(0, max(1.0, wid - tw)), rng.uniform(0, hgt - th)
+            if tw >= wid or not _clear_of((x, y, x + tw, y + th), plates):
+                continue
+            m = cv2.resize(mask, (max(1, int(tw)), max(1, int(th))), interpolation=cv2.INTER_AREA)[..., None]
+            roi = img[int(y) : int(y) + m.shape[0], int(x) : int(x) + m.shape[1]]
+            m = m[: roi.shape[0], : roi.shape[1]]
+            roi[:] = (roi * (1 - m) + np.array(color, np.float32) * m).astype(np.uint8)
+        else:
+            font = int(rng.choice(_HERSHEY))
+            scale = th / 22
+            (tw, _), _ = cv2.getTextSize(text, font, scale, max(1, int(th / 12)))
+            x, y = rng.uniform(0, max(1.0, wid - tw)), rng.uniform(th, hgt)
+            if tw >= wid or not _clear_of((x, y - th, x + tw, y + th * 0.3), plates):
+                continue
+            cv2.putText(img, text, (int(x), int(y)), font, scale, color, max(1, int(th / 12)), cv2.LINE_AA)
+
+
 def _render_height(on_screen: float) -> int:
     """Height to draw a flat plate at before warping it to ``on_screen`` px: a bit larger (the warp then only
     shrinks), in 8 px steps between 24 and 128 (plate layouts are cached per height)."""
@@ -191,6 +271,8 @@ def compose_scene(
         paste_plate(img, plate, quad)
         if rng.random() < opts.occlusion:
             _occlude(img, quad, rng)
+    if opts.distractors and rng.random() < opts.distractors:  # no draw when off: seeded scenes stay the same
+        _draw_distractors(img, [q for _, q in placed], rng)
     labels = [_label(plate, quad) for plate, quad in placed]
     return Scene(img, tuple(labels), rendered=tuple(p for p, _ in placed))
 

@@ -30,7 +30,8 @@ FLIP_ORDER = [1, 0, 3, 2]  # TL, TR, BR, BL mirrored → TR, TL, BL, BR
 class SceneSource:
     """``n`` synthetic scenes per epoch from ``seed`` (item i of epoch e uses seed [seed, e, i]); ``regions``
     selector (None = all); ``augment`` preset; scene size; ``backgrounds``: manifests of real photos whose
-    labelled plates are painted over (``real_photo`` of the scenes use one)."""
+    labelled plates are painted over (``real_photo`` of the scenes use one); ``distractors``: share of the
+    procedural scenes that also get text, watermarks and badges that are not plates."""
 
     n: int = 20000
     seed: int = 1
@@ -42,6 +43,7 @@ class SceneSource:
     plate_height: tuple[float, float] = (8.0, 110.0)
     backgrounds: list[str] = dataclasses.field(default_factory=list)
     real_photo: float = 0.3
+    distractors: float = 0.0
 
 
 @dataclasses.dataclass
@@ -115,6 +117,7 @@ class SceneMaker:
                 plates=tuple(s.plates),
                 plate_height=tuple(s.plate_height),
                 real_photo=s.real_photo,
+                distractors=s.distractors,
             )
             self.bg = Backgrounds(s.width, s.height, seed=s.seed)
             self.real = [r for m in s.backgrounds for r in read_manifest(m) if r.plates]
