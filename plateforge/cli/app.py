@@ -47,6 +47,19 @@ def export(
     )
 
 
+@app.command("average")
+def average(
+    models: Annotated[list[Path], typer.Argument(help="FP32 plateforge ONNX models of one architecture.")],
+    out: Annotated[Path, typer.Option("--out", help="ONNX file to write.")],
+) -> None:
+    """Average the weights of models fine-tuned from the same start (a model soup); quantize the result after."""
+    from plateforge.cli.common import console, friendly_errors
+    from plateforge.export.average import average_models
+
+    r = friendly_errors(average_models)(models, out)
+    console.print(f"wrote {r['path']} ({r['size_mb']:.2f} MB), the mean of {r['models']} models")
+
+
 @app.command()
 def version() -> None:
     """Print the plateforge version."""

@@ -1,0 +1,72 @@
+"""Weight averaging of ONNX models ("model soup", Wortsman et al. 2022): the mean of the float weights of
+models of one architecture fine-tuned from the same starting weights often beats each of them.
+
+Works on the exported FP32 files, so it needs no checkpoint and no torch. Written here because the ONNX
+tools (onnx, onnxruntime) have no weight averaging; it is a loop over initializers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from plateforge.export.spec_io import attach_spec, read_spec_from_file
+
+
+def _weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    return {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+
+
+def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
+    """Write to ``out`` the first model with every float initializer replaced by the mean over ``paths``.
+
+    All models must be FP32 plateforge models with the same task, architecture, input size, graph and
+    initializer shapes; integer initializers (shapes, indices) must be equal. The spec is the first model's,
+    with ``extra["averaged_from"]`` listing the files. Returns ``{"path", "models", "size_mb"}``.
+    Raises ValueError naming the file and what differs.
+    """
+    if len(paths) < 2:
+        raise ValueError(f"averaging needs at least 2 models, got {len(paths)}")
+    models = [onnx.load(str(p)) for p in paths]
+    specs = [read_spec_from_file(p) for p in paths]
+    first, spec = models[0], specs[0]
+    ref = _weights(first)
+    ops = [n.op_type for n in first.graph.node]
+    sums = {k: v.astype(np.float64) for k, v in ref.items() if v.dtype.kind == "f"}
+    for path, model, s in zip(paths[1:], models[1:], specs[1:], strict=True):
+        key, want = (s.task, s.architecture, s.width, s.height), (spec.task, spec.architecture, spec.width, spec.height)
+        if key != want:
+            raise ValueError(f"{path}: {key} (task, architecture, width, height) differs from {paths[0]}: {want}")
+        model_ops = [n.op_type for n in model.graph.node]
+        if "QuantizeLinear" in model_ops:
+            raise ValueError(f"{path}: an INT8 (QDQ) model; average the FP32 models, then quantize")
+        if model_ops != ops:
+            raise ValueError(f"{path}: its graph differs from {paths[0]}'s (export both the same way)")
+        w = _weights(model)
+        if w.keys() != ref.keys():
+            raise ValueError(f"{path}: its weights are named differently from {paths[0]}'s")
+        for k, v in w.items():
+            if v.shape != ref[k].shape or v.dtype != ref[k].dtype:
+                raise ValueError(
+                    f"{path}: weight {k} is {v.dtype}{list(v.shape)}, not {ref[k].dtype}{list(ref[k].shape)}"
+                )
+            if k in sums:
+                sums[k] += v
+            elif not np.array_equal(v, ref[k]):
+                raise ValueError(f"{path}: integer constant {k} differs from {paths[0]}'s")
+    if "QuantizeLinear" in ops:
+        raise ValueError(f"{paths[0]}: an INT8 (QDQ) model; average the FP32 models, then quantize")
+    for init in first.graph.initializer:
+        if init.name in sums:
+            mean = (sums[init.name] / len(models)).astype(ref[init.name].dtype)
+            init.CopyFrom(numpy_helper.from_array(mean, init.name))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(first, str(out))
+    attach_spec(out, dataclasses.replace(spec, extra={**spec.extra, "averaged_from": [Path(p).name for p in paths]}))
+    return {"path": str(out), "models": len(models), "size_mb": out.stat().st_size / 1e6}

@@ -1,0 +1,73 @@
+"""Weight averaging of exported models (plateforge average)."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from plateforge.export.average import average_models
+from plateforge.export.spec_io import read_spec_from_file
+from plateforge.runtime.recognizer import PlateRecognizer
+from plateforge.runtime.session import MODEL_DIR
+
+REC = MODEL_DIR / "recognizer.onnx"
+
+
+def _weights(path):
+    return {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+
+
+def test_average_is_the_mean_of_float_weights_and_keeps_the_spec(tmp_path):
+    tripled = onnx.load(str(REC))
+    for init in tripled.graph.initializer:
+        w = numpy_helper.to_array(init)
+        if w.dtype.kind == "f":
+            init.CopyFrom(numpy_helper.from_array((w * 3).astype(w.dtype), init.name))
+    onnx.save(tripled, str(tmp_path / "tripled.onnx"))
+    out = tmp_path / "mean.onnx"
+    report = average_models([REC, tmp_path / "tripled.onnx"], out)
+    assert report["models"] == 2
+    want, got = _weights(REC), _weights(out)
+    floats = [k for k, v in want.items() if v.dtype.kind == "f"]
+    assert len(floats) > 20
+    for k, v in want.items():
+        np.testing.assert_allclose(got[k], 2 * v if k in floats else v, rtol=1e-6, atol=1e-7)
+    spec = read_spec_from_file(out)
+    assert spec.architecture == read_spec_from_file(REC).architecture
+    assert spec.extra["averaged_from"] == ["recognizer.onnx", "tripled.onnx"]
+
+
+def test_average_of_a_model_with_itself_reads_the_same(tmp_path):
+    out = tmp_path / "same.onnx"
+    average_models([REC, REC], out)
+    crops = np.random.default_rng(0).integers(0, 256, (3, 48, 160, 3), dtype=np.uint8)
+    a = PlateRecognizer(REC, threads=1).run(list(crops))
+    b = PlateRecognizer(out, threads=1).run(list(crops))
+    assert [r.text for r in a] == [r.text for r in b]
+    np.testing.assert_allclose([r.confidence for r in a], [r.confidence for r in b], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("other", "message"),
+    [("detector.onnx", "differs from"), ("detector_int8.onnx", "INT8")],
+)
+def test_average_refuses_models_that_do_not_match(tmp_path, other, message):
+    first = "detector.onnx" if other == "detector_int8.onnx" else "recognizer.onnx"
+    with pytest.raises(ValueError, match=message):
+        average_models([MODEL_DIR / first, MODEL_DIR / other], tmp_path / "x.onnx")
+    with pytest.raises(ValueError, match="at least 2"):
+        average_models([REC], tmp_path / "x.onnx")
+
+
+def test_cli_average_writes_the_mean_and_names_a_bad_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from plateforge.cli.app import app
+
+    out = tmp_path / "mean.onnx"
+    ok = CliRunner().invoke(app, ["average", str(REC), str(REC), "--out", str(out)])
+    assert ok.exit_code == 0, ok.output
+    assert "mean of 2 models" in ok.output and out.exists()
+    bad = CliRunner().invoke(app, ["average", str(REC), str(MODEL_DIR / "detector.onnx"), "--out", str(out)])
+    assert bad.exit_code == 2
+    assert "detector.onnx" in bad.output and "differs" in bad.output
