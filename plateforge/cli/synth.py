@@ -59,8 +59,6 @@ def scenes(
     from plateforge.synth.generate import SynthJob, run_job
     from plateforge.synth.scene import SceneOptions
 
-    if not 0.0 <= distractors <= 1.0:
-        raise ValueError(f"--distractors is a share between 0 and 1, got {distractors}")
     opts = SceneOptions(width=width, height=height, real_photo=real_share, distractors=distractors)
     job = SynthJob(
         "scenes", out, n, seed, regions, augment, scene=opts, real=tuple(map(str, real or ())), letterbox=letterbox

@@ -16,6 +16,7 @@ import numpy as np
 
 from plateforge.data.manifest import ImageRecord, PlateLabel
 from plateforge.specs import RegionSpec
+from plateforge.synth.glyphs import text_mask
 from plateforge.synth.plate import RenderedPlate, render_plate
 
 
@@ -36,6 +37,10 @@ class SceneOptions:
     occlusion: float = 0.15
     real_photo: float = 0.5
     distractors: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.distractors <= 1.0:
+            raise ValueError(f"distractors is a share of scenes between 0 and 1, got {self.distractors}")
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,7 @@ def _random_text(rng: np.random.Generator) -> str:
 
 
 def _clear_of(box: tuple[float, float, float, float], plates: list[np.ndarray], margin: float = 4.0) -> bool:
+    """Whether the xyxy ``box`` stays ``margin`` px clear of the hull of every quad in ``plates`` (scene pixels)."""
     x0, y0, x1, y1 = box
     return all(
         x1 + margin < q[:, 0].min()
@@ -186,8 +192,6 @@ def _draw_distractors(img: np.ndarray, plates: list[np.ndarray], rng: np.random.
     """1-4 things that look a little like plates but are not: text straight on the scene (shop words, runs of
     capitals and digits in the plate fonts, web-address watermarks) and oval car badges. None has a plate's
     background panel, and none touches a plate quad (scene pixels)."""
-    from plateforge.synth.glyphs import text_mask
-
     hgt, wid = img.shape[:2]
     for _ in range(int(rng.integers(1, 5))):
         color = tuple(int(v) for v in rng.integers(0, 256, 3))
@@ -212,7 +216,7 @@ def _draw_distractors(img: np.ndarray, plates: list[np.ndarray], rng: np.random.
             continue
         text = _random_text(rng)
         th = float(rng.uniform(7, 48))
-        if text.isupper() or text.isdigit() or text.isalnum() and text == text.upper():
+        if text == text.upper():  # capitals and digits: in a plate font; web addresses: in a Hershey font
             mask = text_mask(text, str(rng.choice(["din", "sans", "condensed", "bebas"])))
             tw = mask.shape[1] * th / mask.shape[0]
             x, y = rng.uniform(0, max(1.0, wid - tw)), rng.uniform(0, hgt - th)
@@ -288,14 +292,7 @@ def _free_spot(rng, w: float, h: float, opts: SceneOptions, taken: list[np.ndarr
         lo, hi = quad.min(0), quad.max(0)
         if lo[0] < 1 or lo[1] < 1 or hi[0] > opts.width - 1 or hi[1] > opts.height - 1:
             continue
-        margin = 0.5 * h
-        if all(
-            hi[0] + margin < t.min(0)[0]
-            or lo[0] - margin > t.max(0)[0]
-            or hi[1] + margin < t.min(0)[1]
-            or lo[1] - margin > t.max(0)[1]
-            for t in taken
-        ):
+        if _clear_of((lo[0], lo[1], hi[0], hi[1]), taken, margin=0.5 * h):
             return quad
     return None
 
