@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from plateforge.export.spec_io import attach_spec, read_spec_from_file
+from plateforge.export.spec_io import set_spec, spec_of
 
 
 def _weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -33,7 +33,10 @@ def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
     if len(paths) < 2:
         raise ValueError(f"averaging needs at least 2 models, got {len(paths)}")
     models = [onnx.load(str(p)) for p in paths]
-    specs = [read_spec_from_file(p) for p in paths]
+    specs = [spec_of(m, p) for m, p in zip(models, paths, strict=True)]
+    for path, model in zip(paths, models, strict=True):
+        if any(n.op_type == "QuantizeLinear" for n in model.graph.node):
+            raise ValueError(f"{path}: an INT8 (QDQ) model; average the FP32 models, then quantize")
     first, spec = models[0], specs[0]
     ref = _weights(first)
     ops = [n.op_type for n in first.graph.node]
@@ -42,10 +45,7 @@ def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
         key, want = (s.task, s.architecture, s.width, s.height), (spec.task, spec.architecture, spec.width, spec.height)
         if key != want:
             raise ValueError(f"{path}: {key} (task, architecture, width, height) differs from {paths[0]}: {want}")
-        model_ops = [n.op_type for n in model.graph.node]
-        if "QuantizeLinear" in model_ops:
-            raise ValueError(f"{path}: an INT8 (QDQ) model; average the FP32 models, then quantize")
-        if model_ops != ops:
+        if [n.op_type for n in model.graph.node] != ops:
             raise ValueError(f"{path}: its graph differs from {paths[0]}'s (export both the same way)")
         w = _weights(model)
         if w.keys() != ref.keys():
@@ -59,14 +59,12 @@ def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
                 sums[k] += v
             elif not np.array_equal(v, ref[k]):
                 raise ValueError(f"{path}: integer constant {k} differs from {paths[0]}'s")
-    if "QuantizeLinear" in ops:
-        raise ValueError(f"{paths[0]}: an INT8 (QDQ) model; average the FP32 models, then quantize")
     for init in first.graph.initializer:
         if init.name in sums:
             mean = (sums[init.name] / len(models)).astype(ref[init.name].dtype)
             init.CopyFrom(numpy_helper.from_array(mean, init.name))
+    set_spec(first, dataclasses.replace(spec, extra={**spec.extra, "averaged_from": [Path(p).name for p in paths]}))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(first, str(out))
-    attach_spec(out, dataclasses.replace(spec, extra={**spec.extra, "averaged_from": [Path(p).name for p in paths]}))
     return {"path": str(out), "models": len(models), "size_mb": out.stat().st_size / 1e6}
