@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch", reason="training tests need the [train] ext
 from plateforge.eval.ocr_metrics import accuracy_at_coverage, edit_distance, exact, ocr_report  # noqa: E402
 from plateforge.ops.slots import IGNORE, decode_slots, encode_text  # noqa: E402
 from plateforge.runtime.images import ImageError  # noqa: E402
+from plateforge.runtime.session import MODEL_DIR  # noqa: E402
 
 ALPHA = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -63,6 +64,28 @@ def test_a_deeper_recognizer_starts_as_the_small_one():
     images = torch.randint(0, 256, (2, 48, 160, 3), dtype=torch.uint8)
     with torch.no_grad():
         assert torch.equal(small(images)[0], deep(images)[0])
+
+
+def test_slot_attention_starts_as_the_small_one_and_then_links_the_slots():
+    """slotnet_sa = slotnet_s + self-attention among the slots, which begins as the identity; once its output
+    projection is non-zero, one slot's logits depend on another slot's query."""
+    from plateforge.train.registry import create_model
+
+    small = create_model("slotnet_s", alphabet=ALPHA, regions=["ch", "ru"]).eval()
+    linked = create_model("slotnet_sa", alphabet=ALPHA, regions=["ch", "ru"]).eval()
+    missing, unexpected = linked.load_state_dict(small.state_dict(), strict=False)
+    assert not unexpected and missing and all(".slot_attn." in k for k in missing)
+    images = torch.randint(0, 256, (2, 48, 160, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(small(images)[0], linked(images)[0])
+        for block in linked.decoder.slot_attn:
+            torch.nn.init.normal_(block.out.weight, std=0.1)
+        before, small_before = linked(images)[0], small(images)[0]
+        linked.decoder.queries[0, 9] += 1.0  # move the last slot's query only
+        small.decoder.queries[0, 9] += 1.0
+        after, small_after = linked(images)[0], small(images)[0]
+    assert not torch.allclose(before[:, 0], after[:, 0])  # the first slot sees the last one
+    assert torch.equal(small_before[:, 0], small_after[:, 0])  # without slot attention it does not
 
 
 @pytest.fixture(scope="module")
@@ -200,8 +223,36 @@ def test_init_grows_a_small_checkpoint_into_a_deeper_model_only(trained_run):
     best = run / "checkpoints" / "best_exact.ckpt"
     deeper = train_ocr(config, init=best, overrides={"model.name": "slotnet_sd"})
     assert (deeper / "checkpoints" / "last.ckpt").is_file()
+    linked = train_ocr(config, init=best, overrides={"model.name": "slotnet_sa"})
+    assert (linked / "checkpoints" / "last.ckpt").is_file()
+    from plateforge.train.average import average_checkpoints
+
+    with pytest.raises(ValueError, match="slotnet_sa.*differs from"):
+        average_checkpoints([best, linked / "checkpoints" / "last.ckpt"], linked / "x.ckpt")
     with pytest.raises(ValueError, match="does not fit model 'slotnet_fc'"):
         train_ocr(config, init=best, overrides={"model.name": "slotnet_fc"})
+
+
+def test_averaged_checkpoints_hold_the_mean_weights_and_export(trained_run, tmp_path):
+    """plateforge average a.ckpt b.ckpt: the mean of the network weights, as a checkpoint that exports."""
+    from typer.testing import CliRunner
+
+    from plateforge.cli.app import app
+    from plateforge.export.onnx_export import export_checkpoint
+
+    _, _, run = trained_run
+    a, b = run / "checkpoints" / "best_exact.ckpt", run / "checkpoints" / "last.ckpt"
+    out = tmp_path / "soup.ckpt"
+    res = CliRunner().invoke(app, ["average", str(a), str(b), "--out", str(out)])
+    assert res.exit_code == 0 and "mean of 2 models" in res.output, res.output
+    sa, sb, so = (torch.load(p, map_location="cpu", weights_only=False)["state_dict"] for p in (a, b, out))
+    for k, v in so.items():
+        want = (sa[k].double() + sb[k].double()) / 2 if v.is_floating_point() else sa[k]
+        torch.testing.assert_close(v.double() if v.is_floating_point() else v, want)
+    assert "optimizer_states" not in torch.load(out, map_location="cpu", weights_only=False)
+    assert export_checkpoint(out, tmp_path / "soup.onnx")["max_abs_diff"] < 1e-4
+    mixed = CliRunner().invoke(app, ["average", str(a), str(MODEL_DIR / "recognizer.onnx"), "--out", str(out)])
+    assert mixed.exit_code == 2 and "mixed" in mixed.output
 
 
 def test_export_parity_metadata_and_runtime(trained_run, tmp_path):

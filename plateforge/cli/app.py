@@ -49,14 +49,29 @@ def export(
 
 @app.command("average")
 def average(
-    models: Annotated[list[Path], typer.Argument(help="FP32 plateforge ONNX models of one architecture.")],
-    out: Annotated[Path, typer.Option("--out", help="ONNX file to write.")],
+    models: Annotated[
+        list[Path],
+        typer.Argument(help="FP32 plateforge ONNX models of one architecture, or training checkpoints (.ckpt)."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="ONNX file (or .ckpt for checkpoints) to write.")],
 ) -> None:
-    """Average the weights of models fine-tuned from the same start (a model soup); quantize the result after."""
+    """Average the weights of models fine-tuned from the same start (a model soup); quantize the result after.
+    Checkpoints average into a checkpoint that starts a new run (``train ... --init``) or exports."""
     from plateforge.cli.common import console, friendly_errors
-    from plateforge.export.average import average_models
 
-    r = friendly_errors(average_models)(models, out)
+    def run(models: list[Path], out: Path) -> dict:
+        ckpts = [m.suffix == ".ckpt" for m in models]
+        if any(ckpts) and not all(ckpts):
+            raise ValueError(f"{', '.join(map(str, models))}: checkpoints and ONNX files mixed; average one kind")
+        if all(ckpts):
+            from plateforge.train.average import average_checkpoints
+
+            return average_checkpoints(models, out)
+        from plateforge.export.average import average_models
+
+        return average_models(models, out)
+
+    r = friendly_errors(run)(models, out)
     console.print(f"wrote {r['path']} ({r['size_mb']:.2f} MB), the mean of {r['models']} models")
 
 

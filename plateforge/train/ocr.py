@@ -257,7 +257,8 @@ def train_ocr(
         for legacy in ("model.mean", "model.std"):  # checkpoints from before the Normalize module
             state.pop(legacy, None)
         own = module.state_dict()
-        added = [k for k in own if k not in state and re.search(r"\.backbone\.\d+x\d+\.", k)]  # a deeper model's
+        # blocks a larger model adds as the identity: deeper backbone stages, slot self-attention
+        added = [k for k in own if k not in state and re.search(r"\.backbone\.\d+x\d+\.|\.decoder\.slot_attn\.", k)]
         wrong = [k for k in own if k not in added and (k not in state or state[k].shape != own[k].shape)]
         if wrong or set(state) - set(own):
             raise ValueError(
