@@ -53,31 +53,31 @@ def test_registry():
     assert chars.shape == (3, 10, 37) and regions.shape == (3, 2)
 
 
-def test_a_deeper_recognizer_starts_as_the_small_one():
-    """slotnet_sd = slotnet_s + 2 residual blocks that begin as the identity: same outputs from the same weights."""
+def _grown_from_small(name: str, added: str):
+    """slotnet_s and the larger model ``name`` loaded with its weights: the only weights it lacks contain
+    ``added``, and it gives the same character logits on random images (returned too)."""
     from plateforge.train.registry import create_model
 
     small = create_model("slotnet_s", alphabet=ALPHA, regions=["ch", "ru"]).eval()
-    deep = create_model("slotnet_sd", alphabet=ALPHA, regions=["ch", "ru"]).eval()
-    missing, unexpected = deep.load_state_dict(small.state_dict(), strict=False)
-    assert not unexpected and missing and all(".6x" in k for k in missing)
+    grown = create_model(name, alphabet=ALPHA, regions=["ch", "ru"]).eval()
+    missing, unexpected = grown.load_state_dict(small.state_dict(), strict=False)
+    assert not unexpected and missing and all(added in k for k in missing)
     images = torch.randint(0, 256, (2, 48, 160, 3), dtype=torch.uint8)
     with torch.no_grad():
-        assert torch.equal(small(images)[0], deep(images)[0])
+        assert torch.equal(small(images)[0], grown(images)[0])
+    return small, grown, images
+
+
+def test_a_deeper_recognizer_starts_as_the_small_one():
+    """slotnet_sd = slotnet_s + 2 residual blocks that begin as the identity: same outputs from the same weights."""
+    _grown_from_small("slotnet_sd", ".6x")
 
 
 def test_slot_attention_starts_as_the_small_one_and_then_links_the_slots():
     """slotnet_sa = slotnet_s + self-attention among the slots, which begins as the identity; once its output
     projection is non-zero, one slot's logits depend on another slot's query."""
-    from plateforge.train.registry import create_model
-
-    small = create_model("slotnet_s", alphabet=ALPHA, regions=["ch", "ru"]).eval()
-    linked = create_model("slotnet_sa", alphabet=ALPHA, regions=["ch", "ru"]).eval()
-    missing, unexpected = linked.load_state_dict(small.state_dict(), strict=False)
-    assert not unexpected and missing and all(".slot_attn." in k for k in missing)
-    images = torch.randint(0, 256, (2, 48, 160, 3), dtype=torch.uint8)
+    small, linked, images = _grown_from_small("slotnet_sa", ".slot_attn.")
     with torch.no_grad():
-        assert torch.equal(small(images)[0], linked(images)[0])
         for block in linked.decoder.slot_attn:
             torch.nn.init.normal_(block.out.weight, std=0.1)
         before, small_before = linked(images)[0], small(images)[0]
