@@ -2,7 +2,8 @@
 checkpoints of one model, written as a checkpoint that starts a new run (``plateforge train ... --init``) or
 exports (``plateforge export``). :mod:`plateforge.export.average` does the same on exported ONNX files; this
 one keeps BatchNorm statistics unfolded, so a soup can be fine-tuned further (the slot-attention recognizer
-starts from the bundled soup this way). A loop over state dicts: Lightning and torch have no such tool.
+starts from the bundled soup this way). A loop over state dicts: torch's ``swa_utils`` average one run's
+weights as it trains, not the checkpoint files of several runs.
 """
 
 from __future__ import annotations
