@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from plateforge.export.onnx_export import load_checkpoint
+
 # run state that does not carry over to the average (optimizer moments, schedules, callback state)
 _DROPPED = ("optimizer_states", "lr_schedulers", "callbacks", "loops", "averaging_state", "current_model_state")
 
@@ -22,17 +24,10 @@ def average_checkpoints(paths: Sequence[str | Path], out: str | Path) -> dict:
     weights; EMA weights when the run used EMA) replaced by the mean over ``paths``; integer tensors (BatchNorm
     batch counts) are the first's. All must be plateforge checkpoints of one task and model name with the same
     weight names and shapes; ``plateforge.averaged_from`` lists the files. Returns ``{"path", "models",
-    "size_mb"}``. Raises ValueError naming the file and what differs."""
+    "size_mb"}``. Raises FileNotFoundError for a missing file, ValueError naming the file and what differs."""
     if len(paths) < 2:
         raise ValueError(f"averaging needs at least 2 checkpoints, got {len(paths)}")
-    ckpts = []
-    for p in paths:
-        if not Path(p).is_file():
-            raise ValueError(f"{p}: no such checkpoint")
-        ck = torch.load(p, map_location="cpu", weights_only=False)
-        if "plateforge" not in ck or "state_dict" not in ck:
-            raise ValueError(f"{p}: not a plateforge checkpoint (no 'plateforge' section or weights)")
-        ckpts.append(ck)
+    ckpts = [load_checkpoint(p) for p in paths]
     first = ckpts[0]
 
     def kind(ck: dict) -> tuple[str, str]:
