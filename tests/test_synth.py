@@ -142,6 +142,56 @@ def test_distractors_add_unlabelled_text_and_badges_that_never_touch_a_plate():
     assert changed >= 6  # nearly every scene gets something drawn (a few draws miss for lack of room)
 
 
+def test_char_boxes_cover_each_character_in_reading_order():
+    """One box per character of the text, inside the plate, left to right in each printed field, on ink."""
+    rng = np.random.default_rng(5)
+    for spec in select_regions(None):
+        plate = render_plate(spec, rng, height=96, dirty=False)
+        assert len(plate.char_boxes) == len(plate.text), (spec.code, plate.printed)
+        h, w = plate.image.shape[:2]
+        gray = cv2.cvtColor(plate.image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        for x1, y1, x2, y2 in plate.char_boxes:
+            assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+            assert gray[int(y1) : int(y2), int(x1) : int(x2)].std() > 20  # a glyph on its background
+        start = 0
+        for printed in plate.printed.split("|"):  # each printed field, left to right
+            n = sum(c.isalnum() for c in printed)
+            xs = [b[0] for b in plate.char_boxes[start : start + n]]
+            assert xs == sorted(xs), (spec.code, plate.printed)
+            start += n
+
+
+def test_occluded_characters_are_the_ones_the_occluder_covers():
+    """A plate character is marked hidden exactly when the occluder changed much of its box: the same scene
+    drawn without occluders shows where the occluder went."""
+    opts = SceneOptions(plates=(1, 2), plate_height=(40, 90), occlusion=1.0)
+    bare = SceneOptions(plates=(1, 2), plate_height=(40, 90), occlusion=0.0)
+    bg = Backgrounds(opts.width, opts.height, seed=1)
+    marked = clear = 0
+    for seed in range(12):
+        scene = compose_scene(select_regions(None), np.random.default_rng(seed), opts, bg)
+        plain = compose_scene(select_regions(None), np.random.default_rng(seed), bare, bg)
+        assert scene.plates == plain.plates and all(h == () for h in plain.hidden)
+        changed = np.any(scene.image != plain.image, axis=2)
+        for plate, label, hidden in zip(scene.rendered, scene.plates, scene.hidden, strict=True):
+            ph, pw = plate.image.shape[:2]
+            flat = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
+            hom = cv2.getPerspectiveTransform(flat, np.array(label.corners, np.float32))
+            for i, (x1, y1, x2, y2) in enumerate(plate.char_boxes):
+                box = np.array([[[x1, y1]], [[x2, y1]], [[x2, y2]], [[x1, y2]]], np.float32)
+                poly = cv2.perspectiveTransform(box, hom)[:, 0]
+                inside = np.zeros(changed.shape, np.uint8)
+                cv2.fillPoly(inside, [np.round(poly).astype(np.int32)], 1)
+                share = changed[inside > 0].mean()
+                if i in hidden:
+                    assert share > 0.15, (seed, label.text, i, share)
+                    marked += 1
+                else:
+                    assert share < 0.4, (seed, label.text, i, share)
+                    clear += 1
+    assert marked >= 5 and clear >= 50
+
+
 def test_plate_quad_order_and_small_plates():
     q = plate_quad(100, 20, 320, 240, yaw=30, pitch=-10, roll=5)
     tl, tr, br, bl = q

@@ -27,7 +27,7 @@ def bench_images(folder: str | Path | None, scenes: int, seed: int = 7, plates: 
 
     return [
         cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
-        for img, _ in scenes_with_texts(scenes, seed, plates=(plates, plates) if plates else (1, 3))
+        for img, _, _ in scenes_with_texts(scenes, seed, plates=(plates, plates) if plates else (1, 3))
     ]
 
 

@@ -102,20 +102,31 @@ def _row_band(font: str) -> tuple[int, int]:
 
 def text_mask(text: str, font: str, spacing: float = 0.08) -> np.ndarray:
     """Alpha mask of a row of characters (cap-height band only), ``spacing`` × band height between glyphs."""
+    return text_mask_with_spans(text, font, spacing)[0]
+
+
+def text_mask_with_spans(text: str, font: str, spacing: float = 0.08) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """:func:`text_mask` and the column span ``(x0, x1)`` (mask pixels, end exclusive) of each character of
+    ``text`` in order (a space gets its blank span)."""
     top, bottom = _row_band(font)
     gap = np.zeros((bottom - top, max(0, round(spacing * (bottom - top)))), np.float32)
-    parts = []
+    parts, spans, x = [], [], 0
     for ch in text:
         if ch == " ":
-            parts.append(np.zeros((bottom - top, round(0.35 * (bottom - top))), np.float32))
-            continue
-        cell = _glyph(font, ch)[top:bottom]
-        cols = np.flatnonzero(cell.max(0) > 0.05)
-        parts.append(cell[:, cols[0] : cols[-1] + 1] if cols.size else cell)
-        parts.append(gap)
+            part = np.zeros((bottom - top, round(0.35 * (bottom - top))), np.float32)
+        else:
+            cell = _glyph(font, ch)[top:bottom]
+            cols = np.flatnonzero(cell.max(0) > 0.05)
+            part = cell[:, cols[0] : cols[-1] + 1] if cols.size else cell
+        spans.append((x, x + part.shape[1]))
+        parts.append(part)
+        x += part.shape[1]
+        if ch != " ":
+            parts.append(gap)
+            x += gap.shape[1]
     if not parts:
-        return np.zeros((bottom - top, 1), np.float32)
-    return np.concatenate(parts[:-1] if parts[-1] is gap else parts, axis=1)
+        return np.zeros((bottom - top, 1), np.float32), spans
+    return np.concatenate(parts[:-1] if parts[-1] is gap else parts, axis=1), spans
 
 
 def label_mask(text: str, font: str) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 
 from plateforge.specs import SCENIC, Decor, RegionSpec, Style
 from plateforge.synth import effects
-from plateforge.synth.glyphs import expand_pattern, fit_mask, label_mask, plate_text, text_mask
+from plateforge.synth.glyphs import expand_pattern, fit_mask, label_mask, plate_text, text_mask, text_mask_with_spans
 
 EU_BLUE = "#003399"
 EU_YELLOW = "#ffcc00"
@@ -20,7 +20,8 @@ EU_YELLOW = "#ffcc00"
 @dataclass(frozen=True)
 class RenderedPlate:
     """``image`` BGR uint8 (H × W × 3); ``alpha`` float32 0..1 plate shape (rounded corners are 0);
-    ``text`` upper-case letters/digits in reading order; ``printed`` the rows as printed (``|`` between rows)."""
+    ``text`` upper-case letters/digits in reading order; ``printed`` the rows as printed (``|`` between rows);
+    ``char_boxes`` one xyxy box (plate pixels) per character of ``text``, in the same order."""
 
     image: np.ndarray
     alpha: np.ndarray
@@ -29,6 +30,7 @@ class RenderedPlate:
     region: str
     layout: str
     style: str
+    char_boxes: tuple[tuple[float, float, float, float], ...] = dataclasses.field(default=(), compare=False, repr=False)
 
 
 def hex_bgr(color: str) -> tuple[int, int, int]:
@@ -61,10 +63,14 @@ def _blend(img: np.ndarray, mask: np.ndarray, x: int, y: int, color: tuple[int, 
     img[y0:y1, x0:x1] = effects.blend_solid(np.ascontiguousarray(img[y0:y1, x0:x1]), m, color)
 
 
-def _draw_text(img: np.ndarray, mask: np.ndarray, box_px: tuple[int, int, int, int], color, align: str) -> None:
+def _draw_text(
+    img: np.ndarray, mask: np.ndarray, box_px: tuple[int, int, int, int], color, align: str
+) -> tuple[int, float]:
+    """Draw ``mask`` fitted into ``box_px``; returns the x (px) where it starts and its horizontal scale."""
     x1, y1, x2, y2 = box_px
     fitted, dx = fit_mask(mask, x2 - x1, y2 - y1, align)
     _blend(img, fitted, x1 + dx, y1, color)
+    return x1 + dx, fitted.shape[1] / mask.shape[1]
 
 
 def _star(cx: float, cy: float, r: float) -> np.ndarray:
@@ -239,18 +245,21 @@ def render_plate(
         if not _is_static(d):
             _decor(img, d, style, rng, style.choices)
     rows = _draw_rows(spec, style, rng)
+    char_boxes = []
     for f, printed in zip(style.fields, rows, strict=True):
-        _draw_text(
-            img,
-            text_mask(printed, f.font or style.font, f.spacing),
-            _px(f.box, w, height),
-            hex_bgr(f.color or style.fg),
-            f.align,
-        )
+        mask, spans = text_mask_with_spans(printed, f.font or style.font, f.spacing)
+        box = _px(f.box, w, height)
+        x0, scale = _draw_text(img, mask, box, hex_bgr(f.color or style.fg), f.align)
+        char_boxes += [
+            (x0 + a * scale, float(box[1]), x0 + b * scale, float(box[3]))
+            for ch, (a, b) in zip(printed, spans, strict=True)
+            if ch.isalnum()
+        ]
     radius = style.corner_radius * height
     if style.bolts:
         effects.bolts(img, rng)
     alpha = effects.rounded_alpha(height, w, radius)
     if dirty and rng.random() < 0.7:
         img = effects.wear(img, rng)
-    return RenderedPlate(img, alpha, plate_text("".join(rows)), "|".join(rows), spec.code, style.layout, style.name)
+    text = plate_text("".join(rows))
+    return RenderedPlate(img, alpha, text, "|".join(rows), spec.code, style.layout, style.name, tuple(char_boxes))

@@ -46,12 +46,15 @@ class SceneOptions:
 @dataclass(frozen=True)
 class Scene:
     """``image`` BGR uint8; ``plates`` labels in scene pixels; ``background`` the real photo used, if any;
-    ``rendered`` the flat plates as drawn, in label order (for checks and debugging)."""
+    ``rendered`` the flat plates as drawn, in label order (for checks and debugging); ``hidden`` for each plate
+    the indices (into its text) of the characters an occluder hides (more than :data:`HIDDEN_COVER` of the
+    character's box covered): the labels keep those characters in the text, a reader cannot see them."""
 
     image: np.ndarray
     plates: tuple[PlateLabel, ...]
     background: str | None = None
     rendered: tuple[RenderedPlate, ...] = field(default=(), compare=False, repr=False)
+    hidden: tuple[tuple[int, ...], ...] = ()
 
 
 def plate_quad(w: float, h: float, cx: float, cy: float, yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -148,15 +151,43 @@ def _draw_vehicle(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -
         cv2.rectangle(img, (int(sx), int(y0 - ph * 1.2)), (int(sx + bw * 0.17), int(y0 - ph * 0.4)), light, -1)
 
 
-def _occlude(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
-    """Cover one side of a plate (5-20 % of its width) with a pole, a hand or another car's edge."""
+def _occlude(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """Cover one side of a plate (5-20 % of its width) with a pole, a hand or another car's edge; returns the
+    covered rectangle (xyxy scene pixels, both ends inclusive, as cv2.rectangle fills it)."""
     x0, y0 = quad.min(0)
     x1, y1 = quad.max(0)
     w = (x1 - x0) * rng.uniform(0.05, 0.2)
     left = rng.random() < 0.5
     a = x0 - 2 if left else x1 - w
     color = tuple(int(v) for v in rng.integers(0, 200, 3))
-    cv2.rectangle(img, (int(a), int(y0 - (y1 - y0))), (int(a + w + 2), int(y1 + (y1 - y0))), color, -1)
+    rect = (int(a), int(y0 - (y1 - y0)), int(a + w + 2), int(y1 + (y1 - y0)))
+    cv2.rectangle(img, rect[:2], rect[2:], color, -1)
+    return rect
+
+
+HIDDEN_COVER = 0.25  # a character counts as hidden when more than this share of its box is covered
+
+
+def hidden_chars(plate: RenderedPlate, quad: np.ndarray, rects: list[tuple[int, int, int, int]]) -> tuple[int, ...]:
+    """Indices (into ``plate.text``) of the characters that the ``rects`` (xyxy scene pixels, inclusive) cover
+    by more than :data:`HIDDEN_COVER` of their box, the plate drawn on ``quad`` (TL, TR, BR, BL scene pixels).
+    Coverage is the share of a 6 × 6 grid of points over the character box that lands in a rectangle."""
+    if not rects or not plate.char_boxes:
+        return ()
+    ph, pw = plate.image.shape[:2]
+    flat = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
+    homography = cv2.getPerspectiveTransform(flat, quad.astype(np.float32))
+    t = (np.arange(6) + 0.5) / 6
+    hidden = []
+    for i, (x1, y1, x2, y2) in enumerate(plate.char_boxes):
+        gx, gy = np.meshgrid(x1 + t * (x2 - x1), y1 + t * (y2 - y1))
+        pts = cv2.perspectiveTransform(np.stack([gx, gy], -1).reshape(-1, 1, 2).astype(np.float32), homography)[:, 0]
+        covered = np.zeros(len(pts), bool)
+        for a, b, c, d in rects:
+            covered |= (pts[:, 0] >= a) & (pts[:, 0] <= c + 1) & (pts[:, 1] >= b) & (pts[:, 1] <= d + 1)
+        if covered.mean() > HIDDEN_COVER:
+            hidden.append(i)
+    return tuple(hidden)
 
 
 _WORDS = ("SALE", "TAXI", "STOP", "PARKING", "AUTO", "OPEN", "EXIT", "SERVICE", "MOTORS", "RENT", "POLICE")
@@ -271,14 +302,19 @@ def compose_scene(
     for _, quad in placed:  # all vehicles first, so no vehicle is drawn over another car's plate
         if rng.random() < 0.7:
             _draw_vehicle(img, quad, rng)
+    rects: list[list[tuple[int, int, int, int]]] = []  # per plate: the occluders drawn after it
     for plate, quad in placed:
         paste_plate(img, plate, quad)
+        rects.append([])
         if rng.random() < opts.occlusion:
-            _occlude(img, quad, rng)
+            rect = _occlude(img, quad, rng)
+            for later in rects:  # an occluder lies over this plate and every plate pasted before it
+                later.append(rect)
     if opts.distractors and rng.random() < opts.distractors:  # no draw when off: seeded scenes stay the same
         _draw_distractors(img, [q for _, q in placed], rng)
     labels = [_label(plate, quad) for plate, quad in placed]
-    return Scene(img, tuple(labels), rendered=tuple(p for p, _ in placed))
+    hidden = tuple(hidden_chars(p, q, r) for (p, q), r in zip(placed, rects, strict=True))
+    return Scene(img, tuple(labels), rendered=tuple(p for p, _ in placed), hidden=hidden)
 
 
 def _free_spot(rng, w: float, h: float, opts: SceneOptions, taken: list[np.ndarray]) -> np.ndarray | None:
@@ -325,7 +361,7 @@ def _real_scene(specs: list[RegionSpec], rng: np.random.Generator, rec: ImageRec
         paste_plate(img, plate, quad)
         labels.append(_label(plate, quad))
         rendered.append(plate)
-    return Scene(img, tuple(labels), rec.image, tuple(rendered))
+    return Scene(img, tuple(labels), rec.image, tuple(rendered), hidden=((),) * len(labels))
 
 
 def _closest_style(specs: list[RegionSpec], aspect: float, rng: np.random.Generator):
