@@ -107,18 +107,17 @@ def read(
     syn = rep["synthetic"]
     if syn:
         table = Table(title=f"{scenes} synthetic scenes, seed {seed} ({syn['plates']} plates)")
-        for col in ("group", "exact"):
-            table.add_column(col, justify="right" if col != "group" else "left")
-        table.add_row("all plates", f"{syn['exact']:.2%}")
-        table.add_row("all plates, hidden characters ignored", f"{syn['visible_right']:.2%}")
-        table.add_row("detected", f"{syn['detected']:.2%}")
+        table.add_column("group")
+        for col in ("plates", "exact", "hidden characters ignored"):
+            table.add_column(col, justify="right")
+        table.add_row("all", str(syn["plates"]), f"{syn['exact']:.2%}", f"{syn['visible_right']:.2%}")
         for name, v in syn["per_group"].items():
             if name.startswith("height:") or name.startswith("layout:"):
-                table.add_row(name, f"{v:.2%}")
+                table.add_row(name, str(v["plates"]), f"{v['exact']:.2%}", f"{v['visible_right']:.2%}")
         out.print(table)
         console.print(
-            f"{syn['partly_hidden']} plates have characters hidden by an occluder; "
-            f"{syn['ms_per_image_p50']:.1f} ms per image (median)"
+            f"detected {syn['detected']:.2%}; {syn['partly_hidden']} plates have characters hidden by an "
+            f"occluder; {syn['ms_per_image_p50']:.1f} ms per image (median)"
         )
     if "uc3m" in rep:
         u = rep["uc3m"]

@@ -69,9 +69,9 @@ def masked_text(text: str, hidden) -> str:
 
 
 def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:
-    """Exact plate reads over all labelled plates (``exact``), per layout, region and plate height (px); the
-    same with characters hidden by an occluder ignored (``visible_right``; ``partly_hidden`` plates have such
-    characters); detection recall and the median milliseconds per image."""
+    """Exact plate reads over all labelled plates (``exact``); the same with characters hidden by an occluder
+    ignored (``visible_right``; ``partly_hidden`` plates have such characters); both with plate counts per
+    layout, region and plate height (px) in ``per_group``; detection recall and the median ms per image."""
     total = right = found = visible_right = partly_hidden = 0
     per: dict[str, list[int]] = {}
     times, errors = [], []
@@ -85,14 +85,13 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:
             found += text is not None
             right += ok
             partly_hidden += bool(gone)
-            if gone and text is not None:
-                visible_right += masked_match(text, masked_text(label.text, gone))
-            else:
-                visible_right += ok
+            seen = masked_match(text, masked_text(label.text, gone)) if gone and text is not None else ok
+            visible_right += seen
             for key in (f"layout:{label.layout}", f"region:{label.region}", height_group(label)):
-                per.setdefault(key, [0, 0])
-                per[key][0] += ok
-                per[key][1] += 1
+                counts = per.setdefault(key, [0, 0, 0])
+                counts[0] += 1
+                counts[1] += ok
+                counts[2] += seen
             if not ok and len(errors) < 40:
                 errors.append({"truth": label.text, "read": text, "hidden": list(gone)})
     return {
@@ -102,7 +101,10 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:
         "visible_right": visible_right / max(1, total),
         "partly_hidden": partly_hidden,
         "detected": found / max(1, total),
-        "per_group": {k: round(v[0] / v[1], 4) for k, v in sorted(per.items())},
+        "per_group": {
+            k: {"plates": n, "exact": round(ok / n, 4), "visible_right": round(seen / n, 4)}
+            for k, (n, ok, seen) in sorted(per.items())
+        },
         "ms_per_image_p50": 1000 * float(np.median(times)),
         "errors": errors,
     }
