@@ -292,3 +292,30 @@ def test_cli_synth_scenes_with_export(tmp_path):
     assert r.exit_code == 2 and "--overwrite" in r.output
     r = CliRunner().invoke(app, ["synth", "crops", "--out", str(tmp_path / "c"), "--n", "2", "--regions", "xx"])
     assert r.exit_code == 2 and "unknown region 'xx'" in r.output
+
+
+def test_reader_scenes_keep_readable_plates_with_the_readers_corners(tmp_path):
+    """Every kept plate is a drawn plate with all characters visible, labelled with the corners the reader
+    found (near the true ones, not equal); plates with a hidden character are left out."""
+    from plateforge.data import read_manifest
+    from plateforge.synth.augment import augment, scene_pipeline
+    from plateforge.synth.reader_scenes import reader_scenes
+
+    records, kept, drawn = reader_scenes(tmp_path / "rs", 6, seed=3)
+    assert kept == sum(len(r.plates) for r in records) and 0 < kept <= drawn
+    assert len(read_manifest(tmp_path / "rs" / "manifest.jsonl")) == len(records)
+    opts = SceneOptions(width=1280, height=720, plate_height=(16.0, 140.0), occlusion=1.0)
+    bg = Backgrounds(1280, 720, seed=3)
+    by_image = {Path(r.image).name: r for r in records}
+    for i in range(6):
+        rng = np.random.default_rng([3, i])
+        scene = compose_scene(select_regions(None), rng, opts, bg)
+        augment(scene.image, scene_pipeline("light"), int(rng.integers(0, 2**31)))
+        rec = by_image.get(f"{i:06d}.jpg")
+        visible = {p.text: p for p, h in zip(scene.plates, scene.hidden, strict=True) if not h}
+        for plate in rec.plates if rec else ():
+            assert plate.text in visible
+            true = np.array(visible[plate.text].corners)
+            err = np.abs(np.array(plate.corners) - true).max()
+            height = true[3, 1] - true[0, 1]
+            assert 0 < err < 2 * max(height, 1) + 40, (plate.text, err)

@@ -89,6 +89,24 @@ def crops(
     console.print(f"wrote {len(records)} crops to {out}")
 
 
+@app.command("reader-scenes")
+@friendly_errors
+def reader_scenes(
+    out: Annotated[Path, typer.Option(help="Output folder (images/ + manifest.jsonl).")],
+    n: Annotated[int, typer.Option(help="Number of scenes.")] = 1000,
+    seed: Seed = 0,
+    regions: Regions = None,
+    occlusion: Annotated[float, typer.Option(help="Share of plates with an occluder over one end.")] = 1.0,
+    overwrite: Overwrite = False,
+) -> None:
+    """1280x720 scenes read by the bundled detector and corner model: every plate it finds whose characters
+    all stay visible, labelled with the reader's corners (recognizer training data for plates cut short)."""
+    from plateforge.synth.reader_scenes import reader_scenes as make
+
+    records, kept, drawn = make(out, n, seed, occlusion, regions=regions, overwrite=overwrite)
+    console.print(f"wrote {len(records)} scenes to {out}: {kept} of {drawn} plates kept")
+
+
 @app.command()
 @friendly_errors
 def preview(

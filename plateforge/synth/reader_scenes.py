@@ -1,0 +1,79 @@
+"""Scene plates as the reader cuts them: synthetic scenes read by the bundled detector and corner model, each
+labelled plate that the detector finds kept with the reader's corners instead of its true ones.
+
+Recognizer training data for what the reader gets wrong: an occluder over one end of a plate stops the
+detector's box and the corner model at the occluder, and the rectified crop stretches the visible part to
+the full width. With ``occlusion=1.0`` every plate has an occluder; plates with a character hidden by it
+(:attr:`plateforge.synth.scene.Scene.hidden`) are left out, so every kept text is readable in its crop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from plateforge.data.manifest import ImageRecord, PlateLabel, write_manifest
+from plateforge.eval.det_metrics import match
+from plateforge.progress import progress
+from plateforge.specs import select_regions
+from plateforge.synth.augment import augment, scene_pipeline
+from plateforge.synth.scene import Backgrounds, SceneOptions, compose_scene
+
+
+def reader_scenes(
+    out: str | Path,
+    n: int,
+    seed: int = 0,
+    occlusion: float = 1.0,
+    width: int = 1280,
+    height: int = 720,
+    regions: str | None = None,
+    alpr=None,
+    overwrite: bool = False,
+) -> tuple[list[ImageRecord], int, int]:
+    """Write ``n`` scenes (``width`` × ``height`` BGR JPEGs under ``out/images``, light augmentation, 1-3 plates
+    of 16-140 px, a share ``occlusion`` of them partly covered) and ``out/manifest.jsonl`` with the kept plates:
+    those an :class:`~plateforge.runtime.alpr.ALPR` (``alpr``, default the bundled models on all cores)
+    detects (IoU ≥ 0.5) and whose characters are all visible, with the reader's corners (TL, TR, BR, BL image
+    pixels) and their box (xyxy). Scenes with no kept plate are not written. Returns (records, plates kept,
+    plates drawn)."""
+    from plateforge.runtime.alpr import ALPR
+
+    out = Path(out)
+    manifest = out / "manifest.jsonl"
+    if manifest.exists() and not overwrite:
+        raise FileExistsError(f"{manifest} exists (use overwrite to replace it)")
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    alpr = alpr or ALPR()
+    specs = select_regions(regions)
+    opts = SceneOptions(width=width, height=height, plate_height=(16.0, 140.0), occlusion=occlusion)
+    backgrounds = Backgrounds(width, height, seed=seed)
+    records, kept, drawn = [], 0, 0
+    for i in progress(range(n), "reader scenes"):
+        rng = np.random.default_rng([seed, i])
+        scene = compose_scene(specs, rng, opts, backgrounds)
+        image = augment(scene.image, scene_pipeline("light"), int(rng.integers(0, 2**31)))
+        drawn += len(scene.plates)
+        boxes = np.array([d.box for d in alpr.detector.detect(image)], np.float32).reshape(-1, 4)
+        quads = alpr.corners.refine(image, boxes) if alpr.corners is not None and len(boxes) else None
+        if quads is None:
+            continue
+        truth = np.array([p.box for p in scene.plates], np.float32).reshape(-1, 4)
+        found = {g: d for d, g in match(truth, boxes)}
+        plates = []
+        for g, (label, hidden) in enumerate(zip(scene.plates, scene.hidden, strict=True)):
+            if hidden or g not in found:
+                continue
+            q = quads[found[g]]
+            box = (*(float(v) for v in q.min(0)), *(float(v) for v in q.max(0)))
+            corners = tuple((float(x), float(y)) for x, y in q)
+            plates.append(PlateLabel(box, corners, label.text, label.region, label.layout))
+        if plates:
+            path = out / "images" / f"{i:06d}.jpg"
+            cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            records.append(ImageRecord(str(path), width, height, tuple(plates)))
+            kept += len(plates)
+    write_manifest(records, manifest, overwrite=True)
+    return records, kept, drawn
