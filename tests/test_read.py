@@ -53,6 +53,8 @@ def test_eval_read_scores_synthetic_scenes(tmp_path):
     assert rep["plates"] >= 50 and rep["visible_right"] >= rep["exact"]
     assert rep["detected"] >= 0.9 and rep["exact"] >= 0.65  # 150 scenes: 0.987 detected, 0.847 exact
     assert all(set(e) == {"truth", "read", "hidden"} for e in rep["errors"])
+    res = CliRunner().invoke(app, ["eval", "read", "--scenes", "0"])
+    assert res.exit_code == 2 and "nothing to read" in res.output
 
 
 def test_alpr_result_fields_and_inputs(alpr, scenes):

@@ -298,11 +298,15 @@ def test_reader_scenes_keep_readable_plates_with_the_readers_corners(tmp_path):
     """Every kept plate is a drawn plate with all characters visible, labelled with the corners the reader
     found (near the true ones, not equal); plates with a hidden character are left out."""
     from plateforge.data import read_manifest
+    from plateforge.runtime.alpr import ALPR
     from plateforge.synth.augment import augment, scene_pipeline
     from plateforge.synth.reader_scenes import reader_scenes
 
     records, kept, drawn = reader_scenes(tmp_path / "rs", 6, seed=3)
     assert kept == sum(len(r.plates) for r in records) and 0 < kept <= drawn
+    head_only = reader_scenes(tmp_path / "head", 2, seed=3, alpr=ALPR(corners=None))[0]  # the detector's corners
+    texts = {Path(r.image).name: [p.text for p in r.plates] for r in records}
+    assert head_only and all([p.text for p in r.plates] == texts[Path(r.image).name] for r in head_only)
     assert len(read_manifest(tmp_path / "rs" / "manifest.jsonl")) == len(records)
     opts = SceneOptions(width=1280, height=720, plate_height=(16.0, 140.0), occlusion=1.0)
     bg = Backgrounds(1280, 720, seed=3)

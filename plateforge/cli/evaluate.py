@@ -97,6 +97,8 @@ def read(
     from plateforge.eval.read_eval import evaluate_reader, evaluate_uc3m_scenes
     from plateforge.runtime.alpr import ALPR
 
+    if scenes <= 0 and uc3m is None:
+        raise ValueError("nothing to read: give --scenes N (N > 0) and/or --uc3m DIR")
     alpr = ALPR(detector=detector, recognizer=recognizer, threads=threads)
     rep = {"synthetic": evaluate_reader(alpr, scenes, seed) if scenes > 0 else None}
     if uc3m is not None:

@@ -56,10 +56,14 @@ def reader_scenes(
         scene = compose_scene(specs, rng, opts, backgrounds)
         image = augment(scene.image, scene_pipeline("light"), int(rng.integers(0, 2**31)))
         drawn += len(scene.plates)
-        boxes = np.array([d.box for d in alpr.detector.detect(image)], np.float32).reshape(-1, 4)
-        quads = alpr.corners.refine(image, boxes) if alpr.corners is not None and len(boxes) else None
-        if quads is None:
+        detections = alpr.detector.detect(image)
+        if not detections:
             continue
+        boxes = np.array([d.box for d in detections], np.float32).reshape(-1, 4)
+        if alpr.corners is not None:  # the corner model, as the reader uses it; else the detector's corners
+            quads = alpr.corners.refine(image, boxes)
+        else:
+            quads = np.array([d.corners for d in detections], np.float32).reshape(-1, 4, 2)
         truth = np.array([p.box for p in scene.plates], np.float32).reshape(-1, 4)
         found = {g: d for d, g in match(truth, boxes)}
         plates = []
