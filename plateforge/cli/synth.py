@@ -17,6 +17,7 @@ Workers = Annotated[int | None, typer.Option(help="Processes (default: all cores
 Augment = Annotated[str, typer.Option(help="Augmentation preset: none, light, medium, heavy.")]
 Export = Annotated[str | None, typer.Option(help="Also write yolo and/or coco (comma-separated) under OUT/.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")]
+OutDir = Annotated[Path, typer.Option(help="Output folder (images/ + manifest.jsonl).")]
 
 
 def _export(records, out: Path, formats: str | None) -> None:
@@ -35,7 +36,7 @@ def _export(records, out: Path, formats: str | None) -> None:
 @app.command()
 @friendly_errors
 def scenes(
-    out: Annotated[Path, typer.Option(help="Output folder (images/ + manifest.jsonl).")],
+    out: OutDir,
     n: Annotated[int, typer.Option(help="Number of scenes.")] = 100,
     seed: Seed = 0,
     regions: Regions = None,
@@ -72,7 +73,7 @@ def scenes(
 @app.command()
 @friendly_errors
 def crops(
-    out: Annotated[Path, typer.Option(help="Output folder (images/ + manifest.jsonl).")],
+    out: OutDir,
     n: Annotated[int, typer.Option(help="Number of crops.")] = 1000,
     seed: Seed = 0,
     regions: Regions = None,
@@ -92,7 +93,7 @@ def crops(
 @app.command("reader-scenes")
 @friendly_errors
 def reader_scenes(
-    out: Annotated[Path, typer.Option(help="Output folder (images/ + manifest.jsonl).")],
+    out: OutDir,
     n: Annotated[int, typer.Option(help="Number of scenes.")] = 1000,
     seed: Seed = 0,
     regions: Regions = None,
