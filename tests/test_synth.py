@@ -298,8 +298,8 @@ def test_reader_scenes_keep_readable_plates_with_the_readers_corners(tmp_path):
     """Every kept plate is a drawn plate with all characters visible, labelled with the corners the reader
     found (near the true ones, not equal); plates with a hidden character are left out."""
     from plateforge.data import read_manifest
+    from plateforge.eval.read_eval import scenes_with_texts
     from plateforge.runtime.alpr import ALPR
-    from plateforge.synth.augment import augment, scene_pipeline
     from plateforge.synth.reader_scenes import reader_scenes
 
     records, kept, drawn = reader_scenes(tmp_path / "rs", 6, seed=3)
@@ -308,15 +308,10 @@ def test_reader_scenes_keep_readable_plates_with_the_readers_corners(tmp_path):
     texts = {Path(r.image).name: [p.text for p in r.plates] for r in records}
     assert head_only and all([p.text for p in r.plates] == texts[Path(r.image).name] for r in head_only)
     assert len(read_manifest(tmp_path / "rs" / "manifest.jsonl")) == len(records)
-    opts = SceneOptions(width=1280, height=720, plate_height=(16.0, 140.0), occlusion=1.0)
-    bg = Backgrounds(1280, 720, seed=3)
     by_image = {Path(r.image).name: r for r in records}
-    for i in range(6):
-        rng = np.random.default_rng([3, i])
-        scene = compose_scene(select_regions(None), rng, opts, bg)
-        augment(scene.image, scene_pipeline("light"), int(rng.integers(0, 2**31)))
+    for i, (_, labels, hidden) in enumerate(scenes_with_texts(6, seed=3, occlusion=1.0)):
         rec = by_image.get(f"{i:06d}.jpg")
-        visible = {p.text: p for p, h in zip(scene.plates, scene.hidden, strict=True) if not h}
+        visible = {p.text: p for p, h in zip(labels, hidden, strict=True) if not h}
         for plate in rec.plates if rec else ():
             assert plate.text in visible
             true = np.array(visible[plate.text].corners)

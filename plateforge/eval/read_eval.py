@@ -18,18 +18,27 @@ from plateforge.progress import progress
 
 
 def scenes_with_texts(
-    n: int, seed: int = 2024, width: int = 1280, height: int = 720, augment: str = "light", plates=(1, 3)
+    n: int,
+    seed: int = 2024,
+    width: int = 1280,
+    height: int = 720,
+    augment: str = "light",
+    plates=(1, 3),
+    occlusion: float = 0.15,
+    regions: str | None = None,
 ):
-    """``n`` synthetic scenes of every region: (BGR image, [PlateLabel], hidden) with texts, reproducible by
-    seed; ``hidden`` gives per plate the indices of the characters an occluder hides; ``plates``: (least,
-    most) plates per scene."""
+    """``n`` synthetic scenes (``regions``, default every region): (BGR image, [PlateLabel], hidden) with
+    texts, reproducible by seed; ``hidden`` gives per plate the indices of the characters an occluder hides;
+    ``plates``: (least, most) plates per scene; ``occlusion``: share of plates with an occluder."""
     from plateforge.specs import select_regions
     from plateforge.synth.augment import augment as apply
     from plateforge.synth.augment import scene_pipeline
     from plateforge.synth.scene import Backgrounds, SceneOptions, compose_scene
 
-    specs = select_regions(None)
-    opts = SceneOptions(width=width, height=height, plate_height=(16.0, 140.0), plates=tuple(plates))
+    specs = select_regions(regions)
+    opts = SceneOptions(
+        width=width, height=height, plate_height=(16.0, 140.0), plates=tuple(plates), occlusion=occlusion
+    )
     bg = Backgrounds(width, height, seed=seed)
     for i in range(n):
         rng = np.random.default_rng([seed, i])

@@ -105,13 +105,17 @@ class ALPR:
         plates, crops, _, _ = self._read_detections(image, detections)
         return plates, crops
 
-    def _read_detections(self, img, detections) -> tuple[list[PlateResult], list[np.ndarray], float, float]:
-        t0 = time.perf_counter()
+    def plate_corners(self, image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
+        """The corners the reader rectifies each detection by (K, 4, 2; TL, TR, BR, BL image pixels): the corner
+        model's from the detection's box, or the detector's own when the reader has no corner model."""
         boxes = np.array([d.box for d in detections], np.float32).reshape(-1, 4)
         if self.corners is not None and len(boxes):
-            quads = self.corners.refine(img, boxes)
-        else:
-            quads = np.array([d.corners for d in detections], np.float32).reshape(-1, 4, 2)
+            return self.corners.refine(image, boxes)
+        return np.array([d.corners for d in detections], np.float32).reshape(-1, 4, 2)
+
+    def _read_detections(self, img, detections) -> tuple[list[PlateResult], list[np.ndarray], float, float]:
+        t0 = time.perf_counter()
+        quads = self.plate_corners(img, detections)
         spec = self.recognizer.spec
         crops = [rectify(img, q, spec.width, spec.height, self.rectify_margin) for q in quads]
         t1 = time.perf_counter()

@@ -17,9 +17,6 @@ import numpy as np
 from plateforge.data.manifest import ImageRecord, PlateLabel, write_manifest
 from plateforge.eval.det_metrics import match
 from plateforge.progress import progress
-from plateforge.specs import select_regions
-from plateforge.synth.augment import augment, scene_pipeline
-from plateforge.synth.scene import Backgrounds, SceneOptions, compose_scene
 
 
 def reader_scenes(
@@ -39,6 +36,7 @@ def reader_scenes(
     detects (IoU ≥ 0.5) and whose characters are all visible, with the reader's corners (TL, TR, BR, BL image
     pixels) and their box (xyxy). Scenes with no kept plate are not written. Returns (records, plates kept,
     plates drawn)."""
+    from plateforge.eval.read_eval import scenes_with_texts
     from plateforge.runtime.alpr import ALPR
 
     out = Path(out)
@@ -47,27 +45,19 @@ def reader_scenes(
         raise FileExistsError(f"{manifest} exists (use overwrite to replace it)")
     (out / "images").mkdir(parents=True, exist_ok=True)
     alpr = alpr or ALPR()
-    specs = select_regions(regions)
-    opts = SceneOptions(width=width, height=height, plate_height=(16.0, 140.0), occlusion=occlusion)
-    backgrounds = Backgrounds(width, height, seed=seed)
+    scenes = scenes_with_texts(n, seed, width, height, "light", occlusion=occlusion, regions=regions)
     records, kept, drawn = [], 0, 0
-    for i in progress(range(n), "reader scenes"):
-        rng = np.random.default_rng([seed, i])
-        scene = compose_scene(specs, rng, opts, backgrounds)
-        image = augment(scene.image, scene_pipeline("light"), int(rng.integers(0, 2**31)))
-        drawn += len(scene.plates)
+    for i, (image, labels, hiddens) in enumerate(progress(scenes, "reader scenes", total=n)):
+        drawn += len(labels)
         detections = alpr.detector.detect(image)
         if not detections:
             continue
+        quads = alpr.plate_corners(image, detections)
         boxes = np.array([d.box for d in detections], np.float32).reshape(-1, 4)
-        if alpr.corners is not None:  # the corner model, as the reader uses it; else the detector's corners
-            quads = alpr.corners.refine(image, boxes)
-        else:
-            quads = np.array([d.corners for d in detections], np.float32).reshape(-1, 4, 2)
-        truth = np.array([p.box for p in scene.plates], np.float32).reshape(-1, 4)
+        truth = np.array([p.box for p in labels], np.float32).reshape(-1, 4)
         found = {g: d for d, g in match(truth, boxes)}
         plates = []
-        for g, (label, hidden) in enumerate(zip(scene.plates, scene.hidden, strict=True)):
+        for g, (label, hidden) in enumerate(zip(labels, hiddens, strict=True)):
             if hidden or g not in found:
                 continue
             q = quads[found[g]]
