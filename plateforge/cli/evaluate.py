@@ -14,6 +14,13 @@ from plateforge.cli.common import console, friendly_errors, out
 app = typer.Typer(help="Evaluate models on labelled data.")
 
 
+def _write_json(path: Path | None, report: dict) -> None:
+    """Write ``report`` as indented JSON to ``path`` (its folder made as needed); nothing when ``path`` is None."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
+
+
 @app.command()
 @friendly_errors
 def ocr(
@@ -28,9 +35,7 @@ def ocr(
     from plateforge.eval.ocr_eval import evaluate_recognizer
 
     rep = evaluate_recognizer(data, model, subset, threads, tta)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(rep, indent=2))
+    _write_json(json_out, rep)
     table = Table(title=f"{data} ({rep['n']} plates)")
     table.add_column("group")
     table.add_column("n", justify="right")
@@ -66,9 +71,7 @@ def det(
     if data is None and scenes <= 0:
         raise ValueError("give --data MANIFEST or --scenes N")
     rep = evaluate_detector(model, data, subset, scenes, conf, threads, fast_resize)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(rep, indent=2))
+    _write_json(json_out, rep)
     table = Table(title=f"{rep['data']} ({rep['n_images']} images, {rep['n_plates']} plates, {rep['n_small']} small)")
     for col in ("mAP@0.5", "mAP@.5:.95", "AP small", "AR small", "P", "R", "F1", "corner MAE", "ms/image"):
         table.add_column(col, justify="right")
@@ -103,9 +106,7 @@ def read(
     rep = {"synthetic": evaluate_reader(alpr, scenes, seed) if scenes > 0 else None}
     if uc3m is not None:
         rep["uc3m"] = evaluate_uc3m_scenes(alpr, str(uc3m))
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(rep, indent=2))
+    _write_json(json_out, rep)
     syn = rep["synthetic"]
     if syn:
         table = Table(title=f"{scenes} synthetic scenes, seed {seed} ({syn['plates']} plates)")
