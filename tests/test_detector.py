@@ -14,7 +14,7 @@ import yaml
 
 torch = pytest.importorskip("torch")
 
-from plateforge.ops.boxes import letterbox  # noqa: E402
+from plateforge.ops.boxes import box_iou, letterbox  # noqa: E402
 from plateforge.ops.detect import postprocess, select_detections  # noqa: E402
 
 
@@ -287,3 +287,25 @@ def test_corner_regressor_trains_exports_and_refines(tmp_path):
     crop, origin, size = crop_around_box(img, box, 0.15, 96, 48)  # the crop maps back exactly
     np.testing.assert_allclose(origin + size, [192, 114.5], atol=1e-4)
     assert crop.shape == (48, 96, 3)
+
+
+def test_corner_crops_cut_around_the_detectors_box():
+    from plateforge.train.corners import CornerCrops
+    from plateforge.train.det_data import SceneSource
+
+    src = SceneSource(n=6, seed=3, augment="none", plates=(1, 1), plate_height=(40.0, 80.0), occlusion=1.0)
+    crops = CornerCrops(src, jitter=0.04, margin=0.15, height=48, width=96, train=True, detector_boxes=1.0)
+    found = 0
+    for i in range(len(crops)):
+        img, t = crops.scenes.make(np.random.default_rng([src.seed, 0, i]))  # the scene item i draws
+        box = crops.detected_box(img, t.boxes[0])
+        if box is None:
+            continue
+        found += 1
+        assert box_iou(box[None], t.boxes[:1])[0, 0] >= 0.3
+        _, target = crops[i]
+        # the target is the plate's true corners, in fractions of the crop around the detector's box
+        origin = box[:2] - 0.15 * (box[2:] - box[:2])
+        size = 1.3 * (box[2:] - box[:2])
+        np.testing.assert_allclose(target.numpy().reshape(4, 2) * size + origin, t.corners[0], atol=0.05)
+    assert found >= 4

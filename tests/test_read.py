@@ -55,6 +55,8 @@ def test_eval_read_scores_synthetic_scenes(tmp_path):
     assert all(set(e) == {"truth", "read", "hidden"} for e in rep["errors"])
     res = CliRunner().invoke(app, ["eval", "read", "--scenes", "0"])
     assert res.exit_code == 2 and "nothing to read" in res.output
+    res = CliRunner().invoke(app, ["eval", "read", "--scenes", "5", "--corners", str(tmp_path / "nope.onnx")])
+    assert res.exit_code == 2 and "nope.onnx" in res.output  # the corner model is the one given
 
 
 def test_alpr_result_fields_and_inputs(alpr, scenes):

@@ -92,6 +92,7 @@ def read(
     uc3m: Annotated[Path | None, typer.Option(help="Also the UC3M-LP val scenes under this folder.")] = None,
     detector: Annotated[Path | None, typer.Option(help="Detector ONNX (default: the bundled one).")] = None,
     recognizer: Annotated[Path | None, typer.Option(help="Recognizer ONNX (default: the bundled one).")] = None,
+    corners: Annotated[Path | None, typer.Option(help="Corner model ONNX (default: the bundled one).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report here.")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
 ) -> None:
@@ -102,7 +103,7 @@ def read(
 
     if scenes <= 0 and uc3m is None:
         raise ValueError("nothing to read: give --scenes N (N > 0) and/or --uc3m DIR")
-    alpr = ALPR(detector=detector, recognizer=recognizer, threads=threads)
+    alpr = ALPR(detector=detector, recognizer=recognizer, corners=corners or "auto", threads=threads)
     rep = {"synthetic": evaluate_reader(alpr, scenes, seed) if scenes > 0 else None}
     if uc3m is not None:
         rep["uc3m"] = evaluate_uc3m_scenes(alpr, str(uc3m))

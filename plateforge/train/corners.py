@@ -4,6 +4,9 @@ Samples imitate what the pipeline hands the regressor: a plate's box from a synt
 detector's box would be (each side moved by ``jitter`` × the box size, normal), grown by ``margin`` on every
 side and cut out with :func:`plateforge.ops.geometry.crop_around_box` (the runtime's own crop). Targets are
 the plate's corners TL, TR, BR, BL as fractions of the crop; the metric is their mean absolute error (MAE).
+A share of the training crops (``dataset.detector_boxes``) is cut around the box a detector finds for the
+plate instead: its errors are not random (next to an occluder it stops at the occluder), and the regressor
+has to find the plate's whole outline from them, as it must at run time.
 """
 
 from __future__ import annotations
@@ -36,12 +39,16 @@ from plateforge.typed_config import load_config
 @dataclasses.dataclass
 class CornerDataCfg:
     """Training and validation scenes (one plate crop per scene), box ``jitter`` (σ, fraction of the box) and
-    crop ``margin`` (fraction of the box added on each side)."""
+    crop ``margin`` (fraction of the box added on each side); ``detector_boxes``: share of training crops cut
+    around the box ``detector`` (an ONNX path, None = the bundled detector) finds for the plate (best IoU ≥
+    0.3; the jittered true box when it finds none)."""
 
     train: SceneSource = dataclasses.field(default_factory=lambda: SceneSource(n=40000, plates=(1, 2)))
     val: SceneSource = dataclasses.field(default_factory=lambda: SceneSource(n=2000, seed=555, augment="light"))
     jitter: float = 0.04
     margin: float = 0.15
+    detector_boxes: float = 0.0
+    detector: str | None = None
 
 
 @dataclasses.dataclass
@@ -65,10 +72,34 @@ class CornerCrops(Dataset):
     """Plate crops around disturbed boxes with their corners (8 fractions of the crop); ``set_epoch`` renews
     the training scenes."""
 
-    def __init__(self, scenes: SceneSource, jitter: float, margin: float, height: int, width: int, train: bool):
+    def __init__(
+        self,
+        scenes: SceneSource,
+        jitter: float,
+        margin: float,
+        height: int,
+        width: int,
+        train: bool,
+        detector_boxes: float = 0.0,
+        detector: str | None = None,
+    ):
         self.scenes, self.src = SceneMaker(scenes), scenes
         self.jitter, self.margin, self.size = jitter, margin, (height, width)
         self.train, self.epoch = train, 0
+        self.detector_boxes, self.detector_path, self._detector = detector_boxes, detector, None
+
+    def detected_box(self, image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        """The detector's box (xyxy pixels) that overlaps ``box`` most, IoU ≥ 0.3, or None."""
+        from plateforge.ops.boxes import box_iou
+        from plateforge.runtime.detector import PlateDetector
+
+        if self._detector is None:  # one ONNX Runtime session per worker process, one thread
+            self._detector = PlateDetector(self.detector_path, threads=1)
+        found = np.array([d.box for d in self._detector.detect(image)], np.float32).reshape(-1, 4)
+        if not len(found):
+            return None
+        iou = box_iou(np.asarray(box, np.float32)[None], found)[0]
+        return found[int(iou.argmax())] if iou.max() >= 0.3 else None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -84,7 +115,12 @@ class CornerCrops(Dataset):
         k = int(rng.integers(0, len(t.boxes))) if len(t.boxes) else None
         if k is None:  # no plate fitted in the scene: try the next item
             return self[(i + 1) % len(self)]
-        crop, target = make_corner_sample(img, t.boxes[k], t.corners[k], rng, self.jitter, self.margin, *self.size)
+        box, jitter = t.boxes[k], self.jitter
+        if self.train and self.detector_boxes > 0 and rng.random() < self.detector_boxes:
+            found = self.detected_box(img, box)
+            if found is not None:
+                box, jitter = found, 0.0
+        crop, target = make_corner_sample(img, box, t.corners[k], rng, jitter, self.margin, *self.size)
         crop = augment(crop, scene_pipeline(self.src.augment), int(rng.integers(0, 2**31)))
         return torch.from_numpy(np.ascontiguousarray(crop)), torch.from_numpy(target)
 
@@ -136,7 +172,9 @@ def train_corners(
         setattr(getattr(cfg, section), name, value)
     pl.seed_everything(cfg.experiment.seed, workers=True)
     d, m, t = cfg.dataset, cfg.model, cfg.training
-    train_set = CornerCrops(d.train, d.jitter, d.margin, m.height, m.width, train=True)
+    train_set = CornerCrops(
+        d.train, d.jitter, d.margin, m.height, m.width, train=True, detector_boxes=d.detector_boxes, detector=d.detector
+    )
     val_set = CornerCrops(d.val, d.jitter, d.margin, m.height, m.width, train=False)
     loader = DataLoader(
         train_set, t.batch_size, shuffle=True, num_workers=t.num_workers, drop_last=True, worker_init_fn=worker_init

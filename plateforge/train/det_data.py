@@ -31,7 +31,8 @@ class SceneSource:
     """``n`` synthetic scenes per epoch from ``seed`` (item i of epoch e uses seed [seed, e, i]); ``regions``
     selector (None = all); ``augment`` preset; scene size; ``backgrounds``: manifests of real photos whose
     labelled plates are painted over (``real_photo`` of the scenes use one); ``distractors``: share of the
-    procedural scenes that also get text, watermarks and badges that are not plates."""
+    procedural scenes that also get text, watermarks and badges that are not plates; ``occlusion``: share of
+    plates with an occluder (a pole or another car's edge) drawn over part of them."""
 
     n: int = 20000
     seed: int = 1
@@ -44,6 +45,7 @@ class SceneSource:
     backgrounds: list[str] = dataclasses.field(default_factory=list)
     real_photo: float = 0.3
     distractors: float = 0.0
+    occlusion: float = 0.15
 
 
 @dataclasses.dataclass
@@ -118,6 +120,7 @@ class SceneMaker:
                 plate_height=tuple(s.plate_height),
                 real_photo=s.real_photo,
                 distractors=s.distractors,
+                occlusion=s.occlusion,
             )
             self.bg = Backgrounds(s.width, s.height, seed=s.seed)
             self.real = [r for m in s.backgrounds for r in read_manifest(m) if r.plates]
