@@ -14,7 +14,20 @@ app = typer.Typer(help="Train models (detector, recognizer) from a YAML config."
 Config = Annotated[Path, typer.Option("--config", help="YAML config (see configs/).")]
 Resume = Annotated[Path | None, typer.Option(help="Run folder to continue from its checkpoints/last.ckpt.")]
 Epochs = Annotated[int | None, typer.Option(help="Override training.epochs.")]
-Init = Annotated[Path | None, typer.Option(help="Checkpoint whose weights start a new run (fine-tuning).")]
+Init = Annotated[
+    Path | None,
+    typer.Option(
+        help="Weights that start a new run (fine-tuning): a checkpoint (.ckpt), an exported model (.onnx), or "
+        "'bundled' for the model the package ships for this task."
+    ),
+]
+
+
+def _init_path(init: Path | None, bundled: str) -> Path | None:
+    """``init`` as given, or the bundled model file ``bundled`` for ``bundled``."""
+    from plateforge.runtime.session import bundled_model
+
+    return bundled_model(bundled) if init is not None and str(init) == "bundled" else init
 
 
 @app.command()
@@ -24,7 +37,7 @@ def ocr(config: Config, resume: Resume = None, epochs: Epochs = None, init: Init
     from plateforge.train.ocr import train_ocr
 
     overrides = {"training.epochs": epochs} if epochs else None
-    run_dir = train_ocr(config, resume, overrides, init)
+    run_dir = train_ocr(config, resume, overrides, _init_path(init, "recognizer.onnx"))
     console.print(f"run folder: {run_dir} (checkpoints/, metrics.csv, curves.png)")
 
 
@@ -35,7 +48,7 @@ def det(config: Config, resume: Resume = None, epochs: Epochs = None, init: Init
     from plateforge.train.det import train_det
 
     overrides = {"training.epochs": epochs} if epochs else None
-    run_dir = train_det(config, resume, overrides, init)
+    run_dir = train_det(config, resume, overrides, _init_path(init, "detector.onnx"))
     console.print(f"run folder: {run_dir} (checkpoints/, metrics.csv, curves.png)")
 
 
@@ -46,5 +59,5 @@ def corners(config: Config, resume: Resume = None, epochs: Epochs = None, init: 
     from plateforge.train.corners import train_corners
 
     overrides = {"training.epochs": epochs} if epochs else None
-    run_dir = train_corners(config, resume, overrides, init)
+    run_dir = train_corners(config, resume, overrides, _init_path(init, "corners.onnx"))
     console.print(f"run folder: {run_dir} (checkpoints/, metrics.csv, curves.png)")

@@ -35,6 +35,7 @@ from plateforge.train.ocr_data import (
     ValSet,
     synth_arrays,
 )
+from plateforge.train.onnx_init import init_from_onnx
 from plateforge.train.registry import create_model
 from plateforge.typed_config import load_config
 
@@ -252,7 +253,10 @@ def train_ocr(
         run_dir, ckpt = new_run_dir(cfg.experiment, cfg.model.name), None
         shutil.copy(config, run_dir / "config.yaml")
     module = RecognizerModule(cfg, regions, val_names, steps, data_hash)
-    if init and not resume:
+    if init and not resume and str(init).endswith(".onnx"):
+        init_from_onnx(module.model, init, loader)
+        (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
+    elif init and not resume:
         state = torch.load(init, map_location="cpu", weights_only=False)["state_dict"]
         for legacy in ("model.mean", "model.std"):  # checkpoints from before the Normalize module
             state.pop(legacy, None)

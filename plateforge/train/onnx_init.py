@@ -1,0 +1,187 @@
+"""Start a training run from an exported ONNX model (``plateforge train ... --init model.onnx``), such as the
+bundled ones, which ship without their training checkpoints.
+
+Export folds each BatchNorm into the convolution before it and renames those weights, so the ONNX file is not
+a state dict. This module puts the weights back into the torch network of the same architecture:
+
+- Conv nodes, in graph order, are the network's ``Conv2d`` calls in execution order (the exporter traces one
+  forward pass); each gets the folded weight, and the BatchNorm that consumes its output gets statistics
+  measured on real inputs (``calib``) so that BatchNorm(conv(x)) equals the folded convolution: in eval mode
+  exactly, in training mode up to batch noise.
+- A MatMul with a constant weight followed by an Add of a named bias ``P.bias`` is the ``Linear`` ``P``
+  (weight transposed); every other named initializer is the state-dict entry of that name.
+- Every weight of the network must be found and the rebuilt network must give the ONNX model's outputs on
+  ``calib`` (max abs difference checked), or a ValueError says what did not fit.
+
+Written here because no maintained library maps folded ONNX graphs back onto torch modules (onnx2torch
+builds new modules from the graph, not our architectures' weights, and does not unfold BatchNorm).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+from torch import nn
+from torch.nn import functional as F
+
+
+def _conv_calls(model: nn.Module, x: torch.Tensor) -> tuple[list[nn.Conv2d], dict[nn.Conv2d, nn.BatchNorm2d]]:
+    """The model's Conv2d modules in call order for input ``x`` (also those a module runs through
+    ``F.conv2d`` with its weight, as the detector's QAT-ready blocks do), and the BatchNorm2d that takes each
+    one's output."""
+    by_weight = {id(m.weight): m for m in model.modules() if isinstance(m, nn.Conv2d)}
+    order: list[nn.Conv2d] = []
+    produced: dict[int, nn.Conv2d] = {}
+    follows: dict[nn.Conv2d, nn.BatchNorm2d] = {}
+    conv2d = F.conv2d
+
+    def traced(inp, weight, *args, **kwargs):
+        out = conv2d(inp, weight, *args, **kwargs)
+        if id(weight) not in by_weight:
+            raise ValueError("the model runs a convolution whose weight is no Conv2d module's")
+        order.append(by_weight[id(weight)])
+        produced[id(out)] = by_weight[id(weight)]
+        return out
+
+    def before_bn(mod, inp):
+        conv = produced.get(id(inp[0]))
+        if conv is not None:
+            follows[conv] = mod
+
+    hooks = [m.register_forward_pre_hook(before_bn) for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    F.conv2d = traced
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        F.conv2d = conv2d
+        for h in hooks:
+            h.remove()
+    return order, follows
+
+
+def _load_convs(model, path, graph, init, calib) -> tuple[set[int], dict[nn.BatchNorm2d, torch.Tensor]]:
+    """Folded conv weights into the model's convolutions (call order = graph order); each BatchNorm after a
+    convolution is set to pass the folded bias through. Returns the ids of the parameters set and, per such
+    BatchNorm, the folded bias (its statistics are measured next)."""
+    convs, bn_after = _conv_calls(model, calib[:1])
+    nodes = [n for n in graph.node if n.op_type == "Conv"]
+    if len(convs) != len(nodes):
+        raise ValueError(f"{path}: {len(nodes)} convolutions, the model runs {len(convs)}: another architecture")
+    done: set[int] = set()
+    folded: dict[nn.BatchNorm2d, torch.Tensor] = {}
+    for i, (conv, node) in enumerate(zip(convs, nodes, strict=True)):
+        if node.input[1] not in init:
+            raise ValueError(f"{path}: convolution {i} has no constant weight (a quantized graph?)")
+        w = torch.from_numpy(np.array(init[node.input[1]]))
+        b = torch.from_numpy(np.array(init[node.input[2]])) if len(node.input) > 2 else torch.zeros(w.shape[0])
+        if w.shape != conv.weight.shape:
+            shapes = f"{tuple(w.shape)}, the model {tuple(conv.weight.shape)}"
+            raise ValueError(f"{path}: convolution {i} has weight {shapes}")
+        conv.weight.copy_(w)
+        done.add(id(conv.weight))
+        bn = bn_after.get(conv)
+        if bn is not None:
+            folded[bn] = b
+            bn.weight.fill_(1.0), bn.bias.copy_(b), bn.running_mean.zero_(), bn.running_var.fill_(1.0 - bn.eps)
+            done.update((id(bn.weight), id(bn.bias)))
+            if conv.bias is not None:  # the folded bias goes to the BatchNorm
+                conv.bias.zero_()
+                done.add(id(conv.bias))
+        elif conv.bias is not None:
+            conv.bias.copy_(b)
+            done.add(id(conv.bias))
+        elif b.abs().max() > 0:
+            raise ValueError(f"{path}: convolution {i} has a bias the model's convolution lacks")
+    return done, folded
+
+
+def _named_weights(path, graph, init, state) -> dict[str, np.ndarray]:
+    """State-dict entries by name: MatMul weights named after the bias added to their output (transposed:
+    ONNX multiplies x by W^T), and every other initializer whose name is a state-dict key."""
+    consumers = {inp: n for n in graph.node for inp in n.input}
+    named: dict[str, np.ndarray] = {}
+    for node in graph.node:
+        if node.op_type == "MatMul" and node.input[1] in init:
+            add = consumers.get(node.output[0])
+            inputs = add.input if add is not None and add.op_type == "Add" else ()
+            bias = next((x for x in inputs if x in init), "")
+            if not bias.endswith(".bias"):
+                raise ValueError(f"{path}: cannot tell which layer the weight {node.input[1]} belongs to")
+            named[bias[: -len(".bias")] + ".weight"] = init[node.input[1]].T
+    conv_inits = {x for n in graph.node if n.op_type == "Conv" for x in n.input[1:]}
+    named.update({k: v for k, v in init.items() if k not in conv_inits and k in state})
+    return named
+
+
+def _calibrate(model: nn.Module, folded: dict[nn.BatchNorm2d, torch.Tensor], calib: torch.Tensor) -> None:
+    """Set each BatchNorm of ``folded`` to statistics of its input on ``calib`` and scale / shift that undo
+    them, so BatchNorm(conv(x)) = the folded convolution (eval mode: exactly)."""
+    stats: dict[nn.BatchNorm2d, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def measure(bn, inp):
+        stats[bn] = (inp[0].mean((0, 2, 3)), inp[0].var((0, 2, 3)))
+
+    hooks = [bn.register_forward_pre_hook(measure) for bn in folded]
+    try:
+        model(calib)
+    finally:
+        for h in hooks:
+            h.remove()
+    for bn, (mean, var) in stats.items():
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+        bn.weight.copy_(torch.sqrt(var + bn.eps))
+        bn.bias.copy_(folded[bn] + mean)
+
+
+def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, atol: float = 1e-3) -> float:
+    """Copy the weights of the exported ONNX file ``path`` into ``model`` (the same architecture, built from the
+    same config), BatchNorm statistics measured on ``calib`` (a batch of the model's uint8 inputs, e.g. one
+    training batch). Returns the max abs difference between the ONNX outputs and the model's (eval mode) on
+    ``calib``; raises ValueError naming what does not fit, or when that difference exceeds ``atol``."""
+    import onnxruntime as ort
+
+    path = Path(path)
+    graph = onnx.load(str(path)).graph
+    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    state = model.state_dict()
+    params = dict(model.named_parameters())
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            done, folded = _load_convs(model, path, graph, init, calib)
+            for name, value in _named_weights(path, graph, init, state).items():
+                if name not in state:
+                    raise ValueError(f"{path}: {name} is not in the model: another architecture")
+                if (want := tuple(state[name].shape)) != value.shape:
+                    raise ValueError(f"{path}: {name} {value.shape} does not fit the model: {want}")
+                target = params.get(name, state[name])
+                target.copy_(torch.from_numpy(np.array(value)))
+                done.add(id(target))
+            missing = [n for n, p in params.items() if id(p) not in done]
+            if missing:
+                raise ValueError(f"{path}: no weights in the file for {missing[:5]}")
+            _calibrate(model, folded, calib)
+            got = model(calib)
+    finally:
+        for m, training in modes.items():  # back to the modes the model came in (Lightning keeps them)
+            m.train(training)
+    outs = got if isinstance(got, tuple | list) else (got,)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, {sess.get_inputs()[0].name: calib.numpy()})
+    diff = max(float(np.abs(r - o.numpy()).max()) for r, o in zip(ref, outs, strict=False))
+    if diff > atol:
+        raise ValueError(f"{path}: the rebuilt network differs from the file by {diff:.2g} (> {atol})")
+    return diff
+
+
+def init_from_onnx(model: nn.Module, path: str | Path, loader) -> float:
+    """:func:`load_onnx_weights` with the first batch of a training ``loader`` (images first) as calibration."""
+    images = next(iter(loader))[0]
+    return load_onnx_weights(model, path, images)
