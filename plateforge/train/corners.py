@@ -32,7 +32,7 @@ from plateforge.train.common import (
     new_run_dir,
 )
 from plateforge.train.det_data import SceneMaker, SceneSource, worker_init
-from plateforge.train.onnx_init import init_from_onnx
+from plateforge.train.onnx_init import start_from
 from plateforge.train.registry import create_model
 from plateforge.typed_config import load_config
 
@@ -190,12 +190,8 @@ def train_corners(
         run_dir, ckpt = new_run_dir(cfg.experiment, m.name), None
         shutil.copy(config, run_dir / "config.yaml")
     module = CornerModule(cfg, steps)
-    if init and not resume and str(init).endswith(".onnx"):
-        init_from_onnx(module.model, init, loader)
-        (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
-    elif init and not resume:
-        module.load_state_dict(torch.load(init, map_location="cpu", weights_only=False)["state_dict"])
-        (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
+    if init and not resume:
+        start_from(init, module.model, loader, run_dir, module.load_state_dict)
     callbacks = [MetricsFiles(run_dir), *checkpoint_callbacks(run_dir, "val/mae", "min", "mae")]
     trainer = make_trainer(t, run_dir, callbacks, steps)
     trainer.fit(module, loader, vloader, ckpt_path=ckpt)

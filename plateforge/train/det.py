@@ -42,7 +42,7 @@ from plateforge.train.det_data import (
     worker_init,
 )
 from plateforge.train.det_loss import DetectionLoss, DetLossCfg
-from plateforge.train.onnx_init import init_from_onnx
+from plateforge.train.onnx_init import start_from
 from plateforge.train.qat import is_qat, prepare_qat
 from plateforge.train.registry import create_model
 from plateforge.typed_config import load_config
@@ -280,13 +280,8 @@ def train_det(
         run_dir, ckpt = shared_run_dir(cfg.experiment, cfg.model.name), None
         if not (run_dir / "config.yaml").exists():
             shutil.copy(config, run_dir / "config.yaml")
-        if init and str(init).endswith(".onnx"):
-            init_from_onnx(module.model, init, loader)
-            (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
-        elif init:
-            state = torch.load(init, map_location="cpu", weights_only=False)["state_dict"]
-            module.load_state_dict(state)
-            (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
+        if init:
+            start_from(init, module.model, loader, run_dir, module.load_state_dict)
     callbacks = [MetricsFiles(run_dir), *checkpoint_callbacks(run_dir, "val/map5095", "max", "map5095")]
     trainer = make_trainer(t, run_dir, callbacks, steps)
     trainer.fit(module, loader, vloaders, ckpt_path=ckpt)

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+from functools import partial
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -35,7 +36,7 @@ from plateforge.train.ocr_data import (
     ValSet,
     synth_arrays,
 )
-from plateforge.train.onnx_init import init_from_onnx
+from plateforge.train.onnx_init import start_from
 from plateforge.train.registry import create_model
 from plateforge.typed_config import load_config
 
@@ -220,6 +221,22 @@ def build_data(cfg: OcrConfig, regions: list[str]):
     return ConcatDataset(train), vals, names, _arrays_hash([synth] + [a for a, _ in real])
 
 
+def _load_init_state(module, init, model_name: str, state: dict) -> None:
+    """Load the network weights ``state`` of checkpoint ``init`` into ``module``; blocks a larger model adds
+    as the identity (deeper backbone stages, slot self-attention) keep their initial weights."""
+    for legacy in ("model.mean", "model.std"):  # checkpoints from before the Normalize module
+        state.pop(legacy, None)
+    own = module.state_dict()
+    added = [k for k in own if k not in state and re.search(r"\.backbone\.\d+x\d+\.|\.decoder\.slot_attn\.", k)]
+    wrong = [k for k in own if k not in added and (k not in state or state[k].shape != own[k].shape)]
+    if wrong or set(state) - set(own):
+        raise ValueError(
+            f"{init}: does not fit model {model_name!r}: missing or of another shape {wrong[:4]}, "
+            f"unexpected {sorted(set(state) - set(own))[:4]}"
+        )
+    module.load_state_dict(state, strict=False)
+
+
 def train_ocr(
     config: str | Path, resume: str | Path | None = None, overrides: dict | None = None, init: str | Path | None = None
 ) -> Path:
@@ -253,24 +270,8 @@ def train_ocr(
         run_dir, ckpt = new_run_dir(cfg.experiment, cfg.model.name), None
         shutil.copy(config, run_dir / "config.yaml")
     module = RecognizerModule(cfg, regions, val_names, steps, data_hash)
-    if init and not resume and str(init).endswith(".onnx"):
-        init_from_onnx(module.model, init, loader)
-        (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
-    elif init and not resume:
-        state = torch.load(init, map_location="cpu", weights_only=False)["state_dict"]
-        for legacy in ("model.mean", "model.std"):  # checkpoints from before the Normalize module
-            state.pop(legacy, None)
-        own = module.state_dict()
-        # blocks a larger model adds as the identity: deeper backbone stages, slot self-attention
-        added = [k for k in own if k not in state and re.search(r"\.backbone\.\d+x\d+\.|\.decoder\.slot_attn\.", k)]
-        wrong = [k for k in own if k not in added and (k not in state or state[k].shape != own[k].shape)]
-        if wrong or set(state) - set(own):
-            raise ValueError(
-                f"{init}: does not fit model {cfg.model.name!r}: missing or of another shape {wrong[:4]}, "
-                f"unexpected {sorted(set(state) - set(own))[:4]}"
-            )
-        module.load_state_dict(state, strict=False)
-        (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
+    if init and not resume:
+        start_from(init, module.model, loader, run_dir, partial(_load_init_state, module, init, cfg.model.name))
     callbacks = [MetricsFiles(run_dir), *checkpoint_callbacks(run_dir, "val/exact_mean", "max", "exact")]
     trainer = make_trainer(t, run_dir, callbacks, steps)
     trainer.fit(module, loader, vloaders, ckpt_path=ckpt)

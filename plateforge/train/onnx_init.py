@@ -181,7 +181,12 @@ def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, a
     return diff
 
 
-def init_from_onnx(model: nn.Module, path: str | Path, loader) -> float:
-    """:func:`load_onnx_weights` with the first batch of a training ``loader`` (images first) as calibration."""
-    images = next(iter(loader))[0]
-    return load_onnx_weights(model, path, images)
+def start_from(init: str | Path, model: nn.Module, loader, run_dir: Path, load_checkpoint) -> None:
+    """Start a new run's ``model`` from ``init``: an exported ONNX file (:func:`load_onnx_weights`, the first
+    batch of the training ``loader`` (images first) as calibration) or a checkpoint, whose ``state_dict`` goes to
+    ``load_checkpoint``; the file is recorded in ``run_dir/init_from.txt``."""
+    if str(init).endswith(".onnx"):
+        load_onnx_weights(model, init, next(iter(loader))[0])
+    else:
+        load_checkpoint(torch.load(init, map_location="cpu", weights_only=False)["state_dict"])
+    (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
