@@ -144,7 +144,7 @@ def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, a
     same config), BatchNorm statistics measured on ``calib`` (a batch of the model's uint8 inputs, e.g. one
     training batch). Returns the max abs difference between the ONNX outputs and the model's (eval mode) on
     ``calib``; raises ValueError naming what does not fit, or when that difference exceeds ``atol``."""
-    import onnxruntime as ort
+    from plateforge.export.onnx_export import parity
 
     path = Path(path)
     graph = onnx.load(str(path)).graph
@@ -168,14 +168,10 @@ def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, a
             if missing:
                 raise ValueError(f"{path}: no weights in the file for {missing[:5]}")
             _calibrate(model, folded, calib)
-            got = model(calib)
+        diff = parity(model, path, calib.numpy())
     finally:
         for m, training in modes.items():  # back to the modes the model came in (Lightning keeps them)
             m.train(training)
-    outs = got if isinstance(got, tuple | list) else (got,)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    ref = sess.run(None, {sess.get_inputs()[0].name: calib.numpy()})
-    diff = max(float(np.abs(r - o.numpy()).max()) for r, o in zip(ref, outs, strict=False))
     if diff > atol:
         raise ValueError(f"{path}: the rebuilt network differs from the file by {diff:.2g} (> {atol})")
     return diff
