@@ -64,6 +64,26 @@ def test_us_picture_plates_draw_their_background_ink_and_font_per_plate():
     )
 
 
+def test_us_picture_plates_use_every_letter_and_state_series_keep_their_own():
+    """The shared US picture styles stand for every state and vanity plates, so their texts draw on all 26
+    letters (real West Virginia or Louisiana plates carry O and I); a state's own series keeps its letters
+    (California's sequential plates skip I, O and Q). The stacked codes beside the number are not text."""
+    spec = load_specs()["us-ca"]
+    styles = {s.name: s for s in spec.styles}
+    rng = np.random.default_rng(3)
+    picture = "".join(render_plate(spec, rng, 32, styles["us_picture"], dirty=False).text for _ in range(300))
+    assert {"I", "O", "Q"} <= set(picture)
+    sequential = "".join(render_plate(spec, rng, 32, styles["ca_2000s"], dirty=False).text for _ in range(300))
+    assert not {"I", "O", "Q"} & set(sequential)
+    stacked = styles["us_stacked"]
+    plates = [render_plate(spec, rng, 64, stacked, dirty=False) for _ in range(20)]
+    for p in plates:
+        # every character of the text lies right of the stacked code column (x > 13 % of the width)
+        assert min(box[0] for box in p.char_boxes) > 0.13 * p.image.shape[1], p.printed
+    # the stacked column is drawn: ink left of the number differs from plate background
+    assert np.mean([p.image[20:50, 4:12].std() for p in plates]) > 10
+
+
 def test_synthetic_crop_cache_is_keyed_by_the_plate_specs(tmp_path, monkeypatch):
     """Editing a region's YAML (or a font) must render the cached training crops anew, not reuse stale ones."""
     from plateforge import specs
@@ -318,3 +338,25 @@ def test_reader_scenes_keep_readable_plates_with_the_readers_corners(tmp_path):
             err = np.abs(np.array(plate.corners) - true).max()
             height = true[3, 1] - true[0, 1]
             assert 0 < err < 2 * max(height, 1) + 40, (plate.text, err)
+
+
+def test_reader_scenes_leave_out_plates_whose_reader_corners_run_past_the_frame(tmp_path):
+    """A manifest cannot hold corners outside the image: such plates (at the frame's edge) are left out, the
+    scene's other plates kept, and the manifest reads back."""
+    from plateforge.data import read_manifest
+    from plateforge.runtime.alpr import ALPR
+    from plateforge.synth.reader_scenes import reader_scenes
+
+    class PastTheEdge(ALPR):
+        def plate_corners(self, image, detections):
+            quads = super().plate_corners(image, detections)
+            if len(quads):
+                quads[0] = quads[0] + [image.shape[1], 0]  # the first plate's quad moved off the right edge
+            return quads
+
+    records, kept, _ = reader_scenes(tmp_path / "rs", 6, seed=3)
+    shifted, kept_shifted, _ = reader_scenes(tmp_path / "edge", 6, seed=3, alpr=PastTheEdge())
+    first_found = sum(1 for r in records if r.plates)  # scenes whose first detection was a kept plate, at most
+    assert kept - first_found <= kept_shifted < kept
+    assert len(read_manifest(tmp_path / "edge" / "manifest.jsonl")) == len(shifted)
+    assert all(0 <= x <= 1280 and 0 <= y <= 720 for r in shifted for p in r.plates for x, y in p.corners)

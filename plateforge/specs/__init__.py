@@ -8,7 +8,8 @@ A style is drawn on a canvas whose coordinates are fractions of the plate (x rig
   pattern: ``{D1-5}`` 1-5 digits without a leading zero, ``{N3}`` exactly 3 digits, ``{L1-2}`` 1-2 letters
   from the region's ``letters``, ``{A2-7}`` 2-7 letters or digits (vanity plates), ``{name}`` one of
   ``choices[name]`` (a choice may itself be a pattern); other characters are printed as they are (``-``
-  and spaces are printed but are not part of the text).
+  and spaces are printed but are not part of the text). A style may set its own ``letters`` (the US
+  picture plates stand for every state and vanity plates, which use all 26).
 - ``bg`` a colour, or ``scenic`` / ``scenic_dark``: a random gradient with soft shapes, new for every plate
   (the picture plates of US states); ``fg`` and ``font`` may be lists, one drawn per plate.
 - ``decor``: what a plate shows that is not its text: ``rect`` (a coloured block), ``text`` (a fixed or
@@ -79,6 +80,7 @@ class Style:
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
     fg_choices: tuple[str, ...] = ()  # when several: each plate draws its text colour and font from these
     font_choices: tuple[str, ...] = ()
+    letters: str | None = None  # letters of its ``{L}`` / ``{A}`` patterns; None: the region's
 
     @property
     def varies(self) -> bool:
@@ -171,6 +173,7 @@ def _style(d: dict, region_choices: dict, where: str) -> Style:
         choices=choices,
         fg_choices=inks,
         font_choices=fonts,
+        letters=d.get("letters"),
     )
 
 

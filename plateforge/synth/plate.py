@@ -218,7 +218,8 @@ def _draw_rows(spec: RegionSpec, style: Style, rng: np.random.Generator, tries: 
     """The printed text of each field, drawn again until the plate text is valid for the region (a style's
     patterns can combine into texts the law does not allow, such as German plates over 8 characters)."""
     for _ in range(tries):
-        rows = [expand_pattern(f.text, rng, spec.letters, style.choices) for f in style.fields]
+        letters = style.letters or spec.letters
+        rows = [expand_pattern(f.text, rng, letters, style.choices) for f in style.fields]
         if spec.is_valid(plate_text("".join(rows))):
             return rows
     raise ValueError(f"{spec.code} style {style.name!r}: no valid text in {tries} draws; check its fields and regex")

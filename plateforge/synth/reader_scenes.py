@@ -33,9 +33,9 @@ def reader_scenes(
     """Write ``n`` scenes (``width`` × ``height`` BGR JPEGs under ``out/images``, light augmentation, 1-3 plates
     of 16-140 px, a share ``occlusion`` of them partly covered) and ``out/manifest.jsonl`` with the kept plates:
     those an :class:`~plateforge.runtime.alpr.ALPR` (``alpr``, default the bundled models on all cores)
-    detects (IoU ≥ 0.5) and whose characters are all visible, with the reader's corners (TL, TR, BR, BL image
-    pixels) and their box (xyxy). Scenes with no kept plate are not written. Returns (records, plates kept,
-    plates drawn)."""
+    detects (IoU ≥ 0.5), whose characters are all visible and whose reader corners lie inside the frame,
+    with the reader's corners (TL, TR, BR, BL image pixels) and their box (xyxy). Scenes with no kept plate
+    are not written. Returns (records, plates kept, plates drawn)."""
     from plateforge.eval.read_eval import scenes_with_texts
     from plateforge.runtime.alpr import ALPR
 
@@ -61,6 +61,8 @@ def reader_scenes(
             if hidden or g not in found:
                 continue
             q = quads[found[g]]
+            if q.min() < 0 or (q[:, 0] > width).any() or (q[:, 1] > height).any():
+                continue  # the reader's corners run past the frame: a manifest cannot hold them
             box = (*(float(v) for v in q.min(0)), *(float(v) for v in q.max(0)))
             corners = tuple((float(x), float(y)) for x, y in q)
             plates.append(PlateLabel(box, corners, label.text, label.region, label.layout))
