@@ -349,3 +349,27 @@ def test_run_folders_of_the_same_second_do_not_collide(tmp_path):
     exp = ExperimentCfg(name="x", output_dir=str(tmp_path / "runs"))
     runs = [new_run_dir(exp, "m") for _ in range(3)]
     assert len({r.name for r in runs}) == 3 and all(r.is_dir() for r in runs)
+
+
+def test_a_masked_character_slot_is_pushed_away_from_end_of_text():
+    """uc3m-lp crops hide 2 characters: their slots are not scored for which character, but the loss says a
+    character is there, so a fine-tune does not learn to stop the text at a masked last character."""
+    from types import SimpleNamespace
+
+    from plateforge.train.ocr import RecognizerModule
+
+    pad = len(ALPHA)
+    fake = SimpleNamespace(
+        ctc=False, cfg=SimpleNamespace(model=SimpleNamespace(alphabet=ALPHA), loss=SimpleNamespace(label_smoothing=0.0))
+    )
+    targets = torch.from_numpy(encode_text("12A?", ALPHA, 6))[None]
+    reads_on = torch.full((1, 6, pad + 1), -5.0)
+    for slot, k in enumerate(targets[0].tolist()):
+        reads_on[0, slot, k if k != IGNORE else 5] = 5.0  # the masked slot says "5"
+    stops = reads_on.clone()
+    stops[0, 3] = -5.0
+    stops[0, 3, pad] = 5.0  # the masked slot says "end of text"
+    on, stop = RecognizerModule._char_loss(fake, reads_on, targets), RecognizerModule._char_loss(fake, stops, targets)
+    assert on < 0.01 and stop > 1.0
+    without_mask = torch.from_numpy(encode_text("12A5", ALPHA, 6))[None]
+    assert RecognizerModule._char_loss(fake, reads_on, without_mask) == pytest.approx(float(on), abs=1e-3)

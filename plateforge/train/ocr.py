@@ -103,12 +103,17 @@ class RecognizerModule(TaskModule):
     def _char_loss(self, chars, targets):
         pad = len(self.cfg.model.alphabet)
         if not self.ctc:
-            return F.cross_entropy(
+            loss = F.cross_entropy(
                 chars.flatten(0, 1),
                 targets.flatten(),
                 ignore_index=IGNORE,
                 label_smoothing=self.cfg.loss.label_smoothing,
             )
+            masked = targets == IGNORE
+            if masked.any():  # a masked character is unknown but there: its slot must not say "end of text"
+                p_end = chars[masked].float().softmax(-1)[:, pad].clamp(max=1 - 1e-6)
+                loss = loss - torch.log1p(-p_end).sum() / (~masked).sum().clamp(min=1)
+            return loss
         keep = (targets != pad) & (targets != IGNORE)
         lengths = keep.sum(1)
         flat = targets[keep] + 1  # class 0 is the CTC blank
