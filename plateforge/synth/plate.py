@@ -217,8 +217,8 @@ def _base(style: Style, height: int) -> np.ndarray:
 def _draw_rows(spec: RegionSpec, style: Style, rng: np.random.Generator, tries: int = 100) -> list[str]:
     """The printed text of each field, drawn again until the plate text is valid for the region (a style's
     patterns can combine into texts the law does not allow, such as German plates over 8 characters)."""
+    letters = style.letters or spec.letters
     for _ in range(tries):
-        letters = style.letters or spec.letters
         rows = [expand_pattern(f.text, rng, letters, style.choices) for f in style.fields]
         if spec.is_valid(plate_text("".join(rows))):
             return rows
