@@ -67,12 +67,17 @@ def test_us_picture_plates_draw_their_background_ink_and_font_per_plate():
 def test_us_picture_plates_use_every_letter_and_state_series_keep_their_own():
     """The shared US picture styles stand for every state and vanity plates, so their texts draw on all 26
     letters (real West Virginia or Louisiana plates carry O and I); a state's own series keeps its letters
-    (California's sequential plates skip I, O and Q). The stacked codes beside the number are not text."""
+    (California's sequential plates skip I, O and Q), and they draw I, O and Q as rarely as real US plates carry
+    them (an O on every fifth plate that would carry another letter). The stacked codes are not text."""
     spec = load_specs()["us-ca"]
     styles = {s.name: s for s in spec.styles}
     rng = np.random.default_rng(3)
     picture = "".join(render_plate(spec, rng, 32, styles["us_picture"], dirty=False).text for _ in range(300))
     assert {"I", "O", "Q"} <= set(picture)
+    letters = [c for c in picture if c.isalpha()]
+    mean = len(letters) / 26
+    assert picture.count("O") < 0.45 * mean and picture.count("I") < 0.8 * mean
+    assert all(0.6 * mean < picture.count(c) < 1.6 * mean for c in "ABEHKMRTX")
     sequential = "".join(render_plate(spec, rng, 32, styles["ca_2000s"], dirty=False).text for _ in range(300))
     assert not {"I", "O", "Q"} & set(sequential)
     stacked = styles["us_stacked"]

@@ -9,7 +9,8 @@ A style is drawn on a canvas whose coordinates are fractions of the plate (x rig
   from the region's ``letters``, ``{A2-7}`` 2-7 letters or digits (vanity plates), ``{name}`` one of
   ``choices[name]`` (a choice may itself be a pattern); other characters are printed as they are (``-``
   and spaces are printed but are not part of the text). A style may set its own ``letters`` (the US
-  picture plates stand for every state and vanity plates, which use all 26).
+  picture plates stand for every state and vanity plates, which use all 26) and ``letter_weights``, how
+  often a listed letter is drawn against the others (weight 1; the US picture plates draw ``O`` at 0.2).
 - ``bg`` a colour, or ``scenic`` / ``scenic_dark``: a random gradient with soft shapes, new for every plate
   (the picture plates of US states); ``fg`` and ``font`` may be lists, one drawn per plate.
 - ``decor``: what a plate shows that is not its text: ``rect`` (a coloured block), ``text`` (a fixed or
@@ -81,6 +82,7 @@ class Style:
     fg_choices: tuple[str, ...] = ()  # when several: each plate draws its text colour and font from these
     font_choices: tuple[str, ...] = ()
     letters: str | None = None  # letters of its ``{L}`` / ``{A}`` patterns; None: the region's
+    letter_weights: dict[str, float] | None = None  # how often a listed letter is drawn against the others (1)
 
     @property
     def varies(self) -> bool:
@@ -174,6 +176,7 @@ def _style(d: dict, region_choices: dict, where: str) -> Style:
         fg_choices=inks,
         font_choices=fonts,
         letters=d.get("letters"),
+        letter_weights={str(k): float(v) for k, v in d["letter_weights"].items()} if d.get("letter_weights") else None,
     )
 
 

@@ -30,16 +30,28 @@ RASTER_SIZE = 96  # px font size at which glyphs are rasterised once
 DIGITS = "0123456789"
 
 
-def expand_pattern(pattern: str, rng: np.random.Generator, letters: str, choices: dict[str, tuple[str, ...]]) -> str:
+def expand_pattern(
+    pattern: str,
+    rng: np.random.Generator,
+    letters: str,
+    choices: dict[str, tuple[str, ...]],
+    letter_weights: dict[str, float] | None = None,
+) -> str:
     """Fill a field pattern: ``{D1-5}`` digits without a leading zero, ``{N3}`` digits, ``{L1-2}`` letters from
-    ``letters``, ``{A2-7}`` letters or digits, ``{name}`` a choice; other characters are kept."""
+    ``letters``, ``{A2-7}`` letters or digits, ``{name}`` a choice; other characters are kept.
+    ``letter_weights`` makes the listed characters of ``{L}`` / ``{A}`` that much rarer or commoner than the
+    others (weight 1); without it every character of the pool is equally likely."""
 
     def fill(m: re.Match) -> str:
         name, lo, hi = m.group(1), m.group(2), m.group(3)
         if name in ("D", "N", "L", "A") and lo:
             n = int(rng.integers(int(lo), int(hi or lo) + 1))
             pool = {"L": letters, "A": letters + DIGITS}.get(name, DIGITS)
-            chars = [pool[i] for i in rng.integers(0, len(pool), n)]
+            if letter_weights and name in ("L", "A"):
+                p = np.array([letter_weights.get(c, 1.0) for c in pool])
+                chars = [pool[i] for i in rng.choice(len(pool), n, p=p / p.sum())]
+            else:
+                chars = [pool[i] for i in rng.integers(0, len(pool), n)]
             if name == "D":
                 chars[0] = DIGITS[1:][int(rng.integers(0, 9))]
             return "".join(chars)

@@ -219,7 +219,7 @@ def _draw_rows(spec: RegionSpec, style: Style, rng: np.random.Generator, tries: 
     patterns can combine into texts the law does not allow, such as German plates over 8 characters)."""
     letters = style.letters or spec.letters
     for _ in range(tries):
-        rows = [expand_pattern(f.text, rng, letters, style.choices) for f in style.fields]
+        rows = [expand_pattern(f.text, rng, letters, style.choices, style.letter_weights) for f in style.fields]
         if spec.is_valid(plate_text("".join(rows))):
             return rows
     raise ValueError(f"{spec.code} style {style.name!r}: no valid text in {tries} draws; check its fields and regex")
