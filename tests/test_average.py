@@ -37,6 +37,25 @@ def test_average_is_the_mean_of_float_weights_and_keeps_the_spec(tmp_path):
     assert spec.extra["averaged_from"] == ["recognizer.onnx", "tripled.onnx"]
 
 
+def test_average_matches_weights_by_where_the_graph_uses_them_not_by_name(tmp_path):
+    """A checkpoint trained with QAT exports its float network with conv and BN fused, and the exporter names
+    the weights ``onnx::Conv_549`` where the float export said ``s8.0.conv.weight``: same graph, other names."""
+    other = onnx.load(str(REC))
+    inits = list(other.graph.initializer)
+    rename = {init.name: f"onnx::W_{i}" for i, init in enumerate(reversed(inits))}
+    for init in inits:
+        w = numpy_helper.to_array(init)
+        init.CopyFrom(numpy_helper.from_array((w * 3).astype(w.dtype) if w.dtype.kind == "f" else w, rename[init.name]))
+    for node in other.graph.node:
+        node.input[:] = [rename.get(name, name) for name in node.input]
+    onnx.save(other, str(tmp_path / "renamed.onnx"))
+    out = tmp_path / "mean.onnx"
+    average_models([REC, tmp_path / "renamed.onnx"], out)
+    want, got = _weights(REC), _weights(out)
+    for k, v in want.items():
+        np.testing.assert_allclose(got[k], 2 * v if v.dtype.kind == "f" else v, rtol=1e-6, atol=1e-7)
+
+
 def test_average_of_a_model_with_itself_reads_the_same(tmp_path):
     out = tmp_path / "same.onnx"
     average_models([REC, REC], out)

@@ -22,6 +22,21 @@ def _weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
 
 
+def _weights_by_use(model: onnx.ModelProto) -> dict[tuple[int, int], str]:
+    """Each initializer's name keyed by its first use (node index, input index). Exporters name the same weight
+    differently (``s8.0.conv.weight`` from a float model, ``onnx::Conv_549`` once conv and BN were fused for
+    QAT), so two models of one graph are matched by where a weight is used, not by its name."""
+    names = {i.name for i in model.graph.initializer}
+    uses: dict[tuple[int, int], str] = {}
+    seen: set[str] = set()
+    for i, node in enumerate(model.graph.node):
+        for j, name in enumerate(node.input):
+            if name in names and name not in seen:
+                uses[(i, j)] = name
+                seen.add(name)
+    return uses
+
+
 def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
     """Write to ``out`` the first model with every float initializer replaced by the mean over ``paths``.
 
@@ -39,26 +54,29 @@ def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
             raise ValueError(f"{path}: an INT8 (QDQ) model; average the FP32 models, then quantize")
     first, spec = models[0], specs[0]
     ref = _weights(first)
+    ref_uses = _weights_by_use(first)
     ops = [n.op_type for n in first.graph.node]
-    sums = {k: v.astype(np.float64) for k, v in ref.items() if v.dtype.kind == "f"}
+    sums = {k: ref[k].astype(np.float64) for k in ref_uses.values() if ref[k].dtype.kind == "f"}
     for path, model, s in zip(paths[1:], models[1:], specs[1:], strict=True):
         key, want = (s.task, s.architecture, s.width, s.height), (spec.task, spec.architecture, spec.width, spec.height)
         if key != want:
             raise ValueError(f"{path}: {key} (task, architecture, width, height) differs from {paths[0]}: {want}")
         if [n.op_type for n in model.graph.node] != ops:
             raise ValueError(f"{path}: its graph differs from {paths[0]}'s (export both the same way)")
-        w = _weights(model)
-        if w.keys() != ref.keys():
-            raise ValueError(f"{path}: its weights are named differently from {paths[0]}'s")
-        for k, v in w.items():
+        w, uses = _weights(model), _weights_by_use(model)
+        if uses.keys() != ref_uses.keys() or len(w) != len(ref):
+            raise ValueError(f"{path}: its weights are used at other places of the graph than {paths[0]}'s")
+        for pos, name in uses.items():
+            k, v = ref_uses[pos], w[name]
             if v.shape != ref[k].shape or v.dtype != ref[k].dtype:
                 raise ValueError(
-                    f"{path}: weight {k} is {v.dtype}{list(v.shape)}, not {ref[k].dtype}{list(ref[k].shape)}"
+                    f"{path}: weight {name} is {v.dtype}{list(v.shape)}, where {paths[0]} has {k}: "
+                    f"{ref[k].dtype}{list(ref[k].shape)}"
                 )
             if k in sums:
                 sums[k] += v
             elif not np.array_equal(v, ref[k]):
-                raise ValueError(f"{path}: integer constant {k} differs from {paths[0]}'s")
+                raise ValueError(f"{path}: integer constant {name} differs from {paths[0]}'s {k}")
     for init in first.graph.initializer:
         if init.name in sums:
             mean = (sums[init.name] / len(models)).astype(ref[init.name].dtype)
