@@ -489,12 +489,17 @@ def test_stream_urls_keep_passwords_out_of_names_and_logs():
 
 
 def test_quantize_calibrates_the_detector_on_video_frames(video, tmp_path):
+    """Calibration takes the frames ``plateforge data calib`` picks: up to n, spread over the video, near-still
+    frames (an empty road between two cars) skipped."""
+    from plateforge.data.calib import CalibOptions, build_calibration_set
     from plateforge.export.quantize import quantize_model
     from plateforge.runtime.detector import PlateDetector
     from plateforge.runtime.session import bundled_model
 
     r = quantize_model(bundled_model("detector.onnx"), tmp_path / "det_s8.onnx", "static", video / "video.mp4", 12)
-    assert r["calibration_images"] == 12 and r["size_mb"] < r["fp32_size_mb"]
+    picked = build_calibration_set([video / "video.mp4"], tmp_path / "calib", CalibOptions(n=12))
+    assert r["calibration_images"] == len(picked) and 9 <= len(picked) <= 12
+    assert r["size_mb"] < r["fp32_size_mb"]
     from plateforge.synth.video import read_ground_truth
 
     frames, _ = read_ground_truth(video)
