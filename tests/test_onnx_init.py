@@ -37,6 +37,38 @@ def scenes(n: int, size: int = 384) -> torch.Tensor:
     return torch.from_numpy(np.stack([letterbox(img, size, 114)[0] for img, _, _ in scenes_with_texts(n, seed=9)]))
 
 
+def test_a_recognizer_with_a_new_region_starts_from_the_bundled_file():
+    """A team adds its country's YAML and fine-tunes the bundled recognizer: the region head grows. Shared
+    regions keep the file's rows (matched by name, in any order), the new one starts fresh, and the characters
+    read exactly as the file reads them."""
+    import onnxruntime as ort
+
+    from plateforge.runtime.recognizer import PlateRecognizer
+
+    spec = PlateRecognizer().spec
+    have = list(spec.regions)
+    want = ["gb", *reversed(have[1:])]  # a new region, one dropped, the rest in another order
+    rec = create_model(
+        spec.architecture, alphabet=spec.alphabet, regions=want, height=spec.height, width=spec.width, slots=spec.slots
+    )
+    calib = plate_crops(48)
+    assert load_onnx_weights(rec, bundled_model("recognizer.onnx"), calib) < 1e-3
+    sess = ort.InferenceSession(str(bundled_model("recognizer.onnx")), providers=["CPUExecutionProvider"])
+    file_chars, file_regions = sess.run(None, {sess.get_inputs()[0].name: calib[:8].numpy()})[:2]
+    rec.eval()
+    with torch.no_grad():
+        chars, regions = (t.numpy() for t in rec(calib[:8]))
+    np.testing.assert_allclose(chars, file_chars, atol=1e-3)
+    for i, region in enumerate(want[1:], start=1):
+        np.testing.assert_allclose(regions[:, i], file_regions[:, have.index(region)], atol=1e-3)
+    assert regions.shape == (8, len(want))
+    with pytest.raises(ValueError, match="does not fit the model"):  # another alphabet still stops
+        bad = create_model(
+            spec.architecture, alphabet=spec.alphabet[:-1], regions=want, height=spec.height, width=spec.width
+        )
+        load_onnx_weights(bad, bundled_model("recognizer.onnx"), calib)
+
+
 def test_bundled_models_load_back_into_their_networks():
     from plateforge.runtime.recognizer import PlateRecognizer
 

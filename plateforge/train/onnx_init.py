@@ -12,6 +12,10 @@ a state dict. This module puts the weights back into the torch network of the sa
   (weight transposed); every other named initializer is the state-dict entry of that name.
 - Every weight of the network must be found and the rebuilt network must give the ONNX model's outputs on
   ``calib`` (max abs difference checked), or a ValueError says what did not fit.
+- A recognizer whose config lists other regions than the file (a team adds its country's YAML to
+  ``plateforge/specs`` and fine-tunes the bundled reader) keeps the file's region-head rows for the regions
+  both list, matched by name; a new region's row starts from the network's fresh initialisation. The check
+  then compares the character outputs and the region logits of the shared regions.
 
 Written here because no maintained library maps folded ONNX graphs back onto torch modules (onnx2torch
 builds new modules from the graph, not our architectures' weights, and does not unfold BatchNorm).
@@ -139,6 +143,43 @@ def _calibrate(model: nn.Module, folded: dict[nn.BatchNorm2d, torch.Tensor], cal
         bn.bias.copy_(folded[bn] + mean)
 
 
+def _file_regions(path: Path, graph_model: onnx.ModelProto) -> list[str] | None:
+    """The region classes in the file's plateforge metadata (None when it has none)."""
+    from plateforge.export.spec_io import spec_of
+
+    try:
+        return list(spec_of(graph_model, path).regions) or None
+    except ValueError:
+        return None
+
+
+def _region_rows(value: np.ndarray, fresh: torch.Tensor, have: list[str], want: list[str]) -> np.ndarray:
+    """Region-head rows (weight or bias, one row per region) for the regions ``want``: the file's row where
+    ``have`` lists the region, the network's fresh row where it does not."""
+    out = fresh.detach().cpu().numpy().copy()
+    for i, region in enumerate(want):
+        if region in have:
+            out[i] = value[have.index(region)]
+    return out
+
+
+def _parity_shared_regions(model: nn.Module, path: Path, calib: torch.Tensor, have: list[str], want: list[str]):
+    """Max abs difference of the character outputs and of the region logits both list (ONNX vs torch)."""
+    import onnxruntime as ort
+
+    sample = calib.numpy()
+    with torch.no_grad():
+        chars, regions = (t.numpy() for t in model(calib))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got_chars, got_regions = sess.run(None, {sess.get_inputs()[0].name: sample})[:2]
+    pairs = [(i, have.index(r)) for i, r in enumerate(want) if r in have]
+    diff = float(np.abs(chars - got_chars).max())
+    if pairs:
+        ours, theirs = zip(*pairs, strict=True)
+        diff = max(diff, float(np.abs(regions[:, list(ours)] - got_regions[:, list(theirs)]).max()))
+    return diff
+
+
 def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, atol: float = 1e-3) -> float:
     """Copy the weights of the exported ONNX file ``path`` into ``model`` (the same architecture, built from the
     same config), BatchNorm statistics measured on ``calib`` (a batch of the model's uint8 inputs, e.g. one
@@ -147,8 +188,16 @@ def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, a
     from plateforge.export.onnx_export import parity
 
     path = Path(path)
-    graph = onnx.load(str(path)).graph
+    proto = onnx.load(str(path))
+    graph = proto.graph
     init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    file_regions, model_regions = _file_regions(path, proto), list(getattr(model, "regions", None) or [])
+    regrow = (
+        file_regions is not None
+        and bool(model_regions)
+        and file_regions != model_regions
+        and hasattr(model, "region_head")
+    )
     state = model.state_dict()
     params = dict(model.named_parameters())
     modes = {m: m.training for m in model.modules()}
@@ -159,6 +208,8 @@ def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, a
             for name, value in _named_weights(path, graph, init, state).items():
                 if name not in state:
                     raise ValueError(f"{path}: {name} is not in the model: another architecture")
+                if regrow and name.startswith("region_head.") and value.shape[0] == len(file_regions):
+                    value = _region_rows(value, state[name], file_regions, model_regions)
                 if (want := tuple(state[name].shape)) != value.shape:
                     raise ValueError(f"{path}: {name} {value.shape} does not fit the model: {want}")
                 target = params.get(name, state[name])
@@ -168,7 +219,10 @@ def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, a
             if missing:
                 raise ValueError(f"{path}: no weights in the file for {missing[:5]}")
             _calibrate(model, folded, calib)
-        diff = parity(model, path, calib.numpy())
+        if regrow:
+            diff = _parity_shared_regions(model, path, calib, file_regions, model_regions)
+        else:
+            diff = parity(model, path, calib.numpy())
     finally:
         for m, training in modes.items():  # back to the modes the model came in (Lightning keeps them)
             m.train(training)
