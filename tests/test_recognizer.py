@@ -233,6 +233,25 @@ def test_init_grows_a_small_checkpoint_into_a_deeper_model_only(trained_run):
         train_ocr(config, init=best, overrides={"model.name": "slotnet_fc"})
 
 
+def test_init_from_a_checkpoint_follows_the_configs_regions(trained_run):
+    """A checkpoint of other regions starts a run whose config adds one and drops one: shared regions keep
+    their region-head rows (matched by name), the new one starts fresh."""
+    from plateforge.train.ocr import train_ocr
+
+    _, config, run = trained_run
+    best = run / "checkpoints" / "best_exact.ckpt"
+    old = torch.load(best, map_location="cpu", weights_only=False)
+    have = old["plateforge"]["regions"]
+    want = ["gb", *reversed(have[1:])]
+    new = train_ocr(config, init=best, overrides={"model.regions": want, "training.lr": 0.0})
+    ck = torch.load(new / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ck["plateforge"]["regions"] == want
+    w_old, w_new = old["state_dict"]["model.region_head.weight"], ck["state_dict"]["model.region_head.weight"]
+    assert w_new.shape[0] == len(want)
+    for i, region in enumerate(want[1:], start=1):
+        torch.testing.assert_close(w_new[i], w_old[have.index(region)])
+
+
 def test_averaged_checkpoints_hold_the_mean_weights_and_export(trained_run, tmp_path):
     """plateforge average a.ckpt b.ckpt: the mean of the network weights, as a checkpoint that exports."""
     from typer.testing import CliRunner
