@@ -191,7 +191,7 @@ def train_corners(
         shutil.copy(config, run_dir / "config.yaml")
     module = CornerModule(cfg, steps)
     if init and not resume:
-        start_from(init, module.model, loader, run_dir, module.load_state_dict)
+        start_from(init, module.model, loader, run_dir, lambda ckpt: module.load_state_dict(ckpt["state_dict"]))
     callbacks = [MetricsFiles(run_dir), *checkpoint_callbacks(run_dir, "val/mae", "min", "mae")]
     trainer = make_trainer(t, run_dir, callbacks, steps)
     trainer.fit(module, loader, vloader, ckpt_path=ckpt)

@@ -281,7 +281,7 @@ def train_det(
         if not (run_dir / "config.yaml").exists():
             shutil.copy(config, run_dir / "config.yaml")
         if init:
-            start_from(init, module.model, loader, run_dir, module.load_state_dict)
+            start_from(init, module.model, loader, run_dir, lambda ckpt: module.load_state_dict(ckpt["state_dict"]))
     callbacks = [MetricsFiles(run_dir), *checkpoint_callbacks(run_dir, "val/map5095", "max", "map5095")]
     trainer = make_trainer(t, run_dir, callbacks, steps)
     trainer.fit(module, loader, vloaders, ckpt_path=ckpt)

@@ -36,7 +36,7 @@ from plateforge.train.ocr_data import (
     ValSet,
     synth_arrays,
 )
-from plateforge.train.onnx_init import start_from
+from plateforge.train.onnx_init import region_rows, start_from
 from plateforge.train.registry import create_model
 from plateforge.typed_config import load_config
 
@@ -226,28 +226,19 @@ def build_data(cfg: OcrConfig, regions: list[str]):
     return ConcatDataset(train), vals, names, _arrays_hash([synth] + [a for a, _ in real])
 
 
-def _grow_region_head(state: dict, own: dict, have: list[str], want: list[str]) -> None:
-    """Region-head rows of checkpoint ``state`` for the regions ``want`` (in place): the checkpoint's row where
-    ``have`` (its regions) lists the region, the new network's initial row where it does not."""
-    for key in ("model.region_head.weight", "model.region_head.bias"):
-        if key in state and key in own and state[key].shape[0] == len(have):
-            rows = own[key].clone()
-            for i, region in enumerate(want):
-                if region in have:
-                    rows[i] = state[key][have.index(region)]
-            state[key] = rows
-
-
-def _load_init_state(module, init, model_name: str, state: dict) -> None:
-    """Load the network weights ``state`` of checkpoint ``init`` into ``module``; blocks a larger model adds
-    as the identity (deeper backbone stages, slot self-attention) keep their initial weights, and the region
-    head follows the config's regions (shared ones keep their rows, new ones start fresh)."""
+def _load_init_state(module, init, model_name: str, ckpt: dict) -> None:
+    """Load the network weights of checkpoint ``init`` (loaded: ``ckpt``) into ``module``; blocks a larger model
+    adds as the identity (deeper backbone stages, slot self-attention) keep their initial weights, and the
+    region head follows the config's regions (shared ones keep their rows, new ones start fresh)."""
+    state = ckpt["state_dict"]
     for legacy in ("model.mean", "model.std"):  # checkpoints from before the Normalize module
         state.pop(legacy, None)
     own = module.state_dict()
-    have = torch.load(init, map_location="cpu", weights_only=False).get("plateforge", {}).get("regions")
-    if have and list(have) != list(module.regions):
-        _grow_region_head(state, own, list(have), list(module.regions))
+    have = list(ckpt.get("plateforge", {}).get("regions") or [])
+    if have and have != list(module.regions):
+        for key in ("model.region_head.weight", "model.region_head.bias"):
+            if key in state and key in own and state[key].shape[0] == len(have):
+                state[key] = region_rows(state[key], own[key], have, list(module.regions))
     added = [k for k in own if k not in state and re.search(r"\.backbone\.\d+x\d+\.|\.decoder\.slot_attn\.", k)]
     wrong = [k for k in own if k not in added and (k not in state or state[k].shape != own[k].shape)]
     if wrong or set(state) - set(own):

@@ -153,13 +153,13 @@ def _file_regions(path: Path, graph_model: onnx.ModelProto) -> list[str] | None:
         return None
 
 
-def _region_rows(value: np.ndarray, fresh: torch.Tensor, have: list[str], want: list[str]) -> np.ndarray:
-    """Region-head rows (weight or bias, one row per region) for the regions ``want``: the file's row where
-    ``have`` lists the region, the network's fresh row where it does not."""
-    out = fresh.detach().cpu().numpy().copy()
+def region_rows(rows: torch.Tensor, fresh: torch.Tensor, have: list[str], want: list[str]) -> torch.Tensor:
+    """Region-head rows (weight or bias, one row per region) for the regions ``want``: the trained row of
+    ``rows`` where ``have`` (its regions) lists the region, the network's fresh row where it does not."""
+    out = fresh.detach().clone()
     for i, region in enumerate(want):
         if region in have:
-            out[i] = value[have.index(region)]
+            out[i] = rows[have.index(region)]
     return out
 
 
@@ -209,7 +209,8 @@ def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, a
                 if name not in state:
                     raise ValueError(f"{path}: {name} is not in the model: another architecture")
                 if regrow and name.startswith("region_head.") and value.shape[0] == len(file_regions):
-                    value = _region_rows(value, state[name], file_regions, model_regions)
+                    trained = torch.from_numpy(np.array(value))
+                    value = region_rows(trained, state[name], file_regions, model_regions).numpy()
                 if (want := tuple(state[name].shape)) != value.shape:
                     raise ValueError(f"{path}: {name} {value.shape} does not fit the model: {want}")
                 target = params.get(name, state[name])
@@ -233,10 +234,11 @@ def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, a
 
 def start_from(init: str | Path, model: nn.Module, loader, run_dir: Path, load_checkpoint) -> None:
     """Start a new run's ``model`` from ``init``: an exported ONNX file (:func:`load_onnx_weights`, the first
-    batch of the training ``loader`` (images first) as calibration) or a checkpoint, whose ``state_dict`` goes to
-    ``load_checkpoint``; the file is recorded in ``run_dir/init_from.txt``."""
+    batch of the training ``loader`` (images first) as calibration) or a checkpoint, whose loaded dict
+    (``state_dict``, and ``plateforge`` with the regions of a recognizer) goes to ``load_checkpoint``; the file
+    is recorded in ``run_dir/init_from.txt``."""
     if str(init).endswith(".onnx"):
         load_onnx_weights(model, init, next(iter(loader))[0])
     else:
-        load_checkpoint(torch.load(init, map_location="cpu", weights_only=False)["state_dict"])
+        load_checkpoint(torch.load(init, map_location="cpu", weights_only=False))
     (run_dir / "init_from.txt").write_text(str(Path(init).resolve()) + "\n")
