@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -57,6 +58,64 @@ def test_eval_read_scores_synthetic_scenes(tmp_path):
     assert res.exit_code == 2 and "nothing to read" in res.output
     res = CliRunner().invoke(app, ["eval", "read", "--scenes", "5", "--corners", str(tmp_path / "nope.onnx")])
     assert res.exit_code == 2 and "nope.onnx" in res.output  # the corner model is the one given
+
+
+def test_labelled_photos_are_scored_plate_by_plate():
+    """`evaluate_labelled_reads`: a plate is right when a result overlaps it with its text ('?' in a label
+    matches one character or none); plates without a text are not scored; a photo the reader fails on counts
+    its plates as missed and the evaluation goes on."""
+    from types import SimpleNamespace as NS
+
+    from plateforge.data.manifest import ImageRecord, PlateLabel
+    from plateforge.eval.read_eval import evaluate_labelled_reads
+
+    a = PlateLabel(box=(10, 10, 110, 40), text="AB12CDE", region="gb")
+    b = PlateLabel(box=(200, 10, 300, 40), text="MH12?E8922", region="in")
+    unlabelled = PlateLabel(box=(400, 10, 500, 40))
+    records = [
+        ImageRecord("one.jpg", 640, 480, (a, b, unlabelled)),
+        ImageRecord("two.jpg", 640, 480, (PlateLabel(box=(5, 5, 105, 35), text="K1"),)),
+        ImageRecord("none.jpg", 640, 480, None),
+    ]
+
+    class Reader:
+        def read(self, image):
+            if image == "two.jpg":
+                raise ValueError("two.jpg: not an image")
+            return [
+                NS(box=(12, 11, 108, 41), text="AB12CDE"),
+                NS(box=(201, 10, 300, 40), text="MH12E8922"),
+                NS(box=(400, 10, 500, 40), text="XYZ"),
+            ]
+
+    rep = evaluate_labelled_reads(Reader(), records)
+    assert rep["plates"] == 3 and rep["right"] == pytest.approx(2 / 3) and rep["detected"] == pytest.approx(2 / 3)
+    assert rep["per_group"]["region:gb"] == {"right": 1.0, "plates": 1}
+    assert rep["per_group"]["region:unknown"] == {"right": 0.0, "plates": 1}
+    assert sum(v["plates"] for k, v in rep["per_group"].items() if k.startswith("height:")) == 3
+    assert rep["failed"] == [{"image": "two.jpg", "error": "two.jpg: not an image"}]
+    assert rep["errors"] == [{"image": "two.jpg", "truth": "K1", "read": None}]
+
+
+def test_eval_read_on_a_manifest_of_labelled_photos(tmp_path, scenes):
+    """`plateforge eval read --data M`: the bundled reader on labelled photos of a manifest, without synthetic
+    scenes unless asked; a manifest without texts is refused with its name."""
+    from plateforge.data.manifest import ImageRecord, write_manifest
+
+    recs = [ImageRecord(str(p), 1280, 720, tuple(labels)) for p, labels in scenes]
+    write_manifest(recs, tmp_path / "m.jsonl")
+    res = CliRunner().invoke(
+        app, ["eval", "read", "--data", str(tmp_path / "m.jsonl"), "--threads", "1", "--json", str(tmp_path / "r.json")]
+    )
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["synthetic"] is None and rep["data"]["plates"] == sum(len(labels) for _, labels in scenes)
+    assert rep["data"]["detected"] >= 0.8 and rep["data"]["right"] >= 0.5  # measured: 7 plates, all found and read right
+    assert "read right" in res.output
+    bare = [ImageRecord(str(p), 1280, 720, tuple(replace(x, text=None) for x in labels)) for p, labels in scenes]
+    write_manifest(bare, tmp_path / "bare.jsonl")
+    res = CliRunner().invoke(app, ["eval", "read", "--data", str(tmp_path / "bare.jsonl")])
+    assert res.exit_code == 2 and "bare.jsonl" in res.output and "no plate has a text" in res.output
 
 
 def test_alpr_result_fields_and_inputs(alpr, scenes):

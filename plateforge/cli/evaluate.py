@@ -87,8 +87,18 @@ def det(
 @app.command()
 @friendly_errors
 def read(
-    scenes: Annotated[int, typer.Option(help="Synthetic 1280x720 scenes of every region (1-3 plates each).")] = 200,
+    scenes: Annotated[
+        int | None,
+        typer.Option(
+            help="Synthetic 1280x720 scenes of every region (1-3 plates each); default 200, or 0 when "
+            "--data or --uc3m is given."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the scenes (training uses other seeds).")] = 2024,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Manifest of labelled photos (boxes and texts; '?' marks a character not to score)."),
+    ] = None,
     uc3m: Annotated[Path | None, typer.Option(help="Also the UC3M-LP val scenes under this folder.")] = None,
     detector: Annotated[Path | None, typer.Option(help="Detector ONNX (default: the bundled one).")] = None,
     recognizer: Annotated[Path | None, typer.Option(help="Recognizer ONNX (default: the bundled one).")] = None,
@@ -97,14 +107,22 @@ def read(
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
 ) -> None:
     """End to end: exact plate reads on synthetic scenes (also with occluder-hidden characters ignored), per
-    plate height, and on UC3M-LP's real scenes the visible characters in place."""
-    from plateforge.eval.read_eval import evaluate_reader, evaluate_uc3m_scenes
+    plate height; on labelled photos of a manifest and on UC3M-LP's real scenes, the plates read right."""
+    from plateforge.data.manifest import read_manifest
+    from plateforge.eval.read_eval import evaluate_labelled_reads, evaluate_reader, evaluate_uc3m_scenes
     from plateforge.runtime.alpr import ALPR
 
-    if scenes <= 0 and uc3m is None:
-        raise ValueError("nothing to read: give --scenes N (N > 0) and/or --uc3m DIR")
+    if scenes is None:
+        scenes = 0 if data is not None or uc3m is not None else 200
+    if scenes <= 0 and uc3m is None and data is None:
+        raise ValueError("nothing to read: give --scenes N (N > 0), --data MANIFEST and/or --uc3m DIR")
+    records = read_manifest(data) if data is not None else None
+    if records is not None and not any(p.text for r in records for p in r.plates):
+        raise ValueError(f"{data}: no plate has a text to compare reads with")
     alpr = ALPR(detector=detector, recognizer=recognizer, corners=corners or "auto", threads=threads)
     rep = {"synthetic": evaluate_reader(alpr, scenes, seed) if scenes > 0 else None}
+    if records is not None:
+        rep["data"] = evaluate_labelled_reads(alpr, records, what=str(data))
     if uc3m is not None:
         rep["uc3m"] = evaluate_uc3m_scenes(alpr, str(uc3m))
     _write_json(json_out, rep)
@@ -123,6 +141,16 @@ def read(
             f"detected {syn['detected']:.2%}; {syn['partly_hidden']} plates have characters hidden by an "
             f"occluder; {syn['ms_per_image_p50']:.1f} ms per image (median)"
         )
+    if "data" in rep:
+        d = rep["data"]
+        table = Table(title=f"{data} ({d['plates']} plates with texts)")
+        for col, just in (("group", "left"), ("plates", "right"), ("read right", "right")):
+            table.add_column(col, justify=just)
+        table.add_row("all", str(d["plates"]), f"{d['right']:.2%}")
+        for name, v in d["per_group"].items():
+            table.add_row(name, str(v["plates"]), f"{v['right']:.2%}")
+        out.print(table)
+        console.print(f"detected {d['detected']:.2%}" + (f"; {len(d['failed'])} images failed" if d["failed"] else ""))
     if "uc3m" in rep:
         u = rep["uc3m"]
         out.print(
