@@ -110,7 +110,8 @@ def test_eval_read_on_a_manifest_of_labelled_photos(tmp_path, scenes):
     assert res.exit_code == 0, res.output
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["synthetic"] is None and rep["data"]["plates"] == sum(len(labels) for _, labels in scenes)
-    assert rep["data"]["detected"] >= 0.8 and rep["data"]["right"] >= 0.5  # measured: 7 plates, all found and read right
+    # measured: 7 plates, all found and read right
+    assert rep["data"]["detected"] >= 0.8 and rep["data"]["right"] >= 0.5
     assert "read right" in res.output
     bare = [ImageRecord(str(p), 1280, 720, tuple(replace(x, text=None) for x in labels)) for p, labels in scenes]
     write_manifest(bare, tmp_path / "bare.jsonl")
