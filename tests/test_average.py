@@ -90,3 +90,33 @@ def test_cli_average_writes_the_mean_and_names_a_bad_input(tmp_path):
     bad = CliRunner().invoke(app, ["average", str(REC), str(MODEL_DIR / "detector.onnx"), "--out", str(out)])
     assert bad.exit_code == 2
     assert "detector.onnx" in bad.output and "differs" in bad.output
+
+
+def test_average_of_recognizers_with_other_regions_matches_region_rows_by_name(tmp_path):
+    """A fine-tune that added a country (its region head one row longer, rows in another order) averaged with
+    the file it started from: each shared region's row is the mean of both, the new region's row its own."""
+    import dataclasses
+
+    from plateforge.export.spec_io import set_spec, spec_of
+
+    base = onnx.load(str(REC))
+    regions = list(spec_of(base, REC).regions)
+    grown = onnx.load(str(REC))
+    order = [*reversed(regions), "xx"]
+    for init in grown.graph.initializer:
+        w = numpy_helper.to_array(init)
+        if init.name.startswith("region_head."):
+            rows = w[[regions.index(r) for r in order[:-1]]] * 3
+            w = np.concatenate([rows, np.full((1, *w.shape[1:]), 0.25, w.dtype)]).astype(w.dtype)
+        elif w.dtype.kind == "f":
+            w = (w * 3).astype(w.dtype)
+        init.CopyFrom(numpy_helper.from_array(w, init.name))
+    set_spec(grown, dataclasses.replace(spec_of(grown, REC), regions=tuple(order)))
+    onnx.save(grown, str(tmp_path / "grown.onnx"))
+    average_models([tmp_path / "grown.onnx", REC], tmp_path / "mean.onnx")
+    want, got = _weights(REC), _weights(tmp_path / "mean.onnx")
+    assert read_spec_from_file(tmp_path / "mean.onnx").regions == tuple(order)
+    for name in ("region_head.weight", "region_head.bias"):
+        np.testing.assert_allclose(got[name][:-1], 2 * want[name][[regions.index(r) for r in order[:-1]]], rtol=1e-6)
+        np.testing.assert_allclose(got[name][-1], 0.25)
+    np.testing.assert_allclose(got["decoder.queries"], 2 * want["decoder.queries"], rtol=1e-6)

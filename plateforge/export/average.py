@@ -37,12 +37,41 @@ def _weights_by_use(model: onnx.ModelProto) -> dict[tuple[int, int], str]:
     return uses
 
 
+def _region_axes(model: onnx.ModelProto, n_regions: int) -> dict[str, int]:
+    """The initializers of a recognizer's region head (the Gemm or MatMul + Add that computes the graph output
+    ``regions``) with the axis that runs over the regions: a Gemm weight [R, C] (transB), a MatMul weight
+    [C, R], a bias [R]."""
+    if n_regions == 0 or "regions" not in {o.name for o in model.graph.output}:
+        return {}
+    inits = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    nodes, head = [], made_by.get("regions")
+    while head is not None and head.op_type in ("Gemm", "MatMul", "Add") and len(nodes) < 2:
+        nodes.append(head)
+        head = next((made_by.get(i) for i in head.input if i not in inits and made_by.get(i) is not None), None)
+        if nodes[-1].op_type != "Add":
+            break
+    axes: dict[str, int] = {}
+    for node in nodes:
+        trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+        for name in (i for i in node.input if i in inits):
+            dims = inits[name]
+            if len(dims) == 1 and dims[0] == n_regions:
+                axes[name] = 0
+            elif len(dims) == 2 and dims[0 if trans_b else 1] == n_regions:
+                axes[name] = 0 if trans_b else 1
+    return axes
+
+
 def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
     """Write to ``out`` the first model with every float initializer replaced by the mean over ``paths``.
 
     All models must be FP32 plateforge models with the same task, architecture, input size, graph and
     initializer shapes; integer initializers (shapes, indices) must be equal. The spec is the first model's,
     with ``extra["averaged_from"]`` listing the files. Returns ``{"path", "models", "size_mb"}``.
+    Recognizers may list other regions (a fine-tune that added a country, averaged with the file it started
+    from): the region head keeps the first model's regions, each row the mean over the models that have that
+    region (matched by name); other models' extra regions are left out.
     Raises ValueError naming the file and what differs.
     """
     if len(paths) < 2:
@@ -57,6 +86,8 @@ def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
     ref_uses = _weights_by_use(first)
     ops = [n.op_type for n in first.graph.node]
     sums = {k: ref[k].astype(np.float64) for k in ref_uses.values() if ref[k].dtype.kind == "f"}
+    head = _region_axes(first, len(spec.regions))  # region-head weight -> its region axis
+    counts = {k: np.ones(len(spec.regions)) for k in head}  # models that have each region, per head weight
     for path, model, s in zip(paths[1:], models[1:], specs[1:], strict=True):
         key, want = (s.task, s.architecture, s.width, s.height), (spec.task, spec.architecture, spec.width, spec.height)
         if key != want:
@@ -66,8 +97,17 @@ def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
         w, uses = _weights(model), _weights_by_use(model)
         if uses.keys() != ref_uses.keys() or len(w) != len(ref):
             raise ValueError(f"{path}: its weights are used at other places of the graph than {paths[0]}'s")
+        rows = {r: i for i, r in enumerate(s.regions)}
         for pos, name in uses.items():
             k, v = ref_uses[pos], w[name]
+            if k in head and tuple(s.regions) != tuple(spec.regions) and v.dtype == ref[k].dtype:
+                axis, have = head[k], [j for j, r in enumerate(spec.regions) if r in rows]
+                taken = np.take(v, [rows[spec.regions[j]] for j in have], axis=axis).astype(np.float64)
+                index = [slice(None)] * v.ndim
+                index[axis] = have
+                sums[k][tuple(index)] += taken
+                counts[k][have] += 1
+                continue
             if v.shape != ref[k].shape or v.dtype != ref[k].dtype:
                 raise ValueError(
                     f"{path}: weight {name} is {v.dtype}{list(v.shape)}, where {paths[0]} has {k}: "
@@ -75,11 +115,18 @@ def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
                 )
             if k in sums:
                 sums[k] += v
+                if k in counts:
+                    counts[k] += 1
             elif not np.array_equal(v, ref[k]):
                 raise ValueError(f"{path}: integer constant {name} differs from {paths[0]}'s {k}")
     for init in first.graph.initializer:
         if init.name in sums:
-            mean = (sums[init.name] / len(models)).astype(ref[init.name].dtype)
+            n = len(models)
+            if init.name in counts:  # per region: the models that have it
+                shape = [1] * sums[init.name].ndim
+                shape[head[init.name]] = -1
+                n = counts[init.name].reshape(shape)
+            mean = (sums[init.name] / n).astype(ref[init.name].dtype)
             init.CopyFrom(numpy_helper.from_array(mean, init.name))
     set_spec(first, dataclasses.replace(spec, extra={**spec.extra, "averaged_from": [Path(p).name for p in paths]}))
     out = Path(out)
