@@ -31,7 +31,7 @@ import yaml
 
 SPEC_DIR = Path(__file__).parent
 LAYOUTS = ("one_line", "two_line")
-FONTS = ("din", "bebas", "sans", "condensed", "arabic")
+FONTS = ("din", "bebas", "sans", "condensed", "arabic", "oswald", "roboto_condensed", "barlow_condensed")
 SCENIC = ("scenic", "scenic_dark")  # a background drawn anew for every plate (light or dark)
 DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag", "sticker")
 TOKEN = re.compile(r"\{([A-Za-z_]+)(\d+)?(?:-(\d+))?\}")
@@ -197,7 +197,8 @@ def specs_fingerprint() -> str:
 
     h = hashlib.sha1()
     fonts = SPEC_DIR.parent / "synth" / "fonts"
-    for path in sorted(SPEC_DIR.glob("*.yaml")) + sorted(fonts.glob("*.[ot]tf")):
+    font_files = sorted(p for p in fonts.iterdir() if p.suffix in (".ttf", ".otf", ".woff"))
+    for path in sorted(SPEC_DIR.glob("*.yaml")) + font_files:
         h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:12]
 

@@ -25,6 +25,9 @@ FONT_FILES = {
     "sans": "LiberationSans-Bold.ttf",
     "condensed": "DejaVuSansCondensed-Bold.ttf",
     "arabic": "NotoKufiArabic-Bold.ttf",
+    "oswald": "Oswald-SemiBold.woff",
+    "roboto_condensed": "RobotoCondensed-Bold.woff",
+    "barlow_condensed": "BarlowCondensed-Medium.woff",
 }
 RASTER_SIZE = 96  # px font size at which glyphs are rasterised once
 DIGITS = "0123456789"
