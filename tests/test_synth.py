@@ -20,7 +20,9 @@ from tests.conftest import real_dir
 EXPECTED_REGIONS = {
     "uae-dubai", "uae-abudhabi", "uae-sharjah", "uae-ajman", "uae-rak", "uae-fujairah", "uae-uaq",
     "ch", "eu-de", "eu-fr", "eu-es", "eu-it", "eu-nl", "us-ca", "us-ny", "us-tx", "us-fl", "br", "ru",
+    "gb", "in",
 }  # fmt: skip
+MAX_TEXT = 10  # characters: the bundled recognizer's slots
 
 
 def test_all_regions_present_with_one_and_two_line_styles():
@@ -28,7 +30,7 @@ def test_all_regions_present_with_one_and_two_line_styles():
     assert set(specs) >= EXPECTED_REGIONS
     layouts = {s.layout for r in specs.values() for s in r.styles}
     assert layouts == {"one_line", "two_line"}
-    for group in ("uae", "ch", "eu", "ru"):
+    for group in ("uae", "ch", "eu", "ru", "gb", "in"):
         assert any(s.layout == "two_line" for r in select_regions(group) for s in r.styles), group
 
 
@@ -40,6 +42,7 @@ def test_every_style_renders_texts_that_match_the_region_regex(code):
         for _ in range(25):
             plate = render_plate(spec, rng, height=48, style=style)
             assert spec.is_valid(plate.text), (code, style.name, plate.printed)
+            assert len(plate.text) <= MAX_TEXT, (code, style.name, plate.printed)
             assert plate.layout == style.layout and plate.region == code
             h, w = plate.image.shape[:2]
             assert h == 48 and abs(w / h - style.aspect) < 0.05
@@ -89,6 +92,34 @@ def test_us_picture_plates_use_every_letter_and_state_series_keep_their_own():
     assert np.mean([p.image[20:50, 4:12].std() for p in plates]) > 10
 
 
+def test_every_latin_font_draws_every_plate_character_and_counts_in_the_fingerprint(tmp_path, monkeypatch):
+    """Each bundled Latin font (TrueType, OpenType or WOFF) draws all 36 plate characters, each its own shape
+    (size and ink);
+    each font file is part of the specs fingerprint, so replacing one renders cached crops anew."""
+    from plateforge import specs
+    from plateforge.specs import FONTS, specs_fingerprint
+    from plateforge.synth import glyphs
+
+    for font in (f for f in FONTS if f != "arabic"):
+        shapes: dict[tuple, str] = {}
+        for ch in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+            mask = glyphs._glyph(font, ch)
+            assert mask.max() > 0, (font, ch)
+            key = (mask.shape, cv2.resize(mask, (12, 16)).tobytes())
+            shapes[key] = shapes.get(key, "") + ch
+        same = sorted(chars for chars in shapes.values() if len(chars) > 1)
+        assert same == (["0O"] if font == "bebas" else []), font  # Bebas Neue draws 0 and O alike
+    fonts = tmp_path / "synth" / "fonts"
+    fonts.mkdir(parents=True)
+    (tmp_path / "specs").mkdir()
+    monkeypatch.setattr(specs, "SPEC_DIR", tmp_path / "specs")
+    fingerprint = specs_fingerprint.__wrapped__  # the cached function, without its cache
+    (fonts / "A.woff").write_bytes(b"one")
+    before = fingerprint()
+    (fonts / "A.woff").write_bytes(b"two")
+    assert fingerprint() != before
+
+
 def test_synthetic_crop_cache_is_keyed_by_the_plate_specs(tmp_path, monkeypatch):
     """Editing a region's YAML (or a font) must render the cached training crops anew, not reuse stale ones."""
     from plateforge import specs
@@ -109,6 +140,11 @@ def test_regex_rejects_wrong_texts():
     assert specs["ru"].is_valid("A123BC777") and not specs["ru"].is_valid("Z123BC77")
     assert specs["eu-de"].is_valid("HROAB123") and specs["eu-de"].is_valid("MAB123E")
     assert not specs["eu-de"].is_valid("HROAB1234") and not specs["eu-de"].is_valid("HROAB123E")  # 8 at most
+    assert specs["gb"].is_valid("AB12CDE") and specs["gb"].is_valid("WOR516K") and specs["gb"].is_valid("ALR486")
+    assert not specs["gb"].is_valid("AB12CDEF") and not specs["gb"].is_valid("12AB34")
+    assert all(specs["in"].is_valid(t) for t in ("MH12NE8922", "DL7CN5617", "22BH1234AA"))
+    assert not specs["in"].is_valid("KA14RJH0043") and not specs["in"].is_valid("M12AB1234")  # 10 at most
+    assert not specs["in"].is_valid("HH02CB4545")  # not a state code
 
 
 def test_select_regions_by_group_and_code():
