@@ -99,11 +99,12 @@ def test_labelled_photos_are_scored_plate_by_plate():
 
 def test_eval_read_on_a_manifest_of_labelled_photos(tmp_path, scenes):
     """`plateforge eval read --data M`: the bundled reader on labelled photos of a manifest, without synthetic
-    scenes unless asked; a manifest without texts is refused with its name."""
+    scenes unless asked; unlabelled images are skipped; a manifest without texts is refused with its name."""
     from plateforge.data.manifest import ImageRecord, write_manifest
 
     recs = [ImageRecord(str(p), 1280, 720, tuple(labels)) for p, labels in scenes]
-    write_manifest(recs, tmp_path / "m.jsonl")
+    unlabelled = ImageRecord(str(scenes[0][0]), 1280, 720, None)  # an image without labels is skipped
+    write_manifest([*recs, unlabelled], tmp_path / "m.jsonl")
     res = CliRunner().invoke(
         app, ["eval", "read", "--data", str(tmp_path / "m.jsonl"), "--threads", "1", "--json", str(tmp_path / "r.json")]
     )
@@ -114,7 +115,7 @@ def test_eval_read_on_a_manifest_of_labelled_photos(tmp_path, scenes):
     assert rep["data"]["detected"] >= 0.8 and rep["data"]["right"] >= 0.5
     assert "read right" in res.output
     bare = [ImageRecord(str(p), 1280, 720, tuple(replace(x, text=None) for x in labels)) for p, labels in scenes]
-    write_manifest(bare, tmp_path / "bare.jsonl")
+    write_manifest([*bare, unlabelled], tmp_path / "bare.jsonl")
     res = CliRunner().invoke(app, ["eval", "read", "--data", str(tmp_path / "bare.jsonl")])
     assert res.exit_code == 2 and "bare.jsonl" in res.output and "no plate has a text" in res.output
 

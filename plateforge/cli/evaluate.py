@@ -109,7 +109,12 @@ def read(
     """End to end: exact plate reads on synthetic scenes (also with occluder-hidden characters ignored), per
     plate height; on labelled photos of a manifest and on UC3M-LP's real scenes, the plates read right."""
     from plateforge.data.manifest import read_manifest
-    from plateforge.eval.read_eval import evaluate_labelled_reads, evaluate_reader, evaluate_uc3m_scenes
+    from plateforge.eval.read_eval import (
+        evaluate_labelled_reads,
+        evaluate_reader,
+        evaluate_uc3m_scenes,
+        labelled_plates,
+    )
     from plateforge.runtime.alpr import ALPR
 
     if scenes is None:
@@ -117,7 +122,7 @@ def read(
     if scenes <= 0 and uc3m is None and data is None:
         raise ValueError("nothing to read: give --scenes N (N > 0), --data MANIFEST and/or --uc3m DIR")
     records = read_manifest(data) if data is not None else None
-    if records is not None and not any(p.text for r in records for p in r.plates):
+    if records is not None and not any(labelled_plates(r) for r in records):
         raise ValueError(f"{data}: no plate has a text to compare reads with")
     alpr = ALPR(detector=detector, recognizer=recognizer, corners=corners or "auto", threads=threads)
     rep = {"synthetic": evaluate_reader(alpr, scenes, seed) if scenes > 0 else None}

@@ -127,6 +127,11 @@ def masked_match(read: str, truth: str) -> bool:
     return re.fullmatch(pattern, read) is not None
 
 
+def labelled_plates(record) -> list:
+    """The plates of a manifest record that have a text to score (none when the record is unlabelled)."""
+    return [p for p in record.plates or () if p.text]
+
+
 def evaluate_labelled_reads(alpr, records, bins: tuple[int, ...] = HEIGHT_BINS, what: str = "photos") -> dict:
     """End to end on labelled photos (:class:`~plateforge.data.manifest.ImageRecord`, e.g. a manifest of your
     own): every plate with a text counts; it is right when a result overlaps its box (IoU ≥ 0.5) and shows its
@@ -138,7 +143,7 @@ def evaluate_labelled_reads(alpr, records, bins: tuple[int, ...] = HEIGHT_BINS, 
     errors, failed = [], []
     per: dict[str, list[int]] = {}
     for rec in progress(records, f"reading {what}"):
-        labels = [p for p in rec.plates or () if p.text]
+        labels = labelled_plates(rec)
         if not labels:
             continue
         try:
