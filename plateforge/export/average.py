@@ -45,12 +45,12 @@ def _region_axes(model: onnx.ModelProto, n_regions: int) -> dict[str, int]:
         return {}
     inits = {i.name: tuple(i.dims) for i in model.graph.initializer}
     made_by = {o: n for n in model.graph.node for o in n.output}
-    nodes, head = [], made_by.get("regions")
-    while head is not None and head.op_type in ("Gemm", "MatMul", "Add") and len(nodes) < 2:
-        nodes.append(head)
-        head = next((made_by.get(i) for i in head.input if i not in inits and made_by.get(i) is not None), None)
-        if nodes[-1].op_type != "Add":
-            break
+    head = made_by.get("regions")
+    if head is None or head.op_type not in ("Gemm", "MatMul", "Add"):
+        return {}
+    nodes = [head]
+    if head.op_type == "Add":  # MatMul + bias: the MatMul holds the weight
+        nodes += [made_by[i] for i in head.input if i in made_by and made_by[i].op_type == "MatMul"]
     axes: dict[str, int] = {}
     for node in nodes:
         trans_b = any(a.name == "transB" and a.i for a in node.attribute)
