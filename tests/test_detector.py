@@ -137,6 +137,30 @@ def test_random_placement_flips_corner_order_and_drops_cut_corners():
         assert not cut.has_corners[k] or ((cut.corners[k] >= 0) & (cut.corners[k] <= 100)).all()
 
 
+def test_train_set_draws_scenes_from_every_source_in_turn():
+    from plateforge.train.det import DetConfig
+    from plateforge.train.det_data import DetTrainSet, SceneSource
+    from plateforge.typed_config import from_dict
+
+    cfg = from_dict(
+        DetConfig,
+        {"dataset": {"scenes": {"n": 3, "seed": 1}, "more_scenes": [{"n": 2, "seed": 5, "regions": "in"}]}},
+        "cfg",
+    )
+    (focus,) = cfg.dataset.more_scenes
+    assert isinstance(focus, SceneSource) and focus.regions == "in"
+    small = {"width": 160, "height": 120, "plate_height": (20.0, 30.0), "plates": (1, 1), "real_photo": 0.0}
+    ds = DetTrainSet([SceneSource(n=3, seed=1, **small), SceneSource(n=2, seed=5, regions="in", **small)], [], 96)
+    assert len(ds) == 5
+    assert [ds.scene_maker(i)[0].src.seed for i in range(5)] == [1, 1, 1, 5, 5]
+    assert [ds.scene_maker(i)[1] for i in range(5)] == [0, 1, 2, 0, 1]
+    maker, j = ds.scene_maker(4)
+    maker.make(np.random.default_rng(0))
+    assert [s.code for s in maker.specs] == ["in"]  # the focus source renders only its regions
+    img, t = ds[4]
+    assert tuple(img.shape) == (96, 96, 3) and len(t.boxes) == 1
+
+
 def _tiny_config(tmp_path: Path, **training) -> Path:
     cfg = {
         "experiment": {"name": "tiny", "output_dir": str(tmp_path / "runs"), "seed": 0},

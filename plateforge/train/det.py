@@ -50,10 +50,12 @@ from plateforge.typed_config import load_config
 
 @dataclasses.dataclass
 class DetDataCfg:
-    """Training sources (synthetic ``scenes`` + real ``photos``), validation sets, the photometric preset for
-    photos, and the random scale range around the letterbox scale."""
+    """Training sources (synthetic ``scenes``, ``more_scenes`` drawn besides them, e.g. a focus on a few
+    regions, and real ``photos``), validation sets, the photometric preset for photos, and the random scale
+    range around the letterbox scale."""
 
     scenes: SceneSource = dataclasses.field(default_factory=SceneSource)
+    more_scenes: list[SceneSource] = dataclasses.field(default_factory=list)
     photos: list[PhotoSource] = dataclasses.field(default_factory=list)
     val: list[DetValSet] = dataclasses.field(default_factory=list)
     augment: str = "medium"
@@ -227,6 +229,8 @@ def _data_hash(cfg: DetConfig) -> str:
     from plateforge.data.manifest import read_manifest
 
     h = hashlib.sha256(json.dumps(dataclasses.asdict(cfg.dataset.scenes), sort_keys=True).encode())
+    for src in cfg.dataset.more_scenes:
+        h.update(json.dumps(dataclasses.asdict(src), sort_keys=True).encode())
     for src in cfg.dataset.photos:
         recs = [r for r in read_manifest(src.manifest) if src.subset is None or r.meta.get("subset") == src.subset]
         h.update(dataset_hash(recs).encode())
@@ -245,7 +249,7 @@ def train_det(
         setattr(getattr(cfg, section), name, value)
     pl.seed_everything(cfg.experiment.seed, workers=True)
     d, t, size = cfg.dataset, cfg.training, cfg.model.input_size
-    train_set = DetTrainSet(d.scenes, d.photos, size, d.augment, tuple(d.scale_range), cfg.experiment.seed)
+    train_set = DetTrainSet([d.scenes, *d.more_scenes], d.photos, size, d.augment, tuple(d.scale_range), cfg.experiment.seed)
     loader = DataLoader(
         train_set,
         batch_size=t.batch_size,

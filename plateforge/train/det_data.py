@@ -185,15 +185,16 @@ class DetTrainSet(Dataset):
 
     def __init__(
         self,
-        scenes: SceneSource | None,
+        scenes: SceneSource | list[SceneSource] | None,
         photos: list[PhotoSource],
         size: int,
         augment: str = "medium",
         scale_range: tuple[float, float] = (0.6, 1.5),
         seed: int = 0,
     ):
-        self.scenes = SceneMaker(scenes) if scenes is not None and scenes.n > 0 else None
-        self.n_scenes = scenes.n if self.scenes else 0
+        sources = [scenes] if isinstance(scenes, SceneSource) else list(scenes or [])
+        self.makers = [SceneMaker(s) for s in sources if s.n > 0]
+        self.n_scenes = sum(m.src.n for m in self.makers)
         self.photos = [r for src in photos for r in _records(src.manifest, src.subset) for _ in range(src.repeat)]
         self.size, self.augment, self.scale_range, self.seed = size, augment, tuple(scale_range), seed
         self.epoch = 0
@@ -207,14 +208,22 @@ class DetTrainSet(Dataset):
     def __len__(self) -> int:
         return self.n_scenes + len(self.photos)
 
+    def scene_maker(self, i: int) -> tuple[SceneMaker, int]:
+        """The scene source of item ``i`` (< ``n_scenes``) and the item's index within that source."""
+        for maker in self.makers:
+            if i < maker.src.n:
+                return maker, i
+            i -= maker.src.n
+        raise IndexError(i)
+
     def __getitem__(self, i: int):
         from plateforge.synth.augment import augment, scene_pipeline
 
         rng = np.random.default_rng([self.seed, self.epoch, i])
         if i < self.n_scenes:
-            src = self.scenes.src
-            img, t = self.scenes.make(np.random.default_rng([src.seed, self.epoch, i]))
-            preset = src.augment
+            maker, j = self.scene_maker(i)
+            img, t = maker.make(np.random.default_rng([maker.src.seed, self.epoch, j]))
+            preset = maker.src.augment
         else:
             rec = self.photos[i - self.n_scenes]
             img, t = load_photo(rec), Target.from_record(rec)
