@@ -249,7 +249,8 @@ def train_det(
         setattr(getattr(cfg, section), name, value)
     pl.seed_everything(cfg.experiment.seed, workers=True)
     d, t, size = cfg.dataset, cfg.training, cfg.model.input_size
-    train_set = DetTrainSet([d.scenes, *d.more_scenes], d.photos, size, d.augment, tuple(d.scale_range), cfg.experiment.seed)
+    scenes = [d.scenes, *d.more_scenes]
+    train_set = DetTrainSet(scenes, d.photos, size, d.augment, tuple(d.scale_range), cfg.experiment.seed)
     loader = DataLoader(
         train_set,
         batch_size=t.batch_size,
