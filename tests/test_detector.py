@@ -154,7 +154,7 @@ def test_train_set_draws_scenes_from_every_source_in_turn():
     assert len(ds) == 5
     assert [ds.scene_maker(i)[0].src.seed for i in range(5)] == [1, 1, 1, 5, 5]
     assert [ds.scene_maker(i)[1] for i in range(5)] == [0, 1, 2, 0, 1]
-    maker, j = ds.scene_maker(4)
+    maker, _ = ds.scene_maker(4)
     maker.make(np.random.default_rng(0))
     assert [s.code for s in maker.specs] == ["in"]  # the focus source renders only its regions
     img, t = ds[4]
