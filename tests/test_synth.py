@@ -113,6 +113,8 @@ def test_every_latin_font_draws_every_plate_character_and_counts_in_the_fingerpr
     fonts.mkdir(parents=True)
     (tmp_path / "specs").mkdir()
     monkeypatch.setattr(specs, "SPEC_DIR", tmp_path / "specs")
+    monkeypatch.setattr(glyphs, "FONT_DIR", fonts)  # the fingerprint reads the renderer's font table
+    monkeypatch.setattr(glyphs, "FONT_FILES", {"a": "A.woff"})
     fingerprint = specs_fingerprint.__wrapped__  # the cached function, without its cache
     (fonts / "A.woff").write_bytes(b"one")
     before = fingerprint()

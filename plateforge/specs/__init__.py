@@ -192,12 +192,14 @@ def _check_tokens(style: Style, region: str) -> None:
 
 @cache
 def specs_fingerprint() -> str:
-    """A hash of the region YAML files and the bundled fonts: anything cached from rendered plates is keyed by it."""
+    """A hash of the region YAML files and the fonts the renderer draws with (``synth.glyphs.FONT_FILES``):
+    anything cached from rendered plates is keyed by it."""
     import hashlib
 
+    from plateforge.synth.glyphs import FONT_DIR, FONT_FILES  # glyphs imports this module: not at the top
+
     h = hashlib.sha1()
-    fonts = SPEC_DIR.parent / "synth" / "fonts"
-    font_files = sorted(p for p in fonts.iterdir() if p.suffix in (".ttf", ".otf", ".woff"))
+    font_files = [FONT_DIR / name for name in sorted(FONT_FILES.values())]
     for path in sorted(SPEC_DIR.glob("*.yaml")) + font_files:
         h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:12]
