@@ -61,6 +61,11 @@ class DetDataCfg:
     augment: str = "medium"
     scale_range: list[float] = dataclasses.field(default_factory=lambda: [0.6, 1.5])
 
+    @property
+    def scene_sources(self) -> list[SceneSource]:
+        """``scenes`` then every ``more_scenes`` source, in the order the training set draws them."""
+        return [self.scenes, *self.more_scenes]
+
 
 @dataclasses.dataclass
 class DetModelCfg:
@@ -228,8 +233,8 @@ def _data_hash(cfg: DetConfig) -> str:
     from plateforge.data.hashing import dataset_hash
     from plateforge.data.manifest import read_manifest
 
-    h = hashlib.sha256(json.dumps(dataclasses.asdict(cfg.dataset.scenes), sort_keys=True).encode())
-    for src in cfg.dataset.more_scenes:
+    h = hashlib.sha256()
+    for src in cfg.dataset.scene_sources:
         h.update(json.dumps(dataclasses.asdict(src), sort_keys=True).encode())
     for src in cfg.dataset.photos:
         recs = [r for r in read_manifest(src.manifest) if src.subset is None or r.meta.get("subset") == src.subset]
@@ -249,8 +254,7 @@ def train_det(
         setattr(getattr(cfg, section), name, value)
     pl.seed_everything(cfg.experiment.seed, workers=True)
     d, t, size = cfg.dataset, cfg.training, cfg.model.input_size
-    scenes = [d.scenes, *d.more_scenes]
-    train_set = DetTrainSet(scenes, d.photos, size, d.augment, tuple(d.scale_range), cfg.experiment.seed)
+    train_set = DetTrainSet(d.scene_sources, d.photos, size, d.augment, tuple(d.scale_range), cfg.experiment.seed)
     loader = DataLoader(
         train_set,
         batch_size=t.batch_size,

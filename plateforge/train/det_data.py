@@ -180,20 +180,19 @@ def random_placement(
 
 
 class DetTrainSet(Dataset):
-    """Synthetic scenes + real photos at ``size`` × ``size`` with random placement; call :meth:`set_epoch`
-    so synthetic scenes and placements change every epoch."""
+    """Synthetic scenes (from each of ``scenes`` in turn) + real photos at ``size`` × ``size`` with random
+    placement; call :meth:`set_epoch` so synthetic scenes and placements change every epoch."""
 
     def __init__(
         self,
-        scenes: SceneSource | list[SceneSource] | None,
+        scenes: list[SceneSource],
         photos: list[PhotoSource],
         size: int,
         augment: str = "medium",
         scale_range: tuple[float, float] = (0.6, 1.5),
         seed: int = 0,
     ):
-        sources = [scenes] if isinstance(scenes, SceneSource) else list(scenes or [])
-        self.makers = [SceneMaker(s) for s in sources if s.n > 0]
+        self.makers = [SceneMaker(s) for s in scenes if s.n > 0]
         self.n_scenes = sum(m.src.n for m in self.makers)
         self.photos = [r for src in photos for r in _records(src.manifest, src.subset) for _ in range(src.repeat)]
         self.size, self.augment, self.scale_range, self.seed = size, augment, tuple(scale_range), seed
