@@ -5,7 +5,9 @@ is scored twice: the detector's own corners, and the regressor's corners from a 
 box. Errors are mean absolute corner errors divided by the plate box's width (x) and height (y), and also
 in the regressor's crop fractions (box grown by the margin: the keypoint seed's unit). One thread.
 
-    python benchmarks/corner_compare.py --scenes 300 [--detector D.onnx] [--corners C.onnx]
+    python benchmarks/corner_compare.py --scenes 300 [--detector D.onnx] [--corners C.onnx] [--passes 2]
+
+``--passes``: predictions per plate (each after the first crops around the corners the one before found).
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=300)
     ap.add_argument("--detector", default=None)
     ap.add_argument("--corners", default=None)
+    ap.add_argument("--passes", type=int, default=1)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     det = PlateDetector(args.detector, threads=1)
-    reg = CornerRegressor(args.corners, threads=1)
+    reg = CornerRegressor(args.corners, threads=1, passes=args.passes)
     head, refined, seconds, plates = [], [], 0.0, 0
     for img, t in synthetic_scenes(args.scenes):
         found = det.detect(img)
@@ -47,6 +50,7 @@ def main() -> None:
             refined.append(float((np.abs(better[d] - t.corners[g]) / wh).mean()))
     crop = 1 + 2 * reg.margin
     rep = {
+        "passes": args.passes,
         "plates_scored": len(head),
         "detector_head_mae_box": float(np.mean(head)),
         "regressor_mae_box": float(np.mean(refined)),

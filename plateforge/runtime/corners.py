@@ -16,9 +16,20 @@ class CornerRegressor:
     """Crop-level corner model: for each box (xyxy pixels) of an image, corners TL, TR, BR, BL in image pixels.
 
     The crop is the box grown by the model's ``margin`` on every side (the same crop it was trained on).
+    ``passes``: how many times to predict; each pass after the first crops around the bounding box of the
+    corners the pass before found, which is closer to the plate than the detector's box.
     """
 
-    def __init__(self, model: str | os.PathLike | None = None, threads: int | None = None, providers=None):
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        threads: int | None = None,
+        providers=None,
+        passes: int = 1,
+    ):
+        if passes < 1:
+            raise ValueError(f"CornerRegressor: passes must be at least 1, got {passes}")
+        self.passes = passes
         self.path = str(model or bundled_model(DEFAULT_CORNERS))
         self.session = create_session(self.path, threads, providers)
         spec = read_spec(self.session)
@@ -33,6 +44,12 @@ class CornerRegressor:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         if len(boxes) == 0:
             return np.zeros((0, 4, 2), np.float32)
+        corners = self._predict(image, boxes)
+        for _ in range(self.passes - 1):
+            corners = self._predict(image, np.concatenate([corners.min(1), corners.max(1)], 1))
+        return corners
+
+    def _predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         crops, origins, sizes = [], [], []
         for box in boxes:
             crop, origin, size = crop_around_box(image, box, self.margin, self.spec.width, self.spec.height)
