@@ -88,6 +88,26 @@ def test_slot_attention_starts_as_the_small_one_and_then_links_the_slots():
     assert torch.equal(small_before[:, 0], small_after[:, 0])  # without slot attention it does not
 
 
+def test_fine_columns_recognizer_keeps_the_weights_and_the_place_codes():
+    """slotnet_saf = slotnet_sa with features every 4 pixels across: the same weights, twice the columns, and
+    every second column has the code slotnet_sa gives the same place on the plate."""
+    from plateforge.train.recognizer_model import SlotRecognizer
+    from plateforge.train.registry import create_model
+
+    coarse = create_model("slotnet_sa", alphabet=ALPHA, regions=["ch", "ru"]).eval()
+    fine = create_model("slotnet_saf", alphabet=ALPHA, regions=["ch", "ru"]).eval()
+    weights = {k: v for k, v in coarse.state_dict().items() if k != "decoder.pos"}
+    missing, unexpected = fine.load_state_dict(weights, strict=False)
+    assert missing == ["decoder.pos"] and not unexpected
+    images = torch.randint(0, 256, (2, 48, 160, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        assert fine.backbone(fine.normalize(images)).shape[2:] == (3, 40)
+        assert fine(images)[0].shape == coarse(images)[0].shape == (2, 10, 37)
+    assert torch.allclose(fine.decoder.pos.view(3, 40, -1)[:, ::2], coarse.decoder.pos.view(3, 20, -1))
+    with pytest.raises(ValueError, match="column_stride must be 4 or 8"):
+        SlotRecognizer(ALPHA, ["ch"], column_stride=6)
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """Two tiny epochs of real training (synthetic crops + a made-up real manifest with a masked character)."""
@@ -225,6 +245,8 @@ def test_init_grows_a_small_checkpoint_into_a_deeper_model_only(trained_run):
     assert (deeper / "checkpoints" / "last.ckpt").is_file()
     linked = train_ocr(config, init=best, overrides={"model.name": "slotnet_sa"})
     assert (linked / "checkpoints" / "last.ckpt").is_file()
+    fine = train_ocr(config, init=linked / "checkpoints" / "last.ckpt", overrides={"model.name": "slotnet_saf"})
+    assert (fine / "checkpoints" / "last.ckpt").is_file()
     from plateforge.train.average import average_checkpoints
 
     with pytest.raises(ValueError, match="slotnet_sa.*differs from"):

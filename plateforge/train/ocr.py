@@ -239,7 +239,12 @@ def _load_init_state(module, init, model_name: str, ckpt: dict) -> None:
         for key in ("model.region_head.weight", "model.region_head.bias"):
             if key in state and key in own and state[key].shape[0] == len(have):
                 state[key] = region_rows(state[key], own[key], have, list(module.regions))
-    added = [k for k in own if k not in state and re.search(r"\.backbone\.\d+x\d+\.|\.decoder\.slot_attn\.", k)]
+    state.pop("model.decoder.pos", None)  # a fixed position code: the model's own fits its grid
+    added = [
+        k
+        for k in own
+        if k not in state and re.search(r"\.backbone\.\d+x\d+\.|\.decoder\.slot_attn\.|\.decoder\.pos$", k)
+    ]
     wrong = [k for k in own if k not in added and (k not in state or state[k].shape != own[k].shape)]
     if wrong or set(state) - set(own):
         raise ValueError(
