@@ -53,7 +53,7 @@ def test_corner_regressor_beats_the_head_corners():
 
 def test_second_corner_pass_lands_closer_to_the_plate():
     """A second pass crops around the first pass's corners: closer to the true corners (300 scenes: mean
-    crop error 0.0088 -> 0.0068)."""
+    crop error 0.0087 -> 0.0069; these 25: 0.70 of the one-pass error)."""
     det, one, two = PlateDetector(threads=1), CornerRegressor(threads=1), CornerRegressor(threads=1, passes=2)
     err1, err2 = [], []
     for img, t in synthetic_scenes(25):
