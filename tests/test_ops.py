@@ -11,6 +11,7 @@ from plateforge.ops.boxes import (
     nms,
     order_corners,
     shrink,
+    tile_windows,
     xyxy_to_cxcywh,
 )
 from plateforge.ops.geometry import rectify
@@ -34,6 +35,24 @@ def test_nms_keeps_best_of_each_cluster():
     assert nms(boxes, scores, 0.95).tolist() == [1, 0, 2, 3]
     assert nms(boxes, scores, 0.5, max_keep=1).tolist() == [1]
     assert nms(np.zeros((0, 4)), np.zeros(0)).tolist() == []
+
+
+@pytest.mark.parametrize(("width", "height", "grid"), [(1280, 720, 2), (2560, 1440, 3), (3, 3, 2), (1, 1, 2)])
+def test_tile_windows_cover_the_image_with_overlap(width, height, grid):
+    tiles = tile_windows(width, height, grid, 0.3)
+    assert len(tiles) == grid * grid
+    covered = np.zeros((height, width), bool)
+    for x1, y1, x2, y2 in tiles:
+        assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+        assert x2 - x1 == min(width, max(1, round(width / grid * 1.3)))  # every tile the same size
+        covered[y1:y2, x1:x2] = True
+    assert covered.all()
+    b, c = tiles[0][2], tiles[1][0]  # right edge of the first tile, left edge of the second
+    if width >= 100:  # neighbours overlap by 0.3 of a grid cell at least
+        assert b - c >= 0.3 * width / grid - 1
+    assert tile_windows(640, 480, 1) == [(0, 0, 640, 480)]
+    with pytest.raises(ValueError, match="grid"):
+        tile_windows(640, 480, 0)
 
 
 @pytest.mark.parametrize("roll", [-40, -20, 0, 15, 40])

@@ -21,13 +21,14 @@ def bench(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report here.")] = None,
     plates: Annotated[int | None, typer.Option(help="Plates per synthetic scene (default: 1 to 3).")] = None,
     tta: Annotated[bool, typer.Option(help="The recognizer's test-time zooms, as plateforge read does.")] = True,
+    tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as plateforge read --tiles.")] = 1,
 ) -> None:
     """Latency per stage (decode, detect, rectify, recognize, total) p50 / p95 and frames/s."""
     from rich.table import Table
 
     from plateforge.eval.bench import STAGES, run_bench
 
-    rep = run_bench(folder, scenes, threads, repeat, fast_resize, plates, tta)
+    rep = run_bench(folder, scenes, threads, repeat, fast_resize, plates, tta, tiles)
     meta = rep.pop("_meta")
     table = Table(title=f"{meta['source']}: {meta['images']} images, {meta['cpu_count']} cores")
     table.add_column("models @ threads")

@@ -64,13 +64,14 @@ def det(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report here.")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
     fast_resize: Annotated[bool, typer.Option(help="Bilinear letterbox, as PlateDetector(fast_resize=True).")] = False,
+    tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as PlateDetector(tiles=N).")] = 1,
 ) -> None:
     """COCO mAP@0.5 and @0.5:0.95, AP/AR for small plates, precision / recall / F1, corner MAE, speed."""
     from plateforge.eval.det_eval import evaluate_detector
 
     if data is None and scenes <= 0:
         raise ValueError("give --data MANIFEST or --scenes N")
-    rep = evaluate_detector(model, data, subset, scenes, conf, threads, fast_resize)
+    rep = evaluate_detector(model, data, subset, scenes, conf, threads, fast_resize, tiles)
     _write_json(json_out, rep)
     table = Table(title=f"{rep['data']} ({rep['n_images']} images, {rep['n_plates']} plates, {rep['n_small']} small)")
     for col in ("mAP@0.5", "mAP@.5:.95", "AP small", "AR small", "P", "R", "F1", "corner MAE", "ms/image"):
@@ -105,6 +106,9 @@ def read(
     corners: Annotated[Path | None, typer.Option(help="Corner model ONNX (default: the bundled one).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report here.")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
+    tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as ALPR(tiles=N).")] = 1,
+    width: Annotated[int, typer.Option(help="Width of the synthetic scenes (px); plates stay 16-140 px high.")] = 1280,
+    height: Annotated[int, typer.Option(help="Height of the synthetic scenes (px).")] = 720,
 ) -> None:
     """End to end: exact plate reads on synthetic scenes (also with occluder-hidden characters ignored), per
     plate height; on labelled photos of a manifest and on UC3M-LP's real scenes, the plates read right."""
@@ -124,8 +128,8 @@ def read(
     records = read_manifest(data) if data is not None else None
     if records is not None and not any(labelled_plates(r) for r in records):
         raise ValueError(f"{data}: no plate has a text to compare reads with")
-    alpr = ALPR(detector=detector, recognizer=recognizer, corners=corners or "auto", threads=threads)
-    rep = {"synthetic": evaluate_reader(alpr, scenes, seed) if scenes > 0 else None}
+    alpr = ALPR(detector=detector, recognizer=recognizer, corners=corners or "auto", threads=threads, tiles=tiles)
+    rep = {"synthetic": evaluate_reader(alpr, scenes, seed, width, height) if scenes > 0 else None}
     if records is not None:
         rep["data"] = evaluate_labelled_reads(alpr, records, what=str(data))
     if uc3m is not None:
@@ -133,7 +137,7 @@ def read(
     _write_json(json_out, rep)
     syn = rep["synthetic"]
     if syn:
-        table = Table(title=f"{scenes} synthetic scenes, seed {seed} ({syn['plates']} plates)")
+        table = Table(title=f"{scenes} synthetic {width}x{height} scenes, seed {seed} ({syn['plates']} plates)")
         table.add_column("group")
         for col in ("plates", "exact", "hidden characters ignored"):
             table.add_column(col, justify="right")

@@ -47,6 +47,10 @@ def read(
     head_corners: Annotated[bool, typer.Option(help="Use the detector's corners, not the corner model.")] = False,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
     fast_resize: Annotated[bool, typer.Option(help="Bilinear letterbox: ~3 ms faster per 720p frame.")] = False,
+    tiles: Annotated[
+        int,
+        typer.Option(help="Also detect in N x N overlapping tiles: finds smaller plates, N² more detector runs."),
+    ] = 1,
     tta: Annotated[
         bool,
         typer.Option(help="Read each plate zoomed out and in too, and average (--no-tta: ~1.5 ms faster per plate)."),
@@ -83,6 +87,7 @@ def read(
             recognizer_config=recognizer_config,
             tta=tta,
             fit_formats=FIT_FORMATS if fit_formats else None,
+            tiles=tiles,
         )
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")

@@ -49,11 +49,12 @@ def bench_reader(
     repeat: int = 1,
     fast_resize: bool = False,
     tta: bool = True,
+    tiles: int = 1,
 ) -> dict:
     """Read every image ``repeat`` times (after a short warm-up); per-stage p50 / p95 ms and frames/s."""
     from plateforge.runtime.alpr import ALPR
 
-    alpr = ALPR(detector, recognizer, threads=threads, fast_resize=fast_resize, tta=tta)
+    alpr = ALPR(detector, recognizer, threads=threads, fast_resize=fast_resize, tta=tta, tiles=tiles)
     for data in images[: min(3, len(images))]:
         alpr.read_timed(data)
     rows = [alpr.read_timed(data).timing_ms for _ in range(repeat) for data in images]
@@ -75,8 +76,9 @@ def run_bench(
     fast_resize: bool = False,
     plates: int | None = None,
     tta: bool = True,
+    tiles: int = 1,
 ) -> dict:
-    """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}."""
+    """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}; ``tiles`` as ``ALPR``."""
     start = time.perf_counter()
     images = bench_images(folder, scenes, plates=plates)
     threads = threads or sorted({1, os.cpu_count() or 1})
@@ -84,7 +86,7 @@ def run_bench(
     for name, models in model_sets().items():
         for t in threads:
             report[f"{name}@{t}"] = bench_reader(
-                images, threads=t, repeat=repeat, fast_resize=fast_resize, tta=tta, **models
+                images, threads=t, repeat=repeat, fast_resize=fast_resize, tta=tta, tiles=tiles, **models
             )
     report["_meta"] = {
         "images": len(images),
@@ -92,5 +94,6 @@ def run_bench(
         "seconds": round(time.perf_counter() - start, 1),
         "cpu_count": os.cpu_count(),
         "tta": tta,
+        "tiles": tiles,
     }
     return report

@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 
 from plateforge.eval.det_metrics import ImageResult, detection_report
-from plateforge.ops.boxes import letterbox
-from plateforge.ops.detect import postprocess
 from plateforge.runtime.detector import PlateDetector
 
 
@@ -40,24 +38,25 @@ def evaluate_detector(
     conf: float | None = None,
     threads: int | None = None,
     fast_resize: bool = False,
+    tiles: int = 1,
 ) -> dict:
     """COCO AP / AR, precision / recall / F1 at the model's default threshold (or ``conf``), corner MAE, and
     milliseconds per image (letterbox + inference + decoding at the threshold, as ``detect`` runs), on
-    ``data`` or on ``scenes`` synthetic scenes."""
-    det = PlateDetector(model, conf=conf, threads=threads, fast_resize=fast_resize)
+    ``data`` or on ``scenes`` synthetic scenes; ``tiles``: as :class:`PlateDetector`."""
+    det = PlateDetector(model, conf=conf, threads=threads, fast_resize=fast_resize, tiles=tiles)
     items = _labelled_images(data, subset) if data else synthetic_scenes(scenes)
     results, elapsed = [], 0.0
     for img, t in items:
         start = time.perf_counter()
-        square, lb = letterbox(img, det.size, det.spec.letterbox_fill, fast_resize)
-        raw = det.infer(square[None])[0]
-        postprocess(raw, lb, det.conf, det.iou, det.max_det)  # the runtime's path, timed
+        det.candidates(img, det.conf)  # the runtime's path, timed
         elapsed += time.perf_counter() - start
-        boxes, scores, corners = postprocess(raw, lb, 0.001, det.iou, det.max_det)  # every candidate, for AP
-        results.append(ImageResult(t.boxes, t.corners, t.has_corners, boxes, scores, corners, lb.width, lb.height))
+        boxes, scores, corners = det.candidates(img, 0.001)  # every candidate, for AP
+        h, w = img.shape[:2]
+        results.append(ImageResult(t.boxes, t.corners, t.has_corners, boxes, scores, corners, w, h))
     if not results:
         raise ValueError("nothing to evaluate: give a manifest with labelled images or scenes > 0")
     rep = detection_report(results, conf=det.conf).as_dict()
     rep.update(model=det.path, data=str(data) if data else f"{scenes} synthetic scenes", input_size=det.size)
+    rep["tiles"] = tiles
     rep["ms_per_image"] = 1000 * elapsed / len(results)
     return rep

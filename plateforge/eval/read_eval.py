@@ -77,14 +77,15 @@ def masked_text(text: str, hidden) -> str:
     return "".join("?" if i in hidden else c for i, c in enumerate(text))
 
 
-def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024) -> dict:
-    """Exact plate reads over all labelled plates (``exact``); the same with characters hidden by an occluder
-    ignored (``visible_right``; ``partly_hidden`` plates have such characters); both with plate counts per
-    layout, region and plate height (px) in ``per_group``; detection recall and the median ms per image."""
+def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024, width: int = 1280, height: int = 720) -> dict:
+    """Exact plate reads over all labelled plates of ``scenes`` synthetic ``width`` × ``height`` scenes
+    (``exact``); the same with characters hidden by an occluder ignored (``visible_right``; ``partly_hidden``
+    plates have such characters); both with plate counts per layout, region and plate height (px) in
+    ``per_group``; detection recall and the median ms per image."""
     total = right = found = visible_right = partly_hidden = 0
     per: dict[str, list[int]] = {}
     times, errors = [], []
-    for img, labels, hidden in progress(scenes_with_texts(scenes, seed), "reading scenes", total=scenes):
+    for img, labels, hidden in progress(scenes_with_texts(scenes, seed, width, height), "reading scenes", total=scenes):
         t = time.perf_counter()
         plates = alpr.read(img)
         times.append(time.perf_counter() - t)

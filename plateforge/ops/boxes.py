@@ -59,6 +59,21 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5, max_k
     return np.array(keep, dtype=np.int64)
 
 
+def tile_windows(width: int, height: int, grid: int, overlap: float = 0.3) -> list[tuple[int, int, int, int]]:
+    """``grid`` × ``grid`` windows (x1, y1, x2, y2 pixels, x2 / y2 exclusive) covering a ``width`` × ``height``
+    image, each ``1 + overlap`` times the size of a plain grid cell, spread evenly from edge to edge; row by row.
+    """
+    if grid < 1 or overlap < 0:
+        raise ValueError(f"tile grid must be >= 1 and overlap >= 0, got grid={grid}, overlap={overlap}")
+    if grid == 1:
+        return [(0, 0, width, height)]
+    tw = min(width, max(1, round(width / grid * (1 + overlap))))
+    th = min(height, max(1, round(height / grid * (1 + overlap))))
+    xs = [round(i * (width - tw) / (grid - 1)) for i in range(grid)]
+    ys = [round(i * (height - th) / (grid - 1)) for i in range(grid)]
+    return [(x, y, x + tw, y + th) for y in ys for x in xs]
+
+
 def order_corners(points: np.ndarray) -> np.ndarray:
     """Order 4 points (4, 2) as TL, TR, BR, BL: sorted clockwise around their centre (image y points down),
     starting at the corner whose edge to the next corner points most nearly to the right. Correct for any

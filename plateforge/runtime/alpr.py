@@ -47,7 +47,9 @@ class ALPR:
     plate on one thread; False for the fastest reads); ``fit_formats``: a read that fails its region's plate
     patterns is replaced by the most likely valid text among its per-character alternatives whose probability
     is at least this share of the most likely text's (None: reads are kept as read; see
-    :func:`~plateforge.runtime.plate_formats.fit_format`). Detectors exported
+    :func:`~plateforge.runtime.plate_formats.fit_format`); ``tiles``: the detector also looks at N × N
+    overlapping tiles for plates too small at the whole image's scale (see :class:`PlateDetector`; N² more
+    detector runs; ignored when ``detector`` is an object). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -64,11 +66,12 @@ class ALPR:
         rectify_margin: float = 0.075,
         tta: bool | Sequence[float] = True,
         fit_formats: float | None = FIT_FORMATS,
+        tiles: int = 1,
     ):
         self.detector = (
             detector
             if hasattr(detector, "detect")
-            else PlateDetector(detector, conf=conf, threads=threads, fast_resize=fast_resize)
+            else PlateDetector(detector, conf=conf, threads=threads, fast_resize=fast_resize, tiles=tiles)
         )
         self.recognizer = (
             recognizer

@@ -37,7 +37,9 @@ class ReaderOptions:
     """Models (None: bundled; ``int8`` picks the bundled QAT INT8 detector), detection threshold, ONNX Runtime
     threads per model, bilinear letterbox, the corner model (``auto``, a path, or ``head`` for the
     detector's own corners), ``tta`` (the recognizer's test-time zooms, see ``ALPR``), ``fit_formats`` (replace a
-    read that fails its region's patterns by a likely valid alternative, see ``ALPR``); ``vehicle_model``: an
+    read that fails its region's patterns by a likely valid alternative, see ``ALPR``), ``tiles`` (N > 1: also
+    detect in N × N tiles, for plates too small in a wide high-resolution view, see ``PlateDetector``);
+    ``vehicle_model``: an
     Ultralytics YOLO ONNX to search plates inside vehicles only, with ``vehicle_classes`` (default COCO car,
     motorcycle, bus, truck) above ``vehicle_conf``."""
 
@@ -50,6 +52,7 @@ class ReaderOptions:
     fast_resize: bool = True
     tta: bool = True
     fit_formats: bool = True
+    tiles: int = 1
     vehicle_model: str | None = None
     vehicle_classes: list[int] | None = None
     vehicle_conf: float = 0.3
@@ -128,6 +131,7 @@ def make_alpr(r: ReaderOptions):
         fast_resize=r.fast_resize,
         tta=r.tta,
         fit_formats=FIT_FORMATS if r.fit_formats else None,
+        tiles=r.tiles,
     )
 
 
