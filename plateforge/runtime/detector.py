@@ -30,8 +30,8 @@ class PlateDetector:
     ``tiles``: 1 looks at the whole image only; N > 1 also looks at N × N overlapping tiles, each letterboxed to
     the model's input on its own, so plates too small at the whole image's scale are seen ~N / 1.3 times larger
     (sliced inference, as SAHI): for wide views and 320-px thumbnails; it costs N² more detector runs. A tile
-    keeps only plates lower than 16 px at the whole image's input scale and not cut by a tile edge; larger
-    plates come from the whole-image pass; all are merged by NMS.
+    keeps only plates lower than 16 px at the whole image's input scale and not cut by a tile edge; a plate the
+    whole-image pass finds at ``conf`` keeps that pass's box, so the tiles only add plates (NMS).
     """
 
     def __init__(
@@ -101,7 +101,12 @@ class PlateDetector:
             keep &= (b[:, 3] < y2 - y1 - TILE_EDGE) | (y2 == h)
             parts.append((b[keep] + [x1, y1, x1, y1], s[keep], c[keep] + [x1, y1]))
         boxes, scores, corners = (np.concatenate(p).astype(np.float32) for p in zip(*parts, strict=True))
-        keep = nms(boxes, scores, self.iou, self.max_det)
+        # a plate the whole-image pass finds at the model's threshold keeps that box (the corner model and the
+        # recognizer learned from such boxes); the tiles add plates, they do not replace found ones
+        first = np.zeros(len(scores), bool)
+        first[: len(parts[0][1])] = parts[0][1] >= self.conf
+        keep = nms(boxes, scores + 2.0 * first, self.iou, self.max_det)
+        keep = keep[np.argsort(-scores[keep], kind="stable")]
         return boxes[keep], scores[keep], corners[keep]
 
     def _one_pass(self, img: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
