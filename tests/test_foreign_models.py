@@ -75,6 +75,11 @@ def test_ultralytics_end2end_and_open_image_models(tmp_path):
     det = PlateDetector(_constant_model(tmp_path / "e2e.onnx", e2e, [1, 3, 64, 64]), threads=1)
     assert det.foreign.kind == "ultralytics_e2e"
     _expect_one_plate(det.detect(IMG), [220, 110, 420, 210])
+    tiled = PlateDetector(det.path, threads=1, tiles=2)  # tiles run through the same foreign decoding
+    dets = tiled.detect(IMG)
+    assert any(np.allclose(d.box, [220, 110, 420, 210], atol=0.5) for d in dets)  # the whole pass's plate kept
+    h, w = IMG.shape[:2]
+    assert all(0 <= d.box[0] < d.box[2] <= w and 0 <= d.box[1] < d.box[3] <= h for d in dets)
     oim = np.array([[0, 22, 27, 42, 37, 0, 0.88]], np.float32)
     det = PlateDetector(_constant_model(tmp_path / "oim.onnx", oim, [1, 3, 64, 64]), threads=1)
     assert det.foreign.kind == "oim_e2e"
