@@ -48,9 +48,10 @@ def evaluate_detector(
     results, elapsed = [], 0.0
     for img, t in items:
         start = time.perf_counter()
-        det.candidates(img, det.conf)  # the runtime's path, timed
+        passes = det.run_passes(img)
+        det.select(passes, det.conf)  # the runtime's path, timed
         elapsed += time.perf_counter() - start
-        boxes, scores, corners = det.candidates(img, 0.001)  # every candidate, for AP
+        boxes, scores, corners = det.select(passes, 0.001)  # every candidate, for AP, from the same inference
         h, w = img.shape[:2]
         results.append(ImageResult(t.boxes, t.corners, t.has_corners, boxes, scores, corners, w, h))
     if not results:

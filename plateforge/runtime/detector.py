@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from plateforge.ops.boxes import letterbox, nms, tile_windows
+from plateforge.ops.boxes import Letterbox, letterbox, nms, tile_windows
 from plateforge.ops.detect import postprocess
 from plateforge.runtime.foreign import ForeignDetector
 from plateforge.runtime.images import ImageInput, load_image
@@ -86,14 +86,39 @@ class PlateDetector:
     def candidates(self, img: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(boxes xyxy (K, 4), scores (K,), head corners (K, 4, 2)) in ``img``'s pixels with score >= ``conf``,
         best first: the whole image and, with ``tiles`` > 1, its tiles, merged by NMS."""
-        boxes, scores, corners = self._one_pass(img, conf)
-        if self.tiles == 1:
-            return boxes, scores, corners
+        return self.select(self.run_passes(img), conf)
+
+    def run_passes(self, img: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray, Letterbox]]:
+        """The model's raw output for the whole image, then for each tile: (window x1, y1, x2, y2 pixels of
+        ``img``, raw output, letterbox of that window); :meth:`select` decodes them at any threshold."""
         h, w = img.shape[:2]
+        windows = [(0, 0, w, h)]
+        if self.tiles > 1:
+            windows += tile_windows(w, h, self.tiles, TILE_OVERLAP)
+        passes = []
+        for x1, y1, x2, y2 in windows:
+            part = img[y1:y2, x1:x2]
+            if self.foreign is not None:
+                x, lb = self.foreign.preprocess(part)
+                out = self.session.run(None, {self.input_name: x})[0]
+            else:
+                square, lb = letterbox(part, self.size, self.spec.letterbox_fill, self.fast_resize)
+                out = self.infer(square[None])[0]
+            passes.append(((x1, y1, x2, y2), out, lb))
+        return passes
+
+    def select(self, passes, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Decode :meth:`run_passes` output at ``conf``: boxes, scores, head corners in the image's pixels, best
+        first. A tile keeps plates lower than 16 px at the whole image's input scale that no shared tile edge
+        cuts; a plate the whole-image pass finds at the model's threshold keeps that box."""
+        (_, _, w, h), out, lb = passes[0]
+        boxes, scores, corners = self._decode(out, lb, conf)
+        if len(passes) == 1:
+            return boxes, scores, corners
         max_height = TILE_MAX_HEIGHT * max(h, w) / self.size  # in image pixels
         parts = [(boxes, scores, corners)]
-        for x1, y1, x2, y2 in tile_windows(w, h, self.tiles, TILE_OVERLAP):
-            b, s, c = self._one_pass(img[y1:y2, x1:x2], conf)
+        for (x1, y1, x2, y2), out, lb in passes[1:]:
+            b, s, c = self._decode(out, lb, conf)
             keep = (b[:, 3] - b[:, 1]) < max_height
             keep &= (b[:, 0] > TILE_EDGE) | (x1 == 0)
             keep &= (b[:, 1] > TILE_EDGE) | (y1 == 0)
@@ -109,12 +134,9 @@ class PlateDetector:
         keep = keep[np.argsort(-scores[keep], kind="stable")]
         return boxes[keep], scores[keep], corners[keep]
 
-    def _one_pass(self, img: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One letterboxed run of the model over ``img``: boxes, scores, corners in ``img``'s pixels."""
+    def _decode(self, out: np.ndarray, lb: Letterbox, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One window's raw output → boxes, scores, corners in that window's pixels, score >= ``conf``."""
         if self.foreign is not None:
-            x, lb = self.foreign.preprocess(img)
-            out = self.session.run(None, {self.input_name: x})[0]
             boxes, scores, corners, _ = self.foreign.decode(out, lb, conf, self.iou, self.max_det)
             return boxes, scores, corners
-        square, lb = letterbox(img, self.size, self.spec.letterbox_fill, self.fast_resize)
-        return postprocess(self.infer(square[None])[0], lb, conf, self.iou, self.max_det)
+        return postprocess(out, lb, conf, self.iou, self.max_det)
