@@ -130,6 +130,8 @@ def test_alpr_result_fields_and_inputs(alpr, scenes):
     for p in by_path:
         assert len(p.corners) == 4 and 0 <= p.detection_score <= 1 and 0 <= p.confidence <= 1
         assert len(p.char_confidences) == len(p.text) and p.format_ok in (True, False, None)
+        c = np.array(p.corners)  # the box bounds the corners the plate was read by
+        assert np.allclose(p.box, [*c.min(0), *c.max(0)], atol=1e-3)
 
 
 def test_top_level_api_reads_like_alpr(alpr, scenes):

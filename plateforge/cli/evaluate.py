@@ -65,13 +65,20 @@ def det(
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
     fast_resize: Annotated[bool, typer.Option(help="Bilinear letterbox, as PlateDetector(fast_resize=True).")] = False,
     tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as PlateDetector(tiles=N).")] = 1,
+    corners: Annotated[
+        str | None,
+        typer.Option(
+            help="Refine each plate with a corner model ('bundled' or an ONNX path) and box it by the refined "
+            "corners, as plateforge read reports plates. Default: the detector's own boxes and corners."
+        ),
+    ] = None,
 ) -> None:
     """COCO mAP@0.5 and @0.5:0.95, AP/AR for small plates, precision / recall / F1, corner MAE, speed."""
     from plateforge.eval.det_eval import evaluate_detector
 
     if data is None and scenes <= 0:
         raise ValueError("give --data MANIFEST or --scenes N")
-    rep = evaluate_detector(model, data, subset, scenes, conf, threads, fast_resize, tiles)
+    rep = evaluate_detector(model, data, subset, scenes, conf, threads, fast_resize, tiles, corners)
     _write_json(json_out, rep)
     table = Table(title=f"{rep['data']} ({rep['n_images']} images, {rep['n_plates']} plates, {rep['n_small']} small)")
     for col in ("mAP@0.5", "mAP@.5:.95", "AP small", "AR small", "P", "R", "F1", "corner MAE", "ms/image"):
@@ -82,7 +89,8 @@ def det(
         f"{rep['ms_per_image']:.1f}",
     )
     out.print(table)
-    console.print(f"model {rep['model']} at {rep['input_size']} px, threshold {rep['conf']}")
+    refined = f", boxes from the corners of {rep['corner_model']}" if rep["corner_model"] else ""
+    console.print(f"model {rep['model']} at {rep['input_size']} px, threshold {rep['conf']}{refined}")
 
 
 @app.command()

@@ -50,6 +50,16 @@ def box_corners(box) -> np.ndarray:
     return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
 
 
+def quad_boxes(corners, width: float | None = None, height: float | None = None) -> np.ndarray:
+    """The xyxy boxes (K, 4) float32 bounding quads ``corners`` (K, 4, 2) pixels, clipped to a ``width`` ×
+    ``height`` image when given (a plate cut by the frame edge is boxed where it is visible)."""
+    c = np.asarray(corners, np.float32).reshape(-1, 4, 2)
+    boxes = np.concatenate([c.min(1), c.max(1)], 1)
+    if width is not None and height is not None:
+        boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
+    return boxes
+
+
 def crop_around_box(
     image: np.ndarray, box, margin: float, width: int, height: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

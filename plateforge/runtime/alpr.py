@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from plateforge.ops.geometry import rectify
+from plateforge.ops.geometry import quad_boxes, rectify
 from plateforge.ops.slots import char_alternatives, text_confidences
 from plateforge.runtime.corners import CornerRegressor
 from plateforge.runtime.detector import PlateDetector
@@ -37,7 +37,8 @@ class ALPR:
 
     ``detector``, ``recognizer``: component objects or ONNX paths (default: the bundled models);
     ``corners``: a :class:`CornerRegressor`, a path, ``"auto"`` (the bundled regressor, which measures better
-    than the detector head's corners) or None (use the head's corners); ``conf``: detection threshold;
+    than the detector head's corners; each result's box is then the bounding box of the refined corners) or
+    None (use the head's corners and the detector's box); ``conf``: detection threshold;
     ``top_n``: alternative texts per plate (1 = none); ``threads``: ONNX Runtime threads per model;
     ``recognizer_config``: the YAML of a fast-plate-ocr recognizer given as ``recognizer``; ``rectify_margin``:
     border kept around each plate in its rectified crop, as a fraction of the plate height (the recognizer's
@@ -122,10 +123,14 @@ class ALPR:
         spec = self.recognizer.spec
         crops = [rectify(img, q, spec.width, spec.height, self.rectify_margin) for q in quads]
         t1 = time.perf_counter()
-        plates = self._recognize(crops, detections, quads)
+        if self.corners is not None:  # the refined corners box the plate more tightly than the detector
+            boxes = [tuple(float(v) for v in b) for b in quad_boxes(quads, img.shape[1], img.shape[0])]
+        else:
+            boxes = [d.box for d in detections]
+        plates = self._recognize(crops, detections, quads, boxes)
         return plates, crops, t1 - t0, time.perf_counter() - t1
 
-    def _recognize(self, crops, detections, quads) -> list[PlateResult]:
+    def _recognize(self, crops, detections, quads, boxes) -> list[PlateResult]:
         if not crops:
             return []
         rec = self.recognizer
@@ -138,10 +143,10 @@ class ALPR:
             per_slot = char_alternatives(logits, rec.spec.alphabet, k=3)
             alternatives = [tuple(top_texts(a, r.region, self.top_n)) for a, r in zip(per_slot, reads, strict=True)]
         out = []
-        for d, q, r, alts in zip(detections, quads, reads, alternatives, strict=True):
+        for d, q, box, r, alts in zip(detections, quads, boxes, reads, alternatives, strict=True):
             out.append(
                 PlateResult(
-                    box=d.box,
+                    box=box,
                     corners=tuple((float(x), float(y)) for x, y in q),
                     text=r.text,
                     confidence=r.confidence,

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from plateforge.ops.geometry import crop_around_box
+from plateforge.ops.geometry import crop_around_box, quad_boxes
 from plateforge.runtime.session import bundled_model, create_session, read_spec
 
 DEFAULT_CORNERS = "corners.onnx"
@@ -46,7 +46,7 @@ class CornerRegressor:
             return np.zeros((0, 4, 2), np.float32)
         corners = self._predict(image, boxes)
         for _ in range(self.passes - 1):
-            corners = self._predict(image, np.concatenate([corners.min(1), corners.max(1)], 1))
+            corners = self._predict(image, quad_boxes(corners))
         return corners
 
     def _predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
