@@ -16,6 +16,7 @@ from plateforge.runtime.detector import PlateDetector
 from plateforge.runtime.images import ImageError
 from plateforge.runtime.session import bundled_model
 from tests.conftest import real_dir
+from tests.test_float_entry import entry_conv_is_float
 
 pytest.importorskip("albumentations")  # synthetic scenes need the [synth] extra
 
@@ -50,6 +51,7 @@ def test_int8_detector_is_qdq_and_close_to_fp32():
     path = bundled_model("detector_int8.onnx")
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert entry_conv_is_float(onnx.load(str(path)))  # the stem on the image in float (export.float_entry)
     fp32 = evaluate_detector(scenes=40, threads=1)
     int8 = evaluate_detector(path, scenes=40, threads=1)
     assert int8["map50"] >= fp32["map50"] - 0.03

@@ -191,6 +191,7 @@ def test_train_det_with_qat_then_export_and_detect(tmp_path):
     from plateforge.export.onnx_export import export_checkpoint, load_checkpoint
     from plateforge.runtime.detector import PlateDetector
     from plateforge.train.det import train_det
+    from tests.test_float_entry import entry_conv_is_float
 
     run = train_det(_tiny_config(tmp_path))
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -221,6 +222,7 @@ def test_train_det_with_qat_then_export_and_detect(tmp_path):
     qdq = export_checkpoint(ckpts / "last.ckpt", tmp_path / "det_int8.onnx")
     ops = {n.op_type for n in onnx.load(qdq["path"]).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    assert entry_conv_is_float(onnx.load(qdq["path"]))  # the stem on the image runs in float
     fp32 = export_checkpoint(ckpts / "last.ckpt", tmp_path / "det.onnx", size=160, fake_quant=False)
     assert "QuantizeLinear" not in {n.op_type for n in onnx.load(fp32["path"]).graph.node}
     assert fp32["max_abs_diff"] < 1e-2

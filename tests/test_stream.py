@@ -500,7 +500,12 @@ def test_quantize_calibrates_the_detector_on_video_frames(video, tmp_path):
     picked = build_calibration_set([video / "video.mp4"], tmp_path / "calib", CalibOptions(n=12))
     assert r["calibration_images"] == len(picked) and 9 <= len(picked) <= 12
     assert r["size_mb"] < r["fp32_size_mb"]
+    import onnx
+
     from plateforge.synth.video import read_ground_truth
+    from tests.test_float_entry import entry_conv_is_float
+
+    assert entry_conv_is_float(onnx.load(str(tmp_path / "det_s8.onnx")))  # the stem on the image in float
 
     frames, _ = read_ground_truth(video)
     k = max(range(len(frames)), key=lambda i: sum(p["box"][3] - p["box"][1] for p in frames[i]["plates"] if p["full"]))

@@ -113,10 +113,16 @@ def export_checked(
     outputs: list[str],
     sample: np.ndarray | None = None,
     n_sample: int = 4,
+    float_entry: bool = False,
 ) -> dict:
     """:func:`write_onnx`, then :func:`parity` on ``sample`` (default: ``n_sample`` random images of the spec's
-    size); returns path, size in MB, the max abs difference and the spec."""
+    size); returns path, size in MB, the max abs difference and the spec. ``float_entry``: a QDQ graph's
+    convolution on the image runs in float (:mod:`plateforge.export.float_entry`)."""
     out = write_onnx(model, spec, out, inputs, outputs)
+    if float_entry:
+        from plateforge.export.float_entry import float_entry_file
+
+        float_entry_file(out)
     if sample is None:
         sample = np.random.default_rng(0).integers(0, 256, (n_sample, spec.height, spec.width, 3), dtype=np.uint8)
     return {
@@ -184,7 +190,8 @@ def export_detector(
     model, spec = detector_from_checkpoint(ckpt, fake_quant)
     if size is not None:
         spec = dataclasses.replace(spec, height=size, width=size)
-    return export_checked(model, spec, out, "images", ["detections"], sample, n_sample=2)
+    qdq = spec.extra.get("quantization") == "qat"
+    return export_checked(model, spec, out, "images", ["detections"], sample, n_sample=2, float_entry=qdq)
 
 
 def export_corners(ckpt: dict, out: str | Path) -> dict:

@@ -32,6 +32,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from plateforge.data.calib import VIDEO_SUFFIXES, CalibOptions, build_calibration_set
 from plateforge.data.manifest import IMAGE_SUFFIXES
+from plateforge.export.float_entry import float_entry_file
 from plateforge.export.spec_io import attach_spec, read_spec_from_file
 from plateforge.runtime.spec import ModelSpec
 
@@ -141,6 +142,7 @@ def quantize_model(
                 # detectors: the network in INT8, the decoding tail (pixels and 0..1 scores in one tensor) in float
                 op_types_to_quantize=["Conv"] if spec.task == "detector" else None,
             )
+            float_entry_file(out)  # the 3-channel convolution on the image is faster in float on CPUs
         else:
             quantize_dynamic(str(pre), str(out), per_channel=per_channel, weight_type=QuantType.QInt8)
     attach_spec(out, dataclasses.replace(spec, extra={**spec.extra, "quantization": mode, "calibration_images": n}))

@@ -52,7 +52,7 @@ class PlateDetector:
             raise ValueError(f"tiles must be a whole number >= 1 (tiles per side), got {tiles!r}")
         self.tiles = tiles
         self.path = str(model or bundled_model(DEFAULT_DETECTOR))
-        self.session = create_session(self.path, threads, providers)
+        self.session = create_session(self.path, threads, providers, batch=1)  # one window per run
         spec = read_spec(self.session)
         self.foreign = None
         if spec is None:  # Ultralytics / open-image-models ONNX, recognised from its outputs
@@ -71,7 +71,8 @@ class PlateDetector:
         self.input_name = self.session.get_inputs()[0].name
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Raw output (B, N, 13) for a letterboxed (B, S, S, 3) uint8 BGR batch."""
+        """Raw output (1, N, 13) for a letterboxed (1, S, S, 3) uint8 BGR batch (the session is built for
+        batches of one: a detector runs one image or tile at a time)."""
         return self.session.run(None, {self.input_name: batch})[0]
 
     def detect(self, image: ImageInput) -> list[Detection]:

@@ -1,0 +1,129 @@
+"""Run the convolution that reads the image in float inside an INT8 (QDQ) graph.
+
+Why: ONNX Runtime's int8 convolution (MLAS, on a CPU with AVX2 and no VNNI) is slow when a convolution has
+only 3 input channels: on the bundled detector the stem's QLinearConv (3 → 8 channels at 384 × 384) takes
+~2.1 ms against ~0.7 ms for the float convolution in its blocked NCHWc layout, a third of the whole INT8
+network, and not exact: without VNNI the u8 × s8 kernel adds products in pairs into int16, which saturates
+when bright pixels (255) meet large weights (±127) (on the small graph of tests/test_float_entry.py the fused
+stem's output was off by up to 15 quantization steps; the float one gives the graph's defined result). Every
+later convolution is 1.3-1.75× faster in INT8. So INT8 models keep that one convolution in float: its input is
+the normalised image (no Quantize/Dequantize pair) and its weights a float initializer holding the
+int8-rounded values (ONNX Runtime constant-folds no DequantizeLinear, and its NCHWc layout needs constant
+weights); its output is quantized as before, so the next layer is unchanged.
+
+ONNX Runtime's quantizer can leave a node out (``nodes_to_exclude``), but the QAT export writes its own QDQ
+graph, so one graph pass serves both (static PTQ and QAT). Written here because no library rewrites a QDQ
+graph this way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+MAX_ENTRY_CHANNELS = 4  # a convolution with at most this many input channels reads the image
+
+
+def _constant(graph: onnx.GraphProto, producer: dict, name: str) -> np.ndarray:
+    """The value of an initializer or of a Constant / Identity-of-constant output."""
+    for init in graph.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init)
+    node = producer.get(name)
+    if node is not None and node.op_type == "Identity":
+        return _constant(graph, producer, node.input[0])
+    if node is not None and node.op_type == "Constant":
+        return numpy_helper.to_array(node.attribute[0].t)
+    raise ValueError(f"{name!r} is not a constant")
+
+
+def _dequantized_weight(graph: onnx.GraphProto, producer: dict, dq: onnx.NodeProto) -> np.ndarray:
+    """The float values a weight's DequantizeLinear yields: from an int8 initializer (static PTQ) or from a
+    QuantizeLinear of float weights (QAT export), per channel along the node's axis."""
+    axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
+    source = producer.get(dq.input[0])
+    if source is not None and source.op_type == "QuantizeLinear":  # DQ(Q(w)): round the float weights
+        w = _constant(graph, producer, source.input[0]).astype(np.float32)
+        scale = _constant(graph, producer, source.input[1]).astype(np.float32)
+        zero = _constant(graph, producer, source.input[2])
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        s, z = scale.reshape(shape if scale.ndim else ()), zero.reshape(shape if zero.ndim else ()).astype(np.float32)
+        info = np.iinfo(zero.dtype)
+        q = np.clip(np.round(w / s) + z, info.min, info.max)
+    else:
+        q = _constant(graph, producer, dq.input[0]).astype(np.float32)
+        scale = _constant(graph, producer, dq.input[1]).astype(np.float32)
+        zero = _constant(graph, producer, dq.input[2]) if len(dq.input) > 2 else np.zeros((), np.int8)
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        s, z = scale.reshape(shape if scale.ndim else ()), zero.reshape(shape if zero.ndim else ()).astype(np.float32)
+    return ((q - z) * s).astype(np.float32)
+
+
+def float_entry_convs(model: onnx.ModelProto) -> list[str]:
+    """Rewrite ``model`` (a QDQ graph) in place so that each convolution reading the network's float input
+    (≤ ``MAX_ENTRY_CHANNELS`` input channels, fed by Quantize → Dequantize of a tensor that no layer
+    upstream made: the image after its normalisation) runs in float; returns the names of the convolutions
+    changed (may be none)."""
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    plans = []  # found on the graph as given, changed after: a rewritten entry makes its successors look float
+    for conv in [n for n in graph.node if n.op_type == "Conv"]:
+        dq_in, dq_w = producer.get(conv.input[0]), producer.get(conv.input[1])
+        if dq_in is None or dq_in.op_type != "DequantizeLinear" or dq_w is None or dq_w.op_type != "DequantizeLinear":
+            continue
+        q_in = producer.get(dq_in.input[0])
+        if q_in is None or q_in.op_type != "QuantizeLinear" or _after_a_layer(producer, q_in.input[0]):
+            continue  # a layer's output, not the network's (normalised) input
+        weight = _dequantized_weight(graph, producer, dq_w)
+        if weight.ndim == 4 and weight.shape[1] <= MAX_ENTRY_CHANNELS:
+            plans.append((conv, q_in.input[0], weight))
+    for conv, source, weight in plans:
+        name = f"{conv.name or conv.output[0]}.float_weight"
+        graph.initializer.append(numpy_helper.from_array(weight, name))
+        conv.input[0], conv.input[1] = source, name
+    _drop_unused(graph)
+    return [conv.name or conv.output[0] for conv, _, _ in plans]
+
+
+LAYER_OPS = {"DequantizeLinear", "Conv", "ConvInteger", "QLinearConv", "MatMul", "Gemm"}
+
+
+def _after_a_layer(producer: dict, tensor: str) -> bool:
+    """Whether a layer (a convolution, a matrix product or a dequantized tensor) lies upstream of ``tensor``."""
+    stack, seen = [tensor], set()
+    while stack:
+        node = producer.get(stack.pop())
+        if node is None or id(node) in seen:
+            continue
+        if node.op_type in LAYER_OPS:
+            return True
+        seen.add(id(node))
+        stack.extend(node.input)
+    return False
+
+
+def _drop_unused(graph: onnx.GraphProto) -> None:
+    """Remove nodes whose outputs nothing reads (repeatedly), keeping the graph outputs."""
+    needed = {o.name for o in graph.output}
+    while True:
+        used = needed | {i for n in graph.node for i in n.input}
+        dead = [n for n in graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            graph.node.remove(n)
+    used = {i for n in graph.node for i in n.input}
+    for init in [i for i in graph.initializer if i.name not in used]:
+        graph.initializer.remove(init)
+
+
+def float_entry_file(path) -> list[str]:
+    """:func:`float_entry_convs` on an ONNX file, saved in place (metadata kept); the names it changed."""
+    model = onnx.load(str(path))
+    changed = float_entry_convs(model)
+    if changed:
+        onnx.save(model, str(path))
+    return changed
