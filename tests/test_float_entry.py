@@ -7,7 +7,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from plateforge.export.float_entry import float_entry_convs
+from plateforge.export.float_entry import float_entry_convs, fold_input_scale, folded_input_scale
 
 
 def entry_conv_is_float(model: onnx.ModelProto) -> bool:
@@ -98,3 +98,44 @@ def test_a_convolution_after_a_quantized_layer_stays_int8():
     producer = {o: n for n in model.graph.node for o in n.output}
     assert producer[body.input[0]].op_type == "DequantizeLinear"
     assert producer[body.input[1]].op_type == "DequantizeLinear"
+
+
+def test_input_scale_folds_into_the_float_convolution():
+    """x · (1/255) → Conv becomes Conv with weights / 255: same output, one pass over the image less."""
+    rng = np.random.default_rng(2)
+    f = numpy_helper.from_array
+    nodes = [
+        helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["xf", "c"], ["xs"]),
+        helper.make_node("Conv", ["xs", "w", "b"], ["y"], name="stem", pads=[1, 1, 1, 1]),
+    ]
+    inits = [
+        f(np.array(1 / 255, np.float32), "c"),
+        f(rng.normal(0, 1, (4, 3, 3, 3)).astype(np.float32), "w"),
+        f(rng.normal(0, 1, 4).astype(np.float32), "b"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "scaled",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.integers(0, 256, (1, 3, 8, 8)).astype(np.uint8)
+    before = _run(model, x)
+    assert fold_input_scale(model) == ["stem"]
+    onnx.checker.check_model(model)
+    assert "Mul" not in {n.op_type for n in model.graph.node} and "c" not in {i.name for i in model.graph.initializer}
+    assert np.allclose(_run(model, x), before, rtol=1e-5, atol=1e-4)
+    assert fold_input_scale(model) == []
+    stem = next(n for n in model.graph.node if n.op_type == "Conv")  # --init divides the scale back out
+    assert abs(folded_input_scale(stem) - 1 / 255) < 1e-9
+
+
+def test_bundled_detectors_carry_both_rewrites():
+    from plateforge.runtime.session import bundled_model
+
+    for name in ("detector.onnx", "detector_int8.onnx"):
+        model = onnx.load(str(bundled_model(name)))
+        assert entry_conv_is_float(model) and float_entry_convs(model) == [] and fold_input_scale(model) == []

@@ -23,6 +23,7 @@ import onnx
 from onnx import numpy_helper
 
 MAX_ENTRY_CHANNELS = 4  # a convolution with at most this many input channels reads the image
+FOLDED_SCALE_NOTE = "plateforge: input scale folded into the weight: "  # a node doc string, then the scale
 
 
 def _constant(graph: onnx.GraphProto, producer: dict, name: str) -> np.ndarray:
@@ -120,10 +121,60 @@ def _drop_unused(graph: onnx.GraphProto) -> None:
         graph.initializer.remove(init)
 
 
+def fold_input_scale(model: onnx.ModelProto) -> list[str]:
+    """Fold a constant scalar ``Mul`` on the network's input (the detector's ``× 1/255``) into the float
+    convolutions that read it: conv(x · c, W) = conv(x, c · W), zero padding included. Saves a pass over the
+    whole image (~0.5 ms for a 384 × 384 input on one thread). Rewrites ``model`` in place; returns the
+    names of the convolutions changed."""
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    inits = {i.name: i for i in graph.initializer}
+    changed = []
+    for mul in [n for n in graph.node if n.op_type == "Mul"]:
+        scalar = [i for i in mul.input if _is_scalar(graph, producer, i)]
+        if len(scalar) != 1 or _after_a_layer(producer, mul.output[0]):
+            continue
+        data = next(i for i in mul.input if i != scalar[0])
+        users = consumers.get(mul.output[0], [])
+        if not users or mul.output[0] in {o.name for o in graph.output}:
+            continue
+        if not all(u.op_type == "Conv" and u.input[0] == mul.output[0] and u.input[1] in inits for u in users):
+            continue
+        c = float(_constant(graph, producer, scalar[0]))
+        for conv in users:
+            w = numpy_helper.to_array(inits[conv.input[1]]).astype(np.float32)
+            name = f"{conv.name or conv.output[0]}.scaled_weight"
+            graph.initializer.append(numpy_helper.from_array(w * np.float32(c), name))
+            conv.input[0], conv.input[1] = data, name
+            conv.doc_string = f"{FOLDED_SCALE_NOTE}{c!r}"  # so --init can unfold it (train.onnx_init)
+            changed.append(conv.name or conv.output[0])
+    _drop_unused(graph)
+    return changed
+
+
+def folded_input_scale(conv: onnx.NodeProto) -> float | None:
+    """The input scale :func:`fold_input_scale` multiplied into this convolution's weight, or None."""
+    if conv.doc_string.startswith(FOLDED_SCALE_NOTE):
+        return float(conv.doc_string[len(FOLDED_SCALE_NOTE) :])
+    return None
+
+
+def _is_scalar(graph: onnx.GraphProto, producer: dict, name: str) -> bool:
+    try:
+        return _constant(graph, producer, name).size == 1
+    except ValueError:
+        return False
+
+
 def float_entry_file(path) -> list[str]:
-    """:func:`float_entry_convs` on an ONNX file, saved in place (metadata kept); the names it changed."""
+    """:func:`float_entry_convs` then :func:`fold_input_scale` on an ONNX file, saved in place (metadata
+    kept); the names of the convolutions changed."""
     model = onnx.load(str(path))
-    changed = float_entry_convs(model)
+    changed = float_entry_convs(model) + fold_input_scale(model)
     if changed:
         onnx.save(model, str(path))
     return changed

@@ -116,8 +116,9 @@ def export_checked(
     float_entry: bool = False,
 ) -> dict:
     """:func:`write_onnx`, then :func:`parity` on ``sample`` (default: ``n_sample`` random images of the spec's
-    size); returns path, size in MB, the max abs difference and the spec. ``float_entry``: a QDQ graph's
-    convolution on the image runs in float (:mod:`plateforge.export.float_entry`)."""
+    size); returns path, size in MB, the max abs difference and the spec. ``float_entry``: the convolution on
+    the image runs in float in a QDQ graph and absorbs the input's scaling
+    (:func:`plateforge.export.float_entry.float_entry_file`)."""
     out = write_onnx(model, spec, out, inputs, outputs)
     if float_entry:
         from plateforge.export.float_entry import float_entry_file
@@ -190,8 +191,7 @@ def export_detector(
     model, spec = detector_from_checkpoint(ckpt, fake_quant)
     if size is not None:
         spec = dataclasses.replace(spec, height=size, width=size)
-    qdq = spec.extra.get("quantization") == "qat"
-    return export_checked(model, spec, out, "images", ["detections"], sample, n_sample=2, float_entry=qdq)
+    return export_checked(model, spec, out, "images", ["detections"], sample, n_sample=2, float_entry=True)
 
 
 def export_corners(ckpt: dict, out: str | Path) -> dict:

@@ -32,6 +32,8 @@ from onnx import numpy_helper
 from torch import nn
 from torch.nn import functional as F
 
+from plateforge.export.float_entry import folded_input_scale
+
 
 def _conv_calls(model: nn.Module, x: torch.Tensor) -> tuple[list[nn.Conv2d], dict[nn.Conv2d, nn.BatchNorm2d]]:
     """The model's Conv2d modules in call order for input ``x`` (also those a module runs through
@@ -82,6 +84,9 @@ def _load_convs(model, path, graph, init, calib) -> tuple[set[int], dict[nn.Batc
         if node.input[1] not in init:
             raise ValueError(f"{path}: convolution {i} has no constant weight (a quantized graph?)")
         w = torch.from_numpy(np.array(init[node.input[1]]))
+        scale = folded_input_scale(node)  # the input's x 1/255, folded into the stem at export
+        if scale is not None:
+            w = w / scale
         b = torch.from_numpy(np.array(init[node.input[2]])) if len(node.input) > 2 else torch.zeros(w.shape[0])
         if w.shape != conv.weight.shape:
             shapes = f"{tuple(w.shape)}, the model {tuple(conv.weight.shape)}"
