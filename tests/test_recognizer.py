@@ -382,6 +382,14 @@ def test_quantize_static_and_dynamic_keep_the_spec(trained_run, tmp_path):
         assert isinstance(rec.run(cv2.imread(str(tmp / "real0.png"))).text, str)
     with pytest.raises(ValueError, match="needs --calib"):
         quantize_model(tmp_path / "rec.onnx", tmp_path / "x.onnx", "static")
+    # histogram calibration (ranges that ignore rare outliers); the method travels in the spec
+    pc = quantize_model(tmp_path / "rec.onnx", tmp_path / "pc.onnx", "static", calib, method="percentile")
+    rec = PlateRecognizer(pc["path"], threads=1)
+    assert rec.spec.extra["calibration_method"] == "percentile" and isinstance(
+        rec.run(np.zeros((48, 160, 3), np.uint8)).text, str
+    )
+    with pytest.raises(ValueError, match="calibration method"):
+        quantize_model(tmp_path / "rec.onnx", tmp_path / "x.onnx", "static", calib, method="kl")
 
 
 def test_run_folders_of_the_same_second_do_not_collide(tmp_path):

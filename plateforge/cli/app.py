@@ -90,12 +90,15 @@ def quantize(
         Path | None, typer.Option(help="Calibration data: a folder of images, a manifest (.jsonl) or a video.")
     ] = None,
     n_calib: Annotated[int, typer.Option(help="Calibration images to use.")] = 300,
+    method: Annotated[
+        str, typer.Option(help="Static calibration: minmax (extremes seen), percentile or entropy (histogram fits).")
+    ] = "minmax",
 ) -> None:
     """Quantize a model to INT8 (static QDQ with calibration, or dynamic); the spec travels with it."""
     from plateforge.cli.common import console, friendly_errors
     from plateforge.export.quantize import quantize_model
 
-    r = friendly_errors(quantize_model)(model, out, mode, calib, n_calib)
+    r = friendly_errors(quantize_model)(model, out, mode, calib, n_calib, method=method)
     console.print(
         f"wrote {r['path']} ({r['mode']}, {r['size_mb']:.2f} MB from {r['fp32_size_mb']:.2f} MB, "
         f"{r['calibration_images']} calibration images)"

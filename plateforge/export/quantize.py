@@ -37,6 +37,11 @@ from plateforge.export.spec_io import attach_spec, read_spec_from_file
 from plateforge.runtime.spec import ModelSpec
 
 MODES = ("static", "dynamic")
+CALIBRATION_METHODS = {
+    "minmax": CalibrationMethod.MinMax,
+    "percentile": CalibrationMethod.Percentile,
+    "entropy": CalibrationMethod.Entropy,
+}
 
 
 def calibration_images(source: str | Path, spec: ModelSpec, n: int = 300, seed: int = 0) -> np.ndarray:
@@ -113,10 +118,15 @@ def quantize_model(
     calib: str | Path | None = None,
     n_calib: int = 300,
     per_channel: bool = True,
+    method: str = "minmax",
 ) -> dict:
-    """Quantize ``model`` to INT8 into ``out``; returns sizes (MB) and the calibration image count."""
+    """Quantize ``model`` to INT8 into ``out``; returns sizes (MB) and the calibration image count.
+    ``method``: how static calibration sets each activation's range (:data:`CALIBRATION_METHODS`: the
+    extremes seen, or a percentile / entropy fit of their histogram, which ignores rare outliers)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration method must be one of {tuple(CALIBRATION_METHODS)}, got {method!r}")
     spec = read_spec_from_file(model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -133,19 +143,23 @@ def quantize_model(
             quantize_static(
                 str(pre),
                 str(out),
-                _Batches(name, images),
+                # histogram methods stack every batch's values into one array: batches of one keep them even
+                _Batches(name, images, 16 if method == "minmax" else 1),
                 quant_format=QuantFormat.QDQ,
                 per_channel=per_channel,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
-                calibrate_method=CalibrationMethod.MinMax,
+                calibrate_method=CALIBRATION_METHODS[method],
                 # detectors: the network in INT8, the decoding tail (pixels and 0..1 scores in one tensor) in float
                 op_types_to_quantize=["Conv"] if spec.task == "detector" else None,
             )
             float_entry_file(out)  # the 3-channel convolution on the image is faster in float on CPUs
         else:
             quantize_dynamic(str(pre), str(out), per_channel=per_channel, weight_type=QuantType.QInt8)
-    attach_spec(out, dataclasses.replace(spec, extra={**spec.extra, "quantization": mode, "calibration_images": n}))
+    extra = {**spec.extra, "quantization": mode, "calibration_images": n}
+    if mode == "static":
+        extra["calibration_method"] = method
+    attach_spec(out, dataclasses.replace(spec, extra=extra))
     return {
         "path": str(out),
         "mode": mode,
