@@ -153,7 +153,7 @@ def quantize_model(
                 # detectors: the network in INT8, the decoding tail (pixels and 0..1 scores in one tensor) in float
                 op_types_to_quantize=["Conv"] if spec.task == "detector" else None,
             )
-            float_entry_file(out)  # the 3-channel convolution on the image is faster in float on CPUs
+            float_entry_file(out)  # the convolution on the image in float: faster and exact on CPUs (float_entry)
         else:
             quantize_dynamic(str(pre), str(out), per_channel=per_channel, weight_type=QuantType.QInt8)
     extra = {**spec.extra, "quantization": mode, "calibration_images": n}
