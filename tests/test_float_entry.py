@@ -52,10 +52,15 @@ def _qdq_net(rng) -> onnx.ModelProto:
         helper.make_node("DequantizeLinear", ["w2_q", "w2_s", "w2_z"], ["w2_dq"], axis=0),
         helper.make_node("Conv", ["r1_dq", "w2_dq"], ["y"], name="body", pads=[1, 1, 1, 1]),
     ]
+    return _model(nodes, inits, TensorProto.FLOAT)
+
+
+def _model(nodes, inits, x_type: int) -> onnx.ModelProto:
+    """An opset-17 model of ``nodes`` from input ``x`` (1, 3, 8, 8) of ``x_type`` to float ``y`` (1, 4, 8, 8)."""
     graph = helper.make_graph(
         nodes,
-        "qdq",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        "test",
+        [helper.make_tensor_value_info("x", x_type, [1, 3, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
         inits,
     )
@@ -114,14 +119,7 @@ def test_input_scale_folds_into_the_float_convolution():
         f(rng.normal(0, 1, (4, 3, 3, 3)).astype(np.float32), "w"),
         f(rng.normal(0, 1, 4).astype(np.float32), "b"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "scaled",
-        [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = _model(nodes, inits, TensorProto.UINT8)
     x = rng.integers(0, 256, (1, 3, 8, 8)).astype(np.uint8)
     before = _run(model, x)
     assert fold_input_scale(model) == ["stem"]
