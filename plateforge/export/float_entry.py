@@ -44,23 +44,18 @@ def _dequantized_weight(graph: onnx.GraphProto, producer: dict, dq: onnx.NodePro
     QuantizeLinear of float weights (QAT export), per channel along the node's axis."""
     axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
     source = producer.get(dq.input[0])
-    if source is not None and source.op_type == "QuantizeLinear":  # DQ(Q(w)): round the float weights
-        w = _constant(graph, producer, source.input[0]).astype(np.float32)
-        scale = _constant(graph, producer, source.input[1]).astype(np.float32)
-        zero = _constant(graph, producer, source.input[2])
-        shape = [1] * w.ndim
-        shape[axis] = -1
-        s, z = scale.reshape(shape if scale.ndim else ()), zero.reshape(shape if zero.ndim else ()).astype(np.float32)
-        info = np.iinfo(zero.dtype)
-        q = np.clip(np.round(w / s) + z, info.min, info.max)
-    else:
-        q = _constant(graph, producer, dq.input[0]).astype(np.float32)
-        scale = _constant(graph, producer, dq.input[1]).astype(np.float32)
-        zero = _constant(graph, producer, dq.input[2]) if len(dq.input) > 2 else np.zeros((), np.int8)
-        shape = [1] * q.ndim
-        shape[axis] = -1
-        s, z = scale.reshape(shape if scale.ndim else ()), zero.reshape(shape if zero.ndim else ()).astype(np.float32)
-    return ((q - z) * s).astype(np.float32)
+    qat = source is not None and source.op_type == "QuantizeLinear"  # DQ(Q(w)): the float weights get rounded
+    node = source if qat else dq  # its inputs: the values (float or int8), the scale, the zero point
+    v = _constant(graph, producer, node.input[0]).astype(np.float32)
+    scale = _constant(graph, producer, node.input[1]).astype(np.float32)
+    zero_point = _constant(graph, producer, node.input[2]) if len(node.input) > 2 else np.zeros((), np.int8)
+    shape = [1] * v.ndim
+    shape[axis] = -1  # per-channel scale and zero point broadcast along the axis
+    s, z = (x.reshape(shape) if x.ndim else x for x in (scale, zero_point.astype(np.float32)))
+    if qat:
+        info = np.iinfo(zero_point.dtype)
+        v = np.clip(np.round(v / s) + z, info.min, info.max)
+    return ((v - z) * s).astype(np.float32)
 
 
 def float_entry_convs(model: onnx.ModelProto) -> list[str]:
