@@ -114,7 +114,7 @@ def test_every_latin_font_draws_every_plate_character_and_counts_in_the_fingerpr
     (tmp_path / "specs").mkdir()
     monkeypatch.setattr(specs, "SPEC_DIR", tmp_path / "specs")
     monkeypatch.setattr(glyphs, "FONT_DIR", fonts)  # the fingerprint reads the renderer's font table
-    monkeypatch.setattr(glyphs, "FONT_FILES", {"a": "A.woff"})
+    monkeypatch.setattr(specs, "FONT_FILES", {"a": "A.woff"})
     fingerprint = specs_fingerprint.__wrapped__  # the cached function, without its cache
     (fonts / "A.woff").write_bytes(b"one")
     before = fingerprint()
@@ -381,6 +381,28 @@ def test_reader_scenes_keep_readable_plates_with_the_readers_corners(tmp_path):
             err = np.abs(np.array(plate.corners) - true).max()
             height = true[3, 1] - true[0, 1]
             assert 0 < err < 2 * max(height, 1) + 40, (plate.text, err)
+
+
+def test_cli_reader_scenes_draw_plates_of_the_asked_heights_and_counts(tmp_path):
+    """``--plate-height`` and ``--plates`` shape the scenes (small plates, several per scene); a bad range exits 2
+    naming the option."""
+    from typer.testing import CliRunner
+
+    from plateforge.cli.app import app
+    from plateforge.eval.read_eval import scenes_with_texts
+
+    out = tmp_path / "small"
+    args = ["synth", "reader-scenes", "--out", str(out), "--n", "4", "--seed", "5", "--occlusion", "0"]
+    r = CliRunner().invoke(app, [*args, "--plate-height", "14,30", "--plates", "3,4"])
+    assert r.exit_code == 0, r.output
+    drawn = list(scenes_with_texts(4, 5, occlusion=0.0, plates=(3, 4), plate_height=(14, 30)))
+    assert all(3 <= len(labels) <= 4 for _, labels, _ in drawn)
+    tall = [p.corners[3][1] - p.corners[0][1] for _, labels, _ in drawn for p in labels]
+    assert max(tall) < 30 * 1.5 and min(tall) >= 14 * 0.6  # heights of the drawn quads (rotation, perspective)
+    kept = [p for rec in read_manifest(out / "manifest.jsonl") for p in rec.plates]
+    assert kept and all(p.box[3] - p.box[1] < 60 for p in kept)
+    bad = CliRunner().invoke(app, [*args, "--overwrite", "--plate-height", "30,14"])
+    assert bad.exit_code == 2 and "--plate-height" in bad.output
 
 
 def test_reader_scenes_leave_out_plates_whose_reader_corners_run_past_the_frame(tmp_path):

@@ -90,6 +90,17 @@ def crops(
     console.print(f"wrote {len(records)} crops to {out}")
 
 
+def _pair(value: str, option: str, kind):
+    """'LO,HI' → (lo, hi) of ``kind``; a ValueError naming ``option`` when it is not two growing numbers > 0."""
+    try:
+        lo, hi = (kind(v) for v in value.split(","))
+    except ValueError:
+        raise ValueError(f"{option}: expected two numbers 'LO,HI', got {value!r}") from None
+    if not 0 < lo <= hi:
+        raise ValueError(f"{option}: expected 0 < LO <= HI, got {value!r}")
+    return lo, hi
+
+
 @app.command("reader-scenes")
 @friendly_errors
 def reader_scenes(
@@ -98,13 +109,21 @@ def reader_scenes(
     seed: Seed = 0,
     regions: Regions = None,
     occlusion: Annotated[float, typer.Option(help="Share of plates with an occluder over one end.")] = 1.0,
+    plate_height: Annotated[
+        str, typer.Option(help="Least and most plate height in px, 'LO,HI' (drawn log-uniformly).")
+    ] = "16,140",
+    plates: Annotated[str, typer.Option(help="Least and most plates per scene, 'LO,HI'.")] = "1,3",
     overwrite: Overwrite = False,
 ) -> None:
     """1280x720 scenes read by the bundled detector and corner model: every plate it finds whose characters
     all stay visible, labelled with the reader's corners (recognizer training data for plates cut short)."""
     from plateforge.synth.reader_scenes import reader_scenes as make
 
-    records, kept, drawn = make(out, n, seed, occlusion, regions=regions, overwrite=overwrite)
+    heights = _pair(plate_height, "--plate-height", float)
+    counts = _pair(plates, "--plates", int)
+    records, kept, drawn = make(
+        out, n, seed, occlusion, regions=regions, overwrite=overwrite, plate_height=heights, plates=counts
+    )
     console.print(f"wrote {len(records)} scenes to {out}: {kept} of {drawn} plates kept")
 
 

@@ -26,10 +26,12 @@ def scenes_with_texts(
     plates=(1, 3),
     occlusion: float = 0.15,
     regions: str | None = None,
+    plate_height: tuple[float, float] = (16.0, 140.0),
 ):
     """``n`` synthetic scenes (``regions``, default every region): (BGR image, [PlateLabel], hidden) with
     texts, reproducible by seed; ``hidden`` gives per plate the indices of the characters an occluder hides;
-    ``plates``: (least, most) plates per scene; ``occlusion``: share of plates with an occluder."""
+    ``plates``: (least, most) plates per scene; ``occlusion``: share of plates with an occluder;
+    ``plate_height``: (least, most) plate height in px, drawn log-uniformly."""
     from plateforge.specs import select_regions
     from plateforge.synth.augment import augment as apply
     from plateforge.synth.augment import scene_pipeline
@@ -37,7 +39,7 @@ def scenes_with_texts(
 
     specs = select_regions(regions)
     opts = SceneOptions(
-        width=width, height=height, plate_height=(16.0, 140.0), plates=tuple(plates), occlusion=occlusion
+        width=width, height=height, plate_height=tuple(plate_height), plates=tuple(plates), occlusion=occlusion
     )
     bg = Backgrounds(width, height, seed=seed)
     for i in range(n):

@@ -31,7 +31,25 @@ import yaml
 
 SPEC_DIR = Path(__file__).parent
 LAYOUTS = ("one_line", "two_line")
-FONTS = ("din", "bebas", "sans", "condensed", "arabic", "oswald", "roboto_condensed", "barlow_condensed")
+# font names a spec may use -> files in plateforge/synth/fonts (licences in its README)
+FONT_FILES = {
+    "din": "OSP-DIN.ttf",
+    "bebas": "BebasNeue-Bold.otf",
+    "sans": "LiberationSans-Bold.ttf",
+    "condensed": "DejaVuSansCondensed-Bold.ttf",
+    "arabic": "NotoKufiArabic-Bold.ttf",
+    "oswald": "Oswald-SemiBold.woff",
+    "roboto_condensed": "RobotoCondensed-Bold.woff",
+    "barlow_condensed": "BarlowCondensed-Medium.woff",
+    # faces of other US series (real US plates use many; the shared US styles draw from all of these)
+    "anton": "Anton-Regular.woff",
+    "league_gothic": "LeagueGothic-Regular.woff",
+    "fjalla": "FjallaOne-Regular.woff",
+    "archivo_narrow": "ArchivoNarrow-Bold.woff",
+    "montserrat": "Montserrat-Bold.woff",
+    "saira_condensed": "SairaCondensed-Bold.woff",
+}
+FONTS = tuple(FONT_FILES)
 SCENIC = ("scenic", "scenic_dark")  # a background drawn anew for every plate (light or dark)
 DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag", "sticker")
 TOKEN = re.compile(r"\{([A-Za-z_]+)(\d+)?(?:-(\d+))?\}")
@@ -192,11 +210,11 @@ def _check_tokens(style: Style, region: str) -> None:
 
 @cache
 def specs_fingerprint() -> str:
-    """A hash of the region YAML files and the fonts the renderer draws with (``synth.glyphs.FONT_FILES``):
+    """A hash of the region YAML files and the fonts the renderer draws with (:data:`FONT_FILES`):
     anything cached from rendered plates is keyed by it."""
     import hashlib
 
-    from plateforge.synth.glyphs import FONT_DIR, FONT_FILES  # glyphs imports this module: not at the top
+    from plateforge.synth.glyphs import FONT_DIR  # glyphs imports this module: not at the top
 
     h = hashlib.sha1()
     font_files = [FONT_DIR / name for name in sorted(FONT_FILES.values())]

@@ -16,19 +16,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from plateforge.specs import TOKEN
+from plateforge.specs import FONT_FILES, TOKEN
 
 FONT_DIR = Path(__file__).parent / "fonts"
-FONT_FILES = {
-    "din": "OSP-DIN.ttf",
-    "bebas": "BebasNeue-Bold.otf",
-    "sans": "LiberationSans-Bold.ttf",
-    "condensed": "DejaVuSansCondensed-Bold.ttf",
-    "arabic": "NotoKufiArabic-Bold.ttf",
-    "oswald": "Oswald-SemiBold.woff",
-    "roboto_condensed": "RobotoCondensed-Bold.woff",
-    "barlow_condensed": "BarlowCondensed-Medium.woff",
-}
 RASTER_SIZE = 96  # px font size at which glyphs are rasterised once
 DIGITS = "0123456789"
 

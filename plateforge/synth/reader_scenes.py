@@ -29,9 +29,12 @@ def reader_scenes(
     regions: str | None = None,
     alpr=None,
     overwrite: bool = False,
+    plate_height: tuple[float, float] = (16.0, 140.0),
+    plates: tuple[int, int] = (1, 3),
 ) -> tuple[list[ImageRecord], int, int]:
-    """Write ``n`` scenes (``width`` × ``height`` BGR JPEGs under ``out/images``, light augmentation, 1-3 plates
-    of 16-140 px, a share ``occlusion`` of them partly covered) and ``out/manifest.jsonl`` with the kept plates:
+    """Write ``n`` scenes (``width`` × ``height`` BGR JPEGs under ``out/images``, light augmentation, ``plates``
+    (least, most; 1-3) plates per scene of ``plate_height`` px (16-140), a share ``occlusion`` of them partly
+    covered) and ``out/manifest.jsonl`` with the kept plates:
     those an :class:`~plateforge.runtime.alpr.ALPR` (``alpr``, default the bundled models on all cores)
     detects (IoU ≥ 0.5), whose characters are all visible and whose reader corners lie inside the frame,
     with the reader's corners (TL, TR, BR, BL image pixels) and their box (xyxy). Scenes with no kept plate
@@ -45,7 +48,9 @@ def reader_scenes(
         raise FileExistsError(f"{manifest} exists (use overwrite to replace it)")
     (out / "images").mkdir(parents=True, exist_ok=True)
     alpr = alpr or ALPR()
-    scenes = scenes_with_texts(n, seed, width, height, "light", occlusion=occlusion, regions=regions)
+    scenes = scenes_with_texts(
+        n, seed, width, height, "light", plates, occlusion=occlusion, regions=regions, plate_height=plate_height
+    )
     records, kept, drawn = [], 0, 0
     for i, (image, labels, hiddens) in enumerate(progress(scenes, "reader scenes", total=n)):
         drawn += len(labels)
@@ -56,7 +61,7 @@ def reader_scenes(
         boxes = np.array([d.box for d in detections], np.float32).reshape(-1, 4)
         truth = np.array([p.box for p in labels], np.float32).reshape(-1, 4)
         found = {g: d for d, g in match(truth, boxes)}
-        plates = []
+        kept_plates = []
         for g, (label, hidden) in enumerate(zip(labels, hiddens, strict=True)):
             if hidden or g not in found:
                 continue
@@ -65,11 +70,11 @@ def reader_scenes(
                 continue  # the reader's corners run past the frame: a manifest cannot hold them
             box = (*(float(v) for v in q.min(0)), *(float(v) for v in q.max(0)))
             corners = tuple((float(x), float(y)) for x, y in q)
-            plates.append(PlateLabel(box, corners, label.text, label.region, label.layout))
-        if plates:
+            kept_plates.append(PlateLabel(box, corners, label.text, label.region, label.layout))
+        if kept_plates:
             path = out / "images" / f"{i:06d}.jpg"
             cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
-            records.append(ImageRecord(str(path), width, height, tuple(plates)))
-            kept += len(plates)
+            records.append(ImageRecord(str(path), width, height, tuple(kept_plates)))
+            kept += len(kept_plates)
     write_manifest(records, manifest, overwrite=True)
     return records, kept, drawn
