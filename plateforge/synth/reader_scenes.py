@@ -16,6 +16,7 @@ import numpy as np
 
 from plateforge.data.manifest import ImageRecord, PlateLabel, write_manifest
 from plateforge.eval.det_metrics import match
+from plateforge.ops.geometry import quad_boxes
 from plateforge.progress import progress
 
 
@@ -68,7 +69,7 @@ def reader_scenes(
             q = quads[found[g]]
             if q.min() < 0 or (q[:, 0] > width).any() or (q[:, 1] > height).any():
                 continue  # the reader's corners run past the frame: a manifest cannot hold them
-            box = (*(float(v) for v in q.min(0)), *(float(v) for v in q.max(0)))
+            box = tuple(float(v) for v in quad_boxes(q)[0])
             corners = tuple((float(x), float(y)) for x, y in q)
             kept_plates.append(PlateLabel(box, corners, label.text, label.region, label.layout))
         if kept_plates:
