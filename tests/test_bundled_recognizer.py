@@ -74,6 +74,22 @@ def test_test_time_zooms_average_and_read_better(reader, fresh_crops):
     assert ok_tta > ok, (ok, ok_tta)
 
 
+def test_views_of_a_plate_average_their_probabilities(reader, fresh_crops):
+    from plateforge.ops.slots import softmax
+
+    crops = fresh_crops[0][:6]
+    one, raw = reader.read_views([[c] for c in crops])  # one view, no zooms: the network's own logits
+    assert [r.text for r in one] == [r.text for r in reader.read_crops(crops)]
+    # plate 0 seen in crops 0 and 1, plate 1 in crop 2 alone, plate 2 twice in crop 3
+    reads, logits = reader.read_views([[crops[0], crops[1]], [crops[2]], [crops[3], crops[3]]])
+    np.testing.assert_allclose(np.exp(logits[0]), (softmax(raw[0]) + softmax(raw[1])) / 2, atol=1e-5)
+    np.testing.assert_allclose(softmax(logits[1]), softmax(raw[2]), atol=1e-5)
+    assert reads[2].text == one[3].text and reads[2].confidence == pytest.approx(one[3].confidence, abs=1e-4)
+    assert reads[2].region == one[3].region
+    with pytest.raises(ValueError, match="plate 1 has no crop"):
+        reader.read_views([[crops[0]], []])
+
+
 def test_reads_real_us_crops(reader):
     from plateforge.data import load_dataset
     from plateforge.data.split import split_records

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from plateforge.cli.app import app
 from plateforge.ops.slots import text_confidences
-from plateforge.runtime.alpr import ALPR
+from plateforge.runtime.alpr import ALPR, SECOND_VIEW_BELOW
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts
 
 pytest.importorskip("albumentations")
@@ -189,6 +189,35 @@ def test_entry_points_share_the_readers_tta_default():
     fit = inspect.signature(ALPR).parameters["fit_formats"].default
     assert fit is not None and inspect.signature(read).parameters["fit_formats"].default is True
     assert ReaderOptions().fit_formats is True
+    from plateforge.cli.evaluate import read as eval_read
+
+    below = inspect.signature(ALPR).parameters["second_view_below"].default
+    assert below == SECOND_VIEW_BELOW > 0 and ReaderOptions().second_view_below == below
+    for fn in (read, eval_read, bench, run_bench):
+        assert inspect.signature(fn).parameters["second_view_below"].default == below, fn.__qualname__
+
+
+def test_small_plates_are_also_read_from_a_second_corner_estimate(monkeypatch):
+    """Plates under ``second_view_below`` px are read from two crops: the corner model's corners and its
+    corners refined again from a crop around them; the reported corners stay the first ones."""
+    from plateforge.eval.read_eval import scenes_with_texts
+    from plateforge.ops.geometry import quad_boxes
+
+    img = next(scenes_with_texts(1, seed=5, plate_height=(18, 30), plates=(2, 2)))[0]
+    one = ALPR(threads=1, second_view_below=None)
+    two = ALPR(detector=one.detector, recognizer=one.recognizer, corners=one.corners, second_view_below=40)
+    calls, views = [], []
+    refine, read_views = one.corners.refine, one.recognizer.read_views
+    monkeypatch.setattr(one.corners, "refine", lambda im, boxes: calls.append(np.array(boxes)) or refine(im, boxes))
+    monkeypatch.setattr(one.recognizer, "read_views", lambda v: views.append([len(x) for x in v]) or read_views(v))
+    first = one.read(img)
+    assert len(first) >= 1 and len(calls) == 1 and views[-1] == [1] * len(first)
+    second = two.read(img)
+    assert len(calls) == 3 and views[-1] == [2] * len(second)  # every plate is < 40 px tall here
+    # the second estimate starts from the box of the first corners
+    np.testing.assert_allclose(calls[2], quad_boxes(np.array([p.corners for p in first], np.float32)), atol=1e-3)
+    assert [p.corners for p in second] == [p.corners for p in first]
+    assert [p.box for p in second] == [p.box for p in first]
 
 
 def test_formats_and_top_n():

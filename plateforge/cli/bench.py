@@ -22,13 +22,16 @@ def bench(
     plates: Annotated[int | None, typer.Option(help="Plates per synthetic scene (default: 1 to 3).")] = None,
     tta: Annotated[bool, typer.Option(help="The recognizer's test-time zooms, as plateforge read does.")] = True,
     tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as plateforge read --tiles.")] = 1,
+    second_view_below: Annotated[
+        float, typer.Option(help="As plateforge read --second-view-below (px; 0: one crop per plate).")
+    ] = 40.0,
 ) -> None:
     """Latency per stage (decode, detect, rectify, recognize, total) p50 / p95 and frames/s."""
     from rich.table import Table
 
     from plateforge.eval.bench import STAGES, run_bench
 
-    rep = run_bench(folder, scenes, threads, repeat, fast_resize, plates, tta, tiles)
+    rep = run_bench(folder, scenes, threads, repeat, fast_resize, plates, tta, tiles, second_view_below)
     meta = rep.pop("_meta")
     table = Table(title=f"{meta['source']}: {meta['images']} images, {meta['cpu_count']} cores")
     table.add_column("models @ threads")

@@ -115,6 +115,9 @@ def read(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report here.")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
     tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as ALPR(tiles=N).")] = 1,
+    second_view_below: Annotated[
+        float, typer.Option(help="As ALPR(second_view_below=PX): a second crop for plates less tall; 0: off.")
+    ] = 40.0,
     width: Annotated[int, typer.Option(help="Width of the synthetic scenes (px); plates stay 16-140 px high.")] = 1280,
     height: Annotated[int, typer.Option(help="Height of the synthetic scenes (px).")] = 720,
 ) -> None:
@@ -136,7 +139,14 @@ def read(
     records = read_manifest(data) if data is not None else None
     if records is not None and not any(labelled_plates(r) for r in records):
         raise ValueError(f"{data}: no plate has a text to compare reads with")
-    alpr = ALPR(detector=detector, recognizer=recognizer, corners=corners or "auto", threads=threads, tiles=tiles)
+    alpr = ALPR(
+        detector=detector,
+        recognizer=recognizer,
+        corners=corners or "auto",
+        threads=threads,
+        tiles=tiles,
+        second_view_below=second_view_below or None,
+    )
     rep = {"synthetic": evaluate_reader(alpr, scenes, seed, width, height) if scenes > 0 else None}
     if records is not None:
         rep["data"] = evaluate_labelled_reads(alpr, records, what=str(data))

@@ -59,6 +59,10 @@ def read(
         bool,
         typer.Option(help="Replace a read that fails its region's patterns by a likely valid alternative."),
     ] = True,
+    second_view_below: Annotated[
+        float,
+        typer.Option(help="Plates less tall (px) are also read from a second corner estimate's crop; 0: off."),
+    ] = 40.0,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
@@ -88,6 +92,7 @@ def read(
             tta=tta,
             fit_formats=FIT_FORMATS if fit_formats else None,
             tiles=tiles,
+            second_view_below=second_view_below or None,
         )
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")

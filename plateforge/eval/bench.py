@@ -50,11 +50,20 @@ def bench_reader(
     fast_resize: bool = False,
     tta: bool = True,
     tiles: int = 1,
+    second_view_below: float | None = 40.0,
 ) -> dict:
     """Read every image ``repeat`` times (after a short warm-up); per-stage p50 / p95 ms and frames/s."""
     from plateforge.runtime.alpr import ALPR
 
-    alpr = ALPR(detector, recognizer, threads=threads, fast_resize=fast_resize, tta=tta, tiles=tiles)
+    alpr = ALPR(
+        detector,
+        recognizer,
+        threads=threads,
+        fast_resize=fast_resize,
+        tta=tta,
+        tiles=tiles,
+        second_view_below=second_view_below or None,
+    )
     for data in images[: min(3, len(images))]:
         alpr.read_timed(data)
     rows = [alpr.read_timed(data).timing_ms for _ in range(repeat) for data in images]
@@ -77,8 +86,10 @@ def run_bench(
     plates: int | None = None,
     tta: bool = True,
     tiles: int = 1,
+    second_view_below: float | None = 40.0,
 ) -> dict:
-    """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}; ``tiles`` as ``ALPR``."""
+    """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}; ``tiles`` and
+    ``second_view_below`` as ``ALPR``."""
     start = time.perf_counter()
     images = bench_images(folder, scenes, plates=plates)
     threads = threads or sorted({1, os.cpu_count() or 1})
@@ -86,7 +97,14 @@ def run_bench(
     for name, models in model_sets().items():
         for t in threads:
             report[f"{name}@{t}"] = bench_reader(
-                images, threads=t, repeat=repeat, fast_resize=fast_resize, tta=tta, tiles=tiles, **models
+                images,
+                threads=t,
+                repeat=repeat,
+                fast_resize=fast_resize,
+                tta=tta,
+                tiles=tiles,
+                second_view_below=second_view_below,
+                **models,
             )
     report["_meta"] = {
         "images": len(images),
@@ -95,5 +113,6 @@ def run_bench(
         "cpu_count": os.cpu_count(),
         "tta": tta,
         "tiles": tiles,
+        "second_view_below": second_view_below or None,
     }
     return report

@@ -20,6 +20,7 @@ from plateforge.runtime.recognizer import PlateRecognizer
 from plateforge.types import Detection, PlateRead, PlateResult
 
 FIT_FORMATS = 0.1  # default ``fit_formats``: chosen on synthetic and UC3M-LP crops (docs/read.md)
+SECOND_VIEW_BELOW = 40.0  # default ``second_view_below`` (px): where a second crop helps (docs/read.md)
 
 
 @dataclass
@@ -50,7 +51,11 @@ class ALPR:
     is at least this share of the most likely text's (None: reads are kept as read; see
     :func:`~plateforge.runtime.plate_formats.fit_format`); ``tiles``: the detector also looks at N × N
     overlapping tiles for plates too small at the whole image's scale (see :class:`PlateDetector`; N² more
-    detector runs; ignored when ``detector`` is an object). Detectors exported
+    detector runs; ignored when ``detector`` is an object); ``second_view_below``: a plate whose box is less
+    than this many pixels tall is also read from a second crop, cut by corners the corner model refines
+    again from a crop around its first corners, and the recognizer averages its probabilities over both
+    crops (small plates are where one corner estimate is least sure; reported corners stay the first
+    ones; None: one crop per plate; needs a corner model). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -68,6 +73,7 @@ class ALPR:
         tta: bool | Sequence[float] = True,
         fit_formats: float | None = FIT_FORMATS,
         tiles: int = 1,
+        second_view_below: float | None = SECOND_VIEW_BELOW,
     ):
         self.detector = (
             detector
@@ -87,6 +93,7 @@ class ALPR:
         self.top_n = top_n
         self.rectify_margin = rectify_margin
         self.fit_formats = fit_formats
+        self.second_view_below = second_view_below
 
     def read_timed(self, image: ImageInput) -> ImageRead:
         """Read one image (path, bytes or array); raises ImageError for an unusable input."""
@@ -122,19 +129,30 @@ class ALPR:
         quads = self.plate_corners(img, detections)
         spec = self.recognizer.spec
         crops = [rectify(img, q, spec.width, spec.height, self.rectify_margin) for q in quads]
+        views = [[c] for c in crops]
+        if self.corners is not None and self.second_view_below and len(quads):
+            outline = quad_boxes(quads)  # xyxy of each plate's first corners, not clipped
+            small = np.flatnonzero(outline[:, 3] - outline[:, 1] < self.second_view_below)
+            if len(small) and hasattr(self.recognizer, "read_views"):
+                for i, q in zip(small, self.corners.refine(img, outline[small]), strict=True):
+                    views[i].append(rectify(img, q, spec.width, spec.height, self.rectify_margin))
         t1 = time.perf_counter()
         if self.corners is not None:  # the refined corners box the plate more tightly than the detector
             boxes = [tuple(float(v) for v in b) for b in quad_boxes(quads, img.shape[1], img.shape[0])]
         else:
             boxes = [d.box for d in detections]
-        plates = self._recognize(crops, detections, quads, boxes)
+        plates = self._recognize(views, detections, quads, boxes)
         return plates, crops, t1 - t0, time.perf_counter() - t1
 
-    def _recognize(self, crops, detections, quads, boxes) -> list[PlateResult]:
-        if not crops:
+    def _recognize(self, views, detections, quads, boxes) -> list[PlateResult]:
+        """Read each plate from its crops (``views[i]``: one or more) and check its format."""
+        if not views:
             return []
         rec = self.recognizer
-        reads, logits = rec.read_crops_with_logits(crops)
+        if hasattr(rec, "read_views"):
+            reads, logits = rec.read_views(views)
+        else:  # a recognizer of the caller's own that reads one crop per plate
+            reads, logits = rec.read_crops_with_logits([v[0] for v in views])
         alternatives = [()] * len(reads)
         slots = rec.spec.decoder == "slots"
         if self.fit_formats is not None and slots:

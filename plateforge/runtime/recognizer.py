@@ -21,6 +21,18 @@ MIN_SIDE = 4  # px: a crop smaller than this holds no readable character
 TTA_ZOOMS = (0.0, -0.04, -0.08, 0.04)
 
 
+def _mean_log_probs(logits: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Log of the mean softmax probabilities of the rows of ``logits`` (M, ...) that share an ``owner``
+    index (M,), for owners 0..n-1 → (n, ...)."""
+    p = softmax(logits)
+    if len(owner) % n == 0 and (owner == np.repeat(np.arange(n), len(owner) // n)).all():  # same count each
+        return np.log(p.reshape(n, len(owner) // n, *p.shape[1:]).mean(1) + 1e-9)
+    total = np.zeros((n, *p.shape[1:]), np.float32)
+    np.add.at(total, owner, p)
+    counts = np.bincount(owner, minlength=n).reshape(-1, *[1] * (p.ndim - 1))
+    return np.log(total / counts + 1e-9)
+
+
 def zoom_crop(crop: np.ndarray, zoom: float) -> np.ndarray:
     """The crop seen from a little further (``zoom`` < 0: a border of ``-zoom`` × its height on top and bottom
     and half that share of its width on each side, edge pixels repeated) or closer (``zoom`` > 0: that much
@@ -103,19 +115,30 @@ class PlateRecognizer:
     def read_crops_with_logits(self, crops: Sequence[np.ndarray]) -> tuple[list[PlateRead], np.ndarray]:
         """Like :meth:`read_crops`, also returning the character logits (N, K, A + 1) the reads came from
         (for alternatives), so nothing runs twice."""
+        return self.read_views([[c] for c in crops])
+
+    def read_views(self, views: Sequence[Sequence[np.ndarray]]) -> tuple[list[PlateRead], np.ndarray]:
+        """Read plates seen in one or more BGR uint8 crops each (``views[i]``: the crops of plate i, such as
+        the crops of two corner estimates): every crop is read at every zoom and the character and region
+        probabilities of all of them are averaged. Returns one read per plate and the character logits
+        (N, K, A + 1) it was decoded from (log-probabilities when a plate had more than one image)."""
         reads: list[PlateRead] = []
         all_chars = []
         zooms = self.zooms
-        for start in range(0, len(crops), self.batch_size):
-            part = crops[start : start + self.batch_size]
-            batch = np.stack([self.preprocess(zoom_crop(c, z)) for c in part for z in zooms])
+        for i, v in enumerate(views):
+            if len(v) == 0:
+                raise ValueError(f"plate {i} has no crop to read")
+        for start in range(0, len(views), self.batch_size):
+            part = views[start : start + self.batch_size]
+            owner = np.array([i for i, v in enumerate(part) for _ in v for _ in zooms])
+            batch = np.stack([self.preprocess(zoom_crop(c, z)) for v in part for c in v for z in zooms])
             outs = [self.infer(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
             chars = np.concatenate([o[0] for o in outs])
             regions = None if outs[0][1] is None else np.concatenate([o[1] for o in outs])
-            if len(zooms) > 1:  # mean probabilities over the zooms, as log-probabilities (decoding takes logits)
-                chars = np.log(softmax(chars).reshape(len(part), len(zooms), *chars.shape[1:]).mean(1) + 1e-9)
+            if len(batch) > len(part):  # mean probabilities per plate, as log-probabilities (decoding takes logits)
+                chars = _mean_log_probs(chars, owner, len(part))
                 if regions is not None:
-                    regions = np.log(softmax(regions).reshape(len(part), len(zooms), -1).mean(1) + 1e-9)
+                    regions = _mean_log_probs(regions, owner, len(part))
             all_chars.append(chars)
             region_p = softmax(regions) if regions is not None else np.zeros((len(part), 0), np.float32)
             decode = decode_ctc if self.spec.decoder == "ctc" else decode_slots
