@@ -145,7 +145,7 @@ def read(
         corners=corners or "auto",
         threads=threads,
         tiles=tiles,
-        second_view_below=second_view_below or None,
+        second_view_below=second_view_below,
     )
     rep = {"synthetic": evaluate_reader(alpr, scenes, seed, width, height) if scenes > 0 else None}
     if records is not None:

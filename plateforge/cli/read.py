@@ -92,7 +92,7 @@ def read(
             tta=tta,
             fit_formats=FIT_FORMATS if fit_formats else None,
             tiles=tiles,
-            second_view_below=second_view_below or None,
+            second_view_below=second_view_below,
         )
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")

@@ -62,7 +62,7 @@ def bench_reader(
         fast_resize=fast_resize,
         tta=tta,
         tiles=tiles,
-        second_view_below=second_view_below or None,
+        second_view_below=second_view_below,
     )
     for data in images[: min(3, len(images))]:
         alpr.read_timed(data)
@@ -113,6 +113,6 @@ def run_bench(
         "cpu_count": os.cpu_count(),
         "tta": tta,
         "tiles": tiles,
-        "second_view_below": second_view_below or None,
+        "second_view_below": second_view_below,
     }
     return report

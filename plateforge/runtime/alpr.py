@@ -55,7 +55,7 @@ class ALPR:
     than this many pixels tall is also read from a second crop, cut by corners the corner model refines
     again from a crop around its first corners, and the recognizer averages its probabilities over both
     crops (small plates are where one corner estimate is least sure; reported corners stay the first
-    ones; None: one crop per plate; needs a corner model). Detectors exported
+    ones; None or 0: one crop per plate; needs a corner model). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 

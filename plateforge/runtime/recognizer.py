@@ -25,12 +25,7 @@ def _mean_log_probs(logits: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray
     """Log of the mean softmax probabilities of the rows of ``logits`` (M, ...) that share an ``owner``
     index (M,), for owners 0..n-1 → (n, ...)."""
     p = softmax(logits)
-    if len(owner) % n == 0 and (owner == np.repeat(np.arange(n), len(owner) // n)).all():  # same count each
-        return np.log(p.reshape(n, len(owner) // n, *p.shape[1:]).mean(1) + 1e-9)
-    total = np.zeros((n, *p.shape[1:]), np.float32)
-    np.add.at(total, owner, p)
-    counts = np.bincount(owner, minlength=n).reshape(-1, *[1] * (p.ndim - 1))
-    return np.log(total / counts + 1e-9)
+    return np.log(np.stack([p[owner == i].mean(0) for i in range(n)]) + 1e-9)
 
 
 def zoom_crop(crop: np.ndarray, zoom: float) -> np.ndarray:

@@ -134,7 +134,7 @@ def make_alpr(r: ReaderOptions):
         tta=r.tta,
         fit_formats=FIT_FORMATS if r.fit_formats else None,
         tiles=r.tiles,
-        second_view_below=r.second_view_below or None,
+        second_view_below=r.second_view_below,
     )
 
 
