@@ -90,6 +90,27 @@ def test_views_of_a_plate_average_their_probabilities(reader, fresh_crops):
         reader.read_views([[crops[0]], []])
 
 
+def test_known_first_looks_are_reused_not_read_again(reader, fresh_crops, monkeypatch):
+    """``view_logits(known=...)``: each plate's first crop at zoom 0, already read, takes its place in the
+    average: the same logits as reading everything, from fewer images."""
+    from plateforge.runtime.recognizer import PlateRecognizer
+
+    zoomed = PlateRecognizer(threads=1, tta=True)
+    crops = fresh_crops[0][6:12]
+    views = [[crops[0], crops[1]], [crops[2]], [crops[3], crops[4]], [crops[5]]]
+    first = zoomed.view_logits([[v[0]] for v in views], zooms=(0.0,))
+    seen = []
+    infer = zoomed.infer
+    monkeypatch.setattr(zoomed, "infer", lambda batch: seen.append(len(batch)) or infer(batch))
+    want = zoomed.view_logits(views)
+    chars, regions = zoomed.view_logits(views, known=first)
+    assert sum(seen) == 2 * 6 * len(zoomed.zooms) - len(views)  # one image per plate not read again
+    np.testing.assert_array_equal(chars, want[0])
+    np.testing.assert_array_equal(regions, want[1])
+    with pytest.raises(ValueError, match="known outputs for 3 plates, but 4"):
+        zoomed.view_logits(views, known=(first[0][:3], first[1][:3]))
+
+
 def test_reads_real_us_crops(reader):
     from plateforge.data import load_dataset
     from plateforge.data.split import split_records

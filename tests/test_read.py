@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from plateforge.cli.app import app
 from plateforge.ops.slots import text_confidences
-from plateforge.runtime.alpr import ALPR, SECOND_VIEW_BELOW
+from plateforge.runtime.alpr import ALPR, RECHECK_BELOW, SECOND_VIEW_BELOW
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts
 
 pytest.importorskip("albumentations")
@@ -195,6 +195,10 @@ def test_entry_points_share_the_readers_tta_default():
     assert below == SECOND_VIEW_BELOW > 0 and ReaderOptions().second_view_below == below
     for fn in (read, eval_read, bench, run_bench):
         assert inspect.signature(fn).parameters["second_view_below"].default == below, fn.__qualname__
+    recheck = inspect.signature(ALPR).parameters["recheck_below"].default
+    assert recheck == RECHECK_BELOW and 0 < recheck < 1 and ReaderOptions().recheck_below == recheck
+    for fn in (read, eval_read, bench, run_bench):
+        assert inspect.signature(fn).parameters["recheck_below"].default == recheck, fn.__qualname__
 
 
 def test_small_plates_are_also_read_from_a_second_corner_estimate(monkeypatch):
@@ -204,12 +208,16 @@ def test_small_plates_are_also_read_from_a_second_corner_estimate(monkeypatch):
     from plateforge.ops.geometry import quad_boxes
 
     img = next(scenes_with_texts(1, seed=5, plate_height=(18, 30), plates=(2, 2)))[0]
-    one = ALPR(threads=1, second_view_below=None)
-    two = ALPR(detector=one.detector, recognizer=one.recognizer, corners=one.corners, second_view_below=40)
+    one = ALPR(threads=1, second_view_below=None, recheck_below=None)
+    two = ALPR(
+        detector=one.detector, recognizer=one.recognizer, corners=one.corners, second_view_below=40, recheck_below=None
+    )
     calls, views = [], []
-    refine, read_views = one.corners.refine, one.recognizer.read_views
+    refine, view_logits = one.corners.refine, one.recognizer.view_logits
     monkeypatch.setattr(one.corners, "refine", lambda im, boxes: calls.append(np.array(boxes)) or refine(im, boxes))
-    monkeypatch.setattr(one.recognizer, "read_views", lambda v: views.append([len(x) for x in v]) or read_views(v))
+    monkeypatch.setattr(
+        one.recognizer, "view_logits", lambda v, **kw: views.append([len(x) for x in v]) or view_logits(v, **kw)
+    )
     first = one.read(img)
     assert len(first) >= 1 and len(calls) == 1 and views[-1] == [1] * len(first)
     second = two.read(img)
@@ -218,6 +226,43 @@ def test_small_plates_are_also_read_from_a_second_corner_estimate(monkeypatch):
     np.testing.assert_allclose(calls[2], quad_boxes(np.array([p.corners for p in first], np.float32)), atol=1e-3)
     assert [p.corners for p in second] == [p.corners for p in first]
     assert [p.box for p in second] == [p.box for p in first]
+
+
+def test_only_unsure_reads_get_the_zooms_and_the_second_crop(monkeypatch):
+    """With ``recheck_below``, every plate is first read once from its crop as cut; plates read at least that
+    confidently (and in their region's format) keep that read, the others get the zooms and, when small, the
+    second crop, and read exactly as a reader that rechecks every plate."""
+    from plateforge.eval.read_eval import scenes_with_texts
+
+    full = ALPR(threads=1, recheck_below=None)
+    parts = dict(detector=full.detector, recognizer=full.recognizer, corners=full.corners)
+    fast = ALPR(**parts, recheck_below=0.9)
+    # the first look's raw reads (its own recognizer: tta applies to a recognizer the reader builds)
+    plain = ALPR(detector=full.detector, corners=full.corners, tta=False, second_view_below=None, fit_formats=None)
+    calls = []
+    view_logits = full.recognizer.view_logits
+    monkeypatch.setattr(
+        full.recognizer,
+        "view_logits",
+        lambda v, zooms=None, known=None: (
+            calls.append((len(v), zooms, known is not None)) or view_logits(v, zooms=zooms, known=known)
+        ),
+    )
+    sure = unsure = 0
+    for img, _, _ in scenes_with_texts(6, seed=11, plate_height=(20, 90), plates=(3, 3)):
+        want, base = full.read(img), plain.read(img)
+        calls.clear()
+        got = fast.read(img)
+        assert [p.box for p in got] == [p.box for p in want] == [p.box for p in base]
+        again = [i for i, p in enumerate(base) if p.confidence < 0.9 or p.format_ok is False]
+        assert calls[0] == (len(got), (0.0,), False)  # the first look: one crop, no zooms
+        assert calls[1:] == ([(len(again), None, True)] if again else [])  # the rest, reusing the first look
+        for i, (g, w, b) in enumerate(zip(got, want, base, strict=True)):
+            expected = w if i in again else b
+            assert (g.text, g.confidence, g.region) == (expected.text, expected.confidence, expected.region)
+        unsure += len(again)
+        sure += len(got) - len(again)
+    assert sure >= 3 and unsure >= 1  # the scenes hold both kinds
 
 
 def test_formats_and_top_n():

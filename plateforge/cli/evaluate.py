@@ -118,6 +118,9 @@ def read(
     second_view_below: Annotated[
         float, typer.Option(help="As ALPR(second_view_below=PX): a second crop for plates less tall; 0: off.")
     ] = 40.0,
+    recheck_below: Annotated[
+        float, typer.Option(help="As ALPR(recheck_below=C): zooms and second crop for less sure reads; 1: all.")
+    ] = 0.9,
     width: Annotated[int, typer.Option(help="Width of the synthetic scenes (px); plates stay 16-140 px high.")] = 1280,
     height: Annotated[int, typer.Option(help="Height of the synthetic scenes (px).")] = 720,
 ) -> None:
@@ -146,6 +149,7 @@ def read(
         threads=threads,
         tiles=tiles,
         second_view_below=second_view_below,
+        recheck_below=recheck_below,
     )
     rep = {"synthetic": evaluate_reader(alpr, scenes, seed, width, height) if scenes > 0 else None}
     if records is not None:

@@ -51,6 +51,7 @@ def bench_reader(
     tta: bool = True,
     tiles: int = 1,
     second_view_below: float | None = 40.0,
+    recheck_below: float | None = 0.9,
 ) -> dict:
     """Read every image ``repeat`` times (after a short warm-up); per-stage p50 / p95 ms and frames/s."""
     from plateforge.runtime.alpr import ALPR
@@ -63,6 +64,7 @@ def bench_reader(
         tta=tta,
         tiles=tiles,
         second_view_below=second_view_below,
+        recheck_below=recheck_below,
     )
     for data in images[: min(3, len(images))]:
         alpr.read_timed(data)
@@ -87,9 +89,10 @@ def run_bench(
     tta: bool = True,
     tiles: int = 1,
     second_view_below: float | None = 40.0,
+    recheck_below: float | None = 0.9,
 ) -> dict:
-    """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}; ``tiles`` and
-    ``second_view_below`` as ``ALPR``."""
+    """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}; ``tiles``,
+    ``second_view_below`` and ``recheck_below`` as ``ALPR``."""
     start = time.perf_counter()
     images = bench_images(folder, scenes, plates=plates)
     threads = threads or sorted({1, os.cpu_count() or 1})
@@ -104,6 +107,7 @@ def run_bench(
                 tta=tta,
                 tiles=tiles,
                 second_view_below=second_view_below,
+                recheck_below=recheck_below,
                 **models,
             )
     report["_meta"] = {
@@ -114,5 +118,6 @@ def run_bench(
         "tta": tta,
         "tiles": tiles,
         "second_view_below": second_view_below,
+        "recheck_below": recheck_below,
     }
     return report

@@ -21,6 +21,7 @@ from plateforge.types import Detection, PlateRead, PlateResult
 
 FIT_FORMATS = 0.1  # default ``fit_formats``: chosen on synthetic and UC3M-LP crops (docs/read.md)
 SECOND_VIEW_BELOW = 40.0  # default ``second_view_below`` (px): where a second crop helps (docs/read.md)
+RECHECK_BELOW = 0.9  # default ``recheck_below``: no read lost on the paired scenes up to 0.9 (docs/read.md)
 
 
 @dataclass
@@ -55,7 +56,10 @@ class ALPR:
     than this many pixels tall is also read from a second crop, cut by corners the corner model refines
     again from a crop around its first corners, and the recognizer averages its probabilities over both
     crops (small plates are where one corner estimate is least sure; reported corners stay the first
-    ones; None or 0: one crop per plate; needs a corner model). Detectors exported
+    ones; None or 0: one crop per plate; needs a corner model); ``recheck_below``: each plate is first read
+    once, from its crop as cut; only plates read less confidently than this, or whose read fails its
+    region's patterns, get the test-time zooms and the second crop (their reads are the same as with every
+    plate rechecked; None or ≥ 1: every plate is). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -74,6 +78,7 @@ class ALPR:
         fit_formats: float | None = FIT_FORMATS,
         tiles: int = 1,
         second_view_below: float | None = SECOND_VIEW_BELOW,
+        recheck_below: float | None = RECHECK_BELOW,
     ):
         self.detector = (
             detector
@@ -94,6 +99,7 @@ class ALPR:
         self.rectify_margin = rectify_margin
         self.fit_formats = fit_formats
         self.second_view_below = second_view_below
+        self.recheck_below = recheck_below
 
     def read_timed(self, image: ImageInput) -> ImageRead:
         """Read one image (path, bytes or array); raises ImageError for an unusable input."""
@@ -125,34 +131,65 @@ class ALPR:
         return np.array([d.corners for d in detections], np.float32).reshape(-1, 4, 2)
 
     def _read_detections(self, img, detections) -> tuple[list[PlateResult], list[np.ndarray], float, float]:
+        """Plates, their crops, and the seconds spent rectifying (corners included) and recognizing."""
         t0 = time.perf_counter()
         quads = self.plate_corners(img, detections)
         spec = self.recognizer.spec
         crops = [rectify(img, q, spec.width, spec.height, self.rectify_margin) for q in quads]
-        views = [[c] for c in crops]
-        if self.corners is not None and self.second_view_below and len(quads):
-            outline = quad_boxes(quads)  # xyxy of each plate's first corners, not clipped
-            small = np.flatnonzero(outline[:, 3] - outline[:, 1] < self.second_view_below)
-            if len(small) and hasattr(self.recognizer, "read_views"):
-                for i, q in zip(small, self.corners.refine(img, outline[small]), strict=True):
-                    views[i].append(rectify(img, q, spec.width, spec.height, self.rectify_margin))
-        t1 = time.perf_counter()
+        rectify_s = time.perf_counter() - t0
         if self.corners is not None:  # the refined corners box the plate more tightly than the detector
             boxes = [tuple(float(v) for v in b) for b in quad_boxes(quads, img.shape[1], img.shape[0])]
         else:
             boxes = [d.box for d in detections]
-        plates = self._recognize(views, detections, quads, boxes)
-        return plates, crops, t1 - t0, time.perf_counter() - t1
-
-    def _recognize(self, views, detections, quads, boxes) -> list[PlateResult]:
-        """Read each plate from its crops (``views[i]``: one or more) and check its format."""
-        if not views:
-            return []
-        rec = self.recognizer
-        if hasattr(rec, "read_views"):
-            reads, logits = rec.read_views(views)
+        if not crops:
+            return [], crops, rectify_s, 0.0
+        t1 = time.perf_counter()
+        if hasattr(self.recognizer, "view_logits"):
+            reads, logits, corner_s = self._read_plates(img, quads, crops)
         else:  # a recognizer of the caller's own that reads one crop per plate
-            reads, logits = rec.read_crops_with_logits([v[0] for v in views])
+            (reads, logits), corner_s = self.recognizer.read_crops_with_logits(crops), 0.0
+        plates = self._results(reads, logits, detections, quads, boxes)
+        return plates, crops, rectify_s + corner_s, time.perf_counter() - t1 - corner_s
+
+    def _read_plates(self, img, quads, crops) -> tuple[list[PlateRead], np.ndarray, float]:
+        """Reads and character logits of the plates cut at ``quads`` (``crops``: their rectified crops), with
+        the first look, zooms and second crops of ``recheck_below`` / ``second_view_below``; also the
+        seconds spent on second corner estimates and crops."""
+        rec = self.recognizer
+        views = [[c] for c in crops]
+        small = np.zeros(len(crops), bool)
+        if self.corners is not None and self.second_view_below:
+            outline = quad_boxes(quads)  # xyxy of each plate's first corners, not clipped
+            small = outline[:, 3] - outline[:, 1] < self.second_view_below
+        again, known = np.arange(len(crops)), None
+        if self.recheck_below is not None and self.recheck_below < 1 and (len(rec.zooms) > 1 or small.any()):
+            known = rec.view_logits(views, zooms=(0.0,))  # the first look: each crop as cut
+            reads, logits = rec.decode(*known), known[0]
+            again = np.flatnonzero(
+                [r.confidence < self.recheck_below or format_ok(r.text, r.region) is False for r in reads]
+            )
+            known = (known[0][again], None if known[1] is None else known[1][again])
+        t0 = time.perf_counter()
+        second = again[small[again]]
+        if len(second):
+            spec = rec.spec
+            for i, q in zip(second, self.corners.refine(img, quad_boxes(quads[second])), strict=True):
+                views[i].append(rectify(img, q, spec.width, spec.height, self.rectify_margin))
+        corner_s = time.perf_counter() - t0
+        if len(again) == 0:
+            return reads, logits, corner_s
+        chars, regions = rec.view_logits([views[i] for i in again], known=known)
+        if len(again) == len(crops):
+            return rec.decode(chars, regions), chars, corner_s
+        reads, logits = list(reads), np.array(logits)
+        for k, (i, r) in enumerate(zip(again, rec.decode(chars, regions), strict=True)):
+            reads[i], logits[i] = r, chars[k]
+        return reads, logits, corner_s
+
+    def _results(self, reads, logits, detections, quads, boxes) -> list[PlateResult]:
+        """PlateResults from the recognizer's reads and the character logits (N, K, A + 1) they came from:
+        format check, format fitting and alternatives."""
+        rec = self.recognizer
         alternatives = [()] * len(reads)
         slots = rec.spec.decoder == "slots"
         if self.fit_formats is not None and slots:

@@ -28,6 +28,17 @@ def _mean_log_probs(logits: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray
     return np.log(np.stack([p[owner == i].mean(0) for i in range(n)]) + 1e-9)
 
 
+def _insert_rows(rows: np.ndarray | None, at: np.ndarray, new: np.ndarray, n: int) -> np.ndarray:
+    """``n`` rows: ``new`` at the indices ``at``, the rows of ``rows`` (may be None when ``at`` is every
+    index) elsewhere, in order."""
+    out = np.empty((n, *new.shape[1:]), new.dtype)
+    rest = np.setdiff1d(np.arange(n), at)
+    out[at] = new
+    if len(rest):
+        out[rest] = rows
+    return out
+
+
 def zoom_crop(crop: np.ndarray, zoom: float) -> np.ndarray:
     """The crop seen from a little further (``zoom`` < 0: a border of ``-zoom`` × its height on top and bottom
     and half that share of its width on each side, edge pixels repeated) or closer (``zoom`` > 0: that much
@@ -112,36 +123,74 @@ class PlateRecognizer:
         (for alternatives), so nothing runs twice."""
         return self.read_views([[c] for c in crops])
 
-    def read_views(self, views: Sequence[Sequence[np.ndarray]]) -> tuple[list[PlateRead], np.ndarray]:
+    def read_views(
+        self, views: Sequence[Sequence[np.ndarray]], zooms: Sequence[float] | None = None
+    ) -> tuple[list[PlateRead], np.ndarray]:
         """Read plates seen in one or more BGR uint8 crops each (``views[i]``: the crops of plate i, such as
-        the crops of two corner estimates): every crop is read at every zoom and the character and region
-        probabilities of all of them are averaged. Returns one read per plate and the character logits
-        (N, K, A + 1) it was decoded from (log-probabilities when a plate had more than one image)."""
-        reads: list[PlateRead] = []
-        all_chars = []
-        zooms = self.zooms
+        the crops of two corner estimates): every crop is read at every zoom (``zooms``, default the
+        recognizer's own) and the character and region probabilities of all of them are averaged. Returns one
+        read per plate and the character logits (N, K, A + 1) it was decoded from (log-probabilities when a
+        plate had more than one image)."""
+        chars, regions = self.view_logits(views, zooms)
+        return self.decode(chars, regions), chars
+
+    def view_logits(
+        self,
+        views: Sequence[Sequence[np.ndarray]],
+        zooms: Sequence[float] | None = None,
+        known: tuple[np.ndarray, np.ndarray | None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Character logits (N, K, A + 1) and region logits (N, R) (None for a model without regions) of
+        plates seen in one or more crops each, as :meth:`read_views` averages them. ``known``: the raw outputs
+        of each plate's first crop at zoom 0 (its first :meth:`view_logits` of one crop with ``zooms=(0.0,)``),
+        used in its place in the average instead of reading that image again (same result, one image less)."""
+        zooms = self.zooms if zooms is None else tuple(zooms)
         for i, v in enumerate(views):
             if len(v) == 0:
                 raise ValueError(f"plate {i} has no crop to read")
+        if known is not None and len(known[0]) != len(views):
+            raise ValueError(f"known outputs for {len(known[0])} plates, but {len(views)} plates to read")
+        all_chars, all_regions = [], []
         for start in range(0, len(views), self.batch_size):
             part = views[start : start + self.batch_size]
-            owner = np.array([i for i, v in enumerate(part) for _ in v for _ in zooms])
-            batch = np.stack([self.preprocess(zoom_crop(c, z)) for v in part for c in v for z in zooms])
-            outs = [self.infer(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
-            chars = np.concatenate([o[0] for o in outs])
-            regions = None if outs[0][1] is None else np.concatenate([o[1] for o in outs])
-            if len(batch) > len(part):  # mean probabilities per plate, as log-probabilities (decoding takes logits)
+            images = [(i, j, c, z) for i, v in enumerate(part) for j, c in enumerate(v) for z in zooms]
+            reuse = [known is not None and j == 0 and z == 0.0 for _, j, _, z in images]
+            batch = [self.preprocess(zoom_crop(c, z)) for (_, _, c, z), r in zip(images, reuse, strict=True) if not r]
+            chars, regions = self._infer_all(np.stack(batch)) if batch else (None, None)
+            if any(reuse):  # put the known rows where their images sit, so the average is the same
+                rows = np.flatnonzero(reuse)
+                plates = start + np.array([images[k][0] for k in rows])
+                chars = _insert_rows(chars, rows, known[0][plates], len(images))
+                if known[1] is not None:
+                    regions = _insert_rows(regions, rows, known[1][plates], len(images))
+            if len(images) > len(part):  # mean probabilities per plate, as log-probabilities (decoding takes logits)
+                owner = np.array([im[0] for im in images])
                 chars = _mean_log_probs(chars, owner, len(part))
                 if regions is not None:
                     regions = _mean_log_probs(regions, owner, len(part))
             all_chars.append(chars)
-            region_p = softmax(regions) if regions is not None else np.zeros((len(part), 0), np.float32)
-            decode = decode_ctc if self.spec.decoder == "ctc" else decode_slots
-            for (text, conf, char_conf), rp in zip(decode(chars, self.spec.alphabet), region_p, strict=True):
-                k = int(rp.argmax()) if rp.size else 0
-                region = self.spec.regions[k] if self.spec.regions else None
-                reads.append(PlateRead(text, conf, char_conf, region, float(rp[k]) if rp.size else 0.0))
-        return reads, (np.concatenate(all_chars) if all_chars else np.zeros((0, 0, 0), np.float32))
+            all_regions.append(regions)
+        if not all_chars:
+            return np.zeros((0, 0, 0), np.float32), None
+        regions = None if all_regions[0] is None else np.concatenate(all_regions)
+        return np.concatenate(all_chars), regions
+
+    def _infer_all(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`infer` over a batch of any size, ``batch_size`` images per call."""
+        outs = [self.infer(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
+        regions = None if outs[0][1] is None else np.concatenate([o[1] for o in outs])
+        return np.concatenate([o[0] for o in outs]), regions
+
+    def decode(self, chars: np.ndarray, regions: np.ndarray | None) -> list[PlateRead]:
+        """Reads from character logits (N, K, A + 1) and region logits (N, R) or None."""
+        region_p = softmax(regions) if regions is not None else np.zeros((len(chars), 0), np.float32)
+        decode = decode_ctc if self.spec.decoder == "ctc" else decode_slots
+        reads = []
+        for (text, conf, char_conf), rp in zip(decode(chars, self.spec.alphabet), region_p, strict=True):
+            k = int(rp.argmax()) if rp.size else 0
+            region = self.spec.regions[k] if self.spec.regions else None
+            reads.append(PlateRead(text, conf, char_conf, region, float(rp[k]) if rp.size else 0.0))
+        return reads
 
     def run(self, images: ImageInput | Sequence[ImageInput]) -> PlateRead | list[PlateRead]:
         """Read one crop (path, bytes or array) → PlateRead, or a list of them → list of PlateRead.

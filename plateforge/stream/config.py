@@ -39,7 +39,9 @@ class ReaderOptions:
     detector's own corners), ``tta`` (the recognizer's test-time zooms, see ``ALPR``), ``fit_formats`` (replace a
     read that fails its region's patterns by a likely valid alternative, see ``ALPR``), ``tiles`` (N > 1: also
     detect in N × N tiles, for plates too small in a wide high-resolution view, see ``PlateDetector``),
-    ``second_view_below`` (px; plates less tall are also read from a second crop, see ``ALPR``; 0 or null: off);
+    ``second_view_below`` (px; plates less tall are also read from a second crop, see ``ALPR``; 0 or null: off),
+    ``recheck_below`` (only plates first read less confidently get the zooms and the second crop, see
+    ``ALPR``; 1 or null: every plate);
     ``vehicle_model``: an
     Ultralytics YOLO ONNX to search plates inside vehicles only, with ``vehicle_classes`` (default COCO car,
     motorcycle, bus, truck) above ``vehicle_conf``."""
@@ -55,6 +57,7 @@ class ReaderOptions:
     fit_formats: bool = True
     tiles: int = 1
     second_view_below: float | None = 40.0  # ALPR's default (plateforge.runtime.alpr.SECOND_VIEW_BELOW)
+    recheck_below: float | None = 0.9  # ALPR's default (plateforge.runtime.alpr.RECHECK_BELOW)
     vehicle_model: str | None = None
     vehicle_classes: list[int] | None = None
     vehicle_conf: float = 0.3
@@ -135,6 +138,7 @@ def make_alpr(r: ReaderOptions):
         fit_formats=FIT_FORMATS if r.fit_formats else None,
         tiles=r.tiles,
         second_view_below=r.second_view_below,
+        recheck_below=r.recheck_below,
     )
 
 
