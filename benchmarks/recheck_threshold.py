@@ -1,6 +1,7 @@
-"""Which ``recheck_below`` keeps every read: each plate read once (its crop as cut, no zooms) and read in
-full (every zoom, the second crop of small plates), and for each threshold the plates read right when the
-first read is kept for plates at least that confident (and in their region's format).
+"""Which ``recheck_below`` keeps every read: each plate read once (its crop as cut, no zooms, no
+specialist) and read in full (every zoom, the second crop of small plates, the specialists), and for each
+threshold the plates read right when the first read is kept for plates at least that confident (and in
+their region's format).
 
 Synthetic 1280x720 scenes of seeds 2024 / 77 / 5 (150 / 150 / 600 scenes: 1,804 plates, exact match) and,
 with ``--uc3m DIR``, UC3M-LP's val scenes (the 5 visible characters right). Use it to pick the threshold
@@ -18,6 +19,7 @@ import numpy as np
 from plateforge.eval.det_metrics import match
 from plateforge.eval.read_eval import masked_match, scenes_with_texts
 from plateforge.runtime.alpr import ALPR
+from plateforge.runtime.recognizer import PlateRecognizer
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96)
 
@@ -37,12 +39,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     full = ALPR(recognizer=args.recognizer, threads=args.threads, recheck_below=None)
+    first_look = PlateRecognizer(args.recognizer, threads=args.threads, specialists=None)  # no zooms either
     once = ALPR(
         detector=full.detector,
         corners=full.corners,
-        recognizer=args.recognizer,
+        recognizer=first_look,
         threads=args.threads,
-        tta=False,
         second_view_below=None,
         fit_formats=None,
     )

@@ -1,5 +1,7 @@
 """Recognizer accuracy and speed on the same crops, side by side with rapidocr's PP-OCRv4 recognizer.
-plateforge is measured as the bare model and with its test-time zooms (the default of ``plateforge read``).
+plateforge is measured as the bare model, with its test-time zooms, and (the bundled model only) with the
+zooms and its region specialists as ``PlateRecognizer()`` reads: that row times whole ``read_crops`` calls
+(preprocessing, both models, decoding), the others the network's inference alone.
 
 Run:  python benchmarks/recognizer_bench.py [--data data/us_crops_split/val.jsonl] [--model M.onnx] [--int8 Q.onnx]
 rapidocr is optional: pip install --no-deps rapidocr-onnxruntime==1.4.4 && pip install pyclipper shapely six
@@ -46,7 +48,7 @@ def right(read: str, truth: str) -> bool:
 def bench_plateforge(model: str | None, crops, texts, label: str, tta: bool = False) -> dict:
     """Exact match and inference time; with ``tta`` each plate is read at every zoom (as ``plateforge read``
     does), so one plate costs one inference over ``len(zooms)`` images."""
-    rec = PlateRecognizer(model, threads=1, batch_size=32, tta=tta)
+    rec = PlateRecognizer(model, threads=1, batch_size=32, tta=tta, specialists=None)
     k = len(rec.zooms)
     prepped = [rec.preprocess(zoom_crop(c, z)) for c in crops for z in rec.zooms]
     reads = rec.read_crops(crops)
@@ -65,6 +67,33 @@ def bench_plateforge(model: str | None, crops, texts, label: str, tta: bool = Fa
     for _ in range(20):
         rec.infer(batch)
     per_batch = (time.perf_counter() - t) / 20
+    return {
+        "model": label,
+        "exact": acc,
+        "ms_b1_p50": 1000 * float(np.median(times)),
+        "plates_per_s_b32": 32 / per_batch,
+    }
+
+
+def bench_with_specialists(crops, texts) -> dict:
+    """The bundled recognizer with its zooms and specialists: exact match and whole reads timed (batch 1:
+    one crop per call; batch 32: 32 crops per call)."""
+    rec = PlateRecognizer(threads=1, batch_size=32, tta=True)
+    reads = rec.read_crops(crops)
+    acc = float(np.mean([right(r.text, t) for r, t in zip(reads, texts, strict=True)]))
+    for c in crops[:20]:
+        rec.read_crops([c])
+    times = []
+    for c in crops[:300]:
+        t = time.perf_counter()
+        rec.read_crops([c])
+        times.append(time.perf_counter() - t)
+    batch = (crops * 32)[:32]
+    t = time.perf_counter()
+    for _ in range(10):
+        rec.read_crops(batch)
+    per_batch = (time.perf_counter() - t) / 10
+    label = "+ zooms + " + ", ".join(rec.specialists) + " specialist"
     return {
         "model": label,
         "exact": acc,
@@ -105,6 +134,8 @@ def main() -> None:
     crops, texts = load_crops(args.data, args.subset)
     rows = [bench_plateforge(args.model, crops, texts, "plateforge FP32")]
     rows.append(bench_plateforge(args.model, crops, texts, "plateforge FP32 + zooms", tta=True))
+    if args.model is None:
+        rows.append(bench_with_specialists(crops, texts))
     if args.int8:
         rows.append(bench_plateforge(args.int8, crops, texts, "plateforge INT8"))
     rapid = bench_rapidocr(crops, texts)

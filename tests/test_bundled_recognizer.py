@@ -98,7 +98,7 @@ def test_known_first_looks_are_reused_not_read_again(reader, fresh_crops, monkey
     zoomed = PlateRecognizer(threads=1, tta=True)
     crops = fresh_crops[0][6:12]
     views = [[crops[0], crops[1]], [crops[2]], [crops[3], crops[4]], [crops[5]]]
-    first = zoomed.view_logits([[v[0]] for v in views], zooms=(0.0,))
+    first = zoomed.view_logits([[v[0]] for v in views], zooms=(0.0,), specialists=False)
     seen = []
     infer = zoomed.infer
     monkeypatch.setattr(zoomed, "infer", lambda batch: seen.append(len(batch)) or infer(batch))
@@ -109,6 +109,38 @@ def test_known_first_looks_are_reused_not_read_again(reader, fresh_crops, monkey
     np.testing.assert_array_equal(regions, want[1])
     with pytest.raises(ValueError, match="known outputs for 3 plates, but 4"):
         zoomed.view_logits(views, known=(first[0][:3], first[1][:3]))
+
+
+def test_plates_of_a_specialists_region_are_read_by_it(fresh_crops):
+    """The bundled recognizer hands the plates it places in a US region to the bundled US specialist (at its
+    own zooms); the others, and every region, stay its own. Misfit specialists are refused by name."""
+    from dataclasses import replace
+
+    from plateforge.runtime.recognizer import BUNDLED_SPECIALISTS
+    from plateforge.runtime.session import bundled_model
+
+    crops = fresh_crops[0][:76]  # 4 of each region
+    rec = PlateRecognizer(threads=1, tta=True)
+    assert set(rec.specialists) == set(BUNDLED_SPECIALISTS) == {"us-"}
+    alone = PlateRecognizer(threads=1, tta=True, specialists=None)
+    assert alone.specialists == {} and PlateRecognizer(bundled_model("recognizer.onnx")).specialists == {}
+    us = PlateRecognizer(bundled_model(BUNDLED_SPECIALISTS["us-"]), threads=1, tta=True)
+    views = [[c] for c in crops]
+    chars, regions = rec.view_logits(views)
+    own_chars, own_regions = alone.view_logits(views)
+    us_chars = us.view_logits(views)[0]
+    routed = np.array([rec.spec.regions[k].startswith("us-") for k in own_regions.argmax(1)])
+    assert 8 <= routed.sum() < len(crops)  # the US plates, about
+    np.testing.assert_array_equal(regions, own_regions)
+    np.testing.assert_array_equal(chars[routed], us_chars[routed])
+    np.testing.assert_array_equal(chars[~routed], own_chars[~routed])
+    np.testing.assert_array_equal(rec.view_logits(views, specialists=False)[0], own_chars)
+    odd = PlateRecognizer(bundled_model("recognizer_us.onnx"), specialists=None)
+    odd.spec = replace(odd.spec, alphabet="ABC")
+    with pytest.raises(ValueError, match="specialist .*recognizer_us.onnx for 'us-': alphabet, slots or decoder"):
+        PlateRecognizer(specialists={"us-": odd})
+    with pytest.raises(ValueError, match="specialists: 'auto', None or a mapping"):
+        PlateRecognizer(specialists="us")
 
 
 def test_reads_real_us_crops(reader):

@@ -15,6 +15,7 @@ from plateforge.cli.app import app
 from plateforge.ops.slots import text_confidences
 from plateforge.runtime.alpr import ALPR, RECHECK_BELOW, SECOND_VIEW_BELOW
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts
+from plateforge.runtime.recognizer import PlateRecognizer
 
 pytest.importorskip("albumentations")
 
@@ -237,15 +238,19 @@ def test_only_unsure_reads_get_the_zooms_and_the_second_crop(monkeypatch):
     full = ALPR(threads=1, recheck_below=None)
     parts = dict(detector=full.detector, recognizer=full.recognizer, corners=full.corners)
     fast = ALPR(**parts, recheck_below=0.9)
-    # the first look's raw reads (its own recognizer: tta applies to a recognizer the reader builds)
-    plain = ALPR(detector=full.detector, corners=full.corners, tta=False, second_view_below=None, fit_formats=None)
+    # the first look's raw reads: the recognizer alone, without zooms or specialists
+    alone = PlateRecognizer(threads=1, specialists=None)
+    plain = ALPR(
+        detector=full.detector, recognizer=alone, corners=full.corners, second_view_below=None, fit_formats=None
+    )
     calls = []
     view_logits = full.recognizer.view_logits
     monkeypatch.setattr(
         full.recognizer,
         "view_logits",
-        lambda v, zooms=None, known=None: (
-            calls.append((len(v), zooms, known is not None)) or view_logits(v, zooms=zooms, known=known)
+        lambda v, zooms=None, known=None, specialists=True: (
+            calls.append((len(v), zooms, known is not None))
+            or view_logits(v, zooms=zooms, known=known, specialists=specialists)
         ),
     )
     sure = unsure = 0

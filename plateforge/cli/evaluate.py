@@ -25,7 +25,9 @@ def _write_json(path: Path | None, report: dict) -> None:
 @friendly_errors
 def ocr(
     data: Annotated[Path, typer.Option(help="Manifest of plates with texts (crops or scenes).")],
-    model: Annotated[Path | None, typer.Option(help="Recognizer ONNX (default: the bundled one).")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Recognizer ONNX, read alone (default: the bundled one with its specialists).")
+    ] = None,
     subset: Annotated[str | None, typer.Option(help="Only records of this meta subset (train/val).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report here.")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,

@@ -18,7 +18,9 @@ def evaluate_recognizer(
     tta: bool = False,
 ) -> dict:
     """Read every plate with a text in ``data`` (rectified by its corners, or its box) and score the reads;
-    ``tta``: the recognizer's test-time zooms (see :class:`PlateRecognizer`)."""
+    ``tta``: the recognizer's test-time zooms (see :class:`PlateRecognizer`). With ``model`` None the
+    bundled recognizer reads with its bundled specialists, as the reader does; a model given by path reads
+    alone."""
     rec = PlateRecognizer(model, threads=threads, tta=tta)
     data_crops = plate_crops(str(data), rec.spec.width, rec.spec.height, subset)
     crops, truths, regions, layouts = list(data_crops.images), data_crops.texts, data_crops.regions, data_crops.layouts
@@ -29,6 +31,7 @@ def evaluate_recognizer(
         [x.text for x in reads], truths, [x.confidence for x in reads], regions, layouts, [x.region for x in reads]
     )
     report["model"] = rec.path
+    report["specialists"] = {prefix: sp.path for prefix, sp in rec.specialists.items()}
     report["tta"] = list(rec.zooms) if len(rec.zooms) > 1 else None
     report["data"] = str(data)
     report["ms_per_plate"] = 1000 * elapsed / len(crops)

@@ -163,7 +163,7 @@ class ALPR:
             small = outline[:, 3] - outline[:, 1] < self.second_view_below
         again, known = np.arange(len(crops)), None
         if self.recheck_below is not None and self.recheck_below < 1 and (len(rec.zooms) > 1 or small.any()):
-            known = rec.view_logits(views, zooms=(0.0,))  # the first look: each crop as cut
+            known = rec.view_logits(views, zooms=(0.0,), specialists=False)  # the first look: each crop as cut
             reads, logits = rec.decode(*known), known[0]
             again = np.flatnonzero(
                 [r.confidence < self.recheck_below or format_ok(r.text, r.region) is False for r in reads]

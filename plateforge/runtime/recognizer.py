@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -16,6 +16,8 @@ from plateforge.runtime.spec import ModelSpec
 from plateforge.types import PlateRead
 
 DEFAULT_RECOGNIZER = "recognizer.onnx"
+# region prefix → bundled specialist that re-reads the plates the bundled recognizer places there (recognizer.md)
+BUNDLED_SPECIALISTS = {"us-": "recognizer_us.onnx"}
 MIN_SIDE = 4  # px: a crop smaller than this holds no readable character
 # test-time zooms (``tta=True``), fractions of the crop height per side: < 0 adds a border, > 0 trims (see zoom_crop)
 TTA_ZOOMS = (0.0, -0.04, -0.08, 0.04)
@@ -56,7 +58,13 @@ class PlateRecognizer:
     """Reads rectified plate crops. ``model``: a plateforge recognizer ONNX (default: the bundled one);
     ``threads``: ONNX Runtime intra-op threads; ``batch_size``: crops per inference call; ``tta``: also read
     each crop zoomed out and in (True: :data:`TTA_ZOOMS`, or your own zooms, see :func:`zoom_crop`) and
-    average the character and region probabilities: more accurate, one inference per zoom."""
+    average the character and region probabilities: more accurate, one inference per zoom.
+
+    ``specialists``: region prefix → recognizer (path or :class:`PlateRecognizer`) that reads the plates this
+    one places in a region with that prefix, instead of this one (the same views and zooms; the region stays
+    this recognizer's). ``"auto"``: the bundled specialists (:data:`BUNDLED_SPECIALISTS`: US plates, which
+    the shared network reads least well) when ``model`` is None, none otherwise; None or {}: none.
+    Specialists must share this recognizer's alphabet, slots and decoder."""
 
     def __init__(
         self,
@@ -66,6 +74,7 @@ class PlateRecognizer:
         providers: list[str] | None = None,
         config: str | os.PathLike | None = None,
         tta: bool | Sequence[float] = False,
+        specialists: Mapping[str, str | os.PathLike | PlateRecognizer] | str | None = "auto",
     ):
         self.zooms = tuple(TTA_ZOOMS if tta is True else (tta or (0.0,)))
         self.path = str(model or bundled_model(DEFAULT_RECOGNIZER))
@@ -94,6 +103,20 @@ class PlateRecognizer:
         fixed = self.session.get_inputs()[0].shape[0]
         self.fixed_batch = fixed if isinstance(fixed, int) and fixed > 0 else None  # a model exported for batch N
         self.batch_size = self.fixed_batch or batch_size
+        if specialists == "auto":
+            specialists = {p: bundled_model(f) for p, f in BUNDLED_SPECIALISTS.items()} if model is None else None
+        elif isinstance(specialists, str):
+            raise ValueError(f"specialists: 'auto', None or a mapping of region prefix to model, got {specialists!r}")
+        self.specialists: dict[str, PlateRecognizer] = {}
+        for prefix, sp in (specialists or {}).items():
+            if not isinstance(sp, PlateRecognizer):
+                sp = PlateRecognizer(sp, threads, batch_size, providers, specialists=None)
+            mine, theirs = self.spec, sp.spec
+            if (theirs.alphabet, theirs.slots, theirs.decoder) != (mine.alphabet, mine.slots, mine.decoder):
+                raise ValueError(
+                    f"specialist {sp.path} for {prefix!r}: alphabet, slots or decoder differ from {self.path}'s"
+                )
+            self.specialists[prefix] = sp
 
     def preprocess(self, crop: np.ndarray) -> np.ndarray:
         """BGR uint8 crop → model input (H × W × 3 uint8, stretched to the model's size)."""
@@ -139,11 +162,27 @@ class PlateRecognizer:
         views: Sequence[Sequence[np.ndarray]],
         zooms: Sequence[float] | None = None,
         known: tuple[np.ndarray, np.ndarray | None] | None = None,
+        specialists: bool = True,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Character logits (N, K, A + 1) and region logits (N, R) (None for a model without regions) of
-        plates seen in one or more crops each, as :meth:`read_views` averages them. ``known``: the raw outputs
-        of each plate's first crop at zoom 0 (its first :meth:`view_logits` of one crop with ``zooms=(0.0,)``),
-        used in its place in the average instead of reading that image again (same result, one image less)."""
+        plates seen in one or more crops each, as :meth:`read_views` averages them; plates placed in a
+        specialist's region get that specialist's character logits (``specialists=False``: this model's
+        own). ``known``: this model's own raw outputs of each plate's first crop at zoom 0 (a
+        :meth:`view_logits` of one crop with ``zooms=(0.0,)`` and ``specialists=False``), used in its place in
+        the average instead of reading that image again (same result, one image less)."""
+        zooms = self.zooms if zooms is None else tuple(zooms)  # the specialists read at this model's zooms
+        chars, regions = self._own_logits(views, zooms, known)
+        if not (specialists and self.specialists and regions is not None and len(chars) and self.spec.regions):
+            return chars, regions
+        names = [self.spec.regions[k] for k in regions.argmax(1)]
+        for prefix, sp in self.specialists.items():
+            mine = [i for i, name in enumerate(names) if name.startswith(prefix)]
+            if mine:
+                chars[mine] = sp.view_logits([views[i] for i in mine], zooms, specialists=False)[0]
+        return chars, regions
+
+    def _own_logits(self, views, zooms, known) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`view_logits` of this model alone."""
         zooms = self.zooms if zooms is None else tuple(zooms)
         for i, v in enumerate(views):
             if len(v) == 0:
