@@ -200,6 +200,10 @@ def test_entry_points_share_the_readers_tta_default():
     assert recheck == RECHECK_BELOW and 0 < recheck < 1 and ReaderOptions().recheck_below == recheck
     for fn in (read, eval_read, bench, run_bench):
         assert inspect.signature(fn).parameters["recheck_below"].default == recheck, fn.__qualname__
+    assert inspect.signature(ALPR).parameters["specialists"].default is True and ReaderOptions().specialists
+    for fn in (read, eval_read, bench, run_bench):
+        assert inspect.signature(fn).parameters["specialists"].default is True, fn.__qualname__
+    assert ALPR(threads=1).recognizer.specialists and not ALPR(threads=1, specialists=False).recognizer.specialists
 
 
 def test_small_plates_are_also_read_from_a_second_corner_estimate(monkeypatch):

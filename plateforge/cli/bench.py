@@ -28,13 +28,16 @@ def bench(
     recheck_below: Annotated[
         float, typer.Option(help="As plateforge read --recheck-below (1: every plate gets the zooms).")
     ] = 0.9,
+    specialists: Annotated[bool, typer.Option(help="As plateforge read --specialists.")] = True,
 ) -> None:
     """Latency per stage (decode, detect, rectify, recognize, total) p50 / p95 and frames/s."""
     from rich.table import Table
 
     from plateforge.eval.bench import STAGES, run_bench
 
-    rep = run_bench(folder, scenes, threads, repeat, fast_resize, plates, tta, tiles, second_view_below, recheck_below)
+    rep = run_bench(
+        folder, scenes, threads, repeat, fast_resize, plates, tta, tiles, second_view_below, recheck_below, specialists
+    )
     meta = rep.pop("_meta")
     table = Table(title=f"{meta['source']}: {meta['images']} images, {meta['cpu_count']} cores")
     table.add_column("models @ threads")

@@ -123,6 +123,7 @@ def read(
     recheck_below: Annotated[
         float, typer.Option(help="As ALPR(recheck_below=C): zooms and second crop for less sure reads; 1: all.")
     ] = 0.9,
+    specialists: Annotated[bool, typer.Option(help="As plateforge read --specialists.")] = True,
     width: Annotated[int, typer.Option(help="Width of the synthetic scenes (px); plates stay 16-140 px high.")] = 1280,
     height: Annotated[int, typer.Option(help="Height of the synthetic scenes (px).")] = 720,
 ) -> None:
@@ -152,6 +153,7 @@ def read(
         tiles=tiles,
         second_view_below=second_view_below,
         recheck_below=recheck_below,
+        specialists=specialists,
     )
     rep = {"synthetic": evaluate_reader(alpr, scenes, seed, width, height) if scenes > 0 else None}
     if records is not None:

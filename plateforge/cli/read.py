@@ -70,6 +70,10 @@ def read(
             "1: every plate (~2.5 ms more per plate)."
         ),
     ] = 0.9,
+    specialists: Annotated[
+        bool,
+        typer.Option(help="Rechecked US plates re-read by the bundled US specialist (--no-specialists: faster p95)."),
+    ] = True,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
@@ -101,6 +105,7 @@ def read(
             tiles=tiles,
             second_view_below=second_view_below,
             recheck_below=recheck_below,
+            specialists=specialists,
         )
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")

@@ -52,6 +52,7 @@ def bench_reader(
     tiles: int = 1,
     second_view_below: float | None = 40.0,
     recheck_below: float | None = 0.9,
+    specialists: bool = True,
 ) -> dict:
     """Read every image ``repeat`` times (after a short warm-up); per-stage p50 / p95 ms and frames/s."""
     from plateforge.runtime.alpr import ALPR
@@ -65,6 +66,7 @@ def bench_reader(
         tiles=tiles,
         second_view_below=second_view_below,
         recheck_below=recheck_below,
+        specialists=specialists,
     )
     for data in images[: min(3, len(images))]:
         alpr.read_timed(data)
@@ -90,9 +92,10 @@ def run_bench(
     tiles: int = 1,
     second_view_below: float | None = 40.0,
     recheck_below: float | None = 0.9,
+    specialists: bool = True,
 ) -> dict:
     """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}; ``tiles``,
-    ``second_view_below`` and ``recheck_below`` as ``ALPR``."""
+    ``second_view_below``, ``recheck_below`` and ``specialists`` as ``ALPR``."""
     start = time.perf_counter()
     images = bench_images(folder, scenes, plates=plates)
     threads = threads or sorted({1, os.cpu_count() or 1})
@@ -108,6 +111,7 @@ def run_bench(
                 tiles=tiles,
                 second_view_below=second_view_below,
                 recheck_below=recheck_below,
+                specialists=specialists,
                 **models,
             )
     report["_meta"] = {
@@ -119,5 +123,6 @@ def run_bench(
         "tiles": tiles,
         "second_view_below": second_view_below,
         "recheck_below": recheck_below,
+        "specialists": specialists,
     }
     return report

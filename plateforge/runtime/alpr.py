@@ -59,7 +59,9 @@ class ALPR:
     ones; None or 0: one crop per plate; needs a corner model); ``recheck_below``: each plate is first read
     once, from its crop as cut; only plates read less confidently than this, or whose read fails its
     region's patterns, get the test-time zooms and the second crop (their reads are the same as with every
-    plate rechecked; None or ≥ 1: every plate is). Detectors exported
+    plate rechecked; None or ≥ 1: every plate is); ``specialists``: the bundled recognizer's region
+    specialists re-read the rechecked plates of their regions (see :class:`PlateRecognizer`; ignored when
+    ``recognizer`` is an object or a path of your own). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -79,6 +81,7 @@ class ALPR:
         tiles: int = 1,
         second_view_below: float | None = SECOND_VIEW_BELOW,
         recheck_below: float | None = RECHECK_BELOW,
+        specialists: bool = True,
     ):
         self.detector = (
             detector
@@ -88,7 +91,13 @@ class ALPR:
         self.recognizer = (
             recognizer
             if hasattr(recognizer, "read_crops")
-            else PlateRecognizer(recognizer, threads=threads, config=recognizer_config, tta=tta)
+            else PlateRecognizer(
+                recognizer,
+                threads=threads,
+                config=recognizer_config,
+                tta=tta,
+                specialists="auto" if specialists else None,
+            )
         )
         if corners == "auto":
             corners = CornerRegressor(threads=threads)
