@@ -72,7 +72,7 @@ def read(
     ] = 0.9,
     specialists: Annotated[
         bool,
-        typer.Option(help="Rechecked US plates re-read by the bundled US specialist (--no-specialists: faster p95)."),
+        typer.Option(help="Rechecked US / Indian plates re-read by their bundled specialists (--no-: faster p95)."),
     ] = True,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past

@@ -17,7 +17,7 @@ from plateforge.types import PlateRead
 
 DEFAULT_RECOGNIZER = "recognizer.onnx"
 # region prefix → bundled specialist that re-reads the plates the bundled recognizer places there (recognizer.md)
-BUNDLED_SPECIALISTS = {"us-": "recognizer_us.onnx"}
+BUNDLED_SPECIALISTS = {"us-": "recognizer_us.onnx", "in": "recognizer_in.onnx"}
 MIN_SIDE = 4  # px: a crop smaller than this holds no readable character
 # test-time zooms (``tta=True``), fractions of the crop height per side: < 0 adds a border, > 0 trims (see zoom_crop)
 TTA_ZOOMS = (0.0, -0.04, -0.08, 0.04)
