@@ -14,22 +14,11 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from plateforge.eval.det_metrics import match
-from plateforge.eval.read_eval import masked_match, scenes_with_texts
+from plateforge.eval.read_eval import masked_match, results_on, scenes_with_texts
 from plateforge.runtime.alpr import ALPR
 from plateforge.runtime.recognizer import PlateRecognizer
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96)
-
-
-def matched(plates, labels) -> list:
-    """The read result on each labelled plate (IoU >= 0.5), or None."""
-    gt = np.array([p.box for p in labels], np.float32).reshape(-1, 4)
-    boxes = np.array([p.box for p in plates], np.float32).reshape(-1, 4)
-    pairs = {g: d for d, g in match(gt, boxes)}
-    return [plates[pairs[g]] if g in pairs else None for g in range(len(labels))]
 
 
 def main() -> None:
@@ -51,7 +40,7 @@ def main() -> None:
     rows = {"synthetic": [], "uc3m": []}  # (right in full, right once, first read's confidence, its format ok)
 
     def add(kind, image, labels, right):
-        reads = zip(labels, matched(full.read(image), labels), matched(once.read(image), labels), strict=True)
+        reads = zip(labels, results_on(full.read(image), labels), results_on(once.read(image), labels), strict=True)
         for lab, f, o in reads:
             right_full = f is not None and right(f.text, lab.text)
             right_once = o is not None and right(o.text, lab.text)

@@ -49,13 +49,18 @@ def scenes_with_texts(
         yield image, list(scene.plates), list(scene.hidden)
 
 
-def texts_on(plates, labels) -> list[str | None]:
-    """For each labelled plate (anything with an xyxy ``box``), the text of the read result matched to it
-    (IoU ≥ 0.5, one result per plate), or None when no result lies on it."""
+def results_on(plates, labels) -> list:
+    """For each labelled plate (anything with an xyxy ``box``), the read result matched to it (IoU ≥ 0.5,
+    one result per plate), or None when no result lies on it."""
     gt = np.array([p.box for p in labels], np.float32).reshape(-1, 4)
     boxes = np.array([p.box for p in plates], np.float32).reshape(-1, 4)
     pairs = {g: d for d, g in match(gt, boxes)}
-    return [plates[pairs[g]].text if g in pairs else None for g in range(len(labels))]
+    return [plates[pairs[g]] if g in pairs else None for g in range(len(labels))]
+
+
+def texts_on(plates, labels) -> list[str | None]:
+    """The texts of :func:`results_on` (None where no result lies on a labelled plate)."""
+    return [None if p is None else p.text for p in results_on(plates, labels)]
 
 
 HEIGHT_BINS = (24, 40, 64)  # px: plate height groups of the report (< 24, 24-40, 40-64, >= 64)
