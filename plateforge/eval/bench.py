@@ -42,32 +42,13 @@ def model_sets() -> dict[str, dict]:
 
 
 def bench_reader(
-    images: list[bytes],
-    detector=None,
-    recognizer=None,
-    threads: int = 1,
-    repeat: int = 1,
-    fast_resize: bool = False,
-    tta: bool = True,
-    tiles: int = 1,
-    second_view_below: float | None = 40.0,
-    recheck_below: float | None = 0.9,
-    specialists: bool = True,
+    images: list[bytes], detector=None, recognizer=None, threads: int = 1, repeat: int = 1, **reader_options
 ) -> dict:
-    """Read every image ``repeat`` times (after a short warm-up); per-stage p50 / p95 ms and frames/s."""
+    """Read every image ``repeat`` times (after a short warm-up); per-stage p50 / p95 ms and frames/s.
+    ``reader_options``: keyword options of ``ALPR`` (``tta``, ``tiles``, ``recheck_below`` …)."""
     from plateforge.runtime.alpr import ALPR
 
-    alpr = ALPR(
-        detector,
-        recognizer,
-        threads=threads,
-        fast_resize=fast_resize,
-        tta=tta,
-        tiles=tiles,
-        second_view_below=second_view_below,
-        recheck_below=recheck_below,
-        specialists=specialists,
-    )
+    alpr = ALPR(detector, recognizer, threads=threads, **reader_options)
     for data in images[: min(3, len(images))]:
         alpr.read_timed(data)
     rows = [alpr.read_timed(data).timing_ms for _ in range(repeat) for data in images]
@@ -97,32 +78,25 @@ def run_bench(
     """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}; ``tiles``,
     ``second_view_below``, ``recheck_below`` and ``specialists`` as ``ALPR``."""
     start = time.perf_counter()
+    options = dict(
+        fast_resize=fast_resize,
+        tta=tta,
+        tiles=tiles,
+        second_view_below=second_view_below,
+        recheck_below=recheck_below,
+        specialists=specialists,
+    )
     images = bench_images(folder, scenes, plates=plates)
     threads = threads or sorted({1, os.cpu_count() or 1})
     report = {}
     for name, models in model_sets().items():
         for t in threads:
-            report[f"{name}@{t}"] = bench_reader(
-                images,
-                threads=t,
-                repeat=repeat,
-                fast_resize=fast_resize,
-                tta=tta,
-                tiles=tiles,
-                second_view_below=second_view_below,
-                recheck_below=recheck_below,
-                specialists=specialists,
-                **models,
-            )
+            report[f"{name}@{t}"] = bench_reader(images, threads=t, repeat=repeat, **models, **options)
     report["_meta"] = {
         "images": len(images),
         "source": str(folder) if folder else f"{scenes} synthetic 1280x720 scenes ({plates or '1-3'} plates each)",
         "seconds": round(time.perf_counter() - start, 1),
         "cpu_count": os.cpu_count(),
-        "tta": tta,
-        "tiles": tiles,
-        "second_view_below": second_view_below,
-        "recheck_below": recheck_below,
-        "specialists": specialists,
+        **options,
     }
     return report

@@ -182,8 +182,7 @@ class PlateRecognizer:
         return chars, regions
 
     def _own_logits(self, views, zooms, known) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`view_logits` of this model alone."""
-        zooms = self.zooms if zooms is None else tuple(zooms)
+        """:meth:`view_logits` of this model alone (``zooms`` resolved by it)."""
         for i, v in enumerate(views):
             if len(v) == 0:
                 raise ValueError(f"plate {i} has no crop to read")
