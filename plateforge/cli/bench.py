@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from plateforge.cli.common import console, friendly_errors, out
+from plateforge.cli.common import RecheckBelow, SecondViewBelow, Specialists, console, friendly_errors, out
 
 
 @friendly_errors
@@ -22,13 +22,9 @@ def bench(
     plates: Annotated[int | None, typer.Option(help="Plates per synthetic scene (default: 1 to 3).")] = None,
     tta: Annotated[bool, typer.Option(help="The recognizer's test-time zooms, as plateforge read does.")] = True,
     tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as plateforge read --tiles.")] = 1,
-    second_view_below: Annotated[
-        float, typer.Option(help="As plateforge read --second-view-below (px; 0: one crop per plate).")
-    ] = 40.0,
-    recheck_below: Annotated[
-        float, typer.Option(help="As plateforge read --recheck-below (1: every plate gets the zooms).")
-    ] = 0.9,
-    specialists: Annotated[bool, typer.Option(help="As plateforge read --specialists.")] = True,
+    second_view_below: SecondViewBelow = 40.0,
+    recheck_below: RecheckBelow = 0.9,
+    specialists: Specialists = True,
 ) -> None:
     """Latency per stage (decode, detect, rectify, recognize, total) p50 / p95 and frames/s."""
     from rich.table import Table

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from plateforge.data.errors import BadItems, DataError
+
+# reader options shared by `read`, `eval read` and `bench`: one declaration, one help text (defaults stay at
+# each parameter, equal to ALPR's)
+SecondViewBelow = Annotated[
+    float, typer.Option(help="Plates less tall (px) are also read from a second corner estimate's crop; 0: off.")
+]
+RecheckBelow = Annotated[
+    float,
+    typer.Option(
+        help="Only plates first read less confidently than this get the zooms and the second crop; "
+        "1: every plate (~2.5 ms more per plate)."
+    ),
+]
+Specialists = Annotated[
+    bool, typer.Option(help="Rechecked US / Indian plates re-read by their bundled specialists (--no-: faster p95).")
+]
 
 console = Console(stderr=True, soft_wrap=True)  # never break a path in an error message
 out = Console()

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from plateforge.cli.common import console, friendly_errors, out
+from plateforge.cli.common import RecheckBelow, SecondViewBelow, Specialists, console, friendly_errors, out
 
 app = typer.Typer(help="Evaluate models on labelled data.")
 
@@ -117,13 +117,9 @@ def read(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report here.")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
     tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as ALPR(tiles=N).")] = 1,
-    second_view_below: Annotated[
-        float, typer.Option(help="As ALPR(second_view_below=PX): a second crop for plates less tall; 0: off.")
-    ] = 40.0,
-    recheck_below: Annotated[
-        float, typer.Option(help="As ALPR(recheck_below=C): zooms and second crop for less sure reads; 1: all.")
-    ] = 0.9,
-    specialists: Annotated[bool, typer.Option(help="As plateforge read --specialists.")] = True,
+    second_view_below: SecondViewBelow = 40.0,
+    recheck_below: RecheckBelow = 0.9,
+    specialists: Specialists = True,
     width: Annotated[int, typer.Option(help="Width of the synthetic scenes (px); plates stay 16-140 px high.")] = 1280,
     height: Annotated[int, typer.Option(help="Height of the synthetic scenes (px).")] = 720,
 ) -> None:

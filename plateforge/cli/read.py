@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from plateforge.cli.common import EXIT_BAD_INPUT, console, out
+from plateforge.cli.common import EXIT_BAD_INPUT, RecheckBelow, SecondViewBelow, Specialists, console, out
 
 EXIT_SOME_FAILED = 1
 
@@ -59,21 +59,9 @@ def read(
         bool,
         typer.Option(help="Replace a read that fails its region's patterns by a likely valid alternative."),
     ] = True,
-    second_view_below: Annotated[
-        float,
-        typer.Option(help="Plates less tall (px) are also read from a second corner estimate's crop; 0: off."),
-    ] = 40.0,
-    recheck_below: Annotated[
-        float,
-        typer.Option(
-            help="Only plates first read less confidently than this get the zooms and the second crop; "
-            "1: every plate (~2.5 ms more per plate)."
-        ),
-    ] = 0.9,
-    specialists: Annotated[
-        bool,
-        typer.Option(help="Rechecked US / Indian plates re-read by their bundled specialists (--no-: faster p95)."),
-    ] = True,
+    second_view_below: SecondViewBelow = 40.0,
+    recheck_below: RecheckBelow = 0.9,
+    specialists: Specialists = True,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
