@@ -147,6 +147,27 @@ def test_plates_of_a_specialists_region_are_read_by_it(fresh_crops):
         PlateRecognizer(specialists="us")
 
 
+def test_one_specialist_file_serves_several_prefixes(fresh_crops, monkeypatch):
+    """A file named for several region prefixes loads once and reads all their plates in one call; the
+    longest matching prefix wins."""
+    from plateforge.runtime.session import bundled_model
+
+    us, india = bundled_model("recognizer_us.onnx"), bundled_model("recognizer_in.onnx")
+    rec = PlateRecognizer(threads=1, specialists={"us-": us, "in": us, "eu-": india, "eu-de": us})
+    assert rec.specialists["us-"] is rec.specialists["in"] is rec.specialists["eu-de"]
+    assert rec.specialist_for("eu-de") is rec.specialists["us-"]
+    assert rec.specialist_for("eu-fr") is rec.specialists["eu-"] is not rec.specialists["us-"]
+    assert rec.specialist_for("ch") is None and rec.specialist_for("uae-dubai") is None
+    calls = []
+    shared = rec.specialists["us-"]
+    real = shared.view_logits
+    monkeypatch.setattr(shared, "view_logits", lambda views, *a, **k: calls.append(len(views)) or real(views, *a, **k))
+    crops = fresh_crops[0][:76]
+    placed = [rec.spec.regions[k] for k in rec.view_logits([[c] for c in crops], specialists=False)[1].argmax(1)]
+    rec.view_logits([[c] for c in crops])
+    assert calls == [sum(p.startswith(("us-", "in", "eu-de")) for p in placed)] and calls[0] >= 16
+
+
 def test_reads_real_us_crops(reader):
     from plateforge.data import load_dataset
     from plateforge.data.split import split_records

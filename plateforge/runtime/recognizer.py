@@ -108,9 +108,13 @@ class PlateRecognizer:
         elif isinstance(specialists, str):
             raise ValueError(f"specialists: 'auto', None or a mapping of region prefix to model, got {specialists!r}")
         self.specialists: dict[str, PlateRecognizer] = {}
+        loaded: dict[str, PlateRecognizer] = {}  # one session per file, however many prefixes share it
         for prefix, sp in (specialists or {}).items():
             if not isinstance(sp, PlateRecognizer):
-                sp = PlateRecognizer(sp, threads, batch_size, providers, specialists=None)
+                key = os.fspath(sp)
+                if key not in loaded:
+                    loaded[key] = PlateRecognizer(sp, threads, batch_size, providers, specialists=None)
+                sp = loaded[key]
             mine, theirs = self.spec, sp.spec
             if (theirs.alphabet, theirs.slots, theirs.decoder) != (mine.alphabet, mine.slots, mine.decoder):
                 raise ValueError(
@@ -174,12 +178,20 @@ class PlateRecognizer:
         chars, regions = self._own_logits(views, zooms, known)
         if not (specialists and self.specialists and regions is not None and len(chars) and self.spec.regions):
             return chars, regions
-        names = [self.spec.regions[k] for k in regions.argmax(1)]
-        for prefix, sp in self.specialists.items():
-            mine = [i for i, name in enumerate(names) if name.startswith(prefix)]
-            if mine:
-                chars[mine] = sp.view_logits([views[i] for i in mine], zooms, specialists=False)[0]
+        plates: dict[int, list[int]] = {}  # specialist (by identity) -> the plates it reads, in one call
+        for i, k in enumerate(regions.argmax(1)):
+            sp = self.specialist_for(self.spec.regions[k])
+            if sp is not None:
+                plates.setdefault(id(sp), []).append(i)
+        by_id = {id(sp): sp for sp in self.specialists.values()}
+        for key, mine in plates.items():
+            chars[mine] = by_id[key].view_logits([views[i] for i in mine], zooms, specialists=False)[0]
         return chars, regions
+
+    def specialist_for(self, region: str) -> PlateRecognizer | None:
+        """The specialist that reads plates of ``region`` (the longest matching prefix), or None."""
+        prefixes = [p for p in self.specialists if region.startswith(p)]
+        return self.specialists[max(prefixes, key=len)] if prefixes else None
 
     def _own_logits(self, views, zooms, known) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`view_logits` of this model alone (``zooms`` resolved by it)."""
