@@ -74,9 +74,10 @@ def test_test_time_zooms_average_and_read_better(reader, fresh_crops):
     assert ok_tta > ok, (ok, ok_tta)
 
 
-def test_views_of_a_plate_average_their_probabilities(reader, fresh_crops):
+def test_views_of_a_plate_average_their_probabilities(fresh_crops):
     from plateforge.ops.slots import softmax
 
+    reader = PlateRecognizer(threads=1, specialists=None)  # one network: a routed plate reads another's logits
     crops = fresh_crops[0][:6]
     one, raw = reader.read_views([[c] for c in crops])  # one view, no zooms: the network's own logits
     assert [r.text for r in one] == [r.text for r in reader.read_crops(crops)]
@@ -112,9 +113,9 @@ def test_known_first_looks_are_reused_not_read_again(reader, fresh_crops, monkey
 
 
 def test_plates_of_a_specialists_region_are_read_by_it(fresh_crops):
-    """The bundled recognizer hands the plates it places in a US region, or in India, to the bundled
-    specialist of that region (at its own zooms); the others, and every region, stay its own. Misfit
-    specialists are refused by name."""
+    """The bundled recognizer hands the plates it places in a US region, in India, in Russia, Brazil or
+    Germany to the bundled specialist of that region (at its own zooms); the others, and every region,
+    stay its own. Misfit specialists are refused by name."""
     from dataclasses import replace
 
     from plateforge.runtime.recognizer import BUNDLED_SPECIALISTS
@@ -122,7 +123,8 @@ def test_plates_of_a_specialists_region_are_read_by_it(fresh_crops):
 
     crops = fresh_crops[0][:76]  # 4 of each region
     rec = PlateRecognizer(threads=1, tta=True)
-    assert set(rec.specialists) == set(BUNDLED_SPECIALISTS) == {"us-", "in"}
+    assert set(rec.specialists) == set(BUNDLED_SPECIALISTS) == {"us-", "in", "ru", "br", "eu-de"}
+    assert rec.specialists["ru"] is rec.specialists["br"] is rec.specialists["eu-de"]
     alone = PlateRecognizer(threads=1, tta=True, specialists=None)
     assert alone.specialists == {} and PlateRecognizer(bundled_model("recognizer.onnx")).specialists == {}
     views = [[c] for c in crops]
@@ -131,7 +133,8 @@ def test_plates_of_a_specialists_region_are_read_by_it(fresh_crops):
     np.testing.assert_array_equal(regions, own_regions)
     placed = [rec.spec.regions[k] for k in own_regions.argmax(1)]
     routed = np.zeros(len(crops), bool)
-    for prefix, sizes in (("us-", (12, 20)), ("in", (3, 6))):  # 4 crops of each of the 4 US styles, 4 Indian
+    # 4 crops of each region: 16 of the 4 US styles, 4 Indian, 4 each Russian, Brazilian, German
+    for prefix, sizes in (("us-", (12, 20)), ("in", (3, 6)), ("ru", (3, 6)), ("br", (3, 6)), ("eu-de", (3, 6))):
         mine = np.array([p.startswith(prefix) for p in placed])
         assert sizes[0] <= mine.sum() <= sizes[1], (prefix, mine.sum())
         specialist = PlateRecognizer(bundled_model(BUNDLED_SPECIALISTS[prefix]), threads=1, tta=True)
