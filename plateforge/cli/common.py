@@ -24,7 +24,11 @@ RecheckBelow = Annotated[
     ),
 ]
 Specialists = Annotated[
-    bool, typer.Option(help="Rechecked US / Indian plates re-read by their bundled specialists (--no-: faster p95).")
+    bool,
+    typer.Option(
+        help="Rechecked plates of regions with a bundled specialist (US, in, ru, br, eu-de) re-read by it "
+        "(--no-: faster p95)."
+    ),
 ]
 
 console = Console(stderr=True, soft_wrap=True)  # never break a path in an error message
