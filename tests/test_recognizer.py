@@ -225,6 +225,47 @@ def test_resume_continues_from_last(trained_run):
     assert [r["epoch"] for r in rows] == [0, 1]
 
 
+def test_last_checkpoint_is_written_after_every_epoch(tmp_path):
+    """A run killed in its third epoch resumes from the second: ``last.ckpt`` is on disk after each epoch,
+    not only when training ends."""
+    import lightning as L
+
+    from plateforge.train.common import checkpoint_callbacks
+
+    class Toy(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, _):
+            return self.layer(batch[0]).pow(2).mean()
+
+        def validation_step(self, batch, _):
+            self.log("val/exact", float(self.current_epoch))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    class Kill(L.Callback):
+        def on_train_epoch_start(self, trainer, module):
+            if trainer.current_epoch == 2:
+                raise RuntimeError("killed")  # as a kill: nothing after this point runs
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(6, 2)), batch_size=2)
+    trainer = L.Trainer(
+        max_epochs=4,
+        callbacks=[*checkpoint_callbacks(tmp_path, "val/exact", "max", "exact"), Kill()],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.raises(RuntimeError, match="killed"):
+        trainer.fit(Toy(), data, data)
+    ck = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ck["global_step"] == 6 and ck["epoch"] == 1  # two epochs of 3 steps
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best_exact.ckpt", "last.ckpt", "topk"]
+
+
 def test_init_starts_a_new_run_from_trained_weights(trained_run):
     from plateforge.train.ocr import train_ocr
 

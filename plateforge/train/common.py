@@ -208,9 +208,12 @@ class NamedCheckpoint(ModelCheckpoint):
 
 
 def checkpoint_callbacks(run_dir: Path, monitor: str, mode: str, metric_tag: str) -> list[NamedCheckpoint]:
-    """``checkpoints/last.ckpt``, ``checkpoints/best_<tag>.ckpt`` and the top 3 in ``checkpoints/topk/``."""
+    """``checkpoints/last.ckpt`` (rewritten after every epoch, so ``--resume`` after a kill loses at most the
+    epoch under way), ``checkpoints/best_<tag>.ckpt`` and the top 3 in ``checkpoints/topk/``."""
     ckpt = run_dir / "checkpoints"
-    last = NamedCheckpoint(dirpath=ckpt, save_last=True, save_top_k=0)
+    # not save_last=True with save_top_k=0: since Lightning 2.5 that writes last.ckpt only when the same
+    # callback saved another checkpoint at that step, that is only when training ends
+    last = NamedCheckpoint(dirpath=ckpt, filename="last", save_top_k=1, enable_version_counter=False)
     best = NamedCheckpoint(
         dirpath=ckpt,
         filename=f"best_{metric_tag}",
