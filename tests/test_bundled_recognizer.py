@@ -113,8 +113,8 @@ def test_known_first_looks_are_reused_not_read_again(reader, fresh_crops, monkey
 
 
 def test_plates_of_a_specialists_region_are_read_by_it(fresh_crops):
-    """The bundled recognizer hands the plates it places in a US region, in India, in Russia, Brazil or
-    Germany to the bundled specialist of that region (at its own zooms); the others, and every region,
+    """The bundled recognizer hands the plates it places in a US region, in India, in Russia, Brazil,
+    Germany or the UAE to the bundled specialist of that region (at its own zooms); the others, and every region,
     stay its own. Misfit specialists are refused by name."""
     from dataclasses import replace
 
@@ -123,7 +123,7 @@ def test_plates_of_a_specialists_region_are_read_by_it(fresh_crops):
 
     crops = fresh_crops[0][:76]  # 4 of each region
     rec = PlateRecognizer(threads=1, tta=True)
-    assert set(rec.specialists) == set(BUNDLED_SPECIALISTS) == {"us-", "in", "ru", "br", "eu-de"}
+    assert set(rec.specialists) == set(BUNDLED_SPECIALISTS) == {"us-", "in", "ru", "br", "eu-de", "uae-"}
     assert rec.specialists["ru"] is rec.specialists["br"] is rec.specialists["eu-de"]
     alone = PlateRecognizer(threads=1, tta=True, specialists=None)
     assert alone.specialists == {} and PlateRecognizer(bundled_model("recognizer.onnx")).specialists == {}
@@ -133,8 +133,9 @@ def test_plates_of_a_specialists_region_are_read_by_it(fresh_crops):
     np.testing.assert_array_equal(regions, own_regions)
     placed = [rec.spec.regions[k] for k in own_regions.argmax(1)]
     routed = np.zeros(len(crops), bool)
-    # 4 crops of each region: 16 of the 4 US styles, 4 Indian, 4 each Russian, Brazilian, German
-    for prefix, sizes in (("us-", (12, 20)), ("in", (3, 6)), ("ru", (3, 6)), ("br", (3, 6)), ("eu-de", (3, 6))):
+    # 4 crops of each region: 16 of the 4 US styles, 4 Indian, 4 each Russian, Brazilian, German, 28 UAE
+    routes = (("us-", (12, 20)), ("in", (3, 6)), ("ru", (3, 6)), ("br", (3, 6)), ("eu-de", (3, 6)), ("uae-", (24, 32)))
+    for prefix, sizes in routes:
         mine = np.array([p.startswith(prefix) for p in placed])
         assert sizes[0] <= mine.sum() <= sizes[1], (prefix, mine.sum())
         specialist = PlateRecognizer(bundled_model(BUNDLED_SPECIALISTS[prefix]), threads=1, tta=True)

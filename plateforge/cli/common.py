@@ -26,7 +26,7 @@ RecheckBelow = Annotated[
 Specialists = Annotated[
     bool,
     typer.Option(
-        help="Rechecked plates of regions with a bundled specialist (US, in, ru, br, eu-de) re-read by it "
+        help="Rechecked plates of regions with a bundled specialist (US, in, ru, br, eu-de, UAE) re-read by it "
         "(--no-: faster p95)."
     ),
 ]

@@ -24,6 +24,7 @@ BUNDLED_SPECIALISTS = {
     "ru": RU_BR_DE,
     "br": RU_BR_DE,
     "eu-de": RU_BR_DE,
+    "uae-": "recognizer_uae.onnx",
 }
 MIN_SIDE = 4  # px: a crop smaller than this holds no readable character
 # test-time zooms (``tta=True``), fractions of the crop height per side: < 0 adds a border, > 0 trims (see zoom_crop)
@@ -69,10 +70,10 @@ class PlateRecognizer:
 
     ``specialists``: region prefix → recognizer (path or :class:`PlateRecognizer`) that reads the plates this
     one places in a region with that prefix, instead of this one (the same views and zooms; the region stays
-    this recognizer's). ``"auto"``: the bundled specialists (:data:`BUNDLED_SPECIALISTS`: US, Indian, and
-    Russian / Brazilian / German plates, which the shared network reads least well) when ``model`` is None,
-    none otherwise; None or {}: none. One file may serve several prefixes (it loads once); the longest
-    matching prefix routes. Specialists must share this recognizer's alphabet, slots and decoder."""
+    this recognizer's). ``"auto"``: the bundled specialists (:data:`BUNDLED_SPECIALISTS`: US, Indian,
+    Russian / Brazilian / German plates, which the shared network reads least well, and UAE plates) when
+    ``model`` is None, none otherwise; None or {}: none. One file may serve several prefixes (it loads
+    once); the longest matching prefix routes. Specialists must share this recognizer's alphabet, slots and decoder."""
 
     def __init__(
         self,
