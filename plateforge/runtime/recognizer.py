@@ -187,14 +187,13 @@ class PlateRecognizer:
         chars, regions = self._own_logits(views, zooms, known)
         if not (specialists and self.specialists and regions is not None and len(chars) and self.spec.regions):
             return chars, regions
-        plates: dict[int, list[int]] = {}  # specialist (by identity) -> the plates it reads, in one call
+        plates: dict[PlateRecognizer, list[int]] = {}  # specialist -> the plates it reads, in one call
         for i, k in enumerate(regions.argmax(1)):
             sp = self.specialist_for(self.spec.regions[k])
             if sp is not None:
-                plates.setdefault(id(sp), []).append(i)
-        by_id = {id(sp): sp for sp in self.specialists.values()}
-        for key, mine in plates.items():
-            chars[mine] = by_id[key].view_logits([views[i] for i in mine], zooms, specialists=False)[0]
+                plates.setdefault(sp, []).append(i)
+        for sp, mine in plates.items():
+            chars[mine] = sp.view_logits([views[i] for i in mine], zooms, specialists=False)[0]
         return chars, regions
 
     def specialist_for(self, region: str) -> PlateRecognizer | None:
