@@ -45,6 +45,25 @@ def right(read: str, truth: str) -> bool:
     return masked_match(read, truth) if "?" in truth else exact(read, truth)
 
 
+def speed(read_one, items: list, read_batch, batch_repeats: int) -> dict:
+    """``ms_b1_p50``: median ms of ``read_one(item)`` over the first 300 ``items`` (after a warm-up on the
+    first 20); ``plates_per_s_b32``: 32 over the mean seconds of one ``read_batch()`` (a batch of 32 plates;
+    after one warm-up call, ``batch_repeats`` timed)."""
+    for item in items[:20]:
+        read_one(item)
+    times = []
+    for item in items[:300]:
+        t = time.perf_counter()
+        read_one(item)
+        times.append(time.perf_counter() - t)
+    read_batch()
+    t = time.perf_counter()
+    for _ in range(batch_repeats):
+        read_batch()
+    per_batch = (time.perf_counter() - t) / batch_repeats
+    return {"ms_b1_p50": 1000 * float(np.median(times)), "plates_per_s_b32": 32 / per_batch}
+
+
 def bench_plateforge(model: str | None, crops, texts, label: str, tta: bool = False) -> dict:
     """Exact match and inference time; with ``tta`` each plate is read at every zoom (as ``plateforge read``
     does), so one plate costs one inference over ``len(zooms)`` images."""
@@ -53,26 +72,9 @@ def bench_plateforge(model: str | None, crops, texts, label: str, tta: bool = Fa
     prepped = [rec.preprocess(zoom_crop(c, z)) for c in crops for z in rec.zooms]
     reads = rec.read_crops(crops)
     acc = float(np.mean([right(r.text, t) for r, t in zip(reads, texts, strict=True)]))
-    one = np.stack(prepped[:k])
-    for _ in range(20):
-        rec.infer(one)
-    times = []
-    for i in range(min(300, len(crops))):
-        t = time.perf_counter()
-        rec.infer(np.stack(prepped[i * k : (i + 1) * k]))
-        times.append(time.perf_counter() - t)
+    plates = [np.stack(prepped[i * k : (i + 1) * k]) for i in range(min(300, len(crops)))]
     batch = np.stack((prepped * 32)[: 32 * k])
-    rec.infer(batch)
-    t = time.perf_counter()
-    for _ in range(20):
-        rec.infer(batch)
-    per_batch = (time.perf_counter() - t) / 20
-    return {
-        "model": label,
-        "exact": acc,
-        "ms_b1_p50": 1000 * float(np.median(times)),
-        "plates_per_s_b32": 32 / per_batch,
-    }
+    return {"model": label, "exact": acc, **speed(rec.infer, plates, lambda: rec.infer(batch), 20)}
 
 
 def bench_reads(crops, texts, specialists: bool) -> dict:
@@ -81,25 +83,10 @@ def bench_reads(crops, texts, specialists: bool) -> dict:
     rec = PlateRecognizer(threads=1, batch_size=32, tta=True, specialists="auto" if specialists else None)
     reads = rec.read_crops(crops)
     acc = float(np.mean([right(r.text, t) for r, t in zip(reads, texts, strict=True)]))
-    for c in crops[:20]:
-        rec.read_crops([c])
-    times = []
-    for c in crops[:300]:
-        t = time.perf_counter()
-        rec.read_crops([c])
-        times.append(time.perf_counter() - t)
     batch = (crops * 32)[:32]
-    t = time.perf_counter()
-    for _ in range(10):
-        rec.read_crops(batch)
-    per_batch = (time.perf_counter() - t) / 10
     label = "read_crops, zooms" + "".join(f" + {p}" for p in rec.specialists)
-    return {
-        "model": label,
-        "exact": acc,
-        "ms_b1_p50": 1000 * float(np.median(times)),
-        "plates_per_s_b32": 32 / per_batch,
-    }
+    one = [[c] for c in crops[:300]]
+    return {"model": label, "exact": acc, **speed(rec.read_crops, one, lambda: rec.read_crops(batch), 10)}
 
 
 def bench_rapidocr(crops, texts) -> dict | None:
