@@ -4,8 +4,11 @@ Thresholds sit a few points under what the bundled model measured (see its model
 in the model or in the runtime's preprocessing/decoding fails here.
 """
 
+import json
+
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from plateforge import PlateRecognizer
 from plateforge.eval.ocr_metrics import exact
@@ -181,3 +184,37 @@ def test_reads_real_us_crops(reader):
     reads = reader.run([r.image for r in val])
     acc = np.mean([exact(x.text, r.plates[0].text) for x, r in zip(reads, val, strict=True)])
     assert acc >= 0.45, acc
+
+
+def test_eval_ocr_cuts_plates_with_the_margin_given(reader, tmp_path):
+    """``eval ocr --margin`` reads plates labelled with corners as the reader cuts them (0.075 × the plate
+    height kept around): its exact rate is that of crops rectified with that margin, read directly."""
+    import cv2
+
+    from plateforge.cli.app import app
+    from plateforge.data.manifest import ImageRecord, PlateLabel, write_manifest
+    from plateforge.synth.crops import make_crop
+
+    specs = list(load_specs().values())
+    records, truths, images = [], [], []
+    for i in range(24):
+        img, label = make_crop(specs[i % len(specs)], np.random.default_rng([4343, i]))
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), img)
+        corners = tuple((float(x), float(y)) for x, y in label.corners)
+        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+        plate = PlateLabel((min(xs), min(ys), max(xs), max(ys)), corners, label.text, label.region, label.layout)
+        records.append(ImageRecord(str(path), img.shape[1], img.shape[0], (plate,)))
+        truths.append(label.text)
+        images.append((img, np.array(corners, np.float32)))
+    write_manifest(records, tmp_path / "m.jsonl")
+    for margin in (0.0, 0.075):
+        out = tmp_path / f"r{margin}.json"
+        res = CliRunner().invoke(
+            app, ["eval", "ocr", "--data", str(tmp_path / "m.jsonl"), "--margin", str(margin), "--json", str(out)]
+        )
+        assert res.exit_code == 0, res.output
+        rep = json.loads(out.read_text())
+        direct = reader.read_crops([rectify(im, q, 160, 48, margin) for im, q in images])
+        assert rep["margin"] == margin and rep["n"] == 24
+        assert rep["exact"] == pytest.approx(np.mean([x.text == t for x, t in zip(direct, truths, strict=True)]))

@@ -32,11 +32,18 @@ def ocr(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report here.")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
     tta: Annotated[bool, typer.Option(help="Also read each crop zoomed out and in, and average.")] = False,
+    margin: Annotated[
+        float,
+        typer.Option(
+            help="Border kept around plates with corners, x plate height (the reader keeps 0.075: give it for "
+            "plates labelled with the reader's corners, as `synth reader-scenes` writes them)."
+        ),
+    ] = 0.0,
 ) -> None:
     """Exact-match accuracy, character error rate, per region and layout, accuracy at coverage."""
     from plateforge.eval.ocr_eval import evaluate_recognizer
 
-    rep = evaluate_recognizer(data, model, subset, threads, tta)
+    rep = evaluate_recognizer(data, model, subset, threads, tta, margin)
     _write_json(json_out, rep)
     table = Table(title=f"{data} ({rep['n']} plates)")
     table.add_column("group")

@@ -16,13 +16,15 @@ def evaluate_recognizer(
     subset: str | None = None,
     threads: int | None = None,
     tta: bool = False,
+    margin: float = 0.0,
 ) -> dict:
     """Read every plate with a text in ``data`` (rectified by its corners, or its box) and score the reads;
     ``tta``: the recognizer's test-time zooms (see :class:`PlateRecognizer`). With ``model`` None the
     bundled recognizer reads with its bundled specialists, as the reader does; a model given by path reads
-    alone."""
+    alone. ``margin``: border kept around plates with corners, × the plate height (the reader keeps 0.075;
+    give that for plates labelled with the reader's own corners)."""
     rec = PlateRecognizer(model, threads=threads, tta=tta)
-    data_crops = plate_crops(str(data), rec.spec.width, rec.spec.height, subset)
+    data_crops = plate_crops(str(data), rec.spec.width, rec.spec.height, subset, margin)
     crops, truths, regions, layouts = list(data_crops.images), data_crops.texts, data_crops.regions, data_crops.layouts
     t = time.perf_counter()
     reads = rec.read_crops(crops)
@@ -34,6 +36,7 @@ def evaluate_recognizer(
     report["specialists"] = {prefix: sp.path for prefix, sp in rec.specialists.items()}
     report["tta"] = list(rec.zooms) if len(rec.zooms) > 1 else None
     report["data"] = str(data)
+    report["margin"] = margin
     report["ms_per_plate"] = 1000 * elapsed / len(crops)
     report["errors"] = [
         {"truth": t, "read": x.text, "confidence": round(x.confidence, 3)}
