@@ -218,3 +218,34 @@ def test_eval_ocr_cuts_plates_with_the_margin_given(reader, tmp_path):
         direct = reader.read_crops([rectify(im, q, 160, 48, margin) for im, q in images])
         assert rep["margin"] == margin and rep["n"] == 24
         assert rep["exact"] == pytest.approx(np.mean([x.text == t for x, t in zip(direct, truths, strict=True)]))
+
+
+def test_small_plates_average_in_the_small_plate_specialist(fresh_crops):
+    """Plates flagged small get the mean of the probabilities the reader had for them (its own or its region
+    specialist's) and the bundled small-plate specialist's; the others keep theirs. Only the bundled model
+    brings it; a misfit one is refused by name."""
+    from dataclasses import replace
+
+    from plateforge.ops.slots import softmax
+    from plateforge.runtime.session import bundled_model
+
+    rec = PlateRecognizer(threads=1, tta=True)
+    assert rec.small_specialist is not None and rec.small_specialist.path.endswith("recognizer_small.onnx")
+    assert PlateRecognizer(bundled_model("recognizer.onnx")).small_specialist is None
+    assert PlateRecognizer(small_specialist=None).small_specialist is None
+    views = [[c] for c in fresh_crops[0][:40]]
+    flags = np.arange(len(views)) % 3 == 0
+    chars, regions = rec.view_logits(views, small=flags)
+    plain, plain_regions = rec.view_logits(views)
+    np.testing.assert_array_equal(regions, plain_regions)
+    np.testing.assert_array_equal(chars[~flags], plain[~flags])
+    theirs = rec.small_specialist.view_logits([views[i] for i in np.flatnonzero(flags)], rec.zooms)[0]
+    mean = np.log((softmax(plain[flags]) + softmax(theirs)) / 2 + 1e-9)
+    np.testing.assert_allclose(chars[flags], mean, atol=1e-5)
+    np.testing.assert_array_equal(
+        rec.view_logits(views, specialists=False, small=flags)[0], rec.view_logits(views, specialists=False)[0]
+    )
+    odd = PlateRecognizer(bundled_model("recognizer_small.onnx"), specialists=None)
+    odd.spec = replace(odd.spec, slots=3)
+    with pytest.raises(ValueError, match="specialist .*recognizer_small.onnx for small plates: alphabet, slots"):
+        PlateRecognizer(small_specialist=odd)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from plateforge.cli.app import app
 from plateforge.ops.slots import text_confidences
-from plateforge.runtime.alpr import ALPR, RECHECK_BELOW, SECOND_VIEW_BELOW
+from plateforge.runtime.alpr import ALPR, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts
 from plateforge.runtime.recognizer import PlateRecognizer
 
@@ -204,6 +204,39 @@ def test_entry_points_share_the_readers_tta_default():
     for fn in (read, eval_read, bench, run_bench):
         assert inspect.signature(fn).parameters["specialists"].default is True, fn.__qualname__
     assert ALPR(threads=1).recognizer.specialists and not ALPR(threads=1, specialists=False).recognizer.specialists
+    assert inspect.signature(ALPR).parameters["small_below"].default == SMALL_BELOW > 0
+    assert ALPR(threads=1, specialists=False).recognizer.small_specialist is None
+
+
+def test_plates_under_small_below_are_also_read_by_the_small_plate_specialist(monkeypatch):
+    """Rechecked plates whose first corners are less than ``small_below`` px tall, and only those, are read by
+    the bundled small-plate specialist too; ``small_below=None`` or ``specialists=False`` turn it off."""
+    from plateforge.eval.read_eval import scenes_with_texts
+    from plateforge.ops.geometry import quad_boxes
+
+    reader = ALPR(threads=1, recheck_below=None)
+    small = reader.recognizer.small_specialist
+    assert small is not None and small.path.endswith("recognizer_small.onnx")
+    seen = []
+    view_logits = small.view_logits
+    monkeypatch.setattr(small, "view_logits", lambda v, *a, **kw: seen.append(len(v)) or view_logits(v, *a, **kw))
+    flagged = 0
+    for img, _, _ in scenes_with_texts(3, seed=8, plate_height=(16, 40), plates=(3, 3)):
+        plates = reader.read(img)
+        outline = quad_boxes(np.array([p.corners for p in plates], np.float32).reshape(-1, 4, 2))
+        flagged += int((outline[:, 3] - outline[:, 1] < SMALL_BELOW).sum())
+    assert flagged >= 2 and sum(seen) == flagged and all(n > 0 for n in seen)
+    seen.clear()
+    off = ALPR(
+        detector=reader.detector,
+        recognizer=reader.recognizer,
+        corners=reader.corners,
+        small_below=None,
+        recheck_below=None,
+    )
+    for img, _, _ in scenes_with_texts(3, seed=8, plate_height=(16, 40), plates=(3, 3)):
+        off.read(img)
+    assert seen == []
 
 
 def test_small_plates_are_also_read_from_a_second_corner_estimate(monkeypatch):
@@ -252,9 +285,9 @@ def test_only_unsure_reads_get_the_zooms_and_the_second_crop(monkeypatch):
     monkeypatch.setattr(
         full.recognizer,
         "view_logits",
-        lambda v, zooms=None, known=None, specialists=True: (
+        lambda v, zooms=None, known=None, specialists=True, small=None: (
             calls.append((len(v), zooms, known is not None))
-            or view_logits(v, zooms=zooms, known=known, specialists=specialists)
+            or view_logits(v, zooms=zooms, known=known, specialists=specialists, small=small)
         ),
     )
     sure = unsure = 0

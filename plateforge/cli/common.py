@@ -26,8 +26,8 @@ RecheckBelow = Annotated[
 Specialists = Annotated[
     bool,
     typer.Option(
-        help="Rechecked plates of regions with a bundled specialist (US, in, ru, br, eu-de, UAE) re-read by it "
-        "(--no-: faster p95)."
+        help="Rechecked plates of regions with a bundled specialist (US, in, ru, br, eu-de, UAE) re-read by it, "
+        "and those under 24 px tall also by the small-plate specialist (--no-: faster p95)."
     ),
 ]
 

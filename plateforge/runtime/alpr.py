@@ -21,6 +21,7 @@ from plateforge.types import Detection, PlateRead, PlateResult
 
 FIT_FORMATS = 0.1  # default ``fit_formats``: chosen on synthetic and UC3M-LP crops (docs/read.md)
 SECOND_VIEW_BELOW = 40.0  # default ``second_view_below`` (px): where a second crop helps (docs/read.md)
+SMALL_BELOW = 24.0  # default ``small_below`` (px): where the small-plate specialist reads better (docs/read.md)
 RECHECK_BELOW = 0.9  # default ``recheck_below``: no read lost on the paired scenes up to 0.9 (docs/read.md)
 
 
@@ -60,8 +61,10 @@ class ALPR:
     once, from its crop as cut; only plates read less confidently than this, or whose read fails its
     region's patterns, get the test-time zooms and the second crop (their reads are the same as with every
     plate rechecked; None or ≥ 1: every plate is); ``specialists``: the bundled recognizer's region
-    specialists re-read the rechecked plates of their regions (see :class:`PlateRecognizer`; ignored when
-    ``recognizer`` is an object or a path of your own). Detectors exported
+    specialists re-read the rechecked plates of their regions, and its small-plate specialist joins in on
+    rechecked plates less than ``small_below`` px tall (their first corners' outline; see
+    :class:`PlateRecognizer`; both ignored when ``recognizer`` is an object or a path of your own, unless
+    that object has specialists of its own; None or 0: no plate is read as small). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -82,6 +85,7 @@ class ALPR:
         second_view_below: float | None = SECOND_VIEW_BELOW,
         recheck_below: float | None = RECHECK_BELOW,
         specialists: bool = True,
+        small_below: float | None = SMALL_BELOW,
     ):
         self.detector = (
             detector
@@ -97,6 +101,7 @@ class ALPR:
                 config=recognizer_config,
                 tta=tta,
                 specialists="auto" if specialists else None,
+                small_specialist="auto" if specialists else None,
             )
         )
         if corners == "auto":
@@ -109,6 +114,7 @@ class ALPR:
         self.fit_formats = fit_formats
         self.second_view_below = second_view_below
         self.recheck_below = recheck_below
+        self.small_below = small_below
 
     def read_timed(self, image: ImageInput) -> ImageRead:
         """Read one image (path, bytes or array); raises ImageError for an unusable input."""
@@ -166,9 +172,9 @@ class ALPR:
         seconds spent on second corner estimates and crops."""
         rec = self.recognizer
         views = [[c] for c in crops]
+        outline = quad_boxes(quads)  # xyxy of each plate's first corners, not clipped
         small = np.zeros(len(crops), bool)
         if self.corners is not None and self.second_view_below:
-            outline = quad_boxes(quads)  # xyxy of each plate's first corners, not clipped
             small = outline[:, 3] - outline[:, 1] < self.second_view_below
         again, known = np.arange(len(crops)), None
         if self.recheck_below is not None and self.recheck_below < 1 and (len(rec.zooms) > 1 or small.any()):
@@ -187,7 +193,10 @@ class ALPR:
         corner_s = time.perf_counter() - t0
         if len(again) == 0:
             return reads, logits, corner_s
-        chars, regions = rec.view_logits([views[i] for i in again], known=known)
+        low = None
+        if self.small_below and getattr(rec, "small_specialist", None) is not None:
+            low = (outline[:, 3] - outline[:, 1] < self.small_below)[again]
+        chars, regions = rec.view_logits([views[i] for i in again], known=known, small=low)
         if len(again) == len(crops):
             return rec.decode(chars, regions), chars, corner_s
         reads, logits = list(reads), np.array(logits)

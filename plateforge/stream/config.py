@@ -41,8 +41,8 @@ class ReaderOptions:
     detect in N × N tiles, for plates too small in a wide high-resolution view, see ``PlateDetector``),
     ``second_view_below`` (px; plates less tall are also read from a second crop, see ``ALPR``; 0 or null: off),
     ``recheck_below`` (only plates first read less confidently get the zooms and the second crop, see
-    ``ALPR``; 1 or null: every plate), ``specialists`` (the bundled recognizer's region specialists, see
-    ``ALPR``);
+    ``ALPR``; 1 or null: every plate), ``specialists`` (the bundled recognizer's region specialists and its
+    small-plate specialist, see ``ALPR``);
     ``vehicle_model``: an
     Ultralytics YOLO ONNX to search plates inside vehicles only, with ``vehicle_classes`` (default COCO car,
     motorcycle, bus, truck) above ``vehicle_conf``."""
