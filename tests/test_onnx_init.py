@@ -131,3 +131,21 @@ def test_train_init_bundled_starts_from_the_shipped_corner_model(tmp_path):
     assert (run / "init_from.txt").read_text().strip().endswith("corners.onnx")
     mae = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["val/mae"]
     assert mae < 0.03, mae  # the shipped model's accuracy; an untrained one scores 0.068 here
+
+
+def test_a_deeper_recognizer_starts_from_the_bundled_file_as_the_same_function():
+    """``slotnet_sad`` is ``slotnet_sa`` with identity-initialised extra blocks: it starts from the bundled
+    file with the file's outputs, its new blocks as initialised; a deeper network without such blocks
+    but no slot attention (another architecture) is still refused."""
+    from plateforge.runtime.recognizer import PlateRecognizer
+
+    spec = PlateRecognizer().spec
+    kwargs = dict(alphabet=spec.alphabet, regions=list(spec.regions), height=spec.height, width=spec.width)
+    deep = create_model("slotnet_sad", **kwargs)
+    fresh = {k: v.clone() for k, v in deep.state_dict().items() if "x1" in k or "x2" in k}
+    assert len(fresh) >= 4
+    assert load_onnx_weights(deep, bundled_model("recognizer.onnx"), plate_crops(32)) < 1e-3
+    for name, value in fresh.items():
+        torch.testing.assert_close(deep.state_dict()[name], value)
+    with pytest.raises(ValueError, match="another architecture"):
+        load_onnx_weights(create_model("slotnet_sd", **kwargs), bundled_model("recognizer.onnx"), plate_crops(8))

@@ -12,6 +12,10 @@ a state dict. This module puts the weights back into the torch network of the sa
   (weight transposed); every other named initializer is the state-dict entry of that name.
 - Every weight of the network must be found and the rebuilt network must give the ONNX model's outputs on
   ``calib`` (max abs difference checked), or a ValueError says what did not fit.
+- A network deeper than the file by identity blocks (a recognizer backbone's ``extra`` blocks, named
+  ``backbone.<stage>x<k>``, which start as the identity) keeps those blocks as initialised; the other
+  convolutions, in call order, take the file's, so a ``slotnet_sad`` starts from a ``slotnet_sa`` file as
+  the same function.
 - A recognizer whose config lists other regions than the file (a team adds its country's YAML to
   ``plateforge/specs`` and fine-tunes the bundled reader) keeps the file's region-head rows for the regions
   both list, matched by name; a new region's row starts from the network's fresh initialisation. The check
@@ -23,6 +27,7 @@ builds new modules from the graph, not our architectures' weights, and does not 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +81,9 @@ def _load_convs(model, path, graph, init, calib) -> tuple[set[int], dict[nn.Batc
     BatchNorm, the folded bias (its statistics are measured next)."""
     convs, bn_after = _conv_calls(model, calib[:1])
     nodes = [n for n in graph.node if n.op_type == "Conv"]
+    added = _identity_block_params(model)
+    if len(convs) > len(nodes) and added:  # a deeper network: its identity blocks keep their initialisation
+        convs = [c for c in convs if id(c.weight) not in added]
     if len(convs) != len(nodes):
         raise ValueError(f"{path}: {len(nodes)} convolutions, the model runs {len(convs)}: another architecture")
     done: set[int] = set()
@@ -107,6 +115,14 @@ def _load_convs(model, path, graph, init, calib) -> tuple[set[int], dict[nn.Batc
         elif b.abs().max() > 0:
             raise ValueError(f"{path}: convolution {i} has a bias the model's convolution lacks")
     return done, folded
+
+
+def _identity_block_params(model: nn.Module) -> set[int]:
+    """Ids of the parameters of the identity-initialised extra blocks of a recognizer backbone (modules named
+    ``backbone.<stage>x<k>``, see :func:`plateforge.train.recognizer_model.backbone`)."""
+    return {
+        id(p) for name, m in model.named_modules() if re.fullmatch(r"backbone\.\d+x\d+", name) for p in m.parameters()
+    }
 
 
 def _named_weights(path, graph, init, state) -> dict[str, np.ndarray]:
@@ -210,6 +226,9 @@ def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, a
     try:
         with torch.no_grad():
             done, folded = _load_convs(model, path, graph, init, calib)
+            nodes = sum(n.op_type == "Conv" for n in graph.node)
+            if nodes < sum(isinstance(m, nn.Conv2d) for m in model.modules()):
+                done |= _identity_block_params(model)  # kept as initialised (see _load_convs)
             for name, value in _named_weights(path, graph, init, state).items():
                 if name not in state:
                     raise ValueError(f"{path}: {name} is not in the model: another architecture")

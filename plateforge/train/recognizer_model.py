@@ -299,6 +299,18 @@ def slotnet_sa(
     return SlotRecognizer(alphabet, regions, height, width, slots, (24, 48, 96, 128), slot_attention=True)
 
 
+@register("slotnet_sad")
+def slotnet_sad(
+    alphabet: str, regions: list[str], height: int = 48, width: int = 160, slots: int = 10
+) -> SlotRecognizer:
+    """``slotnet_sa`` two blocks deeper at the 96- and at the 128-channel stage (0.45 M parameters): more
+    capacity for a specialist; starts from a ``slotnet_sa`` checkpoint or exported file (``--init``) as the
+    same function."""
+    return SlotRecognizer(
+        alphabet, regions, height, width, slots, (24, 48, 96, 128), slot_attention=True, extra=(0, 2, 2)
+    )
+
+
 @register("slotnet_m")
 def slotnet_m(alphabet: str, regions: list[str], height: int = 64, width: int = 192, slots: int = 10) -> SlotRecognizer:
     """Medium slot recognizer: wider channels, larger input."""
