@@ -20,9 +20,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from plateforge.eval.read_eval import masked_match, results_on, scenes_with_texts
+from plateforge.eval.read_eval import labelled_plates, masked_match, results_on, scenes_with_texts
 from plateforge.progress import progress
 from plateforge.runtime.alpr import ALPR
+from plateforge.runtime.corners import CornerRegressor
+from plateforge.runtime.detector import PlateDetector
 from plateforge.runtime.images import load_image
 from plateforge.runtime.recognizer import BUNDLED_SPECIALISTS, SMALL_SPECIALIST, PlateRecognizer
 from plateforge.runtime.session import bundled_model
@@ -39,13 +41,13 @@ def readers(args) -> dict[str, ALPR]:
             raise SystemExit(f"--specialist {item!r}: give PREFIX=MODEL.onnx")
         region[prefix] = path
     small = args.small or str(bundled_model(SMALL_SPECIALIST))
-    base = ALPR(threads=args.threads)
+    detector, corners = PlateDetector(threads=args.threads), CornerRegressor(threads=args.threads)
 
     def reader(specialists: dict, small_specialist: str | None) -> ALPR:
         rec = PlateRecognizer(
             tta=True, threads=args.threads, specialists=specialists, small_specialist=small_specialist
         )
-        return ALPR(detector=base.detector, corners=base.corners, recognizer=rec, threads=args.threads)
+        return ALPR(detector=detector, corners=corners, recognizer=rec, threads=args.threads)
 
     out = {"all": reader(region, small)}
     for path in dict.fromkeys(region.values()):  # one file may serve several prefixes
@@ -97,7 +99,7 @@ def main() -> None:
         from plateforge.data.manifest import read_manifest
 
         for rec in progress(read_manifest(args.data), Path(args.data).name):
-            labelled = [p for p in rec.plates or () if p.text]
+            labelled = labelled_plates(rec)
             if labelled:
                 add("photos", rec.image, labelled, masked_match)
     table = Table(title="plates read right; (+fixed -broken): what the specialist does for the full reader")

@@ -173,9 +173,10 @@ class ALPR:
         rec = self.recognizer
         views = [[c] for c in crops]
         outline = quad_boxes(quads)  # xyxy of each plate's first corners, not clipped
+        tall = outline[:, 3] - outline[:, 1]
         small = np.zeros(len(crops), bool)
         if self.corners is not None and self.second_view_below:
-            small = outline[:, 3] - outline[:, 1] < self.second_view_below
+            small = tall < self.second_view_below
         again, known = np.arange(len(crops)), None
         if self.recheck_below is not None and self.recheck_below < 1 and (len(rec.zooms) > 1 or small.any()):
             known = rec.view_logits(views, zooms=(0.0,), specialists=False)  # the first look: each crop as cut
@@ -195,7 +196,7 @@ class ALPR:
             return reads, logits, corner_s
         low = None
         if self.small_below and getattr(rec, "small_specialist", None) is not None:
-            low = (outline[:, 3] - outline[:, 1] < self.small_below)[again]
+            low = (tall < self.small_below)[again]
         chars, regions = rec.view_logits([views[i] for i in again], known=known, small=low)
         if len(again) == len(crops):
             return rec.decode(chars, regions), chars, corner_s

@@ -77,16 +77,18 @@ def _conv_calls(model: nn.Module, x: torch.Tensor) -> tuple[list[nn.Conv2d], dic
 
 def _load_convs(model, path, graph, init, calib) -> tuple[set[int], dict[nn.BatchNorm2d, torch.Tensor]]:
     """Folded conv weights into the model's convolutions (call order = graph order); each BatchNorm after a
-    convolution is set to pass the folded bias through. Returns the ids of the parameters set and, per such
-    BatchNorm, the folded bias (its statistics are measured next)."""
+    convolution is set to pass the folded bias through. Returns the ids of the parameters set (or kept as
+    initialised: the identity blocks of a network deeper than the file) and, per such BatchNorm, the folded
+    bias (its statistics are measured next)."""
     convs, bn_after = _conv_calls(model, calib[:1])
     nodes = [n for n in graph.node if n.op_type == "Conv"]
+    done: set[int] = set()
     added = _identity_block_params(model)
     if len(convs) > len(nodes) and added:  # a deeper network: its identity blocks keep their initialisation
         convs = [c for c in convs if id(c.weight) not in added]
+        done |= added
     if len(convs) != len(nodes):
         raise ValueError(f"{path}: {len(nodes)} convolutions, the model runs {len(convs)}: another architecture")
-    done: set[int] = set()
     folded: dict[nn.BatchNorm2d, torch.Tensor] = {}
     for i, (conv, node) in enumerate(zip(convs, nodes, strict=True)):
         if node.input[1] not in init:
@@ -226,9 +228,6 @@ def load_onnx_weights(model: nn.Module, path: str | Path, calib: torch.Tensor, a
     try:
         with torch.no_grad():
             done, folded = _load_convs(model, path, graph, init, calib)
-            nodes = sum(n.op_type == "Conv" for n in graph.node)
-            if nodes < sum(isinstance(m, nn.Conv2d) for m in model.modules()):
-                done |= _identity_block_params(model)  # kept as initialised (see _load_convs)
             for name, value in _named_weights(path, graph, init, state).items():
                 if name not in state:
                     raise ValueError(f"{path}: {name} is not in the model: another architecture")
