@@ -135,8 +135,8 @@ def test_train_init_bundled_starts_from_the_shipped_corner_model(tmp_path):
 
 def test_a_deeper_recognizer_starts_from_the_bundled_file_as_the_same_function():
     """``slotnet_sad`` is ``slotnet_sa`` with identity-initialised extra blocks: it starts from the bundled
-    file with the file's outputs, its new blocks as initialised; a deeper network without such blocks
-    but no slot attention (another architecture) is still refused."""
+    file with the file's outputs, its new blocks as initialised; a deeper network without slot attention
+    (``slotnet_sd``, another architecture) is still refused."""
     from plateforge.runtime.recognizer import PlateRecognizer
 
     spec = PlateRecognizer().spec
