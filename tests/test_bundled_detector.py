@@ -57,6 +57,40 @@ def test_int8_detector_is_qdq_and_close_to_fp32():
     assert int8["map50"] >= fp32["map50"] - 0.03
 
 
+def test_static_int8_detector_fuses_activations_and_keeps_the_decoding_tail_float(tmp_path):
+    import cv2
+
+    from plateforge.export.quantize import decoding_tail, quantize_model
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i, (img, _) in enumerate(synthetic_scenes(6, seed=31)):
+        cv2.imwrite(str(calib / f"{i}.jpg"), img)
+    fp32 = bundled_model("detector.onnx")
+    tail = set(decoding_tail(onnx.load(str(fp32))))
+    graph = onnx.load(str(fp32)).graph
+    ops = {n.name: n.op_type for n in graph.node}
+    assert {ops[n] for n in tail} >= {"Sigmoid", "Exp", "Concat"} and not {ops[n] for n in tail} & {"Conv", "Relu"}
+    assert any(n.name == "/s8/s8.1/Add" for n in graph.node) and "/s8/s8.1/Add" not in tail  # a residual sum
+    out = tmp_path / "det.static.onnx"
+    quantize_model(fp32, out, "static", calib)
+    model = onnx.load(str(out))
+    producer = {o: n for n in model.graph.node for o in n.output}
+    relus = [n for n in model.graph.node if n.op_type == "Relu"]  # only those after residual sums stay
+    assert len(relus) == 3 and all(producer[n.input[0]].op_type == "Add" for n in relus)
+    assert entry_conv_is_float(model)
+    sigmoid = next(n for n in model.graph.node if n.op_type == "Sigmoid")  # the scores: decoded in float
+    assert producer[sigmoid.input[0]].op_type != "DequantizeLinear"
+    img, _ = next(iter(synthetic_scenes(1, seed=4242)))
+    a, b = PlateDetector(fp32, threads=1).detect(img), PlateDetector(out, threads=1).detect(img)
+    assert len(a) == len(b) >= 1
+    for da, db in zip(sorted(a, key=lambda d: d.box[0]), sorted(b, key=lambda d: d.box[0]), strict=True):
+        (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = da.box, db.box
+        inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
+        union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+        assert inter / union > 0.85  # the same plate, boxed alike
+
+
 def test_corner_regressor_beats_the_head_corners():
     det, reg = PlateDetector(threads=1), CornerRegressor(threads=1)
     head, refined = [], []

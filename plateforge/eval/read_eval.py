@@ -65,6 +65,7 @@ def texts_on(plates, labels) -> list[str | None]:
 
 HEIGHT_BINS = (24, 40, 64)  # px: plate height groups of the report (< 24, 24-40, 40-64, >= 64)
 UC3M_HEIGHT_BINS = (8, 12, 16)  # px: the same for UC3M-LP's 320 x 240 scenes (box heights)
+MAX_ERRORS = 40  # misreads listed in a report (the first ones)
 
 
 def height_labels(bins: tuple[int, ...] = HEIGHT_BINS) -> list[str]:
@@ -109,7 +110,7 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024, width: int = 1280
                 counts[0] += 1
                 counts[1] += ok
                 counts[2] += seen
-            if not ok and len(errors) < 40:
+            if not ok and len(errors) < MAX_ERRORS:
                 errors.append({"truth": label.text, "read": text, "hidden": list(gone)})
     return {
         "scenes": scenes,
@@ -168,7 +169,7 @@ def evaluate_labelled_reads(alpr, records, bins: tuple[int, ...] = HEIGHT_BINS, 
                 group = per.setdefault(key, [0, 0])
                 group[0] += ok
                 group[1] += 1
-            if not ok and len(errors) < 40:
+            if not ok and len(errors) < MAX_ERRORS:
                 errors.append({"image": rec.image, "truth": label.text, "read": text})
     n = max(1, total)
     order = [*height_labels(bins), *sorted(k for k in per if k.startswith("region:"))]

@@ -44,6 +44,25 @@ CALIBRATION_METHODS = {
 }
 
 
+DETECTOR_OPS = ["Conv", "Relu"]  # Relu fuses into its QLinearConv; Add and Resize in INT8 lost accuracy
+
+
+def decoding_tail(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes after a network's last convolutions: those no convolution reads downstream (box
+    decoding, score sigmoid, concatenation of pixels with scores), which stay in float. ONNX lists nodes in
+    topological order, so one backward pass sees every consumer before its producer."""
+    nodes = list(model.graph.node)
+    consumers: dict[str, list[int]] = {}
+    for k, n in enumerate(nodes):
+        for i in n.input:
+            consumers.setdefault(i, []).append(k)
+    feeds_conv = [False] * len(nodes)
+    for k in range(len(nodes) - 1, -1, -1):
+        nxt = [c for o in nodes[k].output for c in consumers.get(o, [])]
+        feeds_conv[k] = any(nodes[c].op_type == "Conv" or feeds_conv[c] for c in nxt)
+    return [n.name for n, f in zip(nodes, feeds_conv, strict=True) if n.op_type != "Conv" and n.name and not f]
+
+
 def calibration_images(source: str | Path, spec: ModelSpec, n: int = 300, seed: int = 0) -> np.ndarray:
     """Up to ``n`` model-ready uint8 images (N, H, W, 3) from a folder of images (a ``plateforge data calib``
     folder too), a manifest, or a video file (frames spread over the video, near-still frames skipped, as
@@ -150,8 +169,10 @@ def quantize_model(
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=CALIBRATION_METHODS[method],
-                # detectors: the network in INT8, the decoding tail (pixels and 0..1 scores in one tensor) in float
-                op_types_to_quantize=["Conv"] if spec.task == "detector" else None,
+                # detectors: convolutions with their activations in INT8 (no float round trip between a
+                # convolution and its Relu), the decoding tail (pixels and 0..1 scores in one tensor) in float
+                op_types_to_quantize=DETECTOR_OPS if spec.task == "detector" else None,
+                nodes_to_exclude=decoding_tail(onnx.load(str(pre))) if spec.task == "detector" else None,
             )
             float_entry_file(out)  # the convolution on the image in float: faster and exact on CPUs (float_entry)
         else:
