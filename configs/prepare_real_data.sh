@@ -14,3 +14,7 @@ plateforge data split data/uc3m_lp.jsonl --out data/uc3m_lp_split --val 0.2 --se
 # crops cut the way the reader cuts them at run time (low resolution: the scenes are 320 px wide)
 plateforge data import "$REAL/uc3m-lp" --format uc3m-scenes --out data/uc3m_scenes.jsonl --overwrite
 plateforge data corners data/uc3m_scenes.jsonl --out data/uc3m_scenes_corners.jsonl --overwrite
+# car-plates-cc0 plates read by eye (benchmarks/data/README.md), cornered the same way: real photos of many
+# countries for recognizer training (train split) and a reader-cut check (val split)
+plateforge data corners benchmarks/data/car_plates_cc0_train_texts.jsonl --out data/cc0_train_texts_corners.jsonl --overwrite
+plateforge data corners benchmarks/data/car_plates_cc0_val_texts.jsonl --out data/cc0_val_texts_corners.jsonl --overwrite
