@@ -134,6 +134,37 @@ def test_synthetic_crop_cache_is_keyed_by_the_plate_specs(tmp_path, monkeypatch)
     assert len(list(tmp_path.glob("synth_*.npz"))) == 2
 
 
+def test_free_text_plates_print_random_texts_in_the_regions_look(tmp_path):
+    """Free-text plates keep a region's style (region, layout, fixed labels) but not its formats; at 0 the
+    crops of a seed are the ones made before free text existed (same key, same draws)."""
+    from plateforge.synth.crops import CropOptions
+    from plateforge.train.ocr_data import SynthSource, synth_arrays
+
+    specs = load_specs()
+    texts = {}
+    for code in ("gb", "eu-de", "in", "uae-dubai"):
+        for i in range(12):
+            plain = make_crop(specs[code], np.random.default_rng(i))
+            zero = make_crop(specs[code], np.random.default_rng(i), CropOptions(free_text=0.0))
+            assert plain[1] == zero[1] and np.array_equal(plain[0], zero[0])
+            img, label = make_crop(specs[code], np.random.default_rng(i), CropOptions(free_text=1.0))
+            check_plate(label, img.shape[1], img.shape[0], "crop")
+            assert label.region == code and label.text.isalnum() and len(label.text) <= 10  # the model's slots
+            assert label.layout in ("one_line", "two_line")
+            texts.setdefault(code, []).append(label.text)
+    for code, found in texts.items():
+        assert sum(not specs[code].is_valid(t) for t in found) >= 6, (code, found)  # formats are not followed
+    letters = {ch for found in texts.values() for t in found for ch in t}
+    assert {"I", "O", "Q"} & letters and len(letters) >= 30  # every letter and digit, those many series skip too
+    src = SynthSource(n=6, seed=3, regions="gb", augment="none")
+    plain = synth_arrays(src, 48, 160, tmp_path, workers=1)
+    free = synth_arrays(
+        SynthSource(n=6, seed=3, regions="gb", augment="none", free_text=1.0), 48, 160, tmp_path, workers=1
+    )
+    assert len(list(tmp_path.glob("synth_*.npz"))) == 2 and plain.texts != free.texts
+    assert all(specs["gb"].is_valid(t) for t in plain.texts)
+
+
 def test_regex_rejects_wrong_texts():
     specs = load_specs()
     assert not specs["eu-es"].is_valid("1234ABC")  # vowels are not used on Spanish plates

@@ -78,14 +78,21 @@ def crops(
     seed: Seed = 0,
     regions: Regions = None,
     augment: Augment = "medium",
+    free_text: Annotated[
+        float, typer.Option(help="Share of plates printed with random letters and digits in their region's look.")
+    ] = 0.0,
     export: Export = None,
     workers: Workers = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Rectified plate crops with text, as the recognizer sees them."""
+    from plateforge.synth.crops import CropOptions
     from plateforge.synth.generate import SynthJob, run_job
 
-    records = run_job(SynthJob("crops", out, n, seed, regions, augment), workers, overwrite)
+    if not 0 <= free_text <= 1:
+        raise ValueError(f"--free-text: expected a share between 0 and 1, got {free_text}")
+    job = SynthJob("crops", out, n, seed, regions, augment, crop=CropOptions(free_text=free_text))
+    records = run_job(job, workers, overwrite)
     _export(records, out, export)
     console.print(f"wrote {len(records)} crops to {out}")
 

@@ -7,13 +7,13 @@ network, and not exact: without VNNI the u8 × s8 kernel adds products in pairs 
 when bright pixels (255) meet large weights (±127) (on the small graph of tests/test_float_entry.py the fused
 stem's output was off by up to 15 quantization steps; the float one gives the graph's defined result). Every
 later convolution is 1.3-1.75× faster in INT8. On an AVX-512 VNNI CPU (2026-11-25) the float stem still wins:
-the bundled QAT detector's inference 2.66 ms against 3.10 ms with the old int8 stem. So INT8 models keep that one convolution in float: its input is
-the normalised image (no Quantize/Dequantize pair) and its weights a float initializer holding the
-int8-rounded values (ONNX Runtime constant-folds no DequantizeLinear, and its NCHWc layout needs constant
-weights); a bias static PTQ stored in int32 behind a DequantizeLinear becomes a float initializer too (left
-there, the convolution runs in plain NCHW, not NCHWc: the bundled corner model's static INT8 took 1.22 ms
-against 0.88 ms with it folded, on an AVX-512 VNNI CPU); its output is quantized as before, so the next layer
-is unchanged.
+the bundled QAT detector's inference 2.66 ms against 3.10 ms with the old int8 stem. So INT8 models keep that
+one convolution in float: its input is the normalised image (no Quantize/Dequantize pair) and its weights a
+float initializer holding the int8-rounded values (ONNX Runtime constant-folds no DequantizeLinear, and its
+NCHWc layout needs constant weights); a bias static PTQ stored in int32 behind a DequantizeLinear becomes a
+float initializer too (left there, the convolution runs in plain NCHW, not NCHWc: the bundled corner model's
+static INT8 took 1.22 ms against 0.88 ms with it folded, on an AVX-512 VNNI CPU); its output is quantized as
+before, so the next layer is unchanged.
 
 ONNX Runtime's quantizer can leave a node out (``nodes_to_exclude``), but the QAT export writes its own QDQ
 graph, so one graph pass serves both (static PTQ and QAT). Written here because no library rewrites a QDQ

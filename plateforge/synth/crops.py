@@ -22,11 +22,13 @@ from plateforge.synth.scene import paste_plate
 @dataclass(frozen=True)
 class CropOptions:
     """``height``: plate height range in pixels; ``margin``: max margin around the plate as a fraction of its
-    height; ``jitter``: max corner displacement as a fraction of the plate height."""
+    height; ``jitter``: max corner displacement as a fraction of the plate height; ``free_text``: the share of
+    plates printed with random letters and digits in their region's look (``render_plate``)."""
 
     height: tuple[int, int] = (32, 96)  # drawn in steps of 8 px (plate layouts are cached per height)
     margin: float = 0.15
     jitter: float = 0.04
+    free_text: float = 0.0
 
 
 _NOISE = np.random.default_rng(12345).integers(0, 17, (512, 1024), dtype=np.uint8)
@@ -45,7 +47,8 @@ def _noise(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 def make_crop(spec: RegionSpec, rng: np.random.Generator, opts: CropOptions = CropOptions()):
     """Return (BGR uint8 crop, PlateLabel in crop pixels)."""
     h = 8 * int(rng.integers(opts.height[0] // 8, opts.height[1] // 8 + 1))
-    plate = render_plate(spec, rng, height=h)
+    free = opts.free_text > 0 and rng.random() < opts.free_text  # no draw at 0: seeds keep their crops
+    plate = render_plate(spec, rng, height=h, free_text=free)
     ph, pw = plate.image.shape[:2]
     m = opts.margin * ph
     mx, my = rng.uniform(0, m, 2), rng.uniform(0, m, 2)  # left/right, top/bottom

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from plateforge.specs import SCENIC, Decor, RegionSpec, Style
+from plateforge.specs import SCENIC, TOKEN, Decor, RegionSpec, Style
 from plateforge.synth import effects
 from plateforge.synth.glyphs import expand_pattern, fit_mask, label_mask, plate_text, text_mask, text_mask_with_spans
 
@@ -225,13 +225,47 @@ def _draw_rows(spec: RegionSpec, style: Style, rng: np.random.Generator, tries: 
     raise ValueError(f"{spec.code} style {style.name!r}: no valid text in {tries} draws; check its fields and regex")
 
 
+FREE_TEXT_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+FREE_TEXT_MAX = 10  # characters of a whole free-text plate: as many as the longest format of any region
+
+
+def _free_rows(rows: list[str], style: Style, rng: np.random.Generator) -> list[str]:
+    """Each field that holds a pattern gets random letters and digits instead, about as many as its drawn
+    text (one or two fewer to one more, sometimes split by a space, ``FREE_TEXT_MAX`` in all); fixed fields
+    stay as they are."""
+    drawn = [sum(ch.isalnum() for ch in row) for row in rows]
+    free = [bool(TOKEN.search(f.text)) and n > 0 for f, n in zip(style.fields, drawn, strict=True)]
+    sizes = [max(1, n + int(rng.integers(-2, 2))) if f else n for f, n in zip(free, drawn, strict=True)]
+    while sum(sizes) > FREE_TEXT_MAX and any(f and k > 1 for f, k in zip(free, sizes, strict=True)):
+        longest = max((k, i) for i, (f, k) in enumerate(zip(free, sizes, strict=True)) if f)[1]
+        sizes[longest] -= 1
+    out = []
+    for f, row, n in zip(free, rows, sizes, strict=True):
+        if not f:
+            out.append(row)
+            continue
+        text = "".join(FREE_TEXT_CHARS[int(k)] for k in rng.integers(0, len(FREE_TEXT_CHARS), n))
+        if n >= 4 and rng.random() < 0.5:
+            cut = int(rng.integers(1, n))
+            text = f"{text[:cut]} {text[cut:]}"
+        out.append(text)
+    return out
+
+
 def render_plate(
-    spec: RegionSpec, rng: np.random.Generator, height: int = 96, style: Style | None = None, dirty: bool = True
+    spec: RegionSpec,
+    rng: np.random.Generator,
+    height: int = 96,
+    style: Style | None = None,
+    dirty: bool = True,
+    free_text: bool = False,
 ) -> RenderedPlate:
     """Draw a random plate of region ``spec`` (a random style unless given), ``height`` pixels tall.
 
     ``dirty`` allows the wear of a real plate (dirt, scratches, faded paint, glare, shadow): 70 % of plates get
-    some, at random strength; the rest stay clean, as many real plates are.
+    some, at random strength; the rest stay clean, as many real plates are. ``free_text``: the region's look
+    with random letters and digits instead of its formats (vanity, dateless and foreign plates; a recognizer
+    trained on formats alone reads ``KAISER`` as ``KA15ER``); the text then need not pass the region's regex.
     """
     style = style or pick_style(spec, rng)
     if style.varies:
@@ -246,6 +280,8 @@ def render_plate(
         if not _is_static(d):
             _decor(img, d, style, rng, style.choices)
     rows = _draw_rows(spec, style, rng)
+    if free_text:
+        rows = _free_rows(rows, style, rng)
     char_boxes = []
     for f, printed in zip(style.fields, rows, strict=True):
         mask, spans = text_mask_with_spans(printed, f.font or style.font, f.spacing)

@@ -27,13 +27,15 @@ SYNTH_CACHE_VERSION = 2  # bump when the renderer changes what a seed produces
 @dataclasses.dataclass
 class SynthSource:
     """``n`` synthetic crops from ``seed``, of ``regions`` (selector; None = all), with an ``augment`` preset;
-    ``lowres``: the share of training accesses that see the crop shrunk first (see :func:`shrink_crop`)."""
+    ``lowres``: the share of training accesses that see the crop shrunk first (see :func:`shrink_crop`);
+    ``free_text``: the share of plates printed with random letters and digits (``CropOptions.free_text``)."""
 
     n: int = 50000
     seed: int = 1
     regions: str | None = None
     augment: str = "medium"
     lowres: float = 0.0
+    free_text: float = 0.0
 
 
 @dataclasses.dataclass
@@ -75,12 +77,12 @@ def _init_worker(src: SynthSource, height: int, width: int) -> None:
 
 def _render(i: int):
     from plateforge.synth.augment import augment, crop_pipeline
-    from plateforge.synth.crops import make_crop
+    from plateforge.synth.crops import CropOptions, make_crop
 
     src: SynthSource = _worker["src"]
     rng = np.random.default_rng([src.seed, i])
     specs = _worker["specs"]
-    img, label = make_crop(specs[int(rng.integers(0, len(specs)))], rng)
+    img, label = make_crop(specs[int(rng.integers(0, len(specs)))], rng, CropOptions(free_text=src.free_text))
     img = augment(img, crop_pipeline(src.augment), int(rng.integers(0, 2**31)))
     img = cv2.resize(img, _worker["size"], interpolation=cv2.INTER_AREA)
     return img, label.text, label.region, label.layout
@@ -94,6 +96,8 @@ def synth_arrays(
     from plateforge.specs import specs_fingerprint
 
     settings = {k: v for k, v in dataclasses.asdict(src).items() if k != "lowres"}  # lowres acts per access
+    if not settings["free_text"]:
+        del settings["free_text"]  # the key of sets made before free text existed stays the same
     key = json.dumps([settings, height, width, SYNTH_CACHE_VERSION, specs_fingerprint()], sort_keys=True)
     path = Path(cache_dir) / f"synth_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz" if cache_dir else None
     if path is not None and path.is_file():
