@@ -265,7 +265,7 @@ def render_plate(
     ``dirty`` allows the wear of a real plate (dirt, scratches, faded paint, glare, shadow): 70 % of plates get
     some, at random strength; the rest stay clean, as many real plates are. ``free_text``: the region's look
     with random letters and digits instead of its formats (vanity, dateless and foreign plates; a recognizer
-    trained on formats alone reads ``KAISER`` as ``KA15ER``); the text then need not pass the region's regex.
+    trained on formats alone reads ``TAXI`` as ``TAX1``); the text then need not pass the region's regex.
     """
     style = style or pick_style(spec, rng)
     if style.varies:
