@@ -205,6 +205,9 @@ def test_entry_points_share_the_readers_tta_default():
         assert inspect.signature(fn).parameters["specialists"].default is True, fn.__qualname__
     assert ALPR(threads=1).recognizer.specialists and not ALPR(threads=1, specialists=False).recognizer.specialists
     assert inspect.signature(ALPR).parameters["small_below"].default == SMALL_BELOW > 0
+    assert ReaderOptions().small_below == SMALL_BELOW
+    for fn in (read, eval_read, bench, run_bench):
+        assert inspect.signature(fn).parameters["small_below"].default == SMALL_BELOW, fn.__qualname__
     assert ALPR(threads=1, specialists=False).recognizer.small_specialist is None
 
 

@@ -319,6 +319,10 @@ def test_site_config_errors_name_section_and_key(tmp_path):
     )
     cfg = load_site_config(p)
     assert cfg.cameras[0].every == 2 and cfg.ocr.every == 7 and cfg.sinks[0]["type"] == "jsonl"
+    p.write_text("cameras:\n  - {id: a, source: x.mp4}\nreader: {small_below: 0, threads: 1}\n")
+    from plateforge.stream.config import make_alpr
+
+    assert make_alpr(load_site_config(p).reader).small_below == 0  # the small-plate specialist off
 
 
 def test_bad_frame_never_stops_the_stream(video, tmp_path):

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from plateforge.cli.common import RecheckBelow, SecondViewBelow, Specialists, console, friendly_errors, out
+from plateforge.cli.common import (
+    RecheckBelow,
+    SecondViewBelow,
+    SmallBelow,
+    Specialists,
+    console,
+    friendly_errors,
+    out,
+)
 
 
 @friendly_errors
@@ -24,6 +32,7 @@ def bench(
     tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as plateforge read --tiles.")] = 1,
     second_view_below: SecondViewBelow = 40.0,
     recheck_below: RecheckBelow = 0.9,
+    small_below: SmallBelow = 24.0,
     specialists: Specialists = True,
 ) -> None:
     """Latency per stage (decode, detect, rectify, recognize, total) p50 / p95 and frames/s."""
@@ -32,7 +41,18 @@ def bench(
     from plateforge.eval.bench import STAGES, run_bench
 
     rep = run_bench(
-        folder, scenes, threads, repeat, fast_resize, plates, tta, tiles, second_view_below, recheck_below, specialists
+        folder,
+        scenes,
+        threads,
+        repeat,
+        fast_resize,
+        plates,
+        tta,
+        tiles,
+        second_view_below,
+        recheck_below,
+        specialists,
+        small_below,
     )
     meta = rep.pop("_meta")
     table = Table(title=f"{meta['source']}: {meta['images']} images, {meta['cpu_count']} cores")

@@ -16,6 +16,10 @@ from plateforge.data.errors import BadItems, DataError
 SecondViewBelow = Annotated[
     float, typer.Option(help="Plates less tall (px) are also read from a second corner estimate's crop; 0: off.")
 ]
+SmallBelow = Annotated[
+    float,
+    typer.Option(help="Rechecked plates less tall (px) are also read by the small-plate specialist; 0: off."),
+]
 RecheckBelow = Annotated[
     float,
     typer.Option(

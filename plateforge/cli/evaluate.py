@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from plateforge.cli.common import RecheckBelow, SecondViewBelow, Specialists, console, friendly_errors, out
+from plateforge.cli.common import (
+    RecheckBelow,
+    SecondViewBelow,
+    SmallBelow,
+    Specialists,
+    console,
+    friendly_errors,
+    out,
+)
 
 app = typer.Typer(help="Evaluate models on labelled data.")
 
@@ -126,6 +134,7 @@ def read(
     tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as ALPR(tiles=N).")] = 1,
     second_view_below: SecondViewBelow = 40.0,
     recheck_below: RecheckBelow = 0.9,
+    small_below: SmallBelow = 24.0,
     specialists: Specialists = True,
     width: Annotated[int, typer.Option(help="Width of the synthetic scenes (px); plates stay 16-140 px high.")] = 1280,
     height: Annotated[int, typer.Option(help="Height of the synthetic scenes (px).")] = 720,
@@ -156,6 +165,7 @@ def read(
         tiles=tiles,
         second_view_below=second_view_below,
         recheck_below=recheck_below,
+        small_below=small_below,
         specialists=specialists,
     )
     rep = {"synthetic": evaluate_reader(alpr, scenes, seed, width, height) if scenes > 0 else None}

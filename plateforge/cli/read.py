@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from plateforge.cli.common import EXIT_BAD_INPUT, RecheckBelow, SecondViewBelow, Specialists, console, out
+from plateforge.cli.common import (
+    EXIT_BAD_INPUT,
+    RecheckBelow,
+    SecondViewBelow,
+    SmallBelow,
+    Specialists,
+    console,
+    out,
+)
 
 EXIT_SOME_FAILED = 1
 
@@ -61,6 +69,7 @@ def read(
     ] = True,
     second_view_below: SecondViewBelow = 40.0,
     recheck_below: RecheckBelow = 0.9,
+    small_below: SmallBelow = 24.0,
     specialists: Specialists = True,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
@@ -93,6 +102,7 @@ def read(
             tiles=tiles,
             second_view_below=second_view_below,
             recheck_below=recheck_below,
+            small_below=small_below,
             specialists=specialists,
         )
     except (FileNotFoundError, ValueError) as e:

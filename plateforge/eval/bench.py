@@ -74,9 +74,10 @@ def run_bench(
     second_view_below: float | None = 40.0,
     recheck_below: float | None = 0.9,
     specialists: bool = True,
+    small_below: float | None = 24.0,
 ) -> dict:
     """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}; ``tiles``,
-    ``second_view_below``, ``recheck_below`` and ``specialists`` as ``ALPR``."""
+    ``second_view_below``, ``recheck_below``, ``specialists`` and ``small_below`` as ``ALPR``."""
     start = time.perf_counter()
     options = dict(
         fast_resize=fast_resize,
@@ -85,6 +86,7 @@ def run_bench(
         second_view_below=second_view_below,
         recheck_below=recheck_below,
         specialists=specialists,
+        small_below=small_below,
     )
     images = bench_images(folder, scenes, plates=plates)
     threads = threads or sorted({1, os.cpu_count() or 1})

@@ -41,8 +41,9 @@ class ReaderOptions:
     detect in N × N tiles, for plates too small in a wide high-resolution view, see ``PlateDetector``),
     ``second_view_below`` (px; plates less tall are also read from a second crop, see ``ALPR``; 0 or null: off),
     ``recheck_below`` (only plates first read less confidently get the zooms and the second crop, see
-    ``ALPR``; 1 or null: every plate), ``specialists`` (the bundled recognizer's region specialists and its
-    small-plate specialist, see ``ALPR``);
+    ``ALPR``; 1 or null: every plate), ``small_below`` (px; rechecked plates less tall are also read by the
+    small-plate specialist, see ``ALPR``; 0 or null: off), ``specialists`` (the bundled recognizer's region
+    specialists and its small-plate specialist, see ``ALPR``);
     ``vehicle_model``: an
     Ultralytics YOLO ONNX to search plates inside vehicles only, with ``vehicle_classes`` (default COCO car,
     motorcycle, bus, truck) above ``vehicle_conf``."""
@@ -59,6 +60,7 @@ class ReaderOptions:
     tiles: int = 1
     second_view_below: float | None = 40.0  # ALPR's default (plateforge.runtime.alpr.SECOND_VIEW_BELOW)
     recheck_below: float | None = 0.9  # ALPR's default (plateforge.runtime.alpr.RECHECK_BELOW)
+    small_below: float | None = 24.0  # ALPR's default (plateforge.runtime.alpr.SMALL_BELOW)
     specialists: bool = True
     vehicle_model: str | None = None
     vehicle_classes: list[int] | None = None
@@ -141,6 +143,7 @@ def make_alpr(r: ReaderOptions):
         tiles=r.tiles,
         second_view_below=r.second_view_below,
         recheck_below=r.recheck_below,
+        small_below=r.small_below,
         specialists=r.specialists,
     )
 
