@@ -31,7 +31,7 @@ Specialists = Annotated[
     bool,
     typer.Option(
         help="Rechecked plates of regions with a bundled specialist (US, in, ru, br, eu-de, UAE) re-read by it, "
-        "and those under 24 px tall also by the small-plate specialist (--no-: faster p95)."
+        "and those under --small-below px tall also by the small-plate specialist (--no-: faster p95)."
     ),
 ]
 

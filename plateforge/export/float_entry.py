@@ -43,9 +43,10 @@ def _constant(graph: onnx.GraphProto, producer: dict, name: str) -> np.ndarray:
     raise ValueError(f"{name!r} is not a constant")
 
 
-def _dequantized_weight(graph: onnx.GraphProto, producer: dict, dq: onnx.NodeProto) -> np.ndarray:
-    """The float values a weight's DequantizeLinear yields: from an int8 initializer (static PTQ) or from a
-    QuantizeLinear of float weights (QAT export), per channel along the node's axis."""
+def _dequantized(graph: onnx.GraphProto, producer: dict, dq: onnx.NodeProto) -> np.ndarray:
+    """The float values a constant's DequantizeLinear yields: a weight from an int8 initializer (static PTQ)
+    or from a QuantizeLinear of float weights (QAT export), or a bias from an int32 initializer (static PTQ);
+    per channel along the node's axis."""
     axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
     source = producer.get(dq.input[0])
     qat = source is not None and source.op_type == "QuantizeLinear"  # DQ(Q(w)): the float weights get rounded
@@ -54,20 +55,12 @@ def _dequantized_weight(graph: onnx.GraphProto, producer: dict, dq: onnx.NodePro
     scale = _constant(graph, producer, node.input[1]).astype(np.float32)
     zero_point = _constant(graph, producer, node.input[2]) if len(node.input) > 2 else np.zeros((), np.int8)
     shape = [1] * v.ndim
-    shape[axis] = -1  # per-channel scale and zero point broadcast along the axis
+    shape[min(axis, v.ndim - 1)] = -1  # per-channel scale and zero point along the axis (a bias has only one)
     s, z = (x.reshape(shape) if x.ndim else x for x in (scale, zero_point.astype(np.float32)))
     if qat:
         info = np.iinfo(zero_point.dtype)
         v = np.clip(np.round(v / s) + z, info.min, info.max)
     return ((v - z) * s).astype(np.float32)
-
-
-def _dequantized_bias(graph: onnx.GraphProto, producer: dict, dq: onnx.NodeProto) -> np.ndarray:
-    """The float values of a 1-D bias stored as int32 behind a DequantizeLinear (per-channel scale)."""
-    v = _constant(graph, producer, dq.input[0]).astype(np.float64)
-    scale = _constant(graph, producer, dq.input[1]).astype(np.float64)
-    zero_point = _constant(graph, producer, dq.input[2]).astype(np.float64) if len(dq.input) > 2 else 0.0
-    return ((v - zero_point) * scale).astype(np.float32)
 
 
 def float_entry_convs(model: onnx.ModelProto) -> list[str]:
@@ -85,7 +78,7 @@ def float_entry_convs(model: onnx.ModelProto) -> list[str]:
         q_in = producer.get(dq_in.input[0])
         if q_in is None or q_in.op_type != "QuantizeLinear" or _after_a_layer(producer, q_in.input[0]):
             continue  # a layer's output, not the network's (normalised) input
-        weight = _dequantized_weight(graph, producer, dq_w)
+        weight = _dequantized(graph, producer, dq_w)
         if weight.ndim == 4 and weight.shape[1] <= MAX_ENTRY_CHANNELS:
             plans.append((conv, q_in.input[0], weight))
     for conv, source, weight in plans:
@@ -95,7 +88,7 @@ def float_entry_convs(model: onnx.ModelProto) -> list[str]:
         dq_b = producer.get(conv.input[2]) if len(conv.input) > 2 and conv.input[2] else None
         if dq_b is not None and dq_b.op_type == "DequantizeLinear":  # static PTQ stores the bias in int32
             bias = f"{conv.name or conv.output[0]}.float_bias"
-            graph.initializer.append(numpy_helper.from_array(_dequantized_bias(graph, producer, dq_b), bias))
+            graph.initializer.append(numpy_helper.from_array(_dequantized(graph, producer, dq_b), bias))
             conv.input[2] = bias
     _drop_unused(graph)
     return [conv.name or conv.output[0] for conv, _, _ in plans]

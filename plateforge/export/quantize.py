@@ -158,12 +158,12 @@ def quantize_model(
                 raise ValueError("static quantization needs --calib (images, a manifest or a calib folder)")
             images = calibration_images(calib, spec, n_calib)
             n = len(images)
-            name = onnx.load(str(pre)).graph.input[0].name
+            pre_model = onnx.load(str(pre))  # read once: input name, decoding tail
             quantize_static(
                 str(pre),
                 str(out),
                 # histogram methods stack every batch's values into one array: batches of one keep them even
-                _Batches(name, images, 16 if method == "minmax" else 1),
+                _Batches(pre_model.graph.input[0].name, images, 16 if method == "minmax" else 1),
                 quant_format=QuantFormat.QDQ,
                 per_channel=per_channel,
                 activation_type=QuantType.QUInt8,
@@ -172,7 +172,7 @@ def quantize_model(
                 # detectors: convolutions with their activations in INT8 (no float round trip between a
                 # convolution and its Relu), the decoding tail (pixels and 0..1 scores in one tensor) in float
                 op_types_to_quantize=DETECTOR_OPS if spec.task == "detector" else None,
-                nodes_to_exclude=decoding_tail(onnx.load(str(pre))) if spec.task == "detector" else None,
+                nodes_to_exclude=decoding_tail(pre_model) if spec.task == "detector" else None,
             )
             float_entry_file(out)  # the convolution on the image in float: faster and exact on CPUs (float_entry)
         else:
