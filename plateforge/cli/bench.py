@@ -17,6 +17,7 @@ from plateforge.cli.common import (
     friendly_errors,
     out,
 )
+from plateforge.runtime.defaults import RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 
 
 @friendly_errors
@@ -30,9 +31,9 @@ def bench(
     plates: Annotated[int | None, typer.Option(help="Plates per synthetic scene (default: 1 to 3).")] = None,
     tta: Annotated[bool, typer.Option(help="The recognizer's test-time zooms, as plateforge read does.")] = True,
     tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as plateforge read --tiles.")] = 1,
-    second_view_below: SecondViewBelow = 40.0,
-    recheck_below: RecheckBelow = 0.9,
-    small_below: SmallBelow = 24.0,
+    second_view_below: SecondViewBelow = SECOND_VIEW_BELOW,
+    recheck_below: RecheckBelow = RECHECK_BELOW,
+    small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
 ) -> None:
     """Latency per stage (decode, detect, rectify, recognize, total) p50 / p95 and frames/s."""

@@ -18,6 +18,7 @@ from plateforge.cli.common import (
     friendly_errors,
     out,
 )
+from plateforge.runtime.defaults import RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 
 app = typer.Typer(help="Evaluate models on labelled data.")
 
@@ -132,9 +133,9 @@ def read(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report here.")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
     tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as ALPR(tiles=N).")] = 1,
-    second_view_below: SecondViewBelow = 40.0,
-    recheck_below: RecheckBelow = 0.9,
-    small_below: SmallBelow = 24.0,
+    second_view_below: SecondViewBelow = SECOND_VIEW_BELOW,
+    recheck_below: RecheckBelow = RECHECK_BELOW,
+    small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
     width: Annotated[int, typer.Option(help="Width of the synthetic scenes (px); plates stay 16-140 px high.")] = 1280,
     height: Annotated[int, typer.Option(help="Height of the synthetic scenes (px).")] = 720,

@@ -19,6 +19,7 @@ from plateforge.cli.common import (
     console,
     out,
 )
+from plateforge.runtime.defaults import RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 
 EXIT_SOME_FAILED = 1
 
@@ -67,9 +68,9 @@ def read(
         bool,
         typer.Option(help="Replace a read that fails its region's patterns by a likely valid alternative."),
     ] = True,
-    second_view_below: SecondViewBelow = 40.0,
-    recheck_below: RecheckBelow = 0.9,
-    small_below: SmallBelow = 24.0,
+    second_view_below: SecondViewBelow = SECOND_VIEW_BELOW,
+    recheck_below: RecheckBelow = RECHECK_BELOW,
+    small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past

@@ -13,16 +13,12 @@ import numpy as np
 from plateforge.ops.geometry import quad_boxes, rectify
 from plateforge.ops.slots import char_alternatives, text_confidences
 from plateforge.runtime.corners import CornerRegressor
+from plateforge.runtime.defaults import FIT_FORMATS, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 from plateforge.runtime.detector import PlateDetector
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts
 from plateforge.runtime.recognizer import PlateRecognizer
 from plateforge.types import Detection, PlateRead, PlateResult
-
-FIT_FORMATS = 0.1  # default ``fit_formats``: chosen on synthetic and UC3M-LP crops (docs/read.md)
-SECOND_VIEW_BELOW = 40.0  # default ``second_view_below`` (px): where a second crop helps (docs/read.md)
-SMALL_BELOW = 24.0  # default ``small_below`` (px): where the small-plate specialist reads better (docs/read.md)
-RECHECK_BELOW = 0.9  # default ``recheck_below``: no read lost on the paired scenes up to 0.9 (docs/read.md)
 
 
 @dataclass

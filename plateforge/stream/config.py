@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from plateforge.runtime.defaults import RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 from plateforge.stream.pipeline import EventOptions, OcrOptions
 from plateforge.stream.sources import SourceOptions
 from plateforge.stream.tracker import TrackerOptions
@@ -58,9 +59,9 @@ class ReaderOptions:
     tta: bool = True
     fit_formats: bool = True
     tiles: int = 1
-    second_view_below: float | None = 40.0  # ALPR's default (plateforge.runtime.alpr.SECOND_VIEW_BELOW)
-    recheck_below: float | None = 0.9  # ALPR's default (plateforge.runtime.alpr.RECHECK_BELOW)
-    small_below: float | None = 24.0  # ALPR's default (plateforge.runtime.alpr.SMALL_BELOW)
+    second_view_below: float | None = SECOND_VIEW_BELOW
+    recheck_below: float | None = RECHECK_BELOW
+    small_below: float | None = SMALL_BELOW
     specialists: bool = True
     vehicle_model: str | None = None
     vehicle_classes: list[int] | None = None
