@@ -42,7 +42,10 @@ def scenes(tmp_path_factory):
 def test_eval_read_scores_synthetic_scenes(tmp_path):
     """`plateforge eval read`: the bundled reader on 30 synthetic scenes, strict and with hidden characters
     ignored (a hidden character may be read as any one character or dropped)."""
-    from plateforge.eval.read_eval import masked_match, masked_text
+    from plateforge.eval.read_eval import failure_stage, masked_match, masked_text
+
+    assert failure_stage(None, False, True) == "not_detected" and failure_stage("A", True, False) == "hidden_only"
+    assert failure_stage("A", False, True) == "localisation" and failure_stage("A", False, False) == "recognition"
 
     assert masked_text("AB123", (0, 4)) == "?B12?"
     assert masked_match("XB12", masked_text("AB123", (0, 4))) and not masked_match("XC12", "?B12?")
@@ -50,11 +53,19 @@ def test_eval_read_scores_synthetic_scenes(tmp_path):
         app, ["eval", "read", "--scenes", "30", "--seed", "2024", "--threads", "1", "--json", str(tmp_path / "r.json")]
     )
     assert res.exit_code == 0, res.output
-    assert "hidden characters ignored" in res.output
+    assert "hidden ignored" in res.output and "true corners" in res.output
     rep = json.loads((tmp_path / "r.json").read_text())["synthetic"]
     assert rep["plates"] >= 50 and rep["visible_right"] >= rep["exact"]
     assert rep["detected"] >= 0.9 and rep["exact"] >= 0.65  # 150 scenes: 0.987 detected, 0.847 exact
-    assert all(set(e) == {"truth", "read", "hidden"} for e in rep["errors"])
+    assert all(set(e) == {"truth", "read", "hidden", "at_true_corners"} for e in rep["errors"])
+    # every misread is put down to one stage, and a misread put down to localisation was read right from the
+    # plate's true corners
+    f = rep["failures"]
+    assert sum(f.values()) == round(rep["plates"] * (1 - rep["exact"])) == len(rep["errors"])
+    assert f["not_detected"] == sum(e["read"] is None for e in rep["errors"])
+    assert f["localisation"] <= sum(e["read"] is not None and e["at_true_corners"] == e["truth"] for e in rep["errors"])
+    assert f["hidden_only"] <= sum(bool(e["hidden"]) for e in rep["errors"])
+    assert rep["true_corners_exact"] >= 0.75
     res = CliRunner().invoke(app, ["eval", "read", "--scenes", "0"])
     assert res.exit_code == 2 and "nothing to read" in res.output
     res = CliRunner().invoke(app, ["eval", "read", "--scenes", "5", "--corners", str(tmp_path / "nope.onnx")])
@@ -119,6 +130,21 @@ def test_eval_read_on_a_manifest_of_labelled_photos(tmp_path, scenes):
     write_manifest([*bare, unlabelled], tmp_path / "bare.jsonl")
     res = CliRunner().invoke(app, ["eval", "read", "--data", str(tmp_path / "bare.jsonl")])
     assert res.exit_code == 2 and "bare.jsonl" in res.output and "no plate has a text" in res.output
+
+
+def test_read_corners_reads_plates_at_given_corners(alpr, scenes):
+    """`ALPR.read_corners`: plates cut at the corners given (here the labelled ones) are read as `read` reads
+    them, boxed by their corners, with detection score 1; corners of another shape are refused by name."""
+    path, labels = scenes[0]
+    corners = [p.corners for p in labels]
+    got = alpr.read_corners(path, corners)
+    assert [p.text for p in got] == [p.text for p in labels]
+    for p, label in zip(got, labels, strict=True):
+        assert p.detection_score == 1.0 and np.allclose(p.corners, label.corners, atol=1e-3)
+        assert np.allclose(p.box, label.box, atol=1.0) and p.format_ok
+    assert alpr.read_corners(path, []) == []
+    with pytest.raises(ValueError, match="corners: expected K x 4 x 2"):
+        alpr.read_corners(path, [[0, 0], [10, 0], [10, 5]])
 
 
 def test_alpr_result_fields_and_inputs(alpr, scenes):

@@ -23,6 +23,11 @@ from plateforge.runtime.defaults import RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_
 app = typer.Typer(help="Evaluate models on labelled data.")
 
 
+def _read_rates(r: dict) -> tuple[str, str, str]:
+    """Exact, hidden-characters-ignored and true-corner read rates of a synthetic report (or group) as text."""
+    return f"{r['exact']:.2%}", f"{r['visible_right']:.2%}", f"{r['true_corners_exact']:.2%}"
+
+
 def _write_json(path: Path | None, report: dict) -> None:
     """Write ``report`` as indented JSON to ``path`` (its folder made as needed); nothing when ``path`` is None."""
     if path:
@@ -179,16 +184,24 @@ def read(
     if syn:
         table = Table(title=f"{scenes} synthetic {width}x{height} scenes, seed {seed} ({syn['plates']} plates)")
         table.add_column("group")
-        for col in ("plates", "exact", "hidden characters ignored"):
+        for col in ("plates", "exact", "hidden ignored", "true corners"):
             table.add_column(col, justify="right")
-        table.add_row("all", str(syn["plates"]), f"{syn['exact']:.2%}", f"{syn['visible_right']:.2%}")
+        table.add_row("all", str(syn["plates"]), *_read_rates(syn))
         for name, v in syn["per_group"].items():
             if name.startswith("height:") or name.startswith("layout:"):
-                table.add_row(name, str(v["plates"]), f"{v['exact']:.2%}", f"{v['visible_right']:.2%}")
+                table.add_row(name, str(v["plates"]), *_read_rates(v))
         out.print(table)
+        f = syn["failures"]
+        console.print(
+            "hidden ignored: characters an occluder hides not scored; true corners: exact reads of the plates cut "
+            "at their labelled corners instead of the reader's own"
+        )
         console.print(
             f"detected {syn['detected']:.2%}; {syn['partly_hidden']} plates have characters hidden by an "
-            f"occluder; {syn['ms_per_image_p50']:.1f} ms per image (median)"
+            f"occluder; misreads by stage: not detected {f['not_detected']}, wrong only under an occluder "
+            f"{f['hidden_only']}, localisation {f['localisation']} (read right from the true corners), recognition "
+            f"{f['recognition']}; "
+            f"{syn['ms_per_image_p50']:.1f} ms per image (median)"
         )
     if "data" in rep:
         d = rep["data"]

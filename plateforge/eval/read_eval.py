@@ -89,15 +89,22 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024, width: int = 1280
     """Exact plate reads over all labelled plates of ``scenes`` synthetic ``width`` × ``height`` scenes
     (``exact``); the same with characters hidden by an occluder ignored (``visible_right``; ``partly_hidden``
     plates have such characters); both with plate counts per layout, region and plate height (px) in
-    ``per_group``; detection recall and the median ms per image."""
+    ``per_group``; detection recall and the median ms per image (``alpr.read`` only).
+
+    When ``alpr`` has ``read_corners`` (:class:`~plateforge.runtime.alpr.ALPR` does), each plate is also read
+    from its true corners (``true_corners_exact``, also per group) and each misread is put down to one stage
+    in ``failures`` (:func:`failure_stage`): which model to improve first."""
     total = right = found = visible_right = partly_hidden = 0
     per: dict[str, list[int]] = {}
+    failures = dict.fromkeys(FAILURE_STAGES, 0)
     times, errors = [], []
+    read_at = getattr(alpr, "read_corners", None)
     for img, labels, hidden in progress(scenes_with_texts(scenes, seed, width, height), "reading scenes", total=scenes):
         t = time.perf_counter()
         plates = alpr.read(img)
         times.append(time.perf_counter() - t)
-        for label, text, gone in zip(labels, texts_on(plates, labels), hidden, strict=True):
+        at_truth = [r.text for r in read_at(img, [p.corners for p in labels])] if read_at else [None] * len(labels)
+        for label, text, gone, truth_read in zip(labels, texts_on(plates, labels), hidden, at_truth, strict=True):
             total += 1
             ok = text == label.text
             found += text is not None
@@ -106,26 +113,54 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024, width: int = 1280
             seen = masked_match(text, masked_text(label.text, gone)) if gone and text is not None else ok
             visible_right += seen
             for key in (f"layout:{label.layout}", f"region:{label.region}", height_group(label)):
-                counts = per.setdefault(key, [0, 0, 0])
+                counts = per.setdefault(key, [0, 0, 0, 0])
                 counts[0] += 1
                 counts[1] += ok
                 counts[2] += seen
-            if not ok and len(errors) < MAX_ERRORS:
-                errors.append({"truth": label.text, "read": text, "hidden": list(gone)})
+                counts[3] += truth_read == label.text
+            if not ok:
+                failures[failure_stage(text, seen, truth_read == label.text)] += 1
+                if len(errors) < MAX_ERRORS:
+                    errors.append(
+                        {"truth": label.text, "read": text, "hidden": list(gone), "at_true_corners": truth_read}
+                    )
+    n = max(1, total)
     return {
         "scenes": scenes,
         "plates": total,
-        "exact": right / max(1, total),
-        "visible_right": visible_right / max(1, total),
+        "exact": right / n,
+        "visible_right": visible_right / n,
         "partly_hidden": partly_hidden,
-        "detected": found / max(1, total),
+        "detected": found / n,
+        "true_corners_exact": sum(c[3] for k, c in per.items() if k.startswith("layout:")) / n if read_at else None,
+        "failures": failures if read_at else None,
         "per_group": {
-            k: {"plates": n, "exact": round(ok / n, 4), "visible_right": round(seen / n, 4)}
-            for k, (n, ok, seen) in sorted(per.items())
+            k: {
+                "plates": c[0],
+                "exact": round(c[1] / c[0], 4),
+                "visible_right": round(c[2] / c[0], 4),
+                **({"true_corners_exact": round(c[3] / c[0], 4)} if read_at else {}),
+            }
+            for k, c in sorted(per.items())
         },
         "ms_per_image_p50": 1000 * float(np.median(times)),
         "errors": errors,
     }
+
+
+FAILURE_STAGES = ("not_detected", "hidden_only", "localisation", "recognition")
+
+
+def failure_stage(read: str | None, visible_right: bool, right_at_true_corners: bool) -> str:
+    """The stage a misread plate is put down to (one of :data:`FAILURE_STAGES`): ``not_detected`` (no result
+    on it), ``hidden_only`` (wrong only where an occluder hides characters), ``localisation`` (read right
+    from its true corners, so the reader's corners cost it) or ``recognition`` (wrong from its true corners
+    too)."""
+    if read is None:
+        return "not_detected"
+    if visible_right:
+        return "hidden_only"
+    return "localisation" if right_at_true_corners else "recognition"
 
 
 def masked_match(read: str, truth: str) -> bool:

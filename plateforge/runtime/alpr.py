@@ -133,6 +133,26 @@ class ALPR:
         plates, crops, _, _ = self._read_detections(image, detections)
         return plates, crops
 
+    def read_corners(self, image: ImageInput, corners: Sequence | np.ndarray) -> list[PlateResult]:
+        """Read plates whose corners are already known, skipping the detector and the corner model's first
+        estimate: ``corners`` K × 4 × 2 image pixels, TL, TR, BR, BL per plate (a fixed camera's plate zone,
+        the corners of your own localiser, or labelled corners when telling localisation errors from reading
+        errors). The same rectification, zooms, specialists and format fitting as :meth:`read`; a result's box
+        is its corners' bounding box and its ``detection_score`` 1. Raises ValueError for corners of another
+        shape."""
+        quads = np.asarray(corners, np.float32)
+        if quads.size == 0:
+            return []
+        if quads.ndim not in (2, 3) or quads.shape[-2:] != (4, 2):
+            raise ValueError(f"corners: expected K x 4 x 2 pixels (TL, TR, BR, BL per plate), got shape {quads.shape}")
+        quads = quads.reshape(-1, 4, 2)
+        img = load_image(image)
+        detections = [
+            Detection(tuple(float(v) for v in b), tuple((float(x), float(y)) for x, y in q), 1.0)
+            for b, q in zip(quad_boxes(quads, img.shape[1], img.shape[0]), quads, strict=True)
+        ]
+        return self._read_detections(img, detections, quads)[0]
+
     def plate_corners(self, image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
         """The corners the reader rectifies each detection by (K, 4, 2; TL, TR, BR, BL image pixels): the corner
         model's from the detection's box, or the detector's own when the reader has no corner model."""
@@ -141,10 +161,14 @@ class ALPR:
             return self.corners.refine(image, boxes)
         return np.array([d.corners for d in detections], np.float32).reshape(-1, 4, 2)
 
-    def _read_detections(self, img, detections) -> tuple[list[PlateResult], list[np.ndarray], float, float]:
-        """Plates, their crops, and the seconds spent rectifying (corners included) and recognizing."""
+    def _read_detections(
+        self, img, detections, quads: np.ndarray | None = None
+    ) -> tuple[list[PlateResult], list[np.ndarray], float, float]:
+        """Plates, their crops, and the seconds spent rectifying (corners included) and recognizing; ``quads``:
+        the corners to cut the plates at (default: :meth:`plate_corners`)."""
         t0 = time.perf_counter()
-        quads = self.plate_corners(img, detections)
+        if quads is None:
+            quads = self.plate_corners(img, detections)
         spec = self.recognizer.spec
         crops = [rectify(img, q, spec.width, spec.height, self.rectify_margin) for q in quads]
         rectify_s = time.perf_counter() - t0
