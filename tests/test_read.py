@@ -57,7 +57,7 @@ def test_eval_read_scores_synthetic_scenes(tmp_path):
     rep = json.loads((tmp_path / "r.json").read_text())["synthetic"]
     assert rep["plates"] >= 50 and rep["visible_right"] >= rep["exact"]
     assert rep["detected"] >= 0.9 and rep["exact"] >= 0.65  # 150 scenes: 0.987 detected, 0.847 exact
-    assert all(set(e) == {"truth", "read", "hidden", "at_true_corners"} for e in rep["errors"])
+    assert all(set(e) == {"truth", "read", "region", "hidden", "at_true_corners"} for e in rep["errors"])
     # every misread is put down to one stage, and a misread put down to localisation was read right from the
     # plate's true corners
     f = rep["failures"]

@@ -122,7 +122,13 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024, width: int = 1280
                 failures[failure_stage(text, seen, truth_read == label.text)] += 1
                 if len(errors) < MAX_ERRORS:
                     errors.append(
-                        {"truth": label.text, "read": text, "hidden": list(gone), "at_true_corners": truth_read}
+                        {
+                            "truth": label.text,
+                            "read": text,
+                            "region": label.region,
+                            "hidden": list(gone),
+                            "at_true_corners": truth_read,
+                        }
                     )
     n = max(1, total)
     return {
