@@ -94,7 +94,7 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024, width: int = 1280
     When ``alpr`` has ``read_corners`` (:class:`~plateforge.runtime.alpr.ALPR` does), each plate is also read
     from its true corners (``true_corners_exact``, also per group) and each misread is put down to one stage
     in ``failures`` (:func:`failure_stage`): which model to improve first."""
-    total = right = found = visible_right = partly_hidden = 0
+    total = right = found = visible_right = partly_hidden = right_at_corners = 0
     per: dict[str, list[int]] = {}
     failures = dict.fromkeys(FAILURE_STAGES, 0)
     times, errors = [], []
@@ -112,6 +112,7 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024, width: int = 1280
             partly_hidden += bool(gone)
             seen = masked_match(text, masked_text(label.text, gone)) if gone and text is not None else ok
             visible_right += seen
+            right_at_corners += truth_read == label.text
             for key in (f"layout:{label.layout}", f"region:{label.region}", height_group(label)):
                 counts = per.setdefault(key, [0, 0, 0, 0])
                 counts[0] += 1
@@ -138,7 +139,7 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024, width: int = 1280
         "visible_right": visible_right / n,
         "partly_hidden": partly_hidden,
         "detected": found / n,
-        "true_corners_exact": sum(c[3] for k, c in per.items() if k.startswith("layout:")) / n if read_at else None,
+        "true_corners_exact": right_at_corners / n if read_at else None,
         "failures": failures if read_at else None,
         "per_group": {
             k: {
