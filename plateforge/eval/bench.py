@@ -10,6 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from plateforge.runtime.defaults import RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+
 STAGES = ("decode", "detect", "rectify", "recognize", "total")
 
 
@@ -71,10 +73,10 @@ def run_bench(
     plates: int | None = None,
     tta: bool = True,
     tiles: int = 1,
-    second_view_below: float | None = 40.0,
-    recheck_below: float | None = 0.9,
+    second_view_below: float | None = SECOND_VIEW_BELOW,
+    recheck_below: float | None = RECHECK_BELOW,
     specialists: bool = True,
-    small_below: float | None = 24.0,
+    small_below: float | None = SMALL_BELOW,
 ) -> dict:
     """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}; ``tiles``,
     ``second_view_below``, ``recheck_below``, ``specialists`` and ``small_below`` as ``ALPR``."""
