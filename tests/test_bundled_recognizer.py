@@ -73,7 +73,7 @@ def test_test_time_zooms_average_and_read_better(reader, fresh_crops):
     ok = np.mean([exact(r.text, t) for r, t in zip(reader.read_crops(crops), truths, strict=True)])
     ok_tta = np.mean([exact(r.text, t) for r, t in zip(zoomed, truths, strict=True)])
     # 0.971 -> 0.974 here for the bundled file (the one before: 0.947 -> 0.961); on 3,000 holdout crops
-    # 91.8 -> 94.1 %, on the real US val crops 59.7 -> 75.2 % (recognizer.md)
+    # 91.8 -> 94.1 %, on the real US val crops 59.7 -> 75.2 % (session 20; docs/history/recognizer.md)
     assert ok_tta > ok, (ok, ok_tta)
 
 
