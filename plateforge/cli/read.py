@@ -55,7 +55,13 @@ def read(
     recognizer_config: Annotated[Path | None, typer.Option(help="YAML of a fast-plate-ocr recognizer.")] = None,
     head_corners: Annotated[bool, typer.Option(help="Use the detector's corners, not the corner model.")] = False,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
-    fast_resize: Annotated[bool, typer.Option(help="Bilinear letterbox: ~3 ms faster per 720p frame.")] = False,
+    fast_resize: Annotated[
+        bool,
+        typer.Option(
+            help="One bilinear letterbox resize instead of two-step area averaging: ~0.3 ms faster per 720p "
+            "frame, slightly less accurate on small plates."
+        ),
+    ] = False,
     tiles: Annotated[
         int,
         typer.Option(help="Also detect in N x N overlapping tiles: finds smaller plates, N² more detector runs."),
