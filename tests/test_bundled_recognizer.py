@@ -249,3 +249,42 @@ def test_small_plates_average_in_the_small_plate_specialist(fresh_crops):
     odd.spec = replace(odd.spec, slots=3)
     with pytest.raises(ValueError, match="specialist .*recognizer_small.onnx for small plates: alphabet, slots"):
         PlateRecognizer(small_specialist=odd)
+
+
+def test_regions_restrict_where_plates_are_placed(fresh_crops):
+    """``regions`` (a site's countries) makes the region head choose among those alone: every plate is placed
+    there, routed to that region's specialist, and its characters are otherwise untouched. Entries that name
+    no region of the model are refused by name."""
+    from plateforge.runtime.recognizer import BUNDLED_SPECIALISTS, allowed_regions
+    from plateforge.runtime.session import bundled_model
+
+    crops = fresh_crops[0][:76]  # 4 of each region
+    views = [[c] for c in crops]
+    alone = PlateRecognizer(threads=1, specialists=None)
+    gate = PlateRecognizer(threads=1, specialists=None, regions=["uae"])
+    reads = gate.read_crops(crops)
+    assert all(r.region.startswith("uae-") for r in reads)
+    own_chars, own_regions = alone.view_logits(views)
+    chars, regions = gate.view_logits(views)
+    np.testing.assert_array_equal(chars, own_chars)  # the characters are the network's own
+    uae = np.array([n.startswith("uae-") for n in alone.spec.regions])
+    np.testing.assert_array_equal(regions[:, uae], own_regions[:, uae])
+    assert (regions[:, ~uae] < -1e3).all()
+    # with the bundled specialists every plate is now read by the UAE specialist
+    routed = PlateRecognizer(threads=1, regions="uae").view_logits(views)[0]
+    specialist = PlateRecognizer(bundled_model(BUNDLED_SPECIALISTS["uae-"]), threads=1, specialists=None)
+    np.testing.assert_array_equal(routed, specialist.view_logits(views)[0])
+    names = alone.spec.regions
+    assert [n for n, m in zip(names, allowed_regions("us,gb", names), strict=True) if m] == [
+        "gb",
+        "us-ca",
+        "us-fl",
+        "us-ny",
+        "us-tx",
+    ]
+    assert allowed_regions(["EU-DE"], names).sum() == 1
+    for bad, needle in ((["xx"], "'xx' names none"), (["u"], "'u' names none"), ([], "at least one")):
+        with pytest.raises(ValueError, match=needle):
+            PlateRecognizer(threads=1, specialists=None, regions=bad)
+    with pytest.raises(ValueError, match="no region head"):
+        allowed_regions(["uae"], [], "plates.onnx")

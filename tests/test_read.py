@@ -511,3 +511,31 @@ def test_bench_reports_every_stage_for_fp32_and_int8(scenes):
         r = rep[key]
         assert all(0 < r[s]["p50"] <= r[s]["p95"] for s in ("decode", "detect", "total"))
         assert r["total"]["p50"] >= r["detect"]["p50"] and r["fps"] > 0 and set(STAGES) <= set(r)
+
+
+def test_regions_reach_the_reader_from_the_cli_and_site_configs(tmp_path, scenes):
+    """`plateforge read --regions uae` places every plate in an emirate; a region the model does not know is a
+    usage error naming it; site configs pass `reader.regions` on; ALPR refuses regions next to a recognizer
+    object (they belong to that object)."""
+    from plateforge.runtime.recognizer import PlateRecognizer
+    from plateforge.stream.config import ReaderOptions, make_alpr
+
+    args = ["read", *(str(p) for p, _ in scenes), "--threads", "1"]
+    res = CliRunner().invoke(app, [*args, "--regions", "uae"])
+    assert res.exit_code == 0, res.output
+    plates = [p for line in res.stdout.splitlines() if line.startswith("{") for p in json.loads(line)["plates"]]
+    assert len(plates) >= 4 and all(p["region"].startswith("uae-") for p in plates)
+    res = CliRunner().invoke(app, [*args, "--regions", "uae,atlantis"])
+    assert res.exit_code == 2 and "'atlantis' names none" in res.output
+    alpr = make_alpr(ReaderOptions(threads=1, regions=["us", "eu-de"]))
+    mask = alpr.recognizer.region_mask
+    assert sorted(n for n, m in zip(alpr.recognizer.spec.regions, mask, strict=True) if m) == [
+        "eu-de",
+        "us-ca",
+        "us-fl",
+        "us-ny",
+        "us-tx",
+    ]
+    assert ReaderOptions().regions is None
+    with pytest.raises(ValueError, match="give them to your PlateRecognizer"):
+        ALPR(recognizer=PlateRecognizer(threads=1), regions=["uae"])

@@ -27,6 +27,13 @@ RecheckBelow = Annotated[
         "1: every plate (~2.5 ms more per plate)."
     ),
 ]
+Regions = Annotated[
+    str | None,
+    typer.Option(
+        help="The regions your plates come from, names or prefixes, comma-separated (uae; us,eu-de): each plate "
+        "is placed, routed and format-checked among them alone (default: every region)."
+    ),
+]
 Specialists = Annotated[
     bool,
     typer.Option(

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from plateforge.cli.common import (
     RecheckBelow,
+    Regions,
     SecondViewBelow,
     SmallBelow,
     Specialists,
@@ -53,11 +54,12 @@ def ocr(
             "plates labelled with the reader's corners, as `synth reader-scenes` writes them)."
         ),
     ] = 0.0,
+    regions: Regions = None,
 ) -> None:
     """Exact-match accuracy, character error rate, per region and layout, accuracy at coverage."""
     from plateforge.eval.ocr_eval import evaluate_recognizer
 
-    rep = evaluate_recognizer(data, model, subset, threads, tta, margin)
+    rep = evaluate_recognizer(data, model, subset, threads, tta, margin, regions)
     _write_json(json_out, rep)
     table = Table(title=f"{data} ({rep['n']} plates)")
     table.add_column("group")
@@ -142,6 +144,7 @@ def read(
     recheck_below: RecheckBelow = RECHECK_BELOW,
     small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
+    regions: Regions = None,
     width: Annotated[int, typer.Option(help="Width of the synthetic scenes (px); plates stay 16-140 px high.")] = 1280,
     height: Annotated[int, typer.Option(help="Height of the synthetic scenes (px).")] = 720,
 ) -> None:
@@ -173,6 +176,7 @@ def read(
         recheck_below=recheck_below,
         small_below=small_below,
         specialists=specialists,
+        regions=regions,
     )
     rep = {"synthetic": evaluate_reader(alpr, scenes, seed, width, height) if scenes > 0 else None}
     if records is not None:

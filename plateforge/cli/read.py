@@ -13,6 +13,7 @@ import typer
 from plateforge.cli.common import (
     EXIT_BAD_INPUT,
     RecheckBelow,
+    Regions,
     SecondViewBelow,
     SmallBelow,
     Specialists,
@@ -78,6 +79,7 @@ def read(
     recheck_below: RecheckBelow = RECHECK_BELOW,
     small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
+    regions: Regions = None,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
@@ -111,6 +113,7 @@ def read(
             recheck_below=recheck_below,
             small_below=small_below,
             specialists=specialists,
+            regions=regions,
         )
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")

@@ -17,13 +17,15 @@ def evaluate_recognizer(
     threads: int | None = None,
     tta: bool = False,
     margin: float = 0.0,
+    regions: list[str] | str | None = None,
 ) -> dict:
     """Read every plate with a text in ``data`` (rectified by its corners, or its box) and score the reads;
     ``tta``: the recognizer's test-time zooms (see :class:`PlateRecognizer`). With ``model`` None the
     bundled recognizer reads with its bundled specialists, as the reader does; a model given by path reads
     alone. ``margin``: border kept around plates with corners, × the plate height (the reader keeps 0.075;
-    give that for plates labelled with the reader's own corners)."""
-    rec = PlateRecognizer(model, threads=threads, tta=tta)
+    give that for plates labelled with the reader's own corners). ``regions``: the regions the plates come
+    from, as :class:`PlateRecognizer` takes them (None: every region the model knows)."""
+    rec = PlateRecognizer(model, threads=threads, tta=tta, regions=regions)
     data_crops = plate_crops(str(data), rec.spec.width, rec.spec.height, subset, margin)
     crops, truths, regions, layouts = list(data_crops.images), data_crops.texts, data_crops.regions, data_crops.layouts
     t = time.perf_counter()
@@ -37,6 +39,7 @@ def evaluate_recognizer(
     report["tta"] = list(rec.zooms) if len(rec.zooms) > 1 else None
     report["data"] = str(data)
     report["margin"] = margin
+    report["regions"] = regions
     report["ms_per_plate"] = 1000 * elapsed / len(crops)
     report["errors"] = [
         {"truth": t, "read": x.text, "confidence": round(x.confidence, 3)}

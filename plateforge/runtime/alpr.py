@@ -60,7 +60,10 @@ class ALPR:
     specialists re-read the rechecked plates of their regions, and its small-plate specialist joins in on
     rechecked plates less than ``small_below`` px tall (their first corners' outline; see
     :class:`PlateRecognizer`; both ignored when ``recognizer`` is an object or a path of your own, unless
-    that object has specialists of its own; None or 0: no plate is read as small). Detectors exported
+    that object has specialists of its own; None or 0: no plate is read as small); ``regions``: the regions
+    the site's plates come from, names or group prefixes (``["uae"]``, ``["us", "eu-de"]``): plates are
+    placed, routed to specialists and format-checked among those alone (see :class:`PlateRecognizer`; None:
+    every region the recognizer knows). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -82,7 +85,10 @@ class ALPR:
         recheck_below: float | None = RECHECK_BELOW,
         specialists: bool = True,
         small_below: float | None = SMALL_BELOW,
+        regions: Sequence[str] | None = None,
     ):
+        if regions is not None and hasattr(recognizer, "read_crops"):
+            raise ValueError("regions: give them to your PlateRecognizer(regions=...), not to ALPR")
         self.detector = (
             detector
             if hasattr(detector, "detect")
@@ -98,6 +104,7 @@ class ALPR:
                 tta=tta,
                 specialists="auto" if specialists else None,
                 small_specialist="auto" if specialists else None,
+                regions=regions,
             )
         )
         if corners == "auto":

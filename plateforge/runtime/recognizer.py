@@ -50,6 +50,26 @@ def _insert_rows(rows: np.ndarray | None, at: np.ndarray, new: np.ndarray, n: in
     return out
 
 
+def allowed_regions(regions: Sequence[str], names: Sequence[str], model: str = "the model") -> np.ndarray:
+    """Boolean mask over a model's region ``names`` of those ``regions`` selects: a name itself, or a group
+    prefix before a ``-`` (``"uae"`` → ``uae-dubai``, ``uae-sharjah``, ...). Raises ValueError naming an entry
+    that selects none, or when the model reads no regions."""
+    if isinstance(regions, str):
+        regions = [r for r in regions.split(",") if r.strip()]
+    if not names:
+        raise ValueError(f"regions {list(regions)!r} given, but {model} has no region head")
+    wanted = [r.strip().lower() for r in regions]
+    if not wanted:
+        raise ValueError("regions: give at least one region name or prefix (or None for all)")
+    mask = np.zeros(len(names), bool)
+    for w in wanted:
+        hit = np.array([n == w or n.startswith(w + "-") for n in names])
+        if not hit.any():
+            raise ValueError(f"regions: {w!r} names none of {model}'s regions ({', '.join(names)})")
+        mask |= hit
+    return mask
+
+
 def zoom_crop(crop: np.ndarray, zoom: float) -> np.ndarray:
     """The crop seen from a little further (``zoom`` < 0: a border of ``-zoom`` × its height on top and bottom
     and half that share of its width on each side, edge pixels repeated) or closer (``zoom`` > 0: that much
@@ -78,7 +98,13 @@ class PlateRecognizer:
     distant plates, whose character probabilities are averaged into those of the plates :meth:`view_logits` is
     told are small (the reader flags them by their height in the image); ``"auto"``: the bundled one
     (:data:`SMALL_SPECIALIST`) when ``model`` is None. Specialists must share this recognizer's alphabet,
-    slots and decoder."""
+    slots and decoder.
+
+    ``regions``: the regions a site's plates come from (names or group prefixes: ``["uae"]`` for the seven
+    emirates, ``["us", "eu-de"]``); the region head then chooses among those alone, so each plate's region,
+    its specialist and the format patterns its read is checked against are among them (a gate in Dubai,
+    a car park in Zürich). Raises ValueError for an entry that names none of the model's regions, or for a
+    model without a region head."""
 
     def __init__(
         self,
@@ -90,6 +116,7 @@ class PlateRecognizer:
         tta: bool | Sequence[float] = False,
         specialists: Mapping[str, str | os.PathLike | PlateRecognizer] | str | None = "auto",
         small_specialist: str | os.PathLike | PlateRecognizer | None = "auto",
+        regions: Sequence[str] | None = None,
     ):
         self.zooms = tuple(TTA_ZOOMS if tta is True else (tta or (0.0,)))
         self.path = str(model or bundled_model(DEFAULT_RECOGNIZER))
@@ -145,6 +172,7 @@ class PlateRecognizer:
         if small_specialist == "auto":
             small_specialist = bundled_model(SMALL_SPECIALIST) if model is None else None
         self.small_specialist = None if small_specialist is None else load(small_specialist, "small plates")
+        self.region_mask = None if regions is None else allowed_regions(regions, self.spec.regions, self.path)
 
     def preprocess(self, crop: np.ndarray) -> np.ndarray:
         """BGR uint8 crop → model input (H × W × 3 uint8, stretched to the model's size)."""
@@ -260,6 +288,8 @@ class PlateRecognizer:
         """:meth:`infer` over a batch of any size, ``batch_size`` images per call."""
         outs = [self.infer(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
         regions = None if outs[0][1] is None else np.concatenate([o[1] for o in outs])
+        if regions is not None and self.region_mask is not None:  # the site's regions only
+            regions = np.where(self.region_mask, regions, np.float32(-1e4))
         return np.concatenate([o[0] for o in outs]), regions
 
     def decode(self, chars: np.ndarray, regions: np.ndarray | None) -> list[PlateRead]:

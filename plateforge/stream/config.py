@@ -44,7 +44,9 @@ class ReaderOptions:
     ``recheck_below`` (only plates first read less confidently get the zooms and the second crop, see
     ``ALPR``; 1 or null: every plate), ``small_below`` (px; rechecked plates less tall are also read by the
     small-plate specialist, see ``ALPR``; 0 or null: off), ``specialists`` (the bundled recognizer's region
-    specialists and its small-plate specialist, see ``ALPR``);
+    specialists and its small-plate specialist, see ``ALPR``), ``regions`` (the regions the site's plates come
+    from, names or prefixes such as ``[uae]``: plates are placed, routed and format-checked among them, see
+    ``ALPR``; null: every region);
     ``vehicle_model``: an
     Ultralytics YOLO ONNX to search plates inside vehicles only, with ``vehicle_classes`` (default COCO car,
     motorcycle, bus, truck) above ``vehicle_conf``."""
@@ -63,6 +65,7 @@ class ReaderOptions:
     recheck_below: float | None = RECHECK_BELOW
     small_below: float | None = SMALL_BELOW
     specialists: bool = True
+    regions: list[str] | None = None
     vehicle_model: str | None = None
     vehicle_classes: list[int] | None = None
     vehicle_conf: float = 0.3
@@ -146,6 +149,7 @@ def make_alpr(r: ReaderOptions):
         recheck_below=r.recheck_below,
         small_below=r.small_below,
         specialists=r.specialists,
+        regions=r.regions,
     )
 
 
