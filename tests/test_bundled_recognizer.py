@@ -216,8 +216,15 @@ def test_eval_ocr_cuts_plates_with_the_margin_given(reader, tmp_path):
         assert res.exit_code == 0, res.output
         rep = json.loads(out.read_text())
         direct = reader.read_crops([rectify(im, q, 160, 48, margin) for im, q in images])
-        assert rep["margin"] == margin and rep["n"] == 24
+        assert rep["margin"] == margin and rep["n"] == 24 and rep["regions"] is None
         assert rep["exact"] == pytest.approx(np.mean([x.text == t for x, t in zip(direct, truths, strict=True)]))
+    # --regions: the report names the site's regions, and scores the region head against the labels as before
+    out = tmp_path / "uae.json"
+    args = ["eval", "ocr", "--data", str(tmp_path / "m.jsonl"), "--regions", "uae", "--json", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    rep = json.loads(out.read_text())
+    uae = sum(r.startswith("uae-") for r in (rec.plates[0].region for rec in records))
+    assert rep["regions"] == "uae" and rep["region_accuracy"] <= uae / 24
 
 
 def test_small_plates_average_in_the_small_plate_specialist(fresh_crops):

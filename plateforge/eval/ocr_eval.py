@@ -27,12 +27,17 @@ def evaluate_recognizer(
     from, as :class:`PlateRecognizer` takes them (None: every region the model knows)."""
     rec = PlateRecognizer(model, threads=threads, tta=tta, regions=regions)
     data_crops = plate_crops(str(data), rec.spec.width, rec.spec.height, subset, margin)
-    crops, truths, regions, layouts = list(data_crops.images), data_crops.texts, data_crops.regions, data_crops.layouts
+    crops, truths, layouts = list(data_crops.images), data_crops.texts, data_crops.layouts
     t = time.perf_counter()
     reads = rec.read_crops(crops)
     elapsed = time.perf_counter() - t
     report = ocr_report(
-        [x.text for x in reads], truths, [x.confidence for x in reads], regions, layouts, [x.region for x in reads]
+        [x.text for x in reads],
+        truths,
+        [x.confidence for x in reads],
+        data_crops.regions,
+        layouts,
+        [x.region for x in reads],
     )
     report["model"] = rec.path
     report["specialists"] = {prefix: sp.path for prefix, sp in rec.specialists.items()}
