@@ -85,3 +85,11 @@ def test_calib_command(tmp_path):
 def test_python_dash_m_runs():
     r = subprocess.run([sys.executable, "-m", "plateforge", "version"], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "0.1.0"
+
+
+def test_a_missing_file_is_named_not_reported_as_an_os_error(tmp_path):
+    """Commands that open a path straight away (here `quantize`) say which input is missing, not the OS's
+    `[Errno 2] ...` wording."""
+    r = run("quantize", tmp_path / "nope.onnx", "--out", tmp_path / "q.onnx", "--calib", tmp_path)
+    assert r.exit_code == 2
+    assert "nope.onnx: no such file or folder" in r.output and "Errno" not in r.output

@@ -55,7 +55,10 @@ def friendly_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except (DataError, FileExistsError, FileNotFoundError, ValueError) as e:
-            console.print(f"[red]error:[/red] {e}", highlight=False, markup=True)
+            message = str(e)
+            if isinstance(e, FileNotFoundError) and e.filename and message.startswith("[Errno"):
+                message = f"{e.filename}: no such file or folder"  # the OS's wording names no input first
+            console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper
