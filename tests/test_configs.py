@@ -30,3 +30,20 @@ def test_training_configs_load(path):
     if kind == "ocr":
         m = cfg.model
         create_model(m.name, alphabet=m.alphabet, regions=["x"], height=m.height, width=m.width, slots=m.slots)
+
+
+@pytest.mark.parametrize("command", ["ocr", "det", "corners"])
+def test_an_unknown_model_stops_training_before_any_data_is_made(tmp_path, command):
+    """A typo in model.name names the config file and the registered models, before data generation starts."""
+    from typer.testing import CliRunner
+
+    from plateforge.cli.app import app
+
+    config = tmp_path / "typo.yaml"
+    config.write_text(
+        "experiment: {name: typo, output_dir: " + str(tmp_path / "runs") + "}\nmodel: {name: slotnet_xx}\n"
+    )
+    res = CliRunner().invoke(app, ["train", command, "--config", str(config)])
+    assert res.exit_code == 2, res.output
+    assert "typo.yaml: model.name 'slotnet_xx' is not a registered model" in res.output and "slotnet_sa" in res.output
+    assert not (tmp_path / "runs").exists()

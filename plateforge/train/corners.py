@@ -33,7 +33,7 @@ from plateforge.train.common import (
 )
 from plateforge.train.det_data import SceneMaker, SceneSource, worker_init
 from plateforge.train.onnx_init import start_from
-from plateforge.train.registry import create_model
+from plateforge.train.registry import check_model_name, create_model
 from plateforge.typed_config import load_config
 
 
@@ -168,6 +168,7 @@ def train_corners(
     """Train a corner regressor from a YAML config; ``resume`` is a run folder, ``init`` a checkpoint whose (EMA)
     weights start a new run (fine-tuning: fresh optimizer and schedule). Returns the run folder."""
     cfg = load_config(CornerConfig, config)
+    check_model_name(cfg.model.name, config)
     for key, value in (overrides or {}).items():
         section, name = key.split(".")
         setattr(getattr(cfg, section), name, value)

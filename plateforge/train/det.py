@@ -44,7 +44,7 @@ from plateforge.train.det_data import (
 from plateforge.train.det_loss import DetectionLoss, DetLossCfg
 from plateforge.train.onnx_init import start_from
 from plateforge.train.qat import is_qat, prepare_qat
-from plateforge.train.registry import create_model
+from plateforge.train.registry import check_model_name, create_model
 from plateforge.typed_config import load_config
 
 
@@ -249,6 +249,7 @@ def train_det(
     QAT state included); ``init`` a float checkpoint whose (EMA) weights start a new run with a fresh optimizer
     and schedule. Returns the run folder."""
     cfg = load_config(DetConfig, config)
+    check_model_name(cfg.model.name, config)
     for key, value in (overrides or {}).items():  # e.g. {"training.epochs": 1} for smoke runs
         section, name = key.split(".")
         setattr(getattr(cfg, section), name, value)

@@ -37,7 +37,7 @@ from plateforge.train.ocr_data import (
     synth_arrays,
 )
 from plateforge.train.onnx_init import region_rows, start_from
-from plateforge.train.registry import create_model
+from plateforge.train.registry import check_model_name, create_model
 from plateforge.typed_config import load_config
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -261,6 +261,7 @@ def train_ocr(
     ``init`` a checkpoint whose (EMA) weights start a new run (fine-tuning: fresh optimizer and schedule).
     Returns the run folder (checkpoints, metrics.csv/jsonl, curves.png, TensorBoard logs, config.yaml)."""
     cfg = load_config(OcrConfig, config)
+    check_model_name(cfg.model.name, config)
     for key, value in (overrides or {}).items():  # e.g. {"training.epochs": 1} for smoke runs
         section, name = key.split(".")
         setattr(getattr(cfg, section), name, value)

@@ -44,6 +44,16 @@ def list_models() -> list[str]:
     return sorted(_BUILDERS)
 
 
+def check_model_name(name: str, config) -> None:
+    """Raise ValueError naming ``config`` (its file) when ``name`` is no registered architecture: checked as the
+    config loads, before any training data is made."""
+    _load()
+    if name not in _BUILDERS:
+        raise ValueError(
+            f"{config}: model.name {name!r} is not a registered model; registered: {', '.join(sorted(_BUILDERS))}"
+        )
+
+
 def create_model(name: str, **kwargs):
     """Build a registered architecture by name; ``kwargs`` go to its builder."""
     _load()
