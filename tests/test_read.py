@@ -515,8 +515,8 @@ def test_bench_reports_every_stage_for_fp32_and_int8(scenes):
 
 def test_regions_reach_the_reader_from_the_cli_and_site_configs(tmp_path, scenes):
     """`plateforge read --regions uae` places every plate in an emirate; a region the model does not know is a
-    usage error naming it; site configs pass `reader.regions` on; ALPR refuses regions next to a recognizer
-    object (they belong to that object)."""
+    usage error naming it (`stream --regions` too); site configs pass `reader.regions` on; ALPR refuses
+    regions next to a recognizer object (they belong to that object)."""
     from plateforge.runtime.recognizer import PlateRecognizer
     from plateforge.stream.config import ReaderOptions, make_alpr
 
@@ -526,6 +526,9 @@ def test_regions_reach_the_reader_from_the_cli_and_site_configs(tmp_path, scenes
     plates = [p for line in res.stdout.splitlines() if line.startswith("{") for p in json.loads(line)["plates"]]
     assert len(plates) >= 4 and all(p["region"].startswith("uae-") for p in plates)
     res = CliRunner().invoke(app, [*args, "--regions", "uae,atlantis"])
+    assert res.exit_code == 2 and "'atlantis' names none" in res.output
+    folder = str(scenes[0][0].parent)
+    res = CliRunner().invoke(app, ["stream", folder, "--regions", "atlantis", "--outbox", str(tmp_path / "o.sqlite")])
     assert res.exit_code == 2 and "'atlantis' names none" in res.output
     alpr = make_alpr(ReaderOptions(threads=1, regions=["us", "eu-de"]))
     mask = alpr.recognizer.region_mask

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from plateforge.cli.common import console, friendly_errors
+from plateforge.cli.common import Regions, console, friendly_errors
 
 
 @friendly_errors
@@ -40,6 +40,7 @@ def stream(
     vehicle_model: Annotated[
         Path | None, typer.Option(help="Ultralytics YOLO ONNX: search plates inside cars, buses, trucks, bikes only.")
     ] = None,
+    regions: Regions = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Do not print events on stdout.")] = False,
     save_crops: Annotated[
         Path | None, typer.Option(help="Write each event's best plate crop here as <camera>_<text>_<event_id>.jpg.")
@@ -68,6 +69,8 @@ def stream(
         cfg.metrics = MetricsOptions(metrics_port)
     if vehicle_model is not None:
         cfg.reader = dataclasses.replace(cfg.reader, vehicle_model=str(vehicle_model))
+    if regions is not None:
+        cfg.reader = dataclasses.replace(cfg.reader, regions=[r.strip() for r in regions.split(",") if r.strip()])
     if fp32 or threads is not None:
         cfg.reader = dataclasses.replace(
             cfg.reader,
