@@ -42,8 +42,12 @@ def _convert(tp, value, where: str):
         if value is None:
             return None
         dc = [a for a in args if dataclasses.is_dataclass(a)]
-        return from_dict(dc[0], value, where) if dc and isinstance(value, dict) else value
+        if dc and isinstance(value, dict):
+            return from_dict(dc[0], value, where)
+        return _convert(args[0], value, where) if len(args) == 1 else value
     if origin is list:
+        if value is not None and not isinstance(value, list):
+            raise ValueError(f"{where}: expected a list, got {value!r} (write [{value}] for one item)")
         (item,) = typing.get_args(tp)
         return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value or [])]
     return value

@@ -301,6 +301,13 @@ def test_cli_stream_prints_events_and_replays_idempotently(video, tmp_path):
     assert len((tmp_path / "events.jsonl").read_text().splitlines()) == len(lines)
 
 
+def load_site_config_text(path, text):
+    from plateforge.stream.config import load_site_config
+
+    path.write_text(text)
+    return load_site_config(path)
+
+
 def test_site_config_errors_name_section_and_key(tmp_path):
     from plateforge.stream.config import load_site_config
 
@@ -311,6 +318,10 @@ def test_site_config_errors_name_section_and_key(tmp_path):
     p.write_text("trackr: {}\n")
     with pytest.raises(ValueError, match="unknown section"):
         load_site_config(p)
+    p.write_text("reader: {regions: uae}\n")  # a scalar where a list belongs is named, with the fix
+    with pytest.raises(ValueError, match=r"reader.regions: expected a list, got 'uae' \(write \[uae\]"):
+        load_site_config(p)
+    assert load_site_config_text(p, "reader: {regions: [uae, eu-de]}\n").reader.regions == ["uae", "eu-de"]
     p.write_text("cameras:\n  - {source: x.mp4}\n")  # no id: an error naming the camera, not a TypeError
     with pytest.raises(ValueError, match=r"cameras\[0\]: .*'id'"):
         load_site_config(p)
