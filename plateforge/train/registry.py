@@ -44,19 +44,19 @@ def list_models() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def check_model_name(name: str, config) -> None:
-    """Raise ValueError naming ``config`` (its file) when ``name`` is no registered architecture: checked as the
-    config loads, before any training data is made."""
+def check_model_name(name: str, config=None) -> None:
+    """Raise ValueError when ``name`` is no registered architecture, listing those that are; with ``config`` (a
+    config file) the message names it, as the training commands check a config as it loads, before any
+    training data is made."""
     _load()
     if name not in _BUILDERS:
-        raise ValueError(
-            f"{config}: model.name {name!r} is not a registered model; registered: {', '.join(sorted(_BUILDERS))}"
+        what = (
+            f"unknown model {name!r}" if config is None else f"{config}: model.name {name!r} is not a registered model"
         )
+        raise ValueError(f"{what}; registered: {', '.join(sorted(_BUILDERS))}")
 
 
 def create_model(name: str, **kwargs):
     """Build a registered architecture by name; ``kwargs`` go to its builder."""
-    _load()
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown model {name!r}; registered: {', '.join(sorted(_BUILDERS))}")
+    check_model_name(name)
     return _BUILDERS[name](**kwargs)
