@@ -49,6 +49,7 @@ def stream(
     """Read plates in video: track them, vote their text over frames and emit one event per vehicle pass.
     Events are printed as JSONL (without the crop), stored in the SQLite outbox and delivered to every sink
     at least once. Ctrl-C ends live streams cleanly."""
+    from plateforge.specs import selector_items
     from plateforge.stream.app import run_site
     from plateforge.stream.config import CameraConfig, MetricsOptions, OutboxOptions, load_site_config
 
@@ -70,7 +71,7 @@ def stream(
     if vehicle_model is not None:
         cfg.reader = dataclasses.replace(cfg.reader, vehicle_model=str(vehicle_model))
     if regions is not None:
-        cfg.reader = dataclasses.replace(cfg.reader, regions=[r.strip() for r in regions.split(",") if r.strip()])
+        cfg.reader = dataclasses.replace(cfg.reader, regions=selector_items(regions))
     if fp32 or threads is not None:
         cfg.reader = dataclasses.replace(
             cfg.reader,

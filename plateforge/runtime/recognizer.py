@@ -13,6 +13,7 @@ from plateforge.runtime.foreign import FastPlateOcrConfig
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.session import bundled_model, create_session, read_spec
 from plateforge.runtime.spec import ModelSpec
+from plateforge.specs import selector_items
 from plateforge.types import PlateRead
 
 DEFAULT_RECOGNIZER = "recognizer.onnx"
@@ -50,15 +51,14 @@ def _insert_rows(rows: np.ndarray | None, at: np.ndarray, new: np.ndarray, n: in
     return out
 
 
-def allowed_regions(regions: Sequence[str], names: Sequence[str], model: str = "the model") -> np.ndarray:
+def allowed_regions(regions: str | Sequence[str], names: Sequence[str], model: str = "the model") -> np.ndarray:
     """Boolean mask over a model's region ``names`` of those ``regions`` selects: a name itself, or a group
-    prefix before a ``-`` (``"uae"`` → ``uae-dubai``, ``uae-sharjah``, ...). Raises ValueError naming an entry
+    prefix before a ``-`` (``"uae"`` → ``uae-dubai``, ``uae-sharjah``, ...); a comma list or a list of them
+    (:func:`~plateforge.specs.selector_items`). Raises ValueError naming an entry
     that selects none, or when the model reads no regions."""
-    if isinstance(regions, str):
-        regions = [r for r in regions.split(",") if r.strip()]
+    wanted = selector_items(regions)
     if not names:
-        raise ValueError(f"regions {list(regions)!r} given, but {model} has no region head")
-    wanted = [r.strip().lower() for r in regions]
+        raise ValueError(f"regions {wanted!r} given, but {model} has no region head")
     if not wanted:
         raise ValueError("regions: give at least one region name or prefix (or None for all)")
     mask = np.zeros(len(names), bool)

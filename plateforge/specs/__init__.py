@@ -23,6 +23,7 @@ The same typed classes serve the generator, training (alphabet, regions) and the
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -249,13 +250,19 @@ def load_specs() -> dict[str, RegionSpec]:
     return regions
 
 
+def selector_items(selector: str | Sequence[str] | None) -> list[str]:
+    """The lower-case region codes or groups of a selector: a comma list (``"uae, eu-de"``) or a list of them."""
+    parts = selector.split(",") if isinstance(selector, str) else (selector or [])
+    return [s.strip().lower() for s in parts if s.strip()]
+
+
 def select_regions(selector: str | None = None) -> list[RegionSpec]:
     """Regions named by a comma list of codes or groups (``uae,ch,eu-de``); all when None or empty."""
     specs = load_specs()
     if not selector:
         return list(specs.values())
     chosen: dict[str, RegionSpec] = {}
-    for item in (s.strip().lower() for s in selector.split(",") if s.strip()):
+    for item in selector_items(selector):
         matches = [r for code, r in specs.items() if code == item or r.group == item]
         if not matches:
             groups = sorted({r.group for r in specs.values()})
