@@ -112,15 +112,16 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024, width: int = 1280
             partly_hidden += bool(gone)
             seen = masked_match(text, masked_text(label.text, gone)) if gone and text is not None else ok
             visible_right += seen
-            right_at_corners += truth_read == label.text
+            right_there = truth_read == label.text  # read right from its true corners
+            right_at_corners += right_there
             for key in (f"layout:{label.layout}", f"region:{label.region}", height_group(label)):
                 counts = per.setdefault(key, [0, 0, 0, 0])
                 counts[0] += 1
                 counts[1] += ok
                 counts[2] += seen
-                counts[3] += truth_read == label.text
+                counts[3] += right_there
             if not ok:
-                failures[failure_stage(text, seen, truth_read == label.text)] += 1
+                failures[failure_stage(text, seen, right_there)] += 1
                 if len(errors) < MAX_ERRORS:
                     errors.append(
                         {
