@@ -1,5 +1,6 @@
 """Synthetic plates: every region renders valid texts; scene labels match the pixels; seeds reproduce."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,10 +10,11 @@ import pytest
 
 from plateforge.data import read_manifest
 from plateforge.data.manifest import check_plate
-from plateforge.specs import load_specs, select_regions
+from plateforge.specs import FONTS, _style, load_specs, select_regions
 from plateforge.synth.augment import letterbox
 from plateforge.synth.crops import make_crop
 from plateforge.synth.generate import SynthJob, preview_sheets, run_job
+from plateforge.synth.glyphs import text_mask
 from plateforge.synth.plate import render_plate
 from plateforge.synth.scene import Backgrounds, SceneOptions, compose_scene, plate_quad
 from tests.conftest import real_dir
@@ -90,6 +92,42 @@ def test_us_picture_plates_use_every_letter_and_state_series_keep_their_own():
         assert min(box[0] for box in p.char_boxes) > 0.13 * p.image.shape[1], p.printed
     # the stacked column is drawn: ink left of the number differs from plate background
     assert np.mean([p.image[20:50, 4:12].std() for p in plates]) > 10
+
+
+def test_us_plates_print_i_with_slab_serifs_and_other_plates_stay_as_they_were():
+    """Real US plates print ``I`` with bars at its top and bottom (it would otherwise pass for a ``1``); the
+    bundled sans fonts draw a bare stem, so US styles add the bars on ``serif_i`` of plates. The bars sit on
+    the stem's own top and bottom rows (not below the baseline where a ``Q`` tail reaches), and the choice is
+    made without a draw from the generator: a seeded run renders every plate without an ``I`` as before."""
+    for font in FONTS:
+        if font == "arabic":
+            continue
+        bare, serif = text_mask("I", font), text_mask("I", font, serif_i=True)
+        ink = np.flatnonzero(bare.max(1) > 0.5)
+        rows = serif[[ink[0], ink[-1]]]  # the stem's first and last rows carry the bars
+        mid = serif[(ink[0] + ink[-1]) // 2]
+        assert (rows > 0.5).sum(1).min() > 1.7 * (mid > 0.5).sum(), font
+        assert (
+            serif.shape[0] == bare.shape[0] and text_mask("H1", font, serif_i=True).shape == text_mask("H1", font).shape
+        )
+    spec = load_specs()["us-ny"]
+    assert all(s.serif_i == 0.85 for s in spec.styles)
+    assert all(s.serif_i == 0.0 for r in select_regions("eu,gb,uae") for s in r.styles)
+    bare_spec = dataclasses.replace(spec, styles=tuple(dataclasses.replace(s, serif_i=0.0) for s in spec.styles))
+    a, b = np.random.default_rng(11), np.random.default_rng(11)
+    plates = [(render_plate(spec, a, 48), render_plate(bare_spec, b, 48)) for _ in range(150)]
+    assert all(p.text == q.text for p, q in plates)
+    changed = [not np.array_equal(p.image, q.image) for p, q in plates]
+    with_i = ["I" in p.text for p, _ in plates]
+    assert not any(c for c, i in zip(changed, with_i, strict=True) if not i)
+    assert 0.6 < sum(changed) / sum(with_i) <= 1.0
+    with pytest.raises(ValueError, match="serif_i must be a number from 0 to 1, got 1.5"):
+        _style({**_us_style_dict(), "serif_i": 1.5}, {}, "us.yaml region 'us-ny'")
+
+
+def _us_style_dict() -> dict:
+    return {"name": "x", "layout": "one_line", "size_mm": [305, 152], "fg": "#000000", "font": "bebas",
+            "fields": [{"text": "{A2-7}", "box": [0.1, 0.3, 0.9, 0.8]}]}  # fmt: skip
 
 
 def test_every_latin_font_draws_every_plate_character_and_counts_in_the_fingerprint(tmp_path, monkeypatch):

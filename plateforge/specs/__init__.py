@@ -11,6 +11,8 @@ A style is drawn on a canvas whose coordinates are fractions of the plate (x rig
   and spaces are printed but are not part of the text). A style may set its own ``letters`` (the US
   picture plates stand for every state and vanity plates, which use all 26) and ``letter_weights``, how
   often a listed letter is drawn against the others (weight 1; the US picture plates draw ``O`` at 0.2).
+  ``serif_i``: the share of plates that print ``I`` with slab serifs (bars at the top and bottom, as US
+  plates do to tell it from ``1``) in fonts that draw it as a bare stem.
 - ``bg`` a colour, or ``scenic`` / ``scenic_dark``: a random gradient with soft shapes, new for every plate
   (the picture plates of US states); ``fg`` and ``font`` may be lists, one drawn per plate.
 - ``decor``: what a plate shows that is not its text: ``rect`` (a coloured block), ``text`` (a fixed or
@@ -102,6 +104,7 @@ class Style:
     font_choices: tuple[str, ...] = ()
     letters: str | None = None  # letters of its ``{L}`` / ``{A}`` patterns; None: the region's
     letter_weights: dict[str, float] | None = None  # how often a listed letter is drawn against the others (1)
+    serif_i: float = 0.0  # share of plates whose ``I`` gets slab serifs (bars top and bottom)
 
     @property
     def varies(self) -> bool:
@@ -196,7 +199,19 @@ def _style(d: dict, region_choices: dict, where: str) -> Style:
         font_choices=fonts,
         letters=d.get("letters"),
         letter_weights={str(k): float(v) for k, v in d["letter_weights"].items()} if d.get("letter_weights") else None,
+        serif_i=_share(d.get("serif_i", 0.0), f"{where}: serif_i"),
     )
+
+
+def _share(value: object, what: str) -> float:
+    """``value`` as a float in 0..1, or a ValueError naming ``what``."""
+    try:
+        share = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number from 0 to 1, got {value!r}") from None
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"{what} must be a number from 0 to 1, got {value!r}")
+    return share
 
 
 def _check_tokens(style: Style, region: str) -> None:

@@ -105,12 +105,42 @@ def _row_band(font: str) -> tuple[int, int]:
     return int(ink[0]), int(ink[-1]) + 1
 
 
-def text_mask(text: str, font: str, spacing: float = 0.08) -> np.ndarray:
-    """Alpha mask of a row of characters (cap-height band only), ``spacing`` × band height between glyphs."""
-    return text_mask_with_spans(text, font, spacing)[0]
+def _band_glyph(font: str, ch: str) -> np.ndarray:
+    """The cap-band rows of one character's mask, cropped to its ink columns."""
+    top, bottom = _row_band(font)
+    cell = _glyph(font, ch)[top:bottom]
+    cols = np.flatnonzero(cell.max(0) > 0.05)
+    return cell[:, cols[0] : cols[-1] + 1] if cols.size else cell
 
 
-def text_mask_with_spans(text: str, font: str, spacing: float = 0.08) -> tuple[np.ndarray, list[tuple[int, int]]]:
+@cache
+def _serif_i(font: str) -> np.ndarray:
+    """:func:`_band_glyph` of ``I`` with slab serifs: a bar at its top and bottom, centred on the stem, about
+    half as wide as the font's ``H`` and a little thinner than the stem (the ``I`` of US plates, which tells
+    it from ``1``; the sans fonts bundled here draw a bare stem)."""
+    stem = _band_glyph(font, "I")
+    height, stem_w = stem.shape
+    bar_w = max(round(0.55 * _band_glyph(font, "H").shape[1]), round(1.8 * stem_w))
+    bar_h = max(1, min(round(0.75 * stem_w), round(0.12 * height)))
+    out = np.zeros((height, bar_w), np.float32)
+    x = (bar_w - stem_w) // 2
+    out[:, x : x + stem_w] = stem
+    ink = np.flatnonzero(stem.max(1) > 0.5)  # the stem's own rows: the band may reach below for a Q's tail
+    top, bottom = (int(ink[0]), int(ink[-1]) + 1) if ink.size else (0, height)
+    out[top : top + bar_h] = 1.0
+    out[bottom - bar_h : bottom] = 1.0
+    return out
+
+
+def text_mask(text: str, font: str, spacing: float = 0.08, serif_i: bool = False) -> np.ndarray:
+    """Alpha mask of a row of characters (cap-height band only), ``spacing`` × band height between glyphs;
+    ``serif_i`` draws ``I`` with slab serifs."""
+    return text_mask_with_spans(text, font, spacing, serif_i)[0]
+
+
+def text_mask_with_spans(
+    text: str, font: str, spacing: float = 0.08, serif_i: bool = False
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """:func:`text_mask` and the column span ``(x0, x1)`` (mask pixels, end exclusive) of each character of
     ``text`` in order (a space gets its blank span)."""
     top, bottom = _row_band(font)
@@ -119,10 +149,10 @@ def text_mask_with_spans(text: str, font: str, spacing: float = 0.08) -> tuple[n
     for ch in text:
         if ch == " ":
             part = np.zeros((bottom - top, round(0.35 * (bottom - top))), np.float32)
+        elif ch == "I" and serif_i:
+            part = _serif_i(font)
         else:
-            cell = _glyph(font, ch)[top:bottom]
-            cols = np.flatnonzero(cell.max(0) > 0.05)
-            part = cell[:, cols[0] : cols[-1] + 1] if cols.size else cell
+            part = _band_glyph(font, ch)
         spans.append((x, x + part.shape[1]))
         parts.append(part)
         x += part.shape[1]
