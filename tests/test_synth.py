@@ -15,7 +15,7 @@ from plateforge.synth.augment import letterbox
 from plateforge.synth.crops import make_crop
 from plateforge.synth.generate import SynthJob, preview_sheets, run_job
 from plateforge.synth.glyphs import text_mask
-from plateforge.synth.plate import render_plate
+from plateforge.synth.plate import _emblem, render_plate
 from plateforge.synth.scene import Backgrounds, SceneOptions, compose_scene, plate_quad
 from tests.conftest import real_dir
 
@@ -123,6 +123,31 @@ def test_us_plates_print_i_with_slab_serifs_and_other_plates_stay_as_they_were()
     assert 0.6 < sum(changed) / sum(with_i) <= 1.0
     with pytest.raises(ValueError, match="serif_i must be a number from 0 to 1, got 1.5"):
         _style({**_us_style_dict(), "serif_i": 1.5}, {}, "us.yaml region 'us-ny'")
+
+
+def test_us_emblem_plates_draw_a_new_picture_between_the_character_groups():
+    """The ``us_emblem`` style prints a picture between its two character groups, drawn anew for every plate
+    (the peach, Zia or rider of real US plates); the text is the two groups and nothing of the picture."""
+    rng = np.random.default_rng(4)
+    box = (40, 10, 76, 58)
+    inked = []
+    for _ in range(24):  # every kind of picture stays in its box and covers a good part of it
+        canvas = np.full((64, 128, 3), 128, np.uint8)
+        _emblem(canvas, box, rng)
+        changed = (canvas != 128).any(2)
+        outside = changed.copy()
+        outside[box[1] : box[3] + 1, box[0] : box[2] + 1] = False
+        assert not outside.any()
+        inked.append(changed.mean() * canvas.shape[0] * canvas.shape[1] / ((box[2] - box[0]) * (box[3] - box[1])))
+    assert min(inked) > 0.05 and max(inked) > 0.3
+    spec = load_specs()["us-fl"]
+    style = next(s for s in spec.styles if s.name == "us_emblem")
+    assert any(d.type == "emblem" for d in style.decor)
+    for p in [render_plate(spec, rng, 64, style, dirty=False) for _ in range(12)]:
+        assert spec.is_valid(p.text) and p.printed.count("|") == 1, p.printed
+        w = p.image.shape[1]
+        # the characters stay outside the emblem's column, 41-59 % of the width
+        assert all(b[2] <= 0.41 * w or b[0] >= 0.59 * w for b in p.char_boxes), p.printed
 
 
 def _us_style_dict() -> dict:

@@ -17,7 +17,8 @@ A style is drawn on a canvas whose coordinates are fractions of the plate (x rig
   (the picture plates of US states); ``fg`` and ``font`` may be lists, one drawn per plate.
 - ``decor``: what a plate shows that is not its text: ``rect`` (a coloured block), ``text`` (a fixed or
   chosen label such as ``DUBAI``), ``circle`` (seals, emblems), ``eu_band`` (blue band, 12 stars, country
-  code), ``flag`` (horizontal stripes), ``sticker`` (a registration sticker of random colour).
+  code), ``flag`` (horizontal stripes), ``sticker`` (a registration sticker of random colour), ``emblem`` (a
+  picture of random kind and colours, new for every plate: a star, a sun, a fruit, a state outline, a figure).
 
 The same typed classes serve the generator, training (alphabet, regions) and the runtime (format checks).
 """
@@ -54,7 +55,7 @@ FONT_FILES = {
 }
 FONTS = tuple(FONT_FILES)
 SCENIC = ("scenic", "scenic_dark")  # a background drawn anew for every plate (light or dark)
-DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag", "sticker")
+DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag", "sticker", "emblem")
 TOKEN = re.compile(r"\{([A-Za-z_]+)(\d+)?(?:-(\d+))?\}")
 
 

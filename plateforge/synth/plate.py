@@ -83,8 +83,54 @@ def _star(cx: float, cy: float, r: float) -> np.ndarray:
     return np.round(np.array(pts) * 8).astype(np.int32)
 
 
+EMBLEMS = ("star", "sun", "fruit", "outline", "figure", "heart")
+
+
+def _emblem(img: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> None:
+    """A picture of random kind and colours inside ``box`` (px), as US plates print between their character
+    groups (Georgia's peach, New Mexico's Zia sun, Wyoming's rider, Florida's orange, Texas' star)."""
+    x1, y1, x2, y2 = box
+    cx, cy, r = (x1 + x2) / 2, (y1 + y2) / 2, min(x2 - x1, y2 - y1) / 2 * rng.uniform(0.7, 1.0)
+    colors = [tuple(int(v) for v in rng.integers(0, 230, 3)) for _ in range(3)]
+    kind = EMBLEMS[int(rng.integers(0, len(EMBLEMS)))]
+
+    def poly(points: np.ndarray, color) -> None:
+        cv2.fillPoly(img, [np.round(points * 8).astype(np.int32)], color, cv2.LINE_AA, shift=3)
+
+    angles = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    if kind == "star":
+        poly(_star(cx, cy, r).astype(np.float64) / 8, colors[0])
+    elif kind == "sun":  # a disc with four groups of rays (the Zia)
+        for a in np.arange(4) * np.pi / 2:
+            for k in (-1, 0, 1):
+                dx, dy = np.cos(a) * r, np.sin(a) * r
+                ox, oy = -np.sin(a) * k * r * 0.22, np.cos(a) * k * r * 0.22
+                p0 = (round(cx + 0.45 * dx + ox), round(cy + 0.45 * dy + oy))
+                p1 = (round(cx + dx + ox), round(cy + dy + oy))
+                cv2.line(img, p0, p1, colors[0], max(1, round(r * 0.1)), cv2.LINE_AA)
+        poly(np.stack([cx + 0.35 * r * np.cos(angles), cy + 0.35 * r * np.sin(angles)], 1), colors[1])
+    elif kind == "fruit":  # a round fruit with a leaf
+        poly(np.stack([cx + 0.8 * r * np.cos(angles), cy + 0.1 * r + 0.8 * r * np.sin(angles)], 1), colors[0])
+        leaf = np.stack([cx + 0.35 * r + 0.35 * r * np.cos(angles), cy - 0.75 * r + 0.15 * r * np.sin(angles)], 1)
+        poly(leaf, colors[1])
+    elif kind == "outline":  # a state's outline: a random smooth blob
+        radius = r * (0.75 + 0.25 * np.cumsum(rng.normal(0, 0.35, angles.size)).clip(-1, 1))
+        poly(np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], 1), colors[0])
+    elif kind == "figure":  # a silhouette: a few random limbs and a body
+        for _ in range(int(rng.integers(3, 6))):
+            a, length = rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 1.0) * r
+            end = (round(cx + length * np.cos(a)), round(cy + length * np.sin(a)))
+            cv2.line(img, (round(cx), round(cy)), end, colors[0], max(1, round(r * 0.22)), cv2.LINE_AA)
+        poly(np.stack([cx + 0.4 * r * np.cos(angles), cy + 0.3 * r * np.sin(angles)], 1), colors[0])
+    else:  # heart
+        t = angles
+        hx, hy = 16 * np.sin(t) ** 3, -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        poly(np.stack([cx + hx * r / 17, cy + hy * r / 17], 1), colors[0])
+
+
 def _decor(img: np.ndarray, d: Decor, style: Style, rng: np.random.Generator | None, choices) -> None:
-    """Draw one decor item; ``rng`` is only used by items whose text is a ``{choice}`` pattern."""
+    """Draw one decor item; ``rng`` is only used by items drawn anew per plate (a ``{choice}`` text, a
+    sticker, an emblem)."""
     h, w = img.shape[:2]
     x1, y1, x2, y2 = _px(d.box, w, h)
     color = hex_bgr(d.color or style.fg)
@@ -139,6 +185,8 @@ def _decor(img: np.ndarray, d: Decor, style: Style, rng: np.random.Generator | N
             ink,
             "center",
         )
+    elif d.type == "emblem":
+        _emblem(img, (x1, y1, x2, y2), rng)
     elif d.type == "text":
         text = expand_pattern(d.text or "", rng, "", choices)
         font = d.font or style.font
@@ -147,7 +195,7 @@ def _decor(img: np.ndarray, d: Decor, style: Style, rng: np.random.Generator | N
 
 
 def _is_static(d: Decor) -> bool:
-    return d.type != "sticker" and (d.text is None or "{" not in d.text)
+    return d.type not in ("sticker", "emblem") and (d.text is None or "{" not in d.text)
 
 
 _BASE_CACHE: dict[tuple[int, int], np.ndarray] = {}
