@@ -295,3 +295,49 @@ def test_regions_restrict_where_plates_are_placed(fresh_crops):
             PlateRecognizer(threads=1, specialists=None, regions=bad)
     with pytest.raises(ValueError, match="no region head"):
         allowed_regions(["uae"], [], "plates.onnx")
+
+
+def test_eval_ocr_writes_its_misreads_as_a_manifest_to_train_on(tmp_path):
+    """``eval ocr --misreads`` writes each plate read wrong, with its image, box, corners and text, as a
+    manifest that reads back (hard examples for training); right reads and, with ``skip_o_zero``, reads
+    wrong only by O / 0 are left out."""
+    import cv2
+
+    from plateforge.cli.app import app
+    from plateforge.data.manifest import ImageRecord, PlateLabel, read_manifest, write_manifest
+    from plateforge.data.plate_crops import plate_crops
+    from plateforge.eval.ocr_eval import write_misreads
+    from plateforge.eval.ocr_metrics import o_zero_only
+    from plateforge.synth.crops import make_crop
+
+    assert o_zero_only("0AB12", "OAB12") and o_zero_only("AB1O", "AB10")
+    assert not o_zero_only("AB12", "AB12") and not o_zero_only("0AB13", "OAB12") and not o_zero_only("AB0", "AB00")
+    spec = load_specs()["eu-de"]
+    records = []
+    for i in range(6):
+        img, label = make_crop(spec, np.random.default_rng([77, i]))
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), img)
+        text = {1: "QQQQQQQQ", 2: "AB0123"}.get(i, label.text)  # 1: no reader reads it; 2: holds a 0
+        corners = tuple((float(x), float(y)) for x, y in label.corners)
+        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+        plate = PlateLabel((min(xs), min(ys), max(xs), max(ys)), corners, text, label.region, label.layout)
+        records.append(ImageRecord(str(path), img.shape[1], img.shape[0], (plate,)))
+    write_manifest(records, tmp_path / "m.jsonl")
+    crops = plate_crops(str(tmp_path / "m.jsonl"), 160, 48)
+    reads = list(crops.texts)
+    reads[1], reads[2], reads[3] = "AB", "ABO123", reads[3] + "7"  # wrong; wrong only by O for 0; wrong
+    for skip, expected in ((False, [1, 2, 3]), (True, [1, 3])):
+        out = tmp_path / "sub" / f"hard{skip}.jsonl"
+        assert write_misreads(crops, reads, out, skip_o_zero=skip) == len(expected)
+        back = read_manifest(out)
+        assert [r.plates[0].text for r in back] == [records[i].plates[0].text for i in expected]
+        for r, i in zip(back, expected, strict=True):  # the same image and plate as the source record
+            assert r.image == records[i].image and r.width == records[i].width
+            assert np.allclose(r.plates[0].corners, records[i].plates[0].corners, atol=1e-3)
+    # the CLI writes what the bundled reader gets wrong: at least the plate no reader can read
+    out = tmp_path / "cli.jsonl"
+    res = CliRunner().invoke(app, ["eval", "ocr", "--data", str(tmp_path / "m.jsonl"), "--misreads", str(out)])
+    assert res.exit_code == 0, res.output
+    texts = [r.plates[0].text for r in read_manifest(out)]
+    assert "QQQQQQQQ" in texts and f"wrote {len(texts)} misread plates" in res.output

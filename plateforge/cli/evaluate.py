@@ -55,11 +55,22 @@ def ocr(
         ),
     ] = 0.0,
     regions: Regions = None,
+    misreads: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the plates read wrong here, as a manifest: hard examples to train on "
+            "(a `dataset.real` source of `plateforge train ocr`; docs/train.md)."
+        ),
+    ] = None,
+    misreads_skip_o_zero: Annotated[
+        bool,
+        typer.Option(help="Leave reads wrong only by O for 0 or 0 for O out of --misreads (one glyph in US faces)."),
+    ] = False,
 ) -> None:
     """Exact-match accuracy, character error rate, per region and layout, accuracy at coverage."""
     from plateforge.eval.ocr_eval import evaluate_recognizer
 
-    rep = evaluate_recognizer(data, model, subset, threads, tta, margin, regions)
+    rep = evaluate_recognizer(data, model, subset, threads, tta, margin, regions, misreads, misreads_skip_o_zero)
     _write_json(json_out, rep)
     table = Table(title=f"{data} ({rep['n']} plates)")
     table.add_column("group")
@@ -76,6 +87,8 @@ def ocr(
         + "   ".join(f"{k} {v:.3f}" for k, v in cov.items())
     )
     console.print(f"{rep['ms_per_plate']:.2f} ms per plate (batched)")
+    if misreads:
+        console.print(f"wrote {rep['misreads']['plates']} misread plates to {misreads}")
 
 
 @app.command()

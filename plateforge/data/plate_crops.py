@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from plateforge.data.manifest import read_manifest
+from plateforge.data.manifest import ImageRecord, PlateLabel, read_manifest
 from plateforge.ops.geometry import box_corners, rectify
 
 
 @dataclass
 class PlateCrops:
-    """``images`` (N, height, width, 3) uint8 BGR, and per crop its text, region and layout."""
+    """``images`` (N, height, width, 3) uint8 BGR, and per crop its text, region and layout; ``sources``: per
+    crop the manifest record and plate it was cut from (empty when the crops come from a cache)."""
 
     images: np.ndarray
     texts: list[str]
     regions: list[str | None]
     layouts: list[str | None]
+    sources: list[tuple[ImageRecord, PlateLabel]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -29,7 +31,7 @@ def plate_crops(manifest: str, width: int, height: int, subset: str | None = Non
     (or its box when it has none) to ``width`` × ``height``, keeping ``margin`` × the plate height around
     plates with corners (see :func:`~plateforge.ops.geometry.rectify`). Raises ValueError naming an
     unreadable image."""
-    images, texts, regions, layouts = [], [], [], []
+    images, texts, regions, layouts, sources = [], [], [], [], []
     for rec in read_manifest(manifest):
         if subset is not None and rec.meta.get("subset") != subset:
             continue
@@ -46,6 +48,7 @@ def plate_crops(manifest: str, width: int, height: int, subset: str | None = Non
             texts.append(p.text)
             regions.append(p.region)
             layouts.append(p.layout)
+            sources.append((rec, p))
     if not texts:
         raise ValueError(f"{manifest}: no plates with text (subset={subset!r})")
-    return PlateCrops(np.stack(images), texts, regions, layouts)
+    return PlateCrops(np.stack(images), texts, regions, layouts, sources)
