@@ -22,6 +22,30 @@ def reader():
     return PlateRecognizer(threads=1)
 
 
+def _crop_manifest(tmp_path, specs, seed, texts=None):
+    """One synthetic crop per spec (rng ``[seed, i]``) saved as ``tmp_path/i.png`` and listed with its corners
+    in ``tmp_path/m.jsonl``; ``texts``: label texts by index, in place of the rendered ones. Returns the
+    records and, per crop, the image and its corners (4 × 2 float32, TL, TR, BR, BL)."""
+    import cv2
+
+    from plateforge.data.manifest import ImageRecord, PlateLabel, write_manifest
+    from plateforge.synth.crops import make_crop
+
+    records, images = [], []
+    for i, spec in enumerate(specs):
+        img, label = make_crop(spec, np.random.default_rng([seed, i]))
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), img)
+        text = (texts or {}).get(i, label.text)
+        corners = tuple((float(x), float(y)) for x, y in label.corners)
+        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+        plate = PlateLabel((min(xs), min(ys), max(xs), max(ys)), corners, text, label.region, label.layout)
+        records.append(ImageRecord(str(path), img.shape[1], img.shape[0], (plate,)))
+        images.append((img, np.array(corners, np.float32)))
+    write_manifest(records, tmp_path / "m.jsonl")
+    return records, images
+
+
 def test_bundled_model_describes_itself(reader):
     spec = reader.spec
     assert spec.task == "recognizer" and spec.decoder == "slots" and spec.color == "BGR"
@@ -189,25 +213,11 @@ def test_reads_real_us_crops(reader):
 def test_eval_ocr_cuts_plates_with_the_margin_given(reader, tmp_path):
     """``eval ocr --margin`` reads plates labelled with corners as the reader cuts them (0.075 × the plate
     height kept around): its exact rate is that of crops rectified with that margin, read directly."""
-    import cv2
-
     from plateforge.cli.app import app
-    from plateforge.data.manifest import ImageRecord, PlateLabel, write_manifest
-    from plateforge.synth.crops import make_crop
 
     specs = list(load_specs().values())
-    records, truths, images = [], [], []
-    for i in range(24):
-        img, label = make_crop(specs[i % len(specs)], np.random.default_rng([4343, i]))
-        path = tmp_path / f"{i}.png"
-        cv2.imwrite(str(path), img)
-        corners = tuple((float(x), float(y)) for x, y in label.corners)
-        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
-        plate = PlateLabel((min(xs), min(ys), max(xs), max(ys)), corners, label.text, label.region, label.layout)
-        records.append(ImageRecord(str(path), img.shape[1], img.shape[0], (plate,)))
-        truths.append(label.text)
-        images.append((img, np.array(corners, np.float32)))
-    write_manifest(records, tmp_path / "m.jsonl")
+    records, images = _crop_manifest(tmp_path, [specs[i % len(specs)] for i in range(24)], 4343)
+    truths = [r.plates[0].text for r in records]
     for margin in (0.0, 0.075):
         out = tmp_path / f"r{margin}.json"
         res = CliRunner().invoke(
@@ -301,29 +311,16 @@ def test_eval_ocr_writes_its_misreads_as_a_manifest_to_train_on(tmp_path):
     """``eval ocr --misreads`` writes each plate read wrong, with its image, box, corners and text, as a
     manifest that reads back (hard examples for training); right reads and, with ``skip_o_zero``, reads
     wrong only by O / 0 are left out."""
-    import cv2
-
     from plateforge.cli.app import app
-    from plateforge.data.manifest import ImageRecord, PlateLabel, read_manifest, write_manifest
+    from plateforge.data.manifest import read_manifest
     from plateforge.data.plate_crops import plate_crops
     from plateforge.eval.ocr_eval import write_misreads
     from plateforge.eval.ocr_metrics import o_zero_only
-    from plateforge.synth.crops import make_crop
 
     assert o_zero_only("0AB12", "OAB12") and o_zero_only("AB1O", "AB10")
     assert not o_zero_only("AB12", "AB12") and not o_zero_only("0AB13", "OAB12") and not o_zero_only("AB0", "AB00")
-    spec = load_specs()["eu-de"]
-    records = []
-    for i in range(6):
-        img, label = make_crop(spec, np.random.default_rng([77, i]))
-        path = tmp_path / f"{i}.png"
-        cv2.imwrite(str(path), img)
-        text = {1: "QQQQQQQQ", 2: "AB0123"}.get(i, label.text)  # 1: no reader reads it; 2: holds a 0
-        corners = tuple((float(x), float(y)) for x, y in label.corners)
-        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
-        plate = PlateLabel((min(xs), min(ys), max(xs), max(ys)), corners, text, label.region, label.layout)
-        records.append(ImageRecord(str(path), img.shape[1], img.shape[0], (plate,)))
-    write_manifest(records, tmp_path / "m.jsonl")
+    # 1: a text no reader reads; 2: a text that holds a 0
+    records, _ = _crop_manifest(tmp_path, [load_specs()["eu-de"]] * 6, 77, {1: "QQQQQQQQ", 2: "AB0123"})
     crops = plate_crops(str(tmp_path / "m.jsonl"), 160, 48)
     reads = list(crops.texts)
     reads[1], reads[2], reads[3] = "AB", "ABO123", reads[3] + "7"  # wrong; wrong only by O for 0; wrong

@@ -22,8 +22,10 @@ def exact(pred: str, truth: str) -> bool:
 def o_zero_only(pred: str, truth: str) -> bool:
     """Whether ``pred`` differs from ``truth`` only where one has the letter O and the other the digit 0 (one
     glyph in many US typefaces, and real US labels write either)."""
-    diff = [(p, t) for p, t in zip(pred, truth, strict=False) if p != t and t != "?"]
-    return len(pred) == len(truth) and bool(diff) and all({p, t} == {"O", "0"} for p, t in diff)
+    if len(pred) != len(truth):
+        return False
+    diff = [(p, t) for p, t in zip(pred, truth, strict=True) if p != t and t != "?"]
+    return bool(diff) and all({p, t} == {"O", "0"} for p, t in diff)
 
 
 def edit_distance(pred: str, truth: str) -> int:
