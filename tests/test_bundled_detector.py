@@ -181,3 +181,32 @@ def test_bundled_detector_on_real_validation_splits(tmp_path, folder, fmt, floor
     split_manifest(tmp_path / "all.jsonl", tmp_path / "split", val=0.2, seed=0)
     rep = evaluate_detector(data=tmp_path / "split" / "val.jsonl", threads=1)
     assert rep["map50"] >= floor_map50 and rep["recall"] >= floor_recall
+
+
+def test_ignore_unlabelled_marks_the_plates_a_manifest_leaves_out(tmp_path):
+    """Scenes whose labels were dropped: the bundled detector's finds become ignore regions on the plates."""
+    import cv2
+    from typer.testing import CliRunner
+
+    from plateforge.cli.app import app
+    from plateforge.data.manifest import ImageRecord, read_manifest, write_manifest
+
+    records, truth = [], []
+    for i, (img, t) in enumerate(synthetic_scenes(4, seed=31)):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), img)
+        records.append(ImageRecord(str(tmp_path / f"{i}.jpg"), img.shape[1], img.shape[0], ()))
+        truth.append(t.boxes)
+    write_manifest(records, tmp_path / "m.jsonl")
+    res = CliRunner().invoke(
+        app,
+        ["data", "ignore-unlabelled", str(tmp_path / "m.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--threads", "1"],
+    )
+    assert res.exit_code == 0, res.output
+    marked = read_manifest(tmp_path / "o.jsonl")
+    found = sum(
+        len(match(gt, np.array([p.box for p in r.plates], np.float32).reshape(-1, 4)))
+        for r, gt in zip(marked, truth, strict=True)
+    )
+    n = sum(len(gt) for gt in truth)
+    assert all(p.ignore for r in marked for p in r.plates) and found >= 0.8 * n
+    assert f"{sum(len(r.plates) for r in marked)} ignore regions" in res.output

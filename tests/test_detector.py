@@ -335,3 +335,46 @@ def test_corner_crops_cut_around_the_detectors_box():
         size = 1.3 * (box[2:] - box[:2])
         np.testing.assert_allclose(target.numpy().reshape(4, 2) * size + origin, t.corners[0], atol=0.05)
     assert found >= 4
+
+
+def test_ignore_regions_take_no_score_loss_and_move_with_the_placement():
+    from plateforge.train.det_data import Target, collate_train, random_placement
+    from plateforge.train.det_loss import DetectionLoss, DetLossCfg, ignored_points, sigmoid_focal_loss
+
+    points, strides = _grid()
+    ignore = torch.tensor([[[40.0, 40.0, 44.0, 43.0]]])  # a tiny unlabelled plate: no point lies inside it
+    boxes = torch.cat([points - 4, points + 4], 1)[None]
+    hit = ignored_points(boxes, points, strides, ignore, torch.ones(1, 1, dtype=torch.bool), 0.3)
+    assert hit.sum() >= 1 and (points[hit[0]] - torch.tensor([42.0, 41.5])).abs().max() <= 4 + 2  # beside it only
+    assert not ignored_points(boxes, points, strides, ignore, torch.zeros(1, 1, dtype=torch.bool), 0.3).any()
+
+    gt = torch.tensor([[[8.0, 8.0, 24.0, 16.0]]])
+    corners = torch.tensor([[_quad([8.0, 8.0, 24.0, 16.0])]], dtype=torch.float32)
+    valid = has = torch.ones(1, 1, dtype=torch.bool)
+    raw = torch.zeros(1, len(points), 13)
+    raw[..., 0] = -8.0
+    raw[0, :, 1:5] = boxes[0]
+    raw[0, hit[0], 0] = 6.0  # the network fires on the unlabelled plate
+    loss = DetectionLoss(DetLossCfg())
+    plain = loss(raw, points, strides, gt, corners, valid, has)
+    marked = loss(raw, points, strides, gt, corners, valid, has, ignore, torch.ones(1, 1, dtype=torch.bool))
+    # the detection on the ignore region loses exactly its focal penalty; every other point is scored as before
+    penalty = sigmoid_focal_loss(raw[0, hit[0], 0], torch.zeros(int(hit.sum())), 2.0, 0.25).sum()
+    n_pos = float(plain["positives"])
+    assert float(plain["cls"]) - float(marked["cls"]) == pytest.approx(float(penalty) / n_pos, rel=1e-4)
+    assert float(penalty) / n_pos > 0.1
+    assert float(marked["box"]) == pytest.approx(float(plain["box"]))  # the labelled plate is scored as before
+
+    t = Target(gt[0].numpy(), corners[0].numpy(), np.array([True]), np.array([[60, 40, 80, 45]], np.float32))
+    _, moved = random_placement(np.zeros((100, 100, 3), np.uint8), t, 100, np.random.default_rng(0), (1.0, 1.0), 1.0)
+    np.testing.assert_allclose(moved.ignore, [[20, 40, 40, 45]], atol=1e-4)  # mirrored with the image
+    batch = collate_train(
+        [
+            (torch.zeros(100, 100, 3, dtype=torch.uint8), moved),
+            (
+                torch.zeros(100, 100, 3, dtype=torch.uint8),
+                Target(np.zeros((0, 4), np.float32), np.zeros((0, 4, 2), np.float32), np.zeros(0, bool)),
+            ),
+        ]
+    )
+    assert batch[5].shape == (2, 1, 4) and batch[6].tolist() == [[True], [False]]

@@ -128,6 +128,44 @@ def split(
     )
 
 
+@app.command("ignore-unlabelled")
+@friendly_errors
+def ignore_unlabelled(
+    manifest: Annotated[Path, typer.Argument(help="Manifest JSONL of labelled photos.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Manifest JSONL to write.")],
+    detector: Annotated[str | None, typer.Option(help="Detector ONNX (default: the bundled one).")] = None,
+    conf: Annotated[float, typer.Option(help="Score a detection needs to be marked.")] = 0.25,
+    max_iou: Annotated[
+        float, typer.Option(help="Marked only if it overlaps every labelled plate below this IoU.")
+    ] = 0.1,
+    max_height: Annotated[
+        float | None, typer.Option(help="Mark only detections lower than this many pixels (distant plates).")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads.")] = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Mark plates the labels leave out (the detector finds them, no label overlaps) as ignore regions: detector
+    training then neither rewards nor penalises a detection there."""
+    from rich.progress import track
+
+    from plateforge.data.ignore import mark_unlabelled
+    from plateforge.runtime.detector import PlateDetector
+    from plateforge.runtime.images import load_image
+
+    det = PlateDetector(detector, threads=threads)
+    records = read_manifest(manifest)
+
+    def detect(path: str):
+        return det.candidates(load_image(path), conf)[0]
+
+    marked, added = mark_unlabelled(
+        track(records, description="detecting", console=console), detect, max_iou, max_height
+    )
+    write_manifest(marked, out_path, overwrite)
+    images = sum(any(p.ignore for p in r.plates or ()) for r in marked)
+    console.print(f"wrote {out_path}: {len(marked)} images, {added} ignore regions added in {images} images")
+
+
 @app.command("hash")
 @friendly_errors
 def hash_(manifest: Annotated[Path, typer.Argument(help="Manifest JSONL or any importable dataset.")]) -> None:

@@ -99,7 +99,8 @@ def _plate(a: dict, width: int, height: int, where: str) -> PlateLabel:
     layout = attrs.get("layout")
     if layout is not None and layout not in LAYOUTS:
         raise DataError(where, f"attribute 'layout' must be one of {LAYOUTS}, got {layout!r}")
-    plate = PlateLabel((x, y, x + w, y + h), corners, attrs.get("text"), attrs.get("region"), layout)
+    ignore = bool(a.get("iscrowd", 0))  # a crowd region: neither a plate to find nor background
+    plate = PlateLabel((x, y, x + w, y + h), corners, attrs.get("text"), attrs.get("region"), layout, ignore)
     return check_plate(plate, width, height, where)
 
 
@@ -121,7 +122,7 @@ def write_coco(records: list[ImageRecord], out: str | os.PathLike, overwrite: bo
                 "category_id": 1,
                 "bbox": [x1, y1, x2 - x1, y2 - y1],
                 "area": (x2 - x1) * (y2 - y1),
-                "iscrowd": 0,
+                "iscrowd": int(p.ignore),
                 "attributes": {"text": p.text, "region": p.region, "layout": p.layout},
             }
             if p.corners is not None:

@@ -22,7 +22,7 @@ def add_corners(manifest: str | os.PathLike, model=None) -> tuple[list[ImageReco
     model = model or CornerRegressor(threads=1)
     out, filled = [], 0
     for rec in progress(read_manifest(manifest), "corners"):
-        todo = [i for i, p in enumerate(rec.plates or ()) if p.corners is None]
+        todo = [i for i, p in enumerate(rec.plates or ()) if p.corners is None and not p.ignore]
         if not todo:
             out.append(rec)
             continue

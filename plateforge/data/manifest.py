@@ -11,6 +11,8 @@ A manifest is a JSONL file, one image per line (see ``docs/manifest.md``)::
 - ``text`` is the plate text without spaces (``?`` marks a character that is masked or unreadable), or null.
 - ``region`` is a lowercase code, group first: ``uae-dubai``, ``ch``, ``eu-de``, ``us-ny``, ``br``, ``ru``; or null.
 - ``layout`` is ``"one_line"``, ``"two_line"`` or null.
+- ``ignore`` (optional, default false): true marks a region the labels leave out on purpose (an unlabelled
+  distant plate); detector training and evaluation neither reward nor penalise a detection there.
 - ``plates`` is null for an unlabelled image (a calibration frame); ``[]`` means "labelled, no plate".
 - ``group`` (optional) names a set of images that must stay in one split (near-duplicates, one video, ...).
 
@@ -39,22 +41,29 @@ BOX_TOLERANCE_PX = 1.0  # a box may exceed the image by this much (rounding in o
 
 @dataclass(frozen=True)
 class PlateLabel:
-    """One plate. ``box`` xyxy pixels; ``corners`` TL, TR, BR, BL pixels or None."""
+    """One plate. ``box`` xyxy pixels; ``corners`` TL, TR, BR, BL pixels or None. ``ignore``: a region the
+    labels leave out on purpose (an unlabelled distant plate, COCO ``iscrowd``, VOC ``difficult``): detector
+    training neither rewards nor penalises a detection there, and detector evaluation counts it neither as a
+    hit nor as a miss."""
 
     box: tuple[float, float, float, float]
     corners: tuple[tuple[float, float], ...] | None = None
     text: str | None = None
     region: str | None = None
     layout: str | None = None
+    ignore: bool = False
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "box": [_num(v) for v in self.box],
             "corners": None if self.corners is None else [[_num(x), _num(y)] for x, y in self.corners],
             "text": self.text,
             "region": self.region,
             "layout": self.layout,
         }
+        if self.ignore:  # written only when set, so manifests without ignore regions stay as they were
+            d["ignore"] = True
+        return d
 
 
 @dataclass(frozen=True)
@@ -121,11 +130,14 @@ def plate_from_dict(d: dict, where: str) -> PlateLabel:
     region = d.get("region")
     if region is not None and not (isinstance(region, str) and region == region.lower() and region):
         raise DataError(where, f"plate 'region' must be a lowercase code such as 'uae-dubai', got {region!r}")
+    ignore = d.get("ignore", False)
+    if not isinstance(ignore, bool):
+        raise DataError(where, f"plate 'ignore' must be true or false, got {ignore!r}")
     try:
         box_t = tuple(float(v) for v in box)
     except (TypeError, ValueError) as e:
         raise DataError(where, f"plate 'box' has a non-number: {box!r}") from e
-    return PlateLabel(box=box_t, corners=corners, text=text, region=region, layout=layout)
+    return PlateLabel(box=box_t, corners=corners, text=text, region=region, layout=layout, ignore=ignore)
 
 
 def check_plate(plate: PlateLabel, width: int, height: int, where: str) -> PlateLabel:

@@ -39,7 +39,7 @@ def plate_crops(manifest: str, width: int, height: int, subset: str | None = Non
         if img is None:
             raise ValueError(f"{rec.image}: cannot read image listed in {manifest}")
         for p in rec.plates or ():
-            if not p.text:
+            if not p.text or p.ignore:
                 continue
             if p.corners:
                 images.append(rectify(img, np.array(p.corners, np.float32), width, height, margin))

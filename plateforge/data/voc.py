@@ -78,5 +78,6 @@ def _read_one(xml_path: Path, classes: list[str] | None, images_dir: Path | None
             box = tuple(float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
         except (TypeError, ValueError) as e:
             raise DataError(w, "<bndbox> needs numeric xmin, ymin, xmax, ymax") from e
-        plates.append(check_plate(PlateLabel(box=box), width, height, w))
+        difficult = (obj.findtext("difficult") or "0").strip() == "1"  # VOC's "leave out of scoring"
+        plates.append(check_plate(PlateLabel(box=box, ignore=difficult), width, height, w))
     return ImageRecord(str(image.resolve()), width, height, tuple(plates))

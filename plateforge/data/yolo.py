@@ -153,7 +153,8 @@ def write_yolo(
         name = names[rec.image]
         dst = out / "images" / sub / name
         place_image(rec.image, dst)
-        lines = [_label_line(p, rec.width, rec.height, pose) for p in rec.plates]
+        # YOLO labels have no ignore flag: ignore regions stay in the manifest only
+        lines = [_label_line(p, rec.width, rec.height, pose) for p in rec.plates if not p.ignore]
         label = out / "labels" / sub / Path(name).with_suffix(".txt")
         label.parent.mkdir(parents=True, exist_ok=True)
         label.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

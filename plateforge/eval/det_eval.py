@@ -73,7 +73,7 @@ def evaluate_detector(
         if corners is not None and refine.any():
             quads[refine] = corners.refine(img, boxes[refine])
             boxes[refine] = quad_boxes(quads[refine], w, h)
-        results.append(ImageResult(t.boxes, t.corners, t.has_corners, boxes, scores, quads, w, h))
+        results.append(ImageResult(t.boxes, t.corners, t.has_corners, boxes, scores, quads, w, h, t.ignore))
     if not results:
         raise ValueError("nothing to evaluate: give a manifest with labelled images or scenes > 0")
     rep = detection_report(results, conf=det.conf).as_dict()

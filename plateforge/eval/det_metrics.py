@@ -3,6 +3,10 @@ threshold and corner MAE, all from boxes in the same (original image) pixels.
 
 Corner MAE: for each detection matched to a labelled plate with corners (IoU ≥ 0.5), the mean absolute
 corner error divided by the plate box's width (x) and height (y), averaged over plates.
+
+Ignore regions (``PlateLabel.ignore``) count neither way: in COCO AP they are crowd annotations (a detection
+covering one is left out), and at the threshold a detection that matches no plate but lies at least half
+inside an ignore region is not a false positive.
 """
 
 from __future__ import annotations
@@ -28,6 +32,18 @@ class ImageResult:
     corners: np.ndarray
     width: int = 0
     height: int = 0
+    ignore_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+
+
+def inside_fraction(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """(K,) share of each box (K, 4) xyxy lying inside its best region (J, 4) xyxy; zeros when J = 0."""
+    if len(regions) == 0 or len(boxes) == 0:
+        return np.zeros(len(boxes))
+    lt = np.maximum(boxes[:, None, :2], regions[None, :, :2])
+    rb = np.minimum(boxes[:, None, 2:], regions[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), 2)
+    area = np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], 1), 1e-9)
+    return (inter / area[:, None]).max(1)
 
 
 @dataclass
@@ -73,6 +89,18 @@ def coco_metrics(results: list[ImageResult]) -> dict[str, float]:
                     "iscrowd": 0,
                 }
             )
+        for b in r.ignore_boxes:
+            w, h = float(b[2] - b[0]), float(b[3] - b[1])
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": 1,
+                    "bbox": [float(b[0]), float(b[1]), w, h],
+                    "area": w * h,
+                    "iscrowd": 1,
+                }
+            )
         for b, s in zip(r.boxes, r.scores, strict=True):
             dets.append(
                 {
@@ -82,7 +110,7 @@ def coco_metrics(results: list[ImageResult]) -> dict[str, float]:
                     "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
                 }
             )
-    if not anns:
+    if not any(a["iscrowd"] == 0 for a in anns):
         return {"map50": 0.0, "map5095": 0.0, "ap_small": -1.0, "ar_small": -1.0, "ar100": 0.0}
     gt = COCO({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "plate"}]})
     if not dets:
@@ -133,7 +161,8 @@ def detection_report(results: list[ImageResult], conf: float = 0.25, small_area:
         boxes, corners = r.boxes[keep], r.corners[keep]
         pairs = match(r.gt_boxes, boxes)
         tp += len(pairs)
-        fp += len(boxes) - len(pairs)
+        unmatched = np.setdiff1d(np.arange(len(boxes)), [d for d, _ in pairs])
+        fp += int((inside_fraction(boxes[unmatched], r.ignore_boxes) < 0.5).sum())
         n_gt += len(r.gt_boxes)
         rep.n_small += int((np.prod(r.gt_boxes[:, 2:] - r.gt_boxes[:, :2], 1) < small_area).sum())
         for d, g in pairs:

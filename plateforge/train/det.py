@@ -132,10 +132,10 @@ class DetectorModule(TaskModule):
         self.extra_epoch_metrics: dict = {}
 
     def training_step(self, batch, batch_idx):
-        images, boxes, corners, valid, has = batch
+        images, boxes, corners, valid, has, ignore, ignore_valid = batch
         raw = self.model.raw(images)
         points, strides = self.model.anchors(images.shape[1], images.shape[2], images.device)
-        terms = self.criterion(raw, points, strides, boxes, corners, valid, has)
+        terms = self.criterion(raw, points, strides, boxes, corners, valid, has, ignore, ignore_valid)
         self.log_dict(
             {f"train/{k}_loss" if k != "loss" and k != "positives" else f"train/{k}": v for k, v in terms.items()},
             on_step=False,
@@ -176,7 +176,9 @@ class DetectorModule(TaskModule):
         rows = self._val.setdefault(dataloader_idx, [])
         for raw, t, lb in zip(out, targets, lbs, strict=True):
             boxes, scores, corners = postprocess(raw, lb, conf=0.001, iou=e.iou, max_det=e.max_det)
-            rows.append(ImageResult(t.boxes, t.corners, t.has_corners, boxes, scores, corners, lb.width, lb.height))
+            rows.append(
+                ImageResult(t.boxes, t.corners, t.has_corners, boxes, scores, corners, lb.width, lb.height, t.ignore)
+            )
 
     def _gather(self) -> None:
         """Under DDP each rank validated a share of the images: merge them so every rank scores them all."""

@@ -70,22 +70,25 @@ class DetValSet:
 
 @dataclasses.dataclass
 class Target:
-    """Labels of one sample: boxes (K, 4) xyxy, corners (K, 4, 2) TL, TR, BR, BL, has_corners (K,), pixels."""
+    """Labels of one sample: boxes (K, 4) xyxy, corners (K, 4, 2) TL, TR, BR, BL, has_corners (K,), pixels;
+    ``ignore`` (J, 4) xyxy: regions the labels leave out on purpose (no positive, no negative there)."""
 
     boxes: np.ndarray
     corners: np.ndarray
     has_corners: np.ndarray
+    ignore: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 4), np.float32))
 
     @classmethod
     def from_record(cls, rec: ImageRecord) -> Target:
-        plates = rec.plates or ()
+        plates = [p for p in rec.plates or () if not p.ignore]
         boxes = np.array([p.box for p in plates], np.float32).reshape(-1, 4)
         corners = np.zeros((len(plates), 4, 2), np.float32)
         has = np.zeros(len(plates), bool)
         for k, p in enumerate(plates):
             if p.corners is not None:
                 corners[k], has[k] = p.corners, True
-        return cls(boxes, corners, has)
+        ignore = np.array([p.box for p in rec.plates or () if p.ignore], np.float32).reshape(-1, 4)
+        return cls(boxes, corners, has, ignore)
 
 
 def _records(manifest: str, subset: str | None) -> list[ImageRecord]:
@@ -164,11 +167,17 @@ def random_placement(
     off = np.array([ox, oy], np.float32)
     boxes = (t.boxes.reshape(-1, 2, 2) * sx + off).reshape(-1, 4)
     corners = t.corners * sx + off
-    if rng.random() < flip:
+    flipped = rng.random() < flip
+    if flipped:
         canvas = np.ascontiguousarray(canvas[:, ::-1])
         boxes = np.stack([size - boxes[:, 2], boxes[:, 1], size - boxes[:, 0], boxes[:, 3]], 1)
         corners = corners[:, FLIP_ORDER].copy()
         corners[..., 0] = size - corners[..., 0]
+    ignore = (t.ignore.reshape(-1, 2, 2) * sx + off).reshape(-1, 4)
+    if flipped:
+        ignore = np.stack([size - ignore[:, 2], ignore[:, 1], size - ignore[:, 0], ignore[:, 3]], 1)
+    ignore = np.clip(ignore, 0, size)
+    ignore = ignore[((ignore[:, 2:] - ignore[:, :2]) > 0).all(1)]
     clipped = np.clip(boxes, 0, size)
     area = np.prod(boxes[:, 2:] - boxes[:, :2], 1)
     visible = np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0, None), 1)
@@ -176,7 +185,7 @@ def random_placement(
     keep = (visible >= min_visible * np.maximum(area, 1e-6)) & (wh.min(1) >= 2)
     inside = ((corners >= 0) & (corners <= size)).all((1, 2))
     has = t.has_corners & inside
-    return canvas, Target(clipped[keep], corners[keep], has[keep])
+    return canvas, Target(clipped[keep], corners[keep], has[keep], ignore)
 
 
 class DetTrainSet(Dataset):
@@ -275,7 +284,8 @@ def worker_init(_worker_id: int) -> None:
 
 def collate_train(batch):
     """Stack images (B, S, S, 3) uint8 and pad labels to the batch's most plates: boxes (B, M, 4), corners
-    (B, M, 4, 2), valid (B, M), has_corners (B, M)."""
+    (B, M, 4, 2), valid (B, M), has_corners (B, M); ignore regions padded the same way: (B, J, 4) xyxy and
+    their valid mask (B, J)."""
     images = torch.stack([b[0] for b in batch])
     m = max(1, max(len(b[1].boxes) for b in batch))
     boxes = torch.zeros(len(batch), m, 4)
@@ -288,7 +298,13 @@ def collate_train(batch):
         corners[k, :n] = torch.from_numpy(t.corners)
         valid[k, :n] = True
         has[k, :n] = torch.from_numpy(t.has_corners)
-    return images, boxes, corners, valid, has
+    j = max(1, max(len(b[1].ignore) for b in batch))
+    ignore = torch.zeros(len(batch), j, 4)
+    ignore_valid = torch.zeros(len(batch), j, dtype=torch.bool)
+    for k, (_, t) in enumerate(batch):
+        ignore[k, : len(t.ignore)] = torch.from_numpy(t.ignore)
+        ignore_valid[k, : len(t.ignore)] = True
+    return images, boxes, corners, valid, has, ignore, ignore_valid
 
 
 class ValMeta:

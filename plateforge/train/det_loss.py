@@ -10,6 +10,10 @@ corners, with ``λcls · focal + λbox · CIoU + λL1 · L1 + λcorner · corner
 in fractions of the plate's width and height (the corner MAE reported in validation). Sums are divided by
 the number of positives.
 
+Ignore regions (plates the labels leave out on purpose, ``PlateLabel.ignore``): a point that is not a
+positive gets no score loss when it lies within half a stride of an ignore box or its predicted box overlaps
+one at IoU ≥ ``ignore_iou`` — a detection there is neither rewarded nor penalised.
+
 Why hand-written: torchvision (which has focal and CIoU losses) cannot be installed beside our torch build,
 and these are a few lines each.
 """
@@ -37,6 +41,7 @@ class DetLossCfg:
     align_alpha: float = 0.5
     align_beta: float = 6.0
     center_radius: float = 2.5
+    ignore_iou: float = 0.3
 
 
 def box_iou_pairwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -121,6 +126,29 @@ def assign(
     return pos.any(1), pos.float().argmax(1)
 
 
+@torch.no_grad()
+def ignored_points(
+    boxes: torch.Tensor,
+    points: torch.Tensor,
+    strides: torch.Tensor,
+    ignore_boxes: torch.Tensor,
+    ignore_valid: torch.Tensor,
+    min_iou: float,
+) -> torch.Tensor:
+    """(B, N) bool: points within half a stride of an ignore box, or whose predicted box (``boxes`` (B, N, 4)
+    xyxy pixels) overlaps one at IoU ≥ ``min_iou``. ``ignore_boxes`` (B, J, 4) xyxy pixels, ``ignore_valid``
+    (B, J) bool."""
+    b, n = boxes.shape[:2]
+    if ignore_boxes.shape[1] == 0 or not ignore_valid.any():
+        return torch.zeros(b, n, dtype=torch.bool, device=boxes.device)
+    px, py = points[:, 0], points[:, 1]
+    g = ignore_boxes[:, :, None, :]  # (B, J, 1, 4)
+    half = strides / 2
+    near = (px > g[..., 0] - half) & (px < g[..., 2] + half) & (py > g[..., 1] - half) & (py < g[..., 3] + half)
+    hit = near | (box_iou_pairwise(ignore_boxes, boxes) >= min_iou)
+    return (hit & ignore_valid[:, :, None]).any(1)
+
+
 class DetectionLoss(torch.nn.Module):
     """Scores the network's :meth:`~plateforge.train.detector_model.DetNet.raw` output against a batch."""
 
@@ -137,15 +165,22 @@ class DetectionLoss(torch.nn.Module):
         gt_corners: torch.Tensor,
         gt_valid: torch.Tensor,
         gt_has_corners: torch.Tensor,
+        ignore_boxes: torch.Tensor | None = None,
+        ignore_valid: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """``raw`` (B, N, 13); ``gt_boxes`` (B, M, 4) xyxy; ``gt_corners`` (B, M, 4, 2); ``gt_valid`` and
-        ``gt_has_corners`` (B, M) bool. Returns the loss terms and their weighted ``loss``."""
+        ``gt_has_corners`` (B, M) bool; ``ignore_boxes`` (B, J, 4) xyxy and ``ignore_valid`` (B, J) bool, or
+        None. Returns the loss terms and their weighted ``loss``."""
         c = self.cfg
         raw = raw.float()
         logits, boxes = raw[..., 0], raw[..., 1:5]
         pos, idx = assign(torch.sigmoid(logits).detach(), boxes.detach(), points, strides, gt_boxes, gt_valid, c)
         n_pos = max(1.0, float(pos.sum()))
-        cls = sigmoid_focal_loss(logits, pos.float(), c.focal_gamma, c.focal_alpha).sum() / n_pos
+        focal = sigmoid_focal_loss(logits, pos.float(), c.focal_gamma, c.focal_alpha)
+        if ignore_boxes is not None and ignore_valid is not None:
+            skip = ignored_points(boxes.detach(), points, strides, ignore_boxes, ignore_valid, c.ignore_iou) & ~pos
+            focal = focal * (~skip)
+        cls = focal.sum() / n_pos
         zero = raw.sum() * 0
         if not pos.any():
             terms = {"cls": cls, "box": zero, "l1": zero, "corner": zero}
