@@ -210,3 +210,17 @@ def test_ignore_unlabelled_marks_the_plates_a_manifest_leaves_out(tmp_path):
     n = sum(len(gt) for gt in truth)
     assert all(p.ignore for r in marked for p in r.plates) and found >= 0.8 * n
     assert f"{sum(len(r.plates) for r in marked)} ignore regions" in res.output
+
+
+def test_duplicates_of_a_small_plate_are_merged_by_default():
+    """Two boxes of one 6-px plate, 8 px and 1 px apart (IoU 0.44), are one plate at the default NMS IoU (0.3)."""
+    from plateforge.ops.boxes import letterbox
+    from plateforge.ops.detect import postprocess
+
+    det = PlateDetector(threads=1)
+    assert det.iou == 0.3 and PlateDetector(threads=1, iou=0.5).iou == 0.5
+    _, lb = letterbox(np.zeros((384, 384, 3), np.uint8), 384)
+    a, b = [100, 100, 130, 106], [108, 101, 138, 107.0]
+    raw = np.array([[*a, 0.9, *[0] * 8], [*b, 0.8, *[0] * 8]], np.float32)
+    assert len(postprocess(raw, lb, 0.3, det.iou, 100)[0]) == 1
+    assert len(postprocess(raw, lb, 0.3, 0.5, 100)[0]) == 2

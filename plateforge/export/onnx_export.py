@@ -173,6 +173,7 @@ def detector_from_checkpoint(ckpt: dict, fake_quant: bool = True) -> tuple[torch
         strides=tuple(model.strides),
         extra={
             "default_conf": cfg["evaluation"]["conf"],
+            "default_iou": cfg["evaluation"].get("iou"),
             "quantization": "qat" if qat else None,
             "dataset_hash": info.get("dataset_hash"),
             "git_commit": info.get("git_commit"),

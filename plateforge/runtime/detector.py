@@ -19,13 +19,15 @@ DEFAULT_DETECTOR = "detector.onnx"
 TILE_OVERLAP = 0.3  # each tile 1.3 times a plain grid cell, so a small plate lies whole inside at least one
 TILE_MAX_HEIGHT = 16.0  # a tile's plate is kept only if lower than this at the whole image's letterbox scale (px)
 TILE_EDGE = 2.0  # px: a tile's box this close to an edge the tile shares with its neighbour is a cut plate
+DEFAULT_NMS_IOU = 0.3  # plates do not overlap: two boxes of one small plate a few pixels apart fall under 0.5
 
 
 class PlateDetector:
     """Finds plates with box, 4 corners (TL, TR, BR, BL) and score, in original image pixels.
 
     ``model``: a plateforge detector ONNX (default: the bundled one); ``conf``: score threshold (default: the
-    model's); ``iou``: NMS IoU threshold; ``threads``: ONNX Runtime intra-op threads; ``corners``: a
+    model's); ``iou``: NMS IoU threshold (default: the model's, else 0.3: boxes overlapping more are taken as
+    one plate); ``threads``: ONNX Runtime intra-op threads; ``corners``: a
     :class:`~plateforge.runtime.corners.CornerRegressor` that replaces the head's corners by its own (more
     accurate, ~1.7 ms per plate), each box then being the bounding box of the refined corners (tighter:
     synthetic mAP@.5:.95 0.69 -> 0.93), or None; ``fast_resize``: bilinear letterbox instead of area averaging;
@@ -40,7 +42,7 @@ class PlateDetector:
         self,
         model: str | os.PathLike | None = None,
         conf: float | None = None,
-        iou: float = 0.5,
+        iou: float | None = None,
         max_det: int = 100,
         threads: int | None = None,
         providers: list[str] | None = None,
@@ -66,7 +68,8 @@ class PlateDetector:
         self.spec = spec
         self.size = spec.height
         self.conf = conf if conf is not None else float(spec.extra.get("default_conf", 0.25))
-        self.iou, self.max_det = iou, max_det
+        default_iou = spec.extra.get("default_iou") or DEFAULT_NMS_IOU
+        self.iou, self.max_det = (iou if iou is not None else float(default_iou)), max_det
         self.corners, self.fast_resize = corners, fast_resize
         self.input_name = self.session.get_inputs()[0].name
 
