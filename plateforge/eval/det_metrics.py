@@ -77,30 +77,19 @@ def coco_metrics(results: list[ImageResult]) -> dict[str, float]:
     images, anns, dets = [], [], []
     for i, r in enumerate(results):
         images.append({"id": i, "width": int(r.width), "height": int(r.height)})
-        for b in r.gt_boxes:
-            w, h = float(b[2] - b[0]), float(b[3] - b[1])
-            anns.append(
-                {
-                    "id": len(anns) + 1,
-                    "image_id": i,
-                    "category_id": 1,
-                    "bbox": [float(b[0]), float(b[1]), w, h],
-                    "area": w * h,
-                    "iscrowd": 0,
-                }
-            )
-        for b in r.ignore_boxes:
-            w, h = float(b[2] - b[0]), float(b[3] - b[1])
-            anns.append(
-                {
-                    "id": len(anns) + 1,
-                    "image_id": i,
-                    "category_id": 1,
-                    "bbox": [float(b[0]), float(b[1]), w, h],
-                    "area": w * h,
-                    "iscrowd": 1,
-                }
-            )
+        for crowd, boxes in ((0, r.gt_boxes), (1, r.ignore_boxes)):  # ignore regions are COCO crowd regions
+            for b in boxes:
+                w, h = float(b[2] - b[0]), float(b[3] - b[1])
+                anns.append(
+                    {
+                        "id": len(anns) + 1,
+                        "image_id": i,
+                        "category_id": 1,
+                        "bbox": [float(b[0]), float(b[1]), w, h],
+                        "area": w * h,
+                        "iscrowd": crowd,
+                    }
+                )
         for b, s in zip(r.boxes, r.scores, strict=True):
             dets.append(
                 {
