@@ -211,6 +211,15 @@ def test_ignore_unlabelled_marks_the_plates_a_manifest_leaves_out(tmp_path):
     assert all(p.ignore for r in marked for p in r.plates) and found >= 0.8 * n
     assert f"{sum(len(r.plates) for r in marked)} ignore regions" in res.output
 
+    # an image that cannot be read keeps its record unmarked, is named, and the exit code says so
+    (tmp_path / "0.jpg").write_bytes(b"not a jpeg")
+    res = CliRunner().invoke(
+        app, ["data", "ignore-unlabelled", str(tmp_path / "m.jsonl"), "--out", str(tmp_path / "o2.jsonl")]
+    )
+    assert res.exit_code == 1 and "0.jpg" in res.output and "left unmarked" in res.output
+    again = read_manifest(tmp_path / "o2.jsonl")
+    assert len(again) == 4 and again[0].plates == () and again[1:] == marked[1:]
+
 
 def test_duplicates_of_a_small_plate_are_merged_by_default():
     """Two boxes of one 6-px plate, 8 px and 1 px apart (IoU 0.44), are one plate at the default NMS IoU (0.3)."""

@@ -158,12 +158,18 @@ def ignore_unlabelled(
     def detect(path: str):
         return det.candidates(load_image(path), conf)[0]
 
+    failed: list[str] = []
     marked, added = mark_unlabelled(
-        track(records, description="detecting", console=console), detect, max_iou, max_height
+        track(records, description="detecting", console=console), detect, max_iou, max_height, failed
     )
     write_manifest(marked, out_path, overwrite)
     images = sum(any(p.ignore for p in r.plates or ()) for r in marked)
     console.print(f"wrote {out_path}: {len(marked)} images, {added} ignore regions added in {images} images")
+    if failed:  # kept as they were: listed so that none goes unnoticed
+        console.print(f"[yellow]{len(failed)} image(s) could not be read and were left unmarked:[/yellow]")
+        for message in failed:
+            console.print(f"  {message}", highlight=False, markup=False)
+        raise typer.Exit(1)
 
 
 @app.command("hash")

@@ -39,17 +39,28 @@ def mark_unlabelled(
     detect: Callable[[str], np.ndarray],
     max_iou: float = 0.1,
     max_height: float | None = None,
+    failed: list[str] | None = None,
 ) -> tuple[list[ImageRecord], int]:
     """Records with each box ``detect(image path)`` returns ((K, 4) xyxy pixels) that no labelled or ignored
     plate overlaps at IoU ≥ ``max_iou`` added as an ignore plate; unlabelled images (``plates`` None) pass
-    unchanged. Returns the records and the number of ignore plates added."""
+    unchanged. An image ``detect`` cannot read (ValueError) keeps its record unchanged and its message goes to
+    ``failed``, so one bad file neither stops the run nor drops a record. Returns the records and the number
+    of ignore plates added."""
     out, added = [], 0
     for rec in records:
         if rec.plates is None:
             out.append(rec)
             continue
+        try:
+            found = detect(rec.image)
+        except ValueError as e:
+            if failed is None:
+                raise
+            failed.append(str(e))
+            out.append(rec)
+            continue
         known = np.array([p.box for p in rec.plates], np.float32).reshape(-1, 4)
-        new = unlabelled_boxes(known, detect(rec.image), max_iou, max_height)
+        new = unlabelled_boxes(known, found, max_iou, max_height)
         new = np.clip(new, 0, [rec.width, rec.height, rec.width, rec.height])
         new = new[((new[:, 2:] - new[:, :2]) > 0).all(1)]
         marks = tuple(PlateLabel(tuple(float(v) for v in b), ignore=True) for b in new)
