@@ -20,15 +20,16 @@ def _quantiles(values: list[float]) -> dict[str, float] | None:
 
 def dataset_stats(records: list[ImageRecord]) -> dict:
     """Summary of a dataset as a JSON-ready dict (sizes in pixels)."""
-    plates = [p for r in records for p in (r.plates or ()) if not p.ignore]
+    per_image = [[p for p in r.plates or () if not p.ignore] for r in records]  # ignore regions counted apart
+    plates = [p for kept in per_image for p in kept]
     heights = [p.box[3] - p.box[1] for p in plates]
     return {
         "images": len(records),
         "unlabelled_images": sum(r.plates is None for r in records),
         "images_without_plates": sum(r.plates is not None and not r.plates for r in records),
         "plates": len(plates),
-        "ignore_regions": sum(p.ignore for r in records for p in (r.plates or ())),
-        "plates_per_image": dict(sorted(Counter(sum(not p.ignore for p in r.plates or ()) for r in records).items())),
+        "ignore_regions": sum(len(r.plates or ()) for r in records) - len(plates),
+        "plates_per_image": dict(sorted(Counter(len(kept) for kept in per_image).items())),
         "image_width": _quantiles([r.width for r in records]),
         "image_height": _quantiles([r.height for r in records]),
         "plate_width": _quantiles([p.box[2] - p.box[0] for p in plates]),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from plateforge.ops.boxes import box_iou
+from plateforge.ops.boxes import box_area, box_intersection, box_iou
 
 
 @dataclass
@@ -39,11 +39,7 @@ def inside_fraction(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
     """(K,) share of each box (K, 4) xyxy lying inside its best region (J, 4) xyxy; zeros when J = 0."""
     if len(regions) == 0 or len(boxes) == 0:
         return np.zeros(len(boxes))
-    lt = np.maximum(boxes[:, None, :2], regions[None, :, :2])
-    rb = np.minimum(boxes[:, None, 2:], regions[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), 2)
-    area = np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], 1), 1e-9)
-    return (inter / area[:, None]).max(1)
+    return (box_intersection(boxes, regions) / np.maximum(box_area(boxes), 1e-9)[:, None]).max(1)
 
 
 @dataclass
