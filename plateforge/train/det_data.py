@@ -165,17 +165,19 @@ def random_placement(
     canvas[y0:y1, x0:x1] = resized[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
     sx = np.array([a, a], np.float32)
     off = np.array([ox, oy], np.float32)
-    boxes = (t.boxes.reshape(-1, 2, 2) * sx + off).reshape(-1, 4)
-    corners = t.corners * sx + off
     flipped = rng.random() < flip
+
+    def place(b: np.ndarray) -> np.ndarray:
+        """xyxy boxes (K, 4) of ``img`` → the canvas's (scaled, shifted, mirrored with it)."""
+        b = (b.reshape(-1, 2, 2) * sx + off).reshape(-1, 4)
+        return np.stack([size - b[:, 2], b[:, 1], size - b[:, 0], b[:, 3]], 1) if flipped else b
+
+    boxes, ignore = place(t.boxes), place(t.ignore)
+    corners = t.corners * sx + off
     if flipped:
         canvas = np.ascontiguousarray(canvas[:, ::-1])
-        boxes = np.stack([size - boxes[:, 2], boxes[:, 1], size - boxes[:, 0], boxes[:, 3]], 1)
         corners = corners[:, FLIP_ORDER].copy()
         corners[..., 0] = size - corners[..., 0]
-    ignore = (t.ignore.reshape(-1, 2, 2) * sx + off).reshape(-1, 4)
-    if flipped:
-        ignore = np.stack([size - ignore[:, 2], ignore[:, 1], size - ignore[:, 0], ignore[:, 3]], 1)
     ignore = np.clip(ignore, 0, size)
     ignore = ignore[((ignore[:, 2:] - ignore[:, :2]) > 0).all(1)]
     clipped = np.clip(boxes, 0, size)
