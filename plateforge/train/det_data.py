@@ -284,28 +284,28 @@ def worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
+def _padded(arrays: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample arrays (K_i, ...) → (B, max K_i (at least 1), ...) float, zero-padded, and the (B, max K_i)
+    bool mask of real rows."""
+    m = max(1, max(len(a) for a in arrays))
+    out = torch.zeros(len(arrays), m, *arrays[0].shape[1:])
+    valid = torch.zeros(len(arrays), m, dtype=torch.bool)
+    for k, a in enumerate(arrays):
+        out[k, : len(a)] = torch.from_numpy(a)
+        valid[k, : len(a)] = True
+    return out, valid
+
+
 def collate_train(batch):
     """Stack images (B, S, S, 3) uint8 and pad labels to the batch's most plates: boxes (B, M, 4), corners
     (B, M, 4, 2), valid (B, M), has_corners (B, M); ignore regions padded the same way: (B, J, 4) xyxy and
     their valid mask (B, J)."""
     images = torch.stack([b[0] for b in batch])
-    m = max(1, max(len(b[1].boxes) for b in batch))
-    boxes = torch.zeros(len(batch), m, 4)
-    corners = torch.zeros(len(batch), m, 4, 2)
-    valid = torch.zeros(len(batch), m, dtype=torch.bool)
-    has = torch.zeros(len(batch), m, dtype=torch.bool)
-    for k, (_, t) in enumerate(batch):
-        n = len(t.boxes)
-        boxes[k, :n] = torch.from_numpy(t.boxes)
-        corners[k, :n] = torch.from_numpy(t.corners)
-        valid[k, :n] = True
-        has[k, :n] = torch.from_numpy(t.has_corners)
-    j = max(1, max(len(b[1].ignore) for b in batch))
-    ignore = torch.zeros(len(batch), j, 4)
-    ignore_valid = torch.zeros(len(batch), j, dtype=torch.bool)
-    for k, (_, t) in enumerate(batch):
-        ignore[k, : len(t.ignore)] = torch.from_numpy(t.ignore)
-        ignore_valid[k, : len(t.ignore)] = True
+    targets = [b[1] for b in batch]
+    boxes, valid = _padded([t.boxes for t in targets])
+    corners, _ = _padded([t.corners for t in targets])
+    has = _padded([t.has_corners for t in targets])[0].bool()
+    ignore, ignore_valid = _padded([t.ignore for t in targets])
     return images, boxes, corners, valid, has, ignore, ignore_valid
 
 
