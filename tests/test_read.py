@@ -173,6 +173,53 @@ def test_top_level_api_reads_like_alpr(alpr, scenes):
         plateforge.read("nope.jpg")
 
 
+def test_low_score_detections_are_kept_only_when_read_sure_and_valid(alpr, scenes, monkeypatch):
+    """`low_score_from`: a detection scored under the threshold is read and kept when its read is sure and
+    valid (a real plate); one on a blank patch is read and dropped; one overlapping a sure plate is not read;
+    at most LOW_SCORE_MAX are read per image; off, only the sure plates are reported."""
+    from plateforge.ops.geometry import box_corners
+    from plateforge.runtime.alpr import LOW_SCORE_MAX
+    from plateforge.types import Detection
+
+    path, labels = next((path, labels) for path, labels in scenes if len(labels) >= 2)
+    img = cv2.imread(str(path))
+    blank = [20, 20, 160, 60]  # a flat patch: nothing to read there
+    img[20:60, 20:160] = 128
+    assert all(p.box[0] > 160 or p.box[1] > 60 for p in labels)
+    as_detected = [Detection(tuple(p.box), tuple(map(tuple, box_corners(p.box))), 0.5) for p in labels]
+    reads = alpr.read_detections(img, as_detected)[0]
+    clear = [k for k, r in enumerate(reads) if r.confidence >= 0.7 and r.format_ok and r.text == labels[k].text]
+    assert len(labels) >= 2 and clear, [(r.text, r.confidence) for r in reads]
+    low = clear[-1]
+    first = next(k for k in range(len(labels)) if k != low)
+    a, b = np.array(labels[first].box), np.array(labels[low].box)
+    boxes = np.array([a, b, blank, a + [3, 0, 3, 0], *[blank] * LOW_SCORE_MAX], np.float32)
+    scores = np.array([0.9, 0.2, 0.19, 0.25, *([0.16] * LOW_SCORE_MAX)], np.float32)
+    order = np.argsort(-scores, kind="stable")
+    boxes, scores = boxes[order], scores[order]
+
+    def candidates(image, conf):
+        keep = scores >= conf
+        return boxes[keep], scores[keep], np.stack([box_corners(x) for x in boxes[keep]]).astype(np.float32)
+
+    read_counts = []
+    real_read = alpr._read_detections
+
+    def counting_read(image, detections, quads=None):
+        read_counts.append(len(detections))
+        return real_read(image, detections, quads)
+
+    monkeypatch.setattr(alpr.detector, "candidates", candidates)
+    monkeypatch.setattr(alpr, "_read_detections", counting_read)
+    got = alpr.read(img)
+    assert read_counts == [1 + LOW_SCORE_MAX]  # the sure plate, then the best unsure ones not on it
+    assert [p.detection_score for p in got] == pytest.approx([0.9, 0.2])
+    assert got[1].text == labels[low].text and got[1].confidence >= 0.7 and got[1].format_ok
+    monkeypatch.setattr(alpr, "low_score_from", None)
+    assert [p.detection_score for p in alpr.read(img)] == pytest.approx([0.9])
+    assert read_counts[-1] == 1
+
+
 def test_eval_read_at_a_camera_resolution_with_tiles(tmp_path):
     """`eval read --width 2560 --height 1440`: plates 16-140 px high in a 2560-px view are 2-22 px at the
     detector's 384-px input; `--tiles 2` finds them (10 scenes of seed 2024: found 15 -> 18 of 19 plates,
@@ -235,6 +282,10 @@ def test_entry_points_share_the_readers_tta_default():
     for fn in (read, eval_read, bench, run_bench):
         assert inspect.signature(fn).parameters["small_below"].default == SMALL_BELOW, fn.__qualname__
     assert ALPR(threads=1, specialists=False).recognizer.small_specialist is None
+    low = inspect.signature(ALPR).parameters["low_score_from"].default
+    assert 0 < low < ALPR(threads=1).detector.conf
+    for fn in (read, eval_read, bench, run_bench):
+        assert inspect.signature(fn).parameters["low_score_from"].default == low, fn.__qualname__
 
 
 def test_plates_under_small_below_are_also_read_by_the_small_plate_specialist(monkeypatch):
@@ -243,7 +294,7 @@ def test_plates_under_small_below_are_also_read_by_the_small_plate_specialist(mo
     from plateforge.eval.read_eval import scenes_with_texts
     from plateforge.ops.geometry import quad_boxes
 
-    reader = ALPR(threads=1, recheck_below=None)
+    reader = ALPR(threads=1, recheck_below=None, low_score_from=None)  # reads of reported plates only
     small = reader.recognizer.small_specialist
     assert small is not None and small.path.endswith("recognizer_small.onnx")
     seen = []

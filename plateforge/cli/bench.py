@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from plateforge.cli.common import (
+    LowScoreFrom,
     RecheckBelow,
     SecondViewBelow,
     SmallBelow,
@@ -17,7 +18,7 @@ from plateforge.cli.common import (
     friendly_errors,
     out,
 )
-from plateforge.runtime.defaults import RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import LOW_SCORE_FROM, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 
 
 @friendly_errors
@@ -33,6 +34,7 @@ def bench(
     tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as plateforge read --tiles.")] = 1,
     second_view_below: SecondViewBelow = SECOND_VIEW_BELOW,
     recheck_below: RecheckBelow = RECHECK_BELOW,
+    low_score_from: LowScoreFrom = LOW_SCORE_FROM,
     small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
 ) -> None:
@@ -52,6 +54,7 @@ def bench(
         tiles,
         second_view_below=second_view_below,
         recheck_below=recheck_below,
+        low_score_from=low_score_from or None,
         specialists=specialists,
         small_below=small_below,
     )

@@ -27,6 +27,13 @@ RecheckBelow = Annotated[
         "1: every plate (~2.5 ms more per plate)."
     ),
 ]
+LowScoreFrom = Annotated[
+    float,
+    typer.Option(
+        help="Detections scored from this up to the detection threshold are read too, and kept when the read is "
+        "sure (0.7) and fits its region's patterns; 0: off."
+    ),
+]
 Regions = Annotated[
     str | None,
     typer.Option(

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from plateforge.cli.common import (
+    LowScoreFrom,
     RecheckBelow,
     Regions,
     SecondViewBelow,
@@ -19,7 +20,7 @@ from plateforge.cli.common import (
     friendly_errors,
     out,
 )
-from plateforge.runtime.defaults import RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import LOW_SCORE_FROM, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 
 app = typer.Typer(help="Evaluate models on labelled data.")
 
@@ -155,6 +156,7 @@ def read(
     tiles: Annotated[int, typer.Option(help="Also detect in N x N overlapping tiles, as ALPR(tiles=N).")] = 1,
     second_view_below: SecondViewBelow = SECOND_VIEW_BELOW,
     recheck_below: RecheckBelow = RECHECK_BELOW,
+    low_score_from: LowScoreFrom = LOW_SCORE_FROM,
     small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
     regions: Regions = None,
@@ -187,6 +189,7 @@ def read(
         tiles=tiles,
         second_view_below=second_view_below,
         recheck_below=recheck_below,
+        low_score_from=low_score_from or None,
         small_below=small_below,
         specialists=specialists,
         regions=regions,

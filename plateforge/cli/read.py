@@ -12,6 +12,7 @@ import typer
 
 from plateforge.cli.common import (
     EXIT_BAD_INPUT,
+    LowScoreFrom,
     RecheckBelow,
     Regions,
     SecondViewBelow,
@@ -20,7 +21,7 @@ from plateforge.cli.common import (
     console,
     out,
 )
-from plateforge.runtime.defaults import RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import LOW_SCORE_FROM, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 
 EXIT_SOME_FAILED = 1
 
@@ -77,6 +78,7 @@ def read(
     ] = True,
     second_view_below: SecondViewBelow = SECOND_VIEW_BELOW,
     recheck_below: RecheckBelow = RECHECK_BELOW,
+    low_score_from: LowScoreFrom = LOW_SCORE_FROM,
     small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
     regions: Regions = None,
@@ -111,6 +113,7 @@ def read(
             tiles=tiles,
             second_view_below=second_view_below,
             recheck_below=recheck_below,
+            low_score_from=low_score_from or None,
             small_below=small_below,
             specialists=specialists,
             regions=regions,

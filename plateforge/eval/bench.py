@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plateforge.runtime.defaults import RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import LOW_SCORE_FROM, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 
 STAGES = ("decode", "detect", "rectify", "recognize", "total")
 
@@ -77,9 +77,11 @@ def run_bench(
     recheck_below: float | None = RECHECK_BELOW,
     specialists: bool = True,
     small_below: float | None = SMALL_BELOW,
+    low_score_from: float | None = LOW_SCORE_FROM,
 ) -> dict:
     """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}; ``tiles``,
-    ``second_view_below``, ``recheck_below``, ``specialists`` and ``small_below`` as ``ALPR``."""
+    ``second_view_below``, ``recheck_below``, ``specialists``, ``small_below`` and ``low_score_from`` as
+    ``ALPR``."""
     start = time.perf_counter()
     options = dict(
         fast_resize=fast_resize,
@@ -89,6 +91,7 @@ def run_bench(
         recheck_below=recheck_below,
         specialists=specialists,
         small_below=small_below,
+        low_score_from=low_score_from,
     )
     images = bench_images(folder, scenes, plates=plates)
     threads = threads or sorted({1, os.cpu_count() or 1})

@@ -10,10 +10,19 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from plateforge.ops.boxes import box_iou
 from plateforge.ops.geometry import quad_boxes, rectify
 from plateforge.ops.slots import char_alternatives, text_confidences
 from plateforge.runtime.corners import CornerRegressor
-from plateforge.runtime.defaults import FIT_FORMATS, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import (
+    FIT_FORMATS,
+    LOW_SCORE_FROM,
+    LOW_SCORE_MAX,
+    LOW_SCORE_READ,
+    RECHECK_BELOW,
+    SECOND_VIEW_BELOW,
+    SMALL_BELOW,
+)
 from plateforge.runtime.detector import PlateDetector
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts
@@ -63,7 +72,11 @@ class ALPR:
     that object has specialists of its own; None or 0: no plate is read as small); ``regions``: the regions
     the site's plates come from, names or group prefixes (``["uae"]``, ``["us", "eu-de"]``): plates are
     placed, routed to specialists and format-checked among those alone (see :class:`PlateRecognizer`; None:
-    every region the recognizer knows). Detectors exported
+    every region the recognizer knows); ``low_score_from``: detections a plateforge detector scores
+    from this up to its threshold, and that overlap no plate above it, are read too (the best
+    ``LOW_SCORE_MAX`` per image), and kept only when their read is at least ``low_score_read`` sure and
+    fits its region's patterns: plates the detector is unsure of but the recognizer reads clearly (None, 0
+    or ≥ the threshold: off; only with a :class:`PlateDetector`). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -86,6 +99,8 @@ class ALPR:
         specialists: bool = True,
         small_below: float | None = SMALL_BELOW,
         regions: Sequence[str] | None = None,
+        low_score_from: float | None = LOW_SCORE_FROM,
+        low_score_read: float = LOW_SCORE_READ,
     ):
         if regions is not None and hasattr(recognizer, "read_crops"):
             raise ValueError("regions: give them to your PlateRecognizer(regions=...), not to ALPR")
@@ -118,18 +133,38 @@ class ALPR:
         self.second_view_below = second_view_below
         self.recheck_below = recheck_below
         self.small_below = small_below
+        self.low_score_from = low_score_from
+        self.low_score_read = low_score_read
 
     def read_timed(self, image: ImageInput) -> ImageRead:
         """Read one image (path, bytes or array); raises ImageError for an unusable input."""
         t0 = time.perf_counter()
         img = load_image(image)
         t1 = time.perf_counter()
-        detections = self.detector.detect(img)
+        detections, sure = self._detect(img)
         t2 = time.perf_counter()
         plates, _, rectify_s, recognize_s = self._read_detections(img, detections)
+        plates = plates[:sure] + [p for p in plates[sure:] if p.confidence >= self.low_score_read and p.format_ok]
         timing = {"decode": t1 - t0, "detect": t2 - t1, "rectify": rectify_s, "recognize": recognize_s}
         timing["total"] = time.perf_counter() - t0
         return ImageRead(plates, {k: round(v * 1000, 2) for k, v in timing.items()}, img)
+
+    def _detect(self, img: np.ndarray) -> tuple[list[Detection], int]:
+        """The detector's plates, then (``low_score_from``) up to ``LOW_SCORE_MAX`` detections scored from
+        ``low_score_from`` up to its threshold that overlap none of them (IoU > 0.1), best first; also how many
+        are sure (the first ones)."""
+        det = self.detector
+        low = self.low_score_from
+        if not low or not isinstance(det, PlateDetector) or det.foreign is not None or low >= det.conf:
+            found = det.detect(img)
+            return found, len(found)
+        found = det.detect(img, conf=low)
+        sure = [d for d in found if d.score >= det.conf]
+        unsure = [d for d in found if d.score < det.conf]
+        if sure and unsure:
+            overlap = box_iou([d.box for d in unsure], [d.box for d in sure])
+            unsure = [d for d, o in zip(unsure, overlap.max(1) <= 0.1, strict=True) if o]
+        return sure + unsure[:LOW_SCORE_MAX], len(sure)
 
     def read_detections(
         self, image: np.ndarray, detections: Sequence[Detection]

@@ -78,10 +78,11 @@ class PlateDetector:
         batches of one: a detector runs one image or tile at a time)."""
         return self.session.run(None, {self.input_name: batch})[0]
 
-    def detect(self, image: ImageInput) -> list[Detection]:
-        """Plates in one image (path, bytes or BGR array), best score first."""
+    def detect(self, image: ImageInput, conf: float | None = None) -> list[Detection]:
+        """Plates in one image (path, bytes or BGR array), best score first; ``conf``: this call's score
+        threshold (default: the detector's)."""
         img = load_image(image)
-        boxes, scores, corners = self.candidates(img, self.conf)
+        boxes, scores, corners = self.candidates(img, self.conf if conf is None else conf)
         if self.corners is not None and len(boxes):
             corners = self.corners.refine(img, boxes)
             boxes = quad_boxes(corners, img.shape[1], img.shape[0])
