@@ -205,14 +205,23 @@ def test_low_score_detections_are_kept_only_when_read_sure_and_valid(alpr, scene
     read_counts = []
     real_read = alpr._read_detections
 
-    def counting_read(image, detections, quads=None):
+    def counting_read(image, detections, quads=None, sure=None):
         read_counts.append(len(detections))
-        return real_read(image, detections, quads)
+        return real_read(image, detections, quads, sure)
+
+    looks = []
+    real_looks = alpr.recognizer.view_logits
+
+    def counting_looks(views, *args, **kwargs):
+        looks.append(len(views))
+        return real_looks(views, *args, **kwargs)
 
     monkeypatch.setattr(alpr.detector, "candidates", candidates)
     monkeypatch.setattr(alpr, "_read_detections", counting_read)
+    monkeypatch.setattr(alpr.recognizer, "view_logits", counting_looks)
     got = alpr.read(img)
     assert read_counts == [1 + LOW_SCORE_MAX]  # the sure plate, then the best unsure ones not on it
+    assert looks[0] == 1 + LOW_SCORE_MAX and all(n <= 2 for n in looks[1:]), looks  # blanks: one look only
     assert [p.detection_score for p in got] == pytest.approx([0.9, 0.2])
     assert got[1].text == labels[low].text and got[1].confidence >= 0.7 and got[1].format_ok
     monkeypatch.setattr(alpr, "low_score_from", None)

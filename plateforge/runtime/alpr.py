@@ -16,6 +16,7 @@ from plateforge.ops.slots import char_alternatives, text_confidences
 from plateforge.runtime.corners import CornerRegressor
 from plateforge.runtime.defaults import (
     FIT_FORMATS,
+    LOW_SCORE_FIRST_LOOK,
     LOW_SCORE_FROM,
     LOW_SCORE_MAX,
     LOW_SCORE_READ,
@@ -143,7 +144,7 @@ class ALPR:
         t1 = time.perf_counter()
         detections, sure = self._detect(img)
         t2 = time.perf_counter()
-        plates, _, rectify_s, recognize_s = self._read_detections(img, detections)
+        plates, _, rectify_s, recognize_s = self._read_detections(img, detections, sure=sure)
         plates = plates[:sure] + [p for p in plates[sure:] if p.confidence >= self.low_score_read and p.format_ok]
         timing = {"decode": t1 - t0, "detect": t2 - t1, "rectify": rectify_s, "recognize": recognize_s}
         timing["total"] = time.perf_counter() - t0
@@ -204,10 +205,11 @@ class ALPR:
         return np.array([d.corners for d in detections], np.float32).reshape(-1, 4, 2)
 
     def _read_detections(
-        self, img, detections, quads: np.ndarray | None = None
+        self, img, detections, quads: np.ndarray | None = None, sure: int | None = None
     ) -> tuple[list[PlateResult], list[np.ndarray], float, float]:
         """Plates, their crops, and the seconds spent rectifying (corners included) and recognizing; ``quads``:
-        the corners to cut the plates at (default: :meth:`plate_corners`)."""
+        the corners to cut the plates at (default: :meth:`plate_corners`); ``sure``: detections from this index
+        on are unsure ones (:meth:`_detect`), read again only when their first look is promising."""
         t0 = time.perf_counter()
         if quads is None:
             quads = self.plate_corners(img, detections)
@@ -222,16 +224,17 @@ class ALPR:
             return [], crops, rectify_s, 0.0
         t1 = time.perf_counter()
         if hasattr(self.recognizer, "view_logits"):
-            reads, logits, corner_s = self._read_plates(img, quads, crops)
+            reads, logits, corner_s = self._read_plates(img, quads, crops, sure)
         else:  # a recognizer of the caller's own that reads one crop per plate
             (reads, logits), corner_s = self.recognizer.read_crops_with_logits(crops), 0.0
         plates = self._results(reads, logits, detections, quads, boxes)
         return plates, crops, rectify_s + corner_s, time.perf_counter() - t1 - corner_s
 
-    def _read_plates(self, img, quads, crops) -> tuple[list[PlateRead], np.ndarray, float]:
+    def _read_plates(self, img, quads, crops, sure: int | None = None) -> tuple[list[PlateRead], np.ndarray, float]:
         """Reads and character logits of the plates cut at ``quads`` (``crops``: their rectified crops), with
         the first look, zooms and second crops of ``recheck_below`` / ``second_view_below``; also the
-        seconds spent on second corner estimates and crops."""
+        seconds spent on second corner estimates and crops. Plates from index ``sure`` on (unsure detections)
+        are read again only when their first look is at least ``LOW_SCORE_FIRST_LOOK`` sure."""
         rec = self.recognizer
         views = [[c] for c in crops]
         outline = quad_boxes(quads)  # xyxy of each plate's first corners, not clipped
@@ -246,6 +249,9 @@ class ALPR:
             again = np.flatnonzero(
                 [r.confidence < self.recheck_below or format_ok(r.text, r.region) is False for r in reads]
             )
+            if sure is not None:  # an unsure detection whose first look is poor is left at that look (dropped)
+                promising = np.array([r.confidence >= LOW_SCORE_FIRST_LOOK for r in reads])
+                again = again[(again < sure) | promising[again]]
             known = (known[0][again], None if known[1] is None else known[1][again])
         t0 = time.perf_counter()
         second = again[small[again]]

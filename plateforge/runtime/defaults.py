@@ -12,3 +12,4 @@ RECHECK_BELOW = 0.9  # ``recheck_below``: no read lost on the paired scenes up t
 LOW_SCORE_FROM = 0.15
 LOW_SCORE_READ = 0.7
 LOW_SCORE_MAX = 3  # low-score detections read per image at most (best scores first): bounds the extra time
+LOW_SCORE_FIRST_LOOK = 0.2  # an unsure detection read less surely at the first look is not read again (time)
