@@ -419,6 +419,18 @@ def test_fit_format_replaces_only_invalid_reads_with_likely_valid_ones():
     assert fit_format(slots, "1234BC0", None, 0.0) is None  # no region: nothing to fit
 
 
+def test_fit_format_weighs_valid_texts_against_the_most_likely_text_of_all():
+    """A sure read that fails its region's patterns is kept when every valid text is unlikely, however many
+    valid texts there are (a bug compared them with the likeliest of the first five, all valid here)."""
+    sure = [[(c, 1.0)] for c in "1234B"]
+    slots = [*sure, [("C", 0.6), ("B", 0.2), ("D", 0.2)], [("D", 0.5), ("F", 0.3), ("G", 0.2)]]
+    slots.append([("A", 0.94), ("", 0.05), ("E", 0.01)])  # the read has one character too many
+    assert not format_ok("1234BCDA", "eu-es")
+    assert all(format_ok(t, "eu-es") for t, _ in top_texts(slots, "eu-es", 5))  # five valid texts and more
+    assert fit_format(slots, "1234BCDA", "eu-es", 0.1) is None  # 0.05 / 0.94 < 0.1
+    assert fit_format(slots, "1234BCDA", "eu-es", 0.05) == "1234BCD"
+
+
 def test_fitted_reads_carry_their_own_confidences():
     alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     logits = np.full((10, 37), -9.0, np.float32)

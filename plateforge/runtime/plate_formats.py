@@ -27,9 +27,9 @@ def valid_anywhere(text: str) -> bool:
     return any(s.is_valid(text) for s in _specs().values())
 
 
-def top_texts(slot_alternatives: list[list[tuple[str, float]]], region: str | None, n: int) -> list[tuple[str, float]]:
-    """The ``n`` best distinct texts from per-slot alternatives (``""`` = end of text), by the product of
-    their slot probabilities; texts valid for ``region`` (or, without a region, for any region) rank first."""
+def _texts(slot_alternatives: list[list[tuple[str, float]]], keep: int) -> dict[str, float]:
+    """The most likely distinct texts (about ``keep`` beams) from per-slot alternatives (``""`` = end of text),
+    each with the product of its slot probabilities."""
     beams: list[tuple[float, str, bool]] = [(0.0, "", False)]  # (-log p, text so far, ended)
     for alts in slot_alternatives:
         grown = []
@@ -39,15 +39,26 @@ def top_texts(slot_alternatives: list[list[tuple[str, float]]], region: str | No
                 continue
             for sym, p in alts:
                 grown.append((cost - math.log(max(p, 1e-12)), text + sym, sym == ""))
-        beams = heapq.nsmallest(max(4 * n, 16), grown)
+        beams = heapq.nsmallest(keep, grown)
     scored: dict[str, float] = {}
     for cost, text, _ in beams:
         if text and text not in scored:
             scored[text] = math.exp(-cost)
+    return scored
+
+
+def _valid_for(region: str | None):
+    """The validity test of ``region``'s patterns (any region's when None or unknown)."""
     spec = _specs().get(region) if region else None
-    ok = spec.is_valid if spec is not None else valid_anywhere
-    ranked = sorted(scored.items(), key=lambda kv: (not ok(kv[0]), -kv[1]))
-    return ranked[:n]
+    return spec.is_valid if spec is not None else valid_anywhere
+
+
+def top_texts(slot_alternatives: list[list[tuple[str, float]]], region: str | None, n: int) -> list[tuple[str, float]]:
+    """The ``n`` best distinct texts from per-slot alternatives (``""`` = end of text), by the product of
+    their slot probabilities; texts valid for ``region`` (or, without a region, for any region) rank first."""
+    ok = _valid_for(region)
+    scored = _texts(slot_alternatives, max(4 * n, 16))
+    return sorted(scored.items(), key=lambda kv: (not ok(kv[0]), -kv[1]))[:n]
 
 
 def fit_format(
@@ -59,8 +70,9 @@ def fit_format(
     enough. As OpenALPR's pattern matching, a read is only ever replaced by a valid one."""
     if format_ok(text, region) is not False:
         return None
-    ranked = top_texts(slot_alternatives, region, 5)
-    if not ranked or not format_ok(ranked[0][0], region):
+    scored = _texts(slot_alternatives, 20)
+    valid = [(p, t) for t, p in scored.items() if format_ok(t, region)]
+    if not valid:
         return None
-    best = max(p for _, p in ranked)
-    return ranked[0][0] if ranked[0][1] >= min_ratio * best else None
+    p, best_valid = max(valid)
+    return best_valid if p >= min_ratio * max(scored.values()) else None
