@@ -159,13 +159,13 @@ class ALPR:
         if not low or not isinstance(det, PlateDetector) or det.foreign is not None or low >= det.conf:
             found = det.detect(img)
             return found, len(found)
-        found = det.detect(img, conf=low)
-        sure = [d for d in found if d.score >= det.conf]
-        unsure = [d for d in found if d.score < det.conf]
-        if sure and unsure:
-            overlap = box_iou([d.box for d in unsure], [d.box for d in sure])
-            unsure = [d for d, o in zip(unsure, overlap.max(1) <= 0.1, strict=True) if o]
-        return sure + unsure[:LOW_SCORE_MAX], len(sure)
+        boxes, scores, corners = det.candidates(img, low)  # best first: the sure ones lead
+        sure = int((scores >= det.conf).sum())
+        unsure = np.arange(sure, len(scores))
+        if sure and len(unsure):
+            unsure = unsure[box_iou(boxes[unsure], boxes[:sure]).max(1) <= 0.1]
+        keep = np.concatenate([np.arange(sure), unsure[:LOW_SCORE_MAX]]).astype(int)
+        return det.as_detections(img, boxes[keep], scores[keep], corners[keep]), sure
 
     def read_detections(
         self, image: np.ndarray, detections: Sequence[Detection]

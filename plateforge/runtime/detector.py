@@ -82,7 +82,13 @@ class PlateDetector:
         """Plates in one image (path, bytes or BGR array), best score first; ``conf``: this call's score
         threshold (default: the detector's)."""
         img = load_image(image)
-        boxes, scores, corners = self.candidates(img, self.conf if conf is None else conf)
+        return self.as_detections(img, *self.candidates(img, self.conf if conf is None else conf))
+
+    def as_detections(
+        self, img: np.ndarray, boxes: np.ndarray, scores: np.ndarray, corners: np.ndarray
+    ) -> list[Detection]:
+        """:class:`Detection` objects of :meth:`candidates` output for ``img``; with ``corners`` set, its corner
+        model refines each plate's corners and its box becomes their bounding box."""
         if self.corners is not None and len(boxes):
             corners = self.corners.refine(img, boxes)
             boxes = quad_boxes(corners, img.shape[1], img.shape[0])
