@@ -227,6 +227,10 @@ def test_low_score_detections_are_kept_only_when_read_sure_and_valid(alpr, scene
     monkeypatch.setattr(alpr, "low_score_from", None)
     assert [p.detection_score for p in alpr.read(img)] == pytest.approx([0.9])
     assert read_counts[-1] == 1
+    with pytest.raises(ValueError, match="low_score_from: expected a detection score"):
+        ALPR(detector=alpr.detector, recognizer=alpr.recognizer, corners=None, low_score_from=1.5)
+    res = CliRunner().invoke(app, ["read", "--low-score-from", "-0.1", str(path)])
+    assert res.exit_code == 2 and "low_score_from" in res.output
 
 
 def test_eval_read_at_a_camera_resolution_with_tiles(tmp_path):

@@ -105,6 +105,10 @@ class ALPR:
     ):
         if regions is not None and hasattr(recognizer, "read_crops"):
             raise ValueError("regions: give them to your PlateRecognizer(regions=...), not to ALPR")
+        if low_score_from is not None and not 0 <= low_score_from < 1:
+            raise ValueError(f"low_score_from: expected a detection score from 0 up to 1, got {low_score_from}")
+        if not 0 <= low_score_read <= 1:
+            raise ValueError(f"low_score_read: expected a read confidence from 0 to 1, got {low_score_read}")
         self.detector = (
             detector
             if hasattr(detector, "detect")
