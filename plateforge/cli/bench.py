@@ -54,7 +54,7 @@ def bench(
         tiles,
         second_view_below=second_view_below,
         recheck_below=recheck_below,
-        low_score_from=low_score_from or None,
+        low_score_from=low_score_from,
         specialists=specialists,
         small_below=small_below,
     )

@@ -189,7 +189,7 @@ def read(
         tiles=tiles,
         second_view_below=second_view_below,
         recheck_below=recheck_below,
-        low_score_from=low_score_from or None,
+        low_score_from=low_score_from,
         small_below=small_below,
         specialists=specialists,
         regions=regions,

@@ -70,8 +70,9 @@ def fit_format(
     enough. As OpenALPR's pattern matching, a read is only ever replaced by a valid one."""
     if format_ok(text, region) is not False:
         return None
+    ok = _valid_for(region)
     scored = _texts(slot_alternatives, 20)
-    valid = [(p, t) for t, p in scored.items() if format_ok(t, region)]
+    valid = [(p, t) for t, p in scored.items() if ok(t)]
     if not valid:
         return None
     p, best_valid = max(valid)
