@@ -47,7 +47,8 @@ class PlateResult:
     ``box`` xyxy and ``corners`` TL, TR, BR, BL in original image pixels; ``text``, ``confidence`` (0..1),
     ``char_confidences``, ``region`` / ``region_confidence`` from the recognizer; ``detection_score`` (0..1);
     ``format_ok``: whether ``text`` matches its region's plate patterns (None when no region is known);
-    ``alternatives``: (text, score) candidates best first, when top-N was asked for.
+    ``alternatives``: (text, score) candidates best first, when top-N was asked for; ``plate_score``: the
+    recognizer's plate check, the probability (0..1) that the crop is a plate at all (None without one).
     """
 
     box: tuple[float, float, float, float]
@@ -60,6 +61,7 @@ class PlateResult:
     detection_score: float
     format_ok: bool | None = None
     alternatives: tuple[tuple[str, float], ...] = ()
+    plate_score: float | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -128,8 +128,8 @@ def test_known_first_looks_are_reused_not_read_again(reader, fresh_crops, monkey
     views = [[crops[0], crops[1]], [crops[2]], [crops[3], crops[4]], [crops[5]]]
     first = zoomed.view_logits([[v[0]] for v in views], zooms=(0.0,), specialists=False)
     seen = []
-    infer = zoomed.infer
-    monkeypatch.setattr(zoomed, "infer", lambda batch: seen.append(len(batch)) or infer(batch))
+    run = zoomed._run
+    monkeypatch.setattr(zoomed, "_run", lambda batch: seen.append(len(batch)) or run(batch))
     want = zoomed.view_logits(views)
     chars, regions = zoomed.view_logits(views, known=first)
     assert sum(seen) == 2 * 6 * len(zoomed.zooms) - len(views)  # one image per plate not read again

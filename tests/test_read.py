@@ -209,8 +209,12 @@ def test_low_score_detections_are_kept_only_when_read_sure_and_valid(alpr, scene
         read_counts.append(len(detections))
         return real_read(image, detections, quads, sure)
 
-    looks = []
-    real_looks = alpr.recognizer.view_logits
+    firsts, looks = [], []
+    real_first, real_looks = alpr.recognizer.first_look, alpr.recognizer.view_logits
+
+    def counting_first(crops):
+        firsts.append(len(crops))
+        return real_first(crops)
 
     def counting_looks(views, *args, **kwargs):
         looks.append(len(views))
@@ -218,10 +222,11 @@ def test_low_score_detections_are_kept_only_when_read_sure_and_valid(alpr, scene
 
     monkeypatch.setattr(alpr.detector, "candidates", candidates)
     monkeypatch.setattr(alpr, "_read_detections", counting_read)
+    monkeypatch.setattr(alpr.recognizer, "first_look", counting_first)
     monkeypatch.setattr(alpr.recognizer, "view_logits", counting_looks)
     got = alpr.read(img)
     assert read_counts == [1 + LOW_SCORE_MAX]  # the sure plate, then the best unsure ones not on it
-    assert looks[0] == 1 + LOW_SCORE_MAX and all(n <= 2 for n in looks[1:]), looks  # blanks: one look only
+    assert firsts == [1 + LOW_SCORE_MAX] and all(n <= 2 for n in looks), looks  # blanks: one look only
     assert [p.detection_score for p in got] == pytest.approx([0.9, 0.2])
     assert got[1].text == labels[low].text and got[1].confidence >= 0.7 and got[1].format_ok
     monkeypatch.setattr(alpr, "low_score_from", None)
@@ -299,6 +304,10 @@ def test_entry_points_share_the_readers_tta_default():
     assert 0 < low < ALPR(threads=1).detector.conf
     for fn in (read, eval_read, bench, run_bench):
         assert inspect.signature(fn).parameters["low_score_from"].default == low, fn.__qualname__
+    check = inspect.signature(ALPR).parameters["plate_check"].default
+    assert 0 < check < 1 and ALPR(threads=1).recognizer.has_plate_head
+    for fn in (read, eval_read, bench, run_bench):
+        assert inspect.signature(fn).parameters["plate_check"].default == check, fn.__qualname__
 
 
 def test_plates_under_small_below_are_also_read_by_the_small_plate_specialist(monkeypatch):
@@ -374,7 +383,10 @@ def test_only_unsure_reads_get_the_zooms_and_the_second_crop(monkeypatch):
         detector=full.detector, recognizer=alone, corners=full.corners, second_view_below=None, fit_formats=None
     )
     calls = []
-    view_logits = full.recognizer.view_logits
+    view_logits, first_look = full.recognizer.view_logits, full.recognizer.first_look
+    monkeypatch.setattr(
+        full.recognizer, "first_look", lambda crops: calls.append(("first", len(crops))) or first_look(crops)
+    )
     monkeypatch.setattr(
         full.recognizer,
         "view_logits",
@@ -390,7 +402,7 @@ def test_only_unsure_reads_get_the_zooms_and_the_second_crop(monkeypatch):
         got = fast.read(img)
         assert [p.box for p in got] == [p.box for p in want] == [p.box for p in base]
         again = [i for i, p in enumerate(base) if p.confidence < 0.9 or p.format_ok is False]
-        assert calls[0] == (len(got), (0.0,), False)  # the first look: one crop, no zooms
+        assert calls[0] == ("first", len(got))  # the first look: each crop as cut, no zooms
         assert calls[1:] == ([(len(again), None, True)] if again else [])  # the rest, reusing the first look
         for i, (g, w, b) in enumerate(zip(got, want, base, strict=True)):
             expected = w if i in again else b

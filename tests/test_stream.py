@@ -386,10 +386,12 @@ def test_looped_folder_runs_on_with_its_clock(image_folder):
 
 
 class ScriptedReader:
-    """An ALPR stand-in: detections per frame index from a script, every read gives the plate's text."""
+    """An ALPR stand-in: detections per frame index from a script, every read gives the plate's text (and its
+    plate check score from ``plate_scores``, by text)."""
 
-    def __init__(self, script):
+    def __init__(self, script, plate_scores=None, plate_check=None):
         self.script, self.detector = script, self
+        self.plate_scores, self.plate_check = plate_scores or {}, plate_check
         self._frame = 0
 
     def detect(self, img):
@@ -398,7 +400,17 @@ class ScriptedReader:
     def read_detections(self, img, dets):
         texts = dict(self.script[int(img[0, 0, 0])])
         reads = [
-            PlateResult(d.box, ((0, 0),) * 4, texts[d.box], 0.95, (0.95,) * len(texts[d.box]), "ch-zh", 0.9, 0.9)
+            PlateResult(
+                d.box,
+                ((0, 0),) * 4,
+                texts[d.box],
+                0.95,
+                (0.95,) * len(texts[d.box]),
+                "ch-zh",
+                0.9,
+                0.9,
+                plate_score=self.plate_scores.get(texts[d.box]),
+            )
             for d in dets
         ]
         return reads, [np.zeros((8, 16, 3), np.uint8)] * len(dets)
@@ -429,6 +441,20 @@ def test_a_plate_hidden_for_a_moment_gives_one_event(merge_s, events):
     assert out[0].text == "ZH12345" and out[0].first_frame == 0
     if events == 1:
         assert out[0].last_frame == 39 and out[0].frames == 20 and out[0].dwell_s == pytest.approx(39 / 25)
+
+
+@pytest.mark.parametrize("plate_check, texts", [(0.05, ["ZH12345"]), (None, ["ZH12345", "EXIT"])])
+def test_a_tracked_sign_the_plate_check_rejects_makes_no_event(plate_check, texts):
+    from plateforge.stream.pipeline import CameraProcessor
+
+    script = {i: [((10.0, 40.0, 60.0, 52.0), "ZH12345"), ((120.0, 10.0, 180.0, 30.0), "EXIT")] for i in range(20)}
+    reader = ScriptedReader(script, plate_scores={"ZH12345": 0.97, "EXIT": 0.01}, plate_check=plate_check)
+    proc = CameraProcessor("cam", reader)
+    out = []
+    for f in frames_of(40):
+        out += proc.process(f)
+    out += proc.finish()
+    assert sorted(e.text for e in out) == sorted(texts)
 
 
 # -- optional vehicle stage ----------------------------------------------------------------------------------

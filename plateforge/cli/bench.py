@@ -10,6 +10,7 @@ import typer
 
 from plateforge.cli.common import (
     LowScoreFrom,
+    PlateCheck,
     RecheckBelow,
     SecondViewBelow,
     SmallBelow,
@@ -18,7 +19,7 @@ from plateforge.cli.common import (
     friendly_errors,
     out,
 )
-from plateforge.runtime.defaults import LOW_SCORE_FROM, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import LOW_SCORE_FROM, PLATE_CHECK, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 
 
 @friendly_errors
@@ -35,6 +36,7 @@ def bench(
     second_view_below: SecondViewBelow = SECOND_VIEW_BELOW,
     recheck_below: RecheckBelow = RECHECK_BELOW,
     low_score_from: LowScoreFrom = LOW_SCORE_FROM,
+    plate_check: PlateCheck = PLATE_CHECK,
     small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
 ) -> None:
@@ -55,6 +57,7 @@ def bench(
         second_view_below=second_view_below,
         recheck_below=recheck_below,
         low_score_from=low_score_from,
+        plate_check=plate_check,
         specialists=specialists,
         small_below=small_below,
     )

@@ -34,6 +34,13 @@ LowScoreFrom = Annotated[
         "sure (0.7) and fits its region's patterns; 0: off."
     ),
 ]
+PlateCheck = Annotated[
+    float,
+    typer.Option(
+        help="Drop plates whose crop the recognizer's plate check scores less plate-like than this (signs, "
+        "plate-like text); 0: off."
+    ),
+]
 Regions = Annotated[
     str | None,
     typer.Option(

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from plateforge.cli.common import (
     LowScoreFrom,
+    PlateCheck,
     RecheckBelow,
     Regions,
     SecondViewBelow,
@@ -20,7 +21,7 @@ from plateforge.cli.common import (
     friendly_errors,
     out,
 )
-from plateforge.runtime.defaults import LOW_SCORE_FROM, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import LOW_SCORE_FROM, PLATE_CHECK, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 
 app = typer.Typer(help="Evaluate models on labelled data.")
 
@@ -157,6 +158,7 @@ def read(
     second_view_below: SecondViewBelow = SECOND_VIEW_BELOW,
     recheck_below: RecheckBelow = RECHECK_BELOW,
     low_score_from: LowScoreFrom = LOW_SCORE_FROM,
+    plate_check: PlateCheck = PLATE_CHECK,
     small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
     regions: Regions = None,
@@ -190,6 +192,7 @@ def read(
         second_view_below=second_view_below,
         recheck_below=recheck_below,
         low_score_from=low_score_from,
+        plate_check=plate_check,
         small_below=small_below,
         specialists=specialists,
         regions=regions,

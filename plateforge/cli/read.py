@@ -13,6 +13,7 @@ import typer
 from plateforge.cli.common import (
     EXIT_BAD_INPUT,
     LowScoreFrom,
+    PlateCheck,
     RecheckBelow,
     Regions,
     SecondViewBelow,
@@ -21,7 +22,7 @@ from plateforge.cli.common import (
     console,
     out,
 )
-from plateforge.runtime.defaults import LOW_SCORE_FROM, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import LOW_SCORE_FROM, PLATE_CHECK, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 
 EXIT_SOME_FAILED = 1
 
@@ -79,6 +80,7 @@ def read(
     second_view_below: SecondViewBelow = SECOND_VIEW_BELOW,
     recheck_below: RecheckBelow = RECHECK_BELOW,
     low_score_from: LowScoreFrom = LOW_SCORE_FROM,
+    plate_check: PlateCheck = PLATE_CHECK,
     small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
     regions: Regions = None,
@@ -114,6 +116,7 @@ def read(
             second_view_below=second_view_below,
             recheck_below=recheck_below,
             low_score_from=low_score_from,
+            plate_check=plate_check,
             small_below=small_below,
             specialists=specialists,
             regions=regions,

@@ -61,3 +61,19 @@ def corners(config: Config, resume: Resume = None, epochs: Epochs = None, init: 
     overrides = {"training.epochs": epochs} if epochs else None
     run_dir = train_corners(config, resume, overrides, _init_path(init, "corners.onnx"))
     console.print(f"run folder: {run_dir} (checkpoints/, metrics.csv, curves.png)")
+
+
+@app.command("plate-head")
+@friendly_errors
+def plate_head(
+    config: Config,
+    out: Annotated[Path, typer.Option(help="Where to write the recognizer ONNX with its plate head.")],
+) -> None:
+    """Fit the plate check: a head on the recognizer that tells plates from signs and text the detector finds."""
+    from plateforge.train.plate_head import train_plate_head
+
+    report = train_plate_head(config, out)
+    console.print(f"wrote {out} (report {out.with_suffix('.json')}, scores {out.with_suffix('.png')})")
+    for part in ("train", "val"):
+        for name, kept in report[part].items():
+            console.print(f"{part} {name}: {kept['kept']} of {kept['n']} crops at or above {report['threshold']}")

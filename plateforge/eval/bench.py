@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plateforge.runtime.defaults import LOW_SCORE_FROM, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import LOW_SCORE_FROM, PLATE_CHECK, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 
 STAGES = ("decode", "detect", "rectify", "recognize", "total")
 
@@ -78,10 +78,11 @@ def run_bench(
     specialists: bool = True,
     small_below: float | None = SMALL_BELOW,
     low_score_from: float | None = LOW_SCORE_FROM,
+    plate_check: float | None = PLATE_CHECK,
 ) -> dict:
     """Every bundled model set × thread count; returns {"fp32@1": {...}, ...}; ``tiles``,
-    ``second_view_below``, ``recheck_below``, ``specialists``, ``small_below`` and ``low_score_from`` as
-    ``ALPR``."""
+    ``second_view_below``, ``recheck_below``, ``specialists``, ``small_below``, ``low_score_from`` and ``plate_check``
+    as ``ALPR``."""
     start = time.perf_counter()
     options = dict(
         fast_resize=fast_resize,
@@ -92,6 +93,7 @@ def run_bench(
         specialists=specialists,
         small_below=small_below,
         low_score_from=low_score_from,
+        plate_check=plate_check,
     )
     images = bench_images(folder, scenes, plates=plates)
     threads = threads or sorted({1, os.cpu_count() or 1})

@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from plateforge.export.plate_head import strip_plate_head
 from plateforge.export.spec_io import set_spec, spec_of
 
 
@@ -71,12 +72,13 @@ def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
     with ``extra["averaged_from"]`` listing the files. Returns ``{"path", "models", "size_mb"}``.
     Recognizers may list other regions (a fine-tune that added a country, averaged with the file it started
     from): the region head keeps the first model's regions, each row the mean over the models that have that
-    region (matched by name); other models' extra regions are left out.
+    region (matched by name); other models' extra regions are left out. A recognizer's plate check is left out
+    too: it fits its own network's features, so fit one for the mean (``plateforge train plate-head``).
     Raises ValueError naming the file and what differs.
     """
     if len(paths) < 2:
         raise ValueError(f"averaging needs at least 2 models, got {len(paths)}")
-    models = [onnx.load(str(p)) for p in paths]
+    models = [strip_plate_head(onnx.load(str(p))) for p in paths]  # a plate check fits one network's features
     specs = [spec_of(m, p) for m, p in zip(models, paths, strict=True)]
     for path, model in zip(paths, models, strict=True):
         if any(n.op_type == "QuantizeLinear" for n in model.graph.node):

@@ -20,6 +20,7 @@ from plateforge.runtime.defaults import (
     LOW_SCORE_FROM,
     LOW_SCORE_MAX,
     LOW_SCORE_READ,
+    PLATE_CHECK,
     RECHECK_BELOW,
     SECOND_VIEW_BELOW,
     SMALL_BELOW,
@@ -77,7 +78,11 @@ class ALPR:
     from this up to its threshold, and that overlap no plate above it, are read too (the best
     ``LOW_SCORE_MAX`` per image), and kept only when their read is at least ``low_score_read`` sure and
     fits its region's patterns: plates the detector is unsure of but the recognizer reads clearly (None, 0
-    or ≥ the threshold: off; only with a :class:`PlateDetector`). Detectors exported
+    or ≥ the threshold: off; only with a :class:`PlateDetector`); ``plate_check``: a plate is reported only
+    when the recognizer's plate head (output ``plate``, the bundled recognizer has one) gives its crop at least
+    this probability of being a plate at all, which drops signs and plate-like text the detector finds (None
+    or 0: off; each result's ``plate_score`` shows the probability either way; ignored for a recognizer
+    without the head). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -102,6 +107,7 @@ class ALPR:
         regions: Sequence[str] | None = None,
         low_score_from: float | None = LOW_SCORE_FROM,
         low_score_read: float = LOW_SCORE_READ,
+        plate_check: float | None = PLATE_CHECK,
     ):
         if regions is not None and hasattr(recognizer, "read_crops"):
             raise ValueError("regions: give them to your PlateRecognizer(regions=...), not to ALPR")
@@ -109,6 +115,8 @@ class ALPR:
             raise ValueError(f"low_score_from: expected a detection score from 0 up to 1, got {low_score_from}")
         if not 0 <= low_score_read <= 1:
             raise ValueError(f"low_score_read: expected a read confidence from 0 to 1, got {low_score_read}")
+        if plate_check is not None and not 0 <= plate_check <= 1:
+            raise ValueError(f"plate_check: expected a plate probability from 0 to 1, got {plate_check}")
         self.detector = (
             detector
             if hasattr(detector, "detect")
@@ -140,6 +148,7 @@ class ALPR:
         self.small_below = small_below
         self.low_score_from = low_score_from
         self.low_score_read = low_score_read
+        self.plate_check = plate_check or None
 
     def read_timed(self, image: ImageInput) -> ImageRead:
         """Read one image (path, bytes or array); raises ImageError for an unusable input."""
@@ -150,6 +159,8 @@ class ALPR:
         t2 = time.perf_counter()
         plates, _, rectify_s, recognize_s = self._read_detections(img, detections, sure=sure)
         plates = plates[:sure] + [p for p in plates[sure:] if p.confidence >= self.low_score_read and p.format_ok]
+        if self.plate_check is not None:
+            plates = [p for p in plates if p.plate_score is None or p.plate_score >= self.plate_check]
         timing = {"decode": t1 - t0, "detect": t2 - t1, "rectify": rectify_s, "recognize": recognize_s}
         timing["total"] = time.perf_counter() - t0
         return ImageRead(plates, {k: round(v * 1000, 2) for k, v in timing.items()}, img)
@@ -227,18 +238,22 @@ class ALPR:
         if not crops:
             return [], crops, rectify_s, 0.0
         t1 = time.perf_counter()
+        plate = None
         if hasattr(self.recognizer, "view_logits"):
-            reads, logits, corner_s = self._read_plates(img, quads, crops, sure)
+            reads, logits, plate, corner_s = self._read_plates(img, quads, crops, sure)
         else:  # a recognizer of the caller's own that reads one crop per plate
             (reads, logits), corner_s = self.recognizer.read_crops_with_logits(crops), 0.0
-        plates = self._results(reads, logits, detections, quads, boxes)
+        plates = self._results(reads, logits, detections, quads, boxes, plate)
         return plates, crops, rectify_s + corner_s, time.perf_counter() - t1 - corner_s
 
-    def _read_plates(self, img, quads, crops, sure: int | None = None) -> tuple[list[PlateRead], np.ndarray, float]:
+    def _read_plates(
+        self, img, quads, crops, sure: int | None = None
+    ) -> tuple[list[PlateRead], np.ndarray, np.ndarray | None, float]:
         """Reads and character logits of the plates cut at ``quads`` (``crops``: their rectified crops), with
-        the first look, zooms and second crops of ``recheck_below`` / ``second_view_below``; also the
-        seconds spent on second corner estimates and crops. Plates from index ``sure`` on (unsure detections)
-        are read again only when their first look is at least ``LOW_SCORE_FIRST_LOOK`` sure."""
+        the first look, zooms and second crops of ``recheck_below`` / ``second_view_below``; the plate check's
+        probabilities (None without a plate head); the seconds spent on second corner estimates and crops.
+        Plates from index ``sure`` on (unsure detections) are read again only when their first look is at
+        least ``LOW_SCORE_FIRST_LOOK`` sure; plates that fail ``plate_check`` are not read again."""
         rec = self.recognizer
         views = [[c] for c in crops]
         outline = quad_boxes(quads)  # xyxy of each plate's first corners, not clipped
@@ -246,16 +261,20 @@ class ALPR:
         small = np.zeros(len(crops), bool)
         if self.corners is not None and self.second_view_below:
             small = tall < self.second_view_below
-        again, known = np.arange(len(crops)), None
-        if self.recheck_below is not None and self.recheck_below < 1 and (len(rec.zooms) > 1 or small.any()):
-            known = rec.view_logits(views, zooms=(0.0,), specialists=False)  # the first look: each crop as cut
-            reads, logits = rec.decode(*known), known[0]
-            again = np.flatnonzero(
-                [r.confidence < self.recheck_below or format_ok(r.text, r.region) is False for r in reads]
-            )
+        again, known, plate = np.arange(len(crops)), None, None
+        recheck = self.recheck_below is not None and self.recheck_below < 1 and (len(rec.zooms) > 1 or small.any())
+        if recheck or getattr(rec, "has_plate_head", False):
+            chars, regions, plate = rec.first_look(crops)  # each crop as cut, by the general network alone
+            known, reads, logits = (chars, regions), rec.decode(chars, regions), chars
+            if recheck:
+                again = np.flatnonzero(
+                    [r.confidence < self.recheck_below or format_ok(r.text, r.region) is False for r in reads]
+                )
             if sure is not None:  # an unsure detection whose first look is poor is left at that look (dropped)
                 promising = np.array([r.confidence >= LOW_SCORE_FIRST_LOOK for r in reads])
                 again = again[(again < sure) | promising[again]]
+            if plate is not None and self.plate_check is not None:  # not a plate: dropped, so not read again
+                again = again[plate[again] >= self.plate_check]
             known = (known[0][again], None if known[1] is None else known[1][again])
         t0 = time.perf_counter()
         second = again[small[again]]
@@ -265,21 +284,21 @@ class ALPR:
                 views[i].append(rectify(img, q, spec.width, spec.height, self.rectify_margin))
         corner_s = time.perf_counter() - t0
         if len(again) == 0:
-            return reads, logits, corner_s
+            return reads, logits, plate, corner_s
         low = None
         if self.small_below and getattr(rec, "small_specialist", None) is not None:
             low = (tall < self.small_below)[again]
         chars, regions = rec.view_logits([views[i] for i in again], known=known, small=low)
         if len(again) == len(crops):
-            return rec.decode(chars, regions), chars, corner_s
+            return rec.decode(chars, regions), chars, plate, corner_s
         reads, logits = list(reads), np.array(logits)
         for k, (i, r) in enumerate(zip(again, rec.decode(chars, regions), strict=True)):
             reads[i], logits[i] = r, chars[k]
-        return reads, logits, corner_s
+        return reads, logits, plate, corner_s
 
-    def _results(self, reads, logits, detections, quads, boxes) -> list[PlateResult]:
+    def _results(self, reads, logits, detections, quads, boxes, plate=None) -> list[PlateResult]:
         """PlateResults from the recognizer's reads and the character logits (N, K, A + 1) they came from:
-        format check, format fitting and alternatives."""
+        format check, format fitting and alternatives; ``plate``: the plate check's probabilities (N,) or None."""
         rec = self.recognizer
         alternatives = [()] * len(reads)
         slots = rec.spec.decoder == "slots"
@@ -289,7 +308,8 @@ class ALPR:
             per_slot = char_alternatives(logits, rec.spec.alphabet, k=3)
             alternatives = [tuple(top_texts(a, r.region, self.top_n)) for a, r in zip(per_slot, reads, strict=True)]
         out = []
-        for d, q, box, r, alts in zip(detections, quads, boxes, reads, alternatives, strict=True):
+        scores = [None] * len(reads) if plate is None else [round(float(v), 4) for v in plate]
+        for d, q, box, r, alts, score in zip(detections, quads, boxes, reads, alternatives, scores, strict=True):
             out.append(
                 PlateResult(
                     box=box,
@@ -302,6 +322,7 @@ class ALPR:
                     detection_score=d.score,
                     format_ok=format_ok(r.text, r.region),
                     alternatives=alts,
+                    plate_score=score,
                 )
             )
         return out

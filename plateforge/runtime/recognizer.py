@@ -29,6 +29,7 @@ BUNDLED_SPECIALISTS = {
 }
 SMALL_SPECIALIST = "recognizer_small.onnx"  # bundled: distant plates, averaged in where the reader flags a plate small
 MIN_SIDE = 4  # px: a crop smaller than this holds no readable character
+PLATE_OUTPUT = "plate"  # a recognizer's optional plate check: N x 1 probability that each crop is a plate
 # test-time zooms (``tta=True``), fractions of the crop height per side: < 0 adds a border, > 0 trims (see zoom_crop)
 TTA_ZOOMS = (0.0, -0.04, -0.08, 0.04)
 
@@ -142,6 +143,9 @@ class PlateRecognizer:
             )
         self.spec = spec
         self.input_name = self.session.get_inputs()[0].name
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.has_plate_head = self.fpo is None and PLATE_OUTPUT in outputs  # plateforge/train/plate_head.py
+        self._plate_index = outputs.index(PLATE_OUTPUT) if self.has_plate_head else None
         fixed = self.session.get_inputs()[0].shape[0]
         self.fixed_batch = fixed if isinstance(fixed, int) and fixed > 0 else None  # a model exported for batch N
         self.batch_size = self.fixed_batch or batch_size
@@ -185,13 +189,27 @@ class PlateRecognizer:
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs for a preprocessed (B, H, W, 3) uint8 batch: char logits (B, K, A + 1), region logits."""
+        chars, regions, _ = self._run(batch)
+        return chars, regions
+
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """:meth:`infer`, and the plate check's probabilities (B,) (None for a model without one)."""
         n = len(batch)
         if self.fixed_batch and n < self.fixed_batch:  # fill a fixed-size batch with copies, keep the first n
             batch = np.concatenate([batch, np.repeat(batch[-1:], self.fixed_batch - n, axis=0)])
         outputs = [o[:n] for o in self.session.run(None, {self.input_name: batch})]
         if self.fpo is not None:
-            return self.fpo.to_slot_logits(outputs[0])[0], None
-        return outputs[0], outputs[1]
+            return self.fpo.to_slot_logits(outputs[0])[0], None, None
+        plate = None if self._plate_index is None else outputs[self._plate_index].reshape(n)
+        return outputs[0], outputs[1], plate
+
+    def first_look(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """This model's own outputs for each BGR uint8 crop as cut (zoom 0, no specialists): character logits
+        (N, K, A + 1) and region logits (N, R) or None, the ``known`` of :meth:`view_logits`, and the plate
+        check's probability that each crop is a plate at all (N,), None for a model without one."""
+        if not len(crops):
+            return np.zeros((0, 0, 0), np.float32), None, None
+        return self._infer_all(np.stack([self.preprocess(c) for c in crops]))
 
     def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateRead]:
         """Read BGR uint8 crops (already loaded), batched."""
@@ -265,7 +283,7 @@ class PlateRecognizer:
             images = [(i, j, c, z) for i, v in enumerate(part) for j, c in enumerate(v) for z in zooms]
             reuse = [known is not None and j == 0 and z == 0.0 for _, j, _, z in images]
             batch = [self.preprocess(zoom_crop(c, z)) for (_, _, c, z), r in zip(images, reuse, strict=True) if not r]
-            chars, regions = self._infer_all(np.stack(batch)) if batch else (None, None)
+            chars, regions, _ = self._infer_all(np.stack(batch)) if batch else (None, None, None)
             if any(reuse):  # put the known rows where their images sit, so the average is the same
                 rows = np.flatnonzero(reuse)
                 plates = start + np.array([images[k][0] for k in rows])
@@ -284,13 +302,14 @@ class PlateRecognizer:
         regions = None if all_regions[0] is None else np.concatenate(all_regions)
         return np.concatenate(all_chars), regions
 
-    def _infer_all(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`infer` over a batch of any size, ``batch_size`` images per call."""
-        outs = [self.infer(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
+    def _infer_all(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """:meth:`_run` over a batch of any size, ``batch_size`` images per call."""
+        outs = [self._run(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
         regions = None if outs[0][1] is None else np.concatenate([o[1] for o in outs])
         if regions is not None and self.region_mask is not None:  # the site's regions only
             regions = np.where(self.region_mask, regions, np.float32(-1e4))
-        return np.concatenate([o[0] for o in outs]), regions
+        plate = None if outs[0][2] is None else np.concatenate([o[2] for o in outs])
+        return np.concatenate([o[0] for o in outs]), regions, plate
 
     def decode(self, chars: np.ndarray, regions: np.ndarray | None) -> list[PlateRead]:
         """Reads from character logits (N, K, A + 1) and region logits (N, R) or None."""

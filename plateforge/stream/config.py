@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from plateforge.runtime.defaults import RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import PLATE_CHECK, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 from plateforge.stream.pipeline import EventOptions, OcrOptions
 from plateforge.stream.sources import SourceOptions
 from plateforge.stream.tracker import TrackerOptions
@@ -46,7 +46,8 @@ class ReaderOptions:
     small-plate specialist, see ``ALPR``; 0 or null: off), ``specialists`` (the bundled recognizer's region
     specialists and its small-plate specialist, see ``ALPR``), ``regions`` (the regions the site's plates come
     from, names or prefixes such as ``[uae]``: plates are placed, routed and format-checked among them, see
-    ``ALPR``; null: every region);
+    ``ALPR``; null: every region), ``plate_check`` (reads whose crop the recognizer's plate check scores less
+    plate-like than this do not vote, so a sign the detector tracks makes no event, see ``ALPR``; 0 or null: off);
     ``vehicle_model``: an
     Ultralytics YOLO ONNX to search plates inside vehicles only, with ``vehicle_classes`` (default COCO car,
     motorcycle, bus, truck) above ``vehicle_conf``."""
@@ -66,6 +67,7 @@ class ReaderOptions:
     small_below: float | None = SMALL_BELOW
     specialists: bool = True
     regions: list[str] | None = None
+    plate_check: float | None = PLATE_CHECK
     vehicle_model: str | None = None
     vehicle_classes: list[int] | None = None
     vehicle_conf: float = 0.3
@@ -150,6 +152,7 @@ def make_alpr(r: ReaderOptions):
         small_below=r.small_below,
         specialists=r.specialists,
         regions=r.regions,
+        plate_check=r.plate_check,
     )
 
 

@@ -184,11 +184,14 @@ class CameraProcessor:
         return events
 
     def _add_read(self, track: Track, st: TrackState, read: PlateResult, crop: np.ndarray, frame: Frame) -> None:
-        st.vote.add(read)
         st.reads += 1
         st.last_read_step = self.step
         if self.on_read is not None:
             self.on_read(self.camera, track.id, frame.index, read)
+        check = getattr(self.alpr, "plate_check", None)
+        if check is not None and read.plate_score is not None and read.plate_score < check:
+            return  # the crop does not look like a plate (a sign, a badge): no vote, no best crop
+        st.vote.add(read)
         if read.text and (st.best is None or read.confidence > st.best["confidence"]):
             st.best = {
                 "frame": frame.index,

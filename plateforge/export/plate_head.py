@@ -1,0 +1,92 @@
+"""Writing a plate check into a recognizer ONNX and taking it out again (onnx and numpy only).
+
+The check is a logistic-regression head on the features the recognizer's region head reads (fitted by
+:mod:`plateforge.train.plate_head`): a Gemm and a Sigmoid from that tensor to the extra output ``plate``
+(N × 1, the probability that each crop is a plate), the fit's report in metadata key
+``plateforge_plate_head``. Graph surgery with onnx's helpers: the network's own outputs stay bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from plateforge.runtime.recognizer import PLATE_OUTPUT
+
+METADATA_KEY = "plateforge_plate_head"
+
+
+def pooled_features_name(model: onnx.ModelProto) -> str:
+    """The name of the tensor the region head reads (the input of the node that writes ``regions``)."""
+    for node in model.graph.node:
+        if "regions" in node.output:
+            return node.input[0]
+    raise ValueError("the recognizer has no 'regions' output, so no pooled features to put a plate head on")
+
+
+def strip_plate_head(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` without a plate head (its nodes, weights, output and metadata), changed in place."""
+    head = [n for n in model.graph.node if n.name.startswith("/plate_head/")]
+    if not head:
+        return model
+    nodes = [n for n in model.graph.node if not n.name.startswith("/plate_head/")]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    used = {name for n in nodes for name in n.input}
+    weights = [w for w in model.graph.initializer if w.name in used]  # the head's weights, whatever their names
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(weights)
+    outputs = [o for o in model.graph.output if o.name != PLATE_OUTPUT]
+    del model.graph.output[:]
+    model.graph.output.extend(outputs)
+    meta = [p for p in model.metadata_props if p.key != METADATA_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(meta)
+    return model
+
+
+def add_plate_head(recognizer: str | Path, w: np.ndarray, b: float, out: str | Path, info: dict) -> Path:
+    """Write ``recognizer`` with the plate head as output ``plate`` (N × 1 probability) to ``out``, ``info``
+    in its metadata, in place of a head it has; checks that ``chars`` and ``regions`` are unchanged on random
+    crops."""
+    import onnxruntime as ort
+
+    model = strip_plate_head(onnx.load(str(recognizer)))
+    feats = pooled_features_name(model)
+    model.graph.initializer.extend(
+        [
+            onnx.numpy_helper.from_array(w.reshape(1, -1).astype(np.float32), "plate_head.weight"),
+            onnx.numpy_helper.from_array(np.array([b], np.float32), "plate_head.bias"),
+        ]
+    )
+    model.graph.node.extend(
+        [
+            onnx.helper.make_node(
+                "Gemm",
+                [feats, "plate_head.weight", "plate_head.bias"],
+                ["plate_logit"],
+                transB=1,
+                name="/plate_head/Gemm",
+            ),
+            onnx.helper.make_node("Sigmoid", ["plate_logit"], [PLATE_OUTPUT], name="/plate_head/Sigmoid"),
+        ]
+    )
+    model.graph.output.append(onnx.helper.make_tensor_value_info(PLATE_OUTPUT, onnx.TensorProto.FLOAT, ["batch", 1]))
+    model.metadata_props.append(onnx.StringStringEntryProto(key=METADATA_KEY, value=json.dumps(info)))
+    onnx.checker.check_model(model)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+    before = ort.InferenceSession(str(recognizer), providers=["CPUExecutionProvider"])
+    after = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    shape = before.get_inputs()[0].shape
+    x = np.random.default_rng(0).integers(0, 256, (4, shape[1], shape[2], shape[3]), dtype=np.uint8)
+    name = before.get_inputs()[0].name
+    old = before.run(["chars", "regions"], {name: x})
+    new = after.run(["chars", "regions", PLATE_OUTPUT], {name: x})
+    if not all(np.array_equal(a, c) for a, c in zip(old, new[:2], strict=True)):
+        raise RuntimeError(f"{out}: chars / regions changed when the plate head was added")
+    return out

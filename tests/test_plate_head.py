@@ -1,0 +1,158 @@
+"""The plate check: fitting, writing it into a recognizer, and the reader dropping what is not a plate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("albumentations")
+
+from plateforge.export.plate_head import add_plate_head  # noqa: E402
+from plateforge.runtime.alpr import ALPR  # noqa: E402
+from plateforge.runtime.recognizer import PLATE_OUTPUT, PlateRecognizer  # noqa: E402
+from plateforge.runtime.session import bundled_model  # noqa: E402
+from plateforge.train.plate_head import FeatureReader, fit_logistic, plate_probability, train_plate_head  # noqa: E402
+
+
+def _plate_free_scenes(n: int, seed: int = 4242):
+    from plateforge.specs import select_regions
+    from plateforge.synth.scene import Backgrounds, SceneOptions, compose_scene
+
+    opts = SceneOptions(width=1280, height=720, plates=(0, 0), distractors=1.0, real_photo=0.0)
+    bg = Backgrounds(1280, 720, seed=seed)
+    return [compose_scene(select_regions(None), np.random.default_rng([seed, i]), opts, bg).image for i in range(n)]
+
+
+def test_fit_logistic_separates_two_groups_and_ignores_their_sizes():
+    rng = np.random.default_rng(0)
+    pos = rng.normal(1.0, 1.0, (300, 8)) + [3, 0, 0, 0, 0, 0, 0, 0]
+    neg = rng.normal(1.0, 1.0, (3000, 8))
+    w, b = fit_logistic(pos, neg, 1e-3)
+    assert w.shape == (8,) and abs(w[0]) > 5 * np.abs(w[1:]).max()
+    p_pos, p_neg = plate_probability(pos, w, b), plate_probability(neg, w, b)
+    assert (p_pos >= 0.5).mean() > 0.9 and (p_neg < 0.5).mean() > 0.9  # balanced: the small class is not given up
+
+
+def test_added_head_leaves_the_reads_alone_and_scores_the_pooled_features(tmp_path):
+    src = bundled_model("recognizer_small.onnx")  # a recognizer without the head
+    reader = FeatureReader(src)
+    w = np.random.default_rng(1).normal(0, 0.05, reader(np.zeros((1, 48, 160, 3), np.uint8)).shape[1])
+    out = add_plate_head(src, w.astype(np.float32), 0.3, tmp_path / "with_head.onnx", {"note": "test"})
+    model = onnx.load(str(out))
+    assert [o.name for o in model.graph.output] == ["chars", "regions", PLATE_OUTPUT]
+    assert json.loads({p.key: p.value for p in model.metadata_props}["plateforge_plate_head"]) == {"note": "test"}
+    crops = np.random.default_rng(2).integers(0, 256, (3, 48, 160, 3), dtype=np.uint8)
+    before = ort.InferenceSession(str(src)).run(None, {"images": crops})
+    after = ort.InferenceSession(str(out)).run(None, {"images": crops})
+    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+    expected = plate_probability(reader(list(crops)), w, 0.3)
+    assert after[2].shape == (3, 1) and np.allclose(after[2][:, 0], expected, atol=1e-5)
+    rec = PlateRecognizer(out, specialists=None, small_specialist=None)
+    chars, regions, plate = rec.first_look(list(crops))
+    assert rec.has_plate_head and np.allclose(plate, expected, atol=1e-5)
+    assert np.allclose(chars, rec.view_logits([[c] for c in crops], zooms=(0.0,), specialists=False)[0])
+    again = add_plate_head(out, -w.astype(np.float32), 0.1, tmp_path / "again.onnx", {"note": "refit"})
+    refit = onnx.load(str(again))
+    assert [o.name for o in refit.graph.output] == ["chars", "regions", PLATE_OUTPUT]  # replaced, not added
+    assert len(refit.graph.node) == len(model.graph.node)
+    assert np.allclose(
+        ort.InferenceSession(str(again)).run([PLATE_OUTPUT], {"images": crops})[0][:, 0],
+        plate_probability(reader(list(crops)), -w, 0.1),
+        atol=1e-5,
+    )
+
+
+def test_train_plate_head_writes_a_recognizer_with_its_report(tmp_path):
+    """A tiny fit, with a site's plate-free frames (a `data calib` manifest) as real negatives."""
+    import cv2
+
+    from plateforge.data.calib import CalibOptions, build_calibration_set
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k, img in enumerate(_plate_free_scenes(1, seed=4242)):  # the detector finds 5 boxes in this one
+        cv2.imwrite(str(frames / f"f{k}.jpg"), img)
+    build_calibration_set([frames], tmp_path / "site", CalibOptions(n=1))
+    site = tmp_path / "site" / "calib.jsonl"
+    cfg = tmp_path / "head.yaml"
+    cfg.write_text(
+        "plate_free_scenes: 4\nplate_scenes: 4\nwidth: 640\nheight: 480\nval_plate_free_scenes: 2\n"
+        f"val_plate_scenes: 2\nthreads: 1\nreal: ['{site}']\nreal_off: ['{site}']\n"
+    )
+    out = tmp_path / "rec.onnx"
+    report = train_plate_head(cfg, out)
+    assert out.is_file() and out.with_suffix(".png").is_file()
+    assert json.loads(out.with_suffix(".json").read_text())["threshold"] == report["threshold"] == 0.05
+    assert report["train"]["pos/synthetic"]["n"] > 0 and report["train"]["neg/plate_free"]["n"] > 0
+    assert report["train"][f"neg/{site}"]["n"] > 0 and f"pos/{site}" not in report["train"]  # no plates there
+    assert PlateRecognizer(out, specialists=None, small_specialist=None).has_plate_head
+
+
+def test_averaged_recognizers_leave_the_plate_check_out(tmp_path):
+    """A plate check fits one network's features: the mean of two recognizers has none (fit it again)."""
+    from plateforge.export.average import average_models
+
+    bundled = bundled_model("recognizer.onnx")
+    assert PLATE_OUTPUT in [o.name for o in onnx.load(str(bundled)).graph.output]
+    out = average_models([bundled, bundled_model("recognizer_us.onnx")], tmp_path / "mean.onnx")["path"]
+    assert [o.name for o in onnx.load(out).graph.output] == ["chars", "regions"]
+    assert not PlateRecognizer(out, specialists=None, small_specialist=None).has_plate_head
+
+
+def _with_bias(tmp_path, bias: float):
+    """The bundled recognizer's file with its plate head's bias set to ``bias`` (always / never a plate)."""
+    model = onnx.load(str(bundled_model("recognizer.onnx")))
+    for init in model.graph.initializer:
+        if init.name == "plate_head.bias":
+            init.CopyFrom(onnx.numpy_helper.from_array(np.array([bias], np.float32), init.name))
+        if init.name == "plate_head.weight":
+            init.CopyFrom(onnx.numpy_helper.from_array(np.zeros_like(onnx.numpy_helper.to_array(init)), init.name))
+    path = tmp_path / f"bias{bias}.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_reader_drops_plates_the_head_rejects_and_reports_the_score(tmp_path):
+    from plateforge.eval.read_eval import scenes_with_texts
+
+    img, labels, _ = next(iter(scenes_with_texts(1, seed=31)))
+    yes = ALPR(recognizer=_with_bias(tmp_path, 20.0), threads=1, specialists=False)
+    no = ALPR(recognizer=_with_bias(tmp_path, -20.0), threads=1, specialists=False)
+    kept = yes.read(img)
+    assert kept and all(p.plate_score == pytest.approx(1.0) for p in kept)
+    assert no.read(img) == []
+    off = ALPR(recognizer=no.recognizer, threads=1, plate_check=0)
+    plates = off.read(img)
+    assert [p.text for p in plates] == [p.text for p in kept]
+    assert all(p.plate_score == pytest.approx(0.0) and p.to_dict()["plate_score"] == 0.0 for p in plates)
+    with pytest.raises(ValueError, match="plate_check: expected a plate probability"):
+        ALPR(recognizer=no.recognizer, threads=1, plate_check=1.5)
+
+
+def test_bundled_reader_reports_fewer_signs_as_plates_and_keeps_the_plates():
+    """The shipped head: on plate-free scenes of signs and plate-like text most false plates go; every plate
+    read right on synthetic scenes stays."""
+    from plateforge.eval.read_eval import results_on, scenes_with_texts
+
+    alpr = ALPR(threads=2)
+    assert alpr.recognizer.has_plate_head
+    unchecked = ALPR(detector=alpr.detector, recognizer=alpr.recognizer, corners=alpr.corners, plate_check=0)
+    images = _plate_free_scenes(12)
+    before = sum(len(unchecked.read(im)) for im in images)
+    after = sum(len(alpr.read(im)) for im in images)
+    assert before >= 4 and after <= before / 2, (before, after)
+
+    def right(reader, img, labels) -> int:
+        found = results_on(reader.read(img), labels)
+        return sum(r is not None and r.text == lab.text for r, lab in zip(found, labels, strict=True))
+
+    counts = [
+        (right(unchecked, img, labels), right(alpr, img, labels)) for img, labels, _ in scenes_with_texts(6, seed=77)
+    ]
+    before, after = (sum(c) for c in zip(*counts, strict=True))
+    assert before >= 6 and after == before
