@@ -156,3 +156,18 @@ def test_bundled_reader_reports_fewer_signs_as_plates_and_keeps_the_plates():
     ]
     before, after = (sum(c) for c in zip(*counts, strict=True))
     assert before >= 6 and after == before
+
+
+def test_eval_det_drops_what_the_plate_check_rejects_as_the_reader_does(tmp_path):
+    from plateforge.eval.det_eval import evaluate_detector
+
+    plain = evaluate_detector(scenes=3, threads=1, corners="bundled")
+    checked = evaluate_detector(scenes=3, threads=1, corners="bundled", plate_check=0.05)
+    assert plain["plate_check"] is None and checked["plate_check"]["threshold"] == 0.05
+    assert checked["recall"] == plain["recall"] and checked["precision"] >= plain["precision"]
+    never = evaluate_detector(
+        scenes=3, threads=1, corners="bundled", plate_check=0.05, recognizer=_with_bias(tmp_path, -20.0)
+    )
+    assert never["recall"] == 0.0
+    with pytest.raises(ValueError, match="no plate check"):
+        evaluate_detector(scenes=1, plate_check=0.05, recognizer=bundled_model("recognizer_us.onnx"))

@@ -112,13 +112,20 @@ def det(
             "corners, as plateforge read reports plates. Default: the detector's own boxes and corners."
         ),
     ] = None,
+    plate_check: Annotated[
+        float,
+        typer.Option(
+            help="Drop candidates the bundled recognizer's plate check scores under this, as plateforge read "
+            "does (0.05); 0: the detector alone."
+        ),
+    ] = 0.0,
 ) -> None:
     """COCO mAP@0.5 and @0.5:0.95, AP/AR for small plates, precision / recall / F1, corner MAE, speed."""
     from plateforge.eval.det_eval import evaluate_detector
 
     if data is None and scenes <= 0:
         raise ValueError("give --data MANIFEST or --scenes N")
-    rep = evaluate_detector(model, data, subset, scenes, conf, threads, fast_resize, tiles, corners)
+    rep = evaluate_detector(model, data, subset, scenes, conf, threads, fast_resize, tiles, corners, plate_check)
     _write_json(json_out, rep)
     table = Table(title=f"{rep['data']} ({rep['n_images']} images, {rep['n_plates']} plates, {rep['n_small']} small)")
     for col in ("mAP@0.5", "mAP@.5:.95", "AP small", "AR small", "P", "R", "F1", "corner MAE", "ms/image"):
@@ -130,6 +137,8 @@ def det(
     )
     out.print(table)
     refined = f", boxes from the corners of {rep['corner_model']}" if rep["corner_model"] else ""
+    if rep["plate_check"]:
+        refined += f", plate check {rep['plate_check']['threshold']}"
     console.print(f"model {rep['model']} at {rep['input_size']} px, threshold {rep['conf']}{refined}")
 
 
