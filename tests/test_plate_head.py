@@ -16,7 +16,13 @@ from plateforge.export.plate_head import add_plate_head  # noqa: E402
 from plateforge.runtime.alpr import ALPR  # noqa: E402
 from plateforge.runtime.recognizer import PLATE_OUTPUT, PlateRecognizer  # noqa: E402
 from plateforge.runtime.session import bundled_model  # noqa: E402
-from plateforge.train.plate_head import FeatureReader, fit_logistic, plate_probability, train_plate_head  # noqa: E402
+from plateforge.train.plate_head import (  # noqa: E402
+    FeatureReader,
+    fit_logistic,
+    fit_mlp,
+    plate_probability,
+    train_plate_head,
+)
 
 
 def _plate_free_scenes(n: int, seed: int = 4242):
@@ -34,15 +40,30 @@ def test_fit_logistic_separates_two_groups_and_ignores_their_sizes():
     neg = rng.normal(1.0, 1.0, (3000, 8))
     w, b = fit_logistic(pos, neg, 1e-3)
     assert w.shape == (8,) and abs(w[0]) > 5 * np.abs(w[1:]).max()
-    p_pos, p_neg = plate_probability(pos, w, b), plate_probability(neg, w, b)
+    head = [(w[None], np.array([b], np.float32))]
+    p_pos, p_neg = plate_probability(pos, head), plate_probability(neg, head)
     assert (p_pos >= 0.5).mean() > 0.9 and (p_neg < 0.5).mean() > 0.9  # balanced: the small class is not given up
+
+
+def test_fit_mlp_separates_what_a_line_cannot():
+    """Plates inside a ring of non-plates: no logistic regression separates them; one hidden layer does."""
+    rng = np.random.default_rng(0)
+    pos = rng.normal(0, 0.5, (400, 2))
+    angle, radius = rng.uniform(0, 2 * np.pi, 2000), rng.uniform(2, 3, 2000)
+    neg = np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1)
+    head = fit_mlp(pos, neg, hidden=16, weight_decay=1e-3, seed=0)
+    assert [w.shape for w, _ in head] == [(16, 2), (1, 16)]
+    assert (plate_probability(pos, head) >= 0.5).mean() > 0.95 and (plate_probability(neg, head) < 0.5).mean() > 0.95
+    again = fit_mlp(pos, neg, hidden=16, weight_decay=1e-3, seed=0)
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(head, again, strict=True))  # seeded
 
 
 def test_added_head_leaves_the_reads_alone_and_scores_the_pooled_features(tmp_path):
     src = bundled_model("recognizer_small.onnx")  # a recognizer without the head
     reader = FeatureReader(src)
     w = np.random.default_rng(1).normal(0, 0.05, reader(np.zeros((1, 48, 160, 3), np.uint8)).shape[1])
-    out = add_plate_head(src, w.astype(np.float32), 0.3, tmp_path / "with_head.onnx", {"note": "test"})
+    linear = [(w[None].astype(np.float32), np.array([0.3], np.float32))]
+    out = add_plate_head(src, linear, tmp_path / "with_head.onnx", {"note": "test"})
     model = onnx.load(str(out))
     assert [o.name for o in model.graph.output] == ["chars", "regions", PLATE_OUTPUT]
     assert json.loads({p.key: p.value for p in model.metadata_props}["plateforge_plate_head"]) == {"note": "test"}
@@ -50,21 +71,20 @@ def test_added_head_leaves_the_reads_alone_and_scores_the_pooled_features(tmp_pa
     before = ort.InferenceSession(str(src)).run(None, {"images": crops})
     after = ort.InferenceSession(str(out)).run(None, {"images": crops})
     assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
-    expected = plate_probability(reader(list(crops)), w, 0.3)
+    expected = plate_probability(reader(list(crops)), linear)
     assert after[2].shape == (3, 1) and np.allclose(after[2][:, 0], expected, atol=1e-5)
     rec = PlateRecognizer(out, specialists=None, small_specialist=None)
     chars, regions, plate = rec.first_look(list(crops))
     assert rec.has_plate_head and np.allclose(plate, expected, atol=1e-5)
     assert np.allclose(chars, rec.view_logits([[c] for c in crops], zooms=(0.0,), specialists=False)[0])
-    again = add_plate_head(out, -w.astype(np.float32), 0.1, tmp_path / "again.onnx", {"note": "refit"})
+    rng = np.random.default_rng(3)
+    mlp = [(rng.normal(0, 0.05, (8, len(w))), rng.normal(0, 0.1, 8)), (rng.normal(0, 1, (1, 8)), np.zeros(1))]
+    again = add_plate_head(out, mlp, tmp_path / "again.onnx", {"note": "refit"})  # replaces the linear head
     refit = onnx.load(str(again))
-    assert [o.name for o in refit.graph.output] == ["chars", "regions", PLATE_OUTPUT]  # replaced, not added
-    assert len(refit.graph.node) == len(model.graph.node)
-    assert np.allclose(
-        ort.InferenceSession(str(again)).run([PLATE_OUTPUT], {"images": crops})[0][:, 0],
-        plate_probability(reader(list(crops)), -w, 0.1),
-        atol=1e-5,
-    )
+    assert [o.name for o in refit.graph.output] == ["chars", "regions", PLATE_OUTPUT]
+    assert len(refit.graph.node) == len(model.graph.node) + 2  # a Gemm and a Relu more, nothing left over
+    got = ort.InferenceSession(str(again)).run([PLATE_OUTPUT], {"images": crops})[0][:, 0]
+    assert np.allclose(got, plate_probability(reader(list(crops)), mlp), atol=1e-5)
 
 
 def test_train_plate_head_writes_a_recognizer_with_its_report(tmp_path):
@@ -105,13 +125,17 @@ def test_averaged_recognizers_leave_the_plate_check_out(tmp_path):
 
 
 def _with_bias(tmp_path, bias: float):
-    """The bundled recognizer's file with its plate head's bias set to ``bias`` (always / never a plate)."""
+    """The bundled recognizer's file with its plate head's last layer set to give ``bias`` (always / never a
+    plate)."""
     model = onnx.load(str(bundled_model("recognizer.onnx")))
-    for init in model.graph.initializer:
-        if init.name == "plate_head.bias":
-            init.CopyFrom(onnx.numpy_helper.from_array(np.array([bias], np.float32), init.name))
-        if init.name == "plate_head.weight":
-            init.CopyFrom(onnx.numpy_helper.from_array(np.zeros_like(onnx.numpy_helper.to_array(init)), init.name))
+    heads = [i for i in model.graph.initializer if i.name.startswith("plate_head.")]
+    last = max(int(i.name.split(".")[1]) for i in heads)
+    for init in heads:
+        value = onnx.numpy_helper.to_array(init)
+        if init.name == f"plate_head.{last}.weight":
+            init.CopyFrom(onnx.numpy_helper.from_array(np.zeros_like(value), init.name))
+        if init.name == f"plate_head.{last}.bias":
+            init.CopyFrom(onnx.numpy_helper.from_array(np.full_like(value, bias), init.name))
     path = tmp_path / f"bias{bias}.onnx"
     onnx.save(model, str(path))
     return path

@@ -48,32 +48,34 @@ def strip_plate_head(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def add_plate_head(recognizer: str | Path, w: np.ndarray, b: float, out: str | Path, info: dict) -> Path:
-    """Write ``recognizer`` with the plate head as output ``plate`` (N × 1 probability) to ``out``, ``info``
-    in its metadata, in place of a head it has; checks that ``chars`` and ``regions`` are unchanged on random
-    crops."""
+def add_plate_head(
+    recognizer: str | Path, layers: list[tuple[np.ndarray, np.ndarray]], out: str | Path, info: dict
+) -> Path:
+    """Write ``recognizer`` with a plate head as output ``plate`` (N × 1 probability) to ``out``, ``info`` in
+    its metadata, in place of a head it has. ``layers``: (weight (out, in), bias (out,)) pairs applied to the
+    pooled features in turn, ReLU between them, a sigmoid after the last (which has one output). Checks that
+    ``chars`` and ``regions`` are unchanged on random crops."""
     import onnxruntime as ort
 
+    if not layers or layers[-1][0].shape[0] != 1:
+        raise ValueError("the plate head's last layer must have one output")
     model = strip_plate_head(onnx.load(str(recognizer)))
-    feats = pooled_features_name(model)
-    model.graph.initializer.extend(
-        [
-            onnx.numpy_helper.from_array(w.reshape(1, -1).astype(np.float32), "plate_head.weight"),
-            onnx.numpy_helper.from_array(np.array([b], np.float32), "plate_head.bias"),
-        ]
-    )
-    model.graph.node.extend(
-        [
-            onnx.helper.make_node(
-                "Gemm",
-                [feats, "plate_head.weight", "plate_head.bias"],
-                ["plate_logit"],
-                transB=1,
-                name="/plate_head/Gemm",
-            ),
-            onnx.helper.make_node("Sigmoid", ["plate_logit"], [PLATE_OUTPUT], name="/plate_head/Sigmoid"),
-        ]
-    )
+    x = pooled_features_name(model)
+    for k, (w, b) in enumerate(layers):
+        names = (f"plate_head.{k}.weight", f"plate_head.{k}.bias")
+        model.graph.initializer.extend(
+            [
+                onnx.numpy_helper.from_array(np.asarray(w, np.float32), names[0]),
+                onnx.numpy_helper.from_array(np.asarray(b, np.float32).reshape(-1), names[1]),
+            ]
+        )
+        y = f"plate_head_{k}"
+        model.graph.node.append(onnx.helper.make_node("Gemm", [x, *names], [y], transB=1, name=f"/plate_head/Gemm_{k}"))
+        x = y
+        if k < len(layers) - 1:
+            model.graph.node.append(onnx.helper.make_node("Relu", [x], [f"{x}_relu"], name=f"/plate_head/Relu_{k}"))
+            x = f"{x}_relu"
+    model.graph.node.append(onnx.helper.make_node("Sigmoid", [x], [PLATE_OUTPUT], name="/plate_head/Sigmoid"))
     model.graph.output.append(onnx.helper.make_tensor_value_info(PLATE_OUTPUT, onnx.TensorProto.FLOAT, ["batch", 1]))
     model.metadata_props.append(onnx.StringStringEntryProto(key=METADATA_KEY, value=json.dumps(info)))
     onnx.checker.check_model(model)

@@ -43,8 +43,9 @@ class PlateHeadConfig:
     of these, the ones whose boxes off every labelled plate (IoU < 0.1) are negatives too (car badges, wheels,
     lamps), except those read as a valid plate text (labels miss plates); ``real_crops``: manifests of plate
     crops (each image one positive).
-    ``l2``: penalty on the weights of the standardised features; ``threshold``: the suggested cut, recorded
-    in the metadata. Validation: fresh scenes of ``val_seed``."""
+    ``hidden``: 0 fits a logistic regression with ``l2`` on the weights of the standardised features; N fits
+    a network with one hidden layer of N ReLU units (AdamW, ``weight_decay``); ``threshold``: the suggested
+    cut, recorded in the metadata. Validation: fresh scenes of ``val_seed``."""
 
     recognizer: str = "bundled"
     detector: str = "bundled"
@@ -57,6 +58,8 @@ class PlateHeadConfig:
     real_off: list[str] = dataclasses.field(default_factory=list)
     real_crops: list[str] = dataclasses.field(default_factory=list)
     l2: float = 1e-3
+    hidden: int = 0
+    weight_decay: float = 1e-3
     threshold: float = 0.05
     val_seed: int = 4343
     val_plate_free_scenes: int = 300
@@ -167,9 +170,45 @@ def fit_logistic(pos: np.ndarray, neg: np.ndarray, l2: float) -> tuple[np.ndarra
     return w_raw.astype(np.float32), float(b.detach().numpy() - (w_raw * mu).sum())
 
 
-def plate_probability(features: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
+Head = list[tuple[np.ndarray, np.ndarray]]  # (weight (out, in), bias (out,)) per layer, ReLU between
+
+
+def fit_mlp(pos: np.ndarray, neg: np.ndarray, hidden: int, weight_decay: float, seed: int = 0) -> Head:
+    """A one-hidden-layer network (``hidden`` ReLU units) scoring plates (``pos``, N × C) against the rest
+    (``neg``): classes weighted equally, features standardised (folded into the first layer), full-batch
+    AdamW for 300 steps, deterministic for a ``seed``."""
+    x = np.concatenate([pos, neg]).astype(np.float32)
+    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))]).astype(np.float32)
+    weight = np.where(y == 1, 0.5 / len(pos), 0.5 / len(neg)) * len(y)
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    xt, yt, wt = torch.tensor((x - mu) / sd), torch.tensor(y), torch.tensor(weight, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+    first, last = torch.nn.Linear(x.shape[1], hidden), torch.nn.Linear(hidden, 1)
+    for layer in (first, last):  # seeded initialisation, independent of torch's global generator
+        bound = 1 / layer.in_features**0.5
+        with torch.no_grad():
+            layer.weight.uniform_(-bound, bound, generator=gen)
+            layer.bias.uniform_(-bound, bound, generator=gen)
+    net = torch.nn.Sequential(first, torch.nn.ReLU(), last)
+    opt = torch.optim.AdamW(net.parameters(), 3e-3, weight_decay=weight_decay)
+    for _ in range(300):
+        opt.zero_grad()
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(net(xt)[:, 0], yt, reduction="none")
+        (bce * wt).mean().backward()
+        opt.step()
+    w1, b1 = first.weight.detach().numpy() / sd, first.bias.detach().numpy()
+    b1 = b1 - w1 @ mu
+    return [(w1, b1), (last.weight.detach().numpy(), last.bias.detach().numpy())]
+
+
+def plate_probability(features: np.ndarray, head: Head) -> np.ndarray:
     """The head's probability (N,) that each crop is a plate, from pooled features (N × C)."""
-    return 1.0 / (1.0 + np.exp(-(features @ w + b)))
+    x = features.astype(np.float32)
+    for k, (w, b) in enumerate(head):
+        x = x @ w.T + b
+        if k < len(head) - 1:
+            x = np.maximum(x, 0)
+    return 1.0 / (1.0 + np.exp(-x[:, 0]))
 
 
 def _kept(p: np.ndarray, threshold: float) -> dict:
@@ -215,7 +254,11 @@ def train_plate_head(config: str | Path, out: str | Path) -> dict:
         sets[f"pos/{path}"] = features(crops)
     pos = np.concatenate([v for k, v in sets.items() if k.startswith("pos/") and len(v)])
     neg = np.concatenate([v for k, v in sets.items() if k.startswith("neg/") and len(v)])
-    w, b = fit_logistic(pos, neg, cfg.l2)
+    if cfg.hidden:
+        head = fit_mlp(pos, neg, cfg.hidden, cfg.weight_decay, cfg.seed)
+    else:
+        w, b = fit_logistic(pos, neg, cfg.l2)
+        head = [(w[None], np.array([b], np.float32))]
     _, val_off = reader_crops(
         alpr, synthetic_scenes(cfg.val_plate_free_scenes, cfg.val_seed, cfg.width, cfg.height, True), "val plate-free"
     )
@@ -227,20 +270,20 @@ def train_plate_head(config: str | Path, out: str | Path) -> dict:
         "config": dataclasses.asdict(cfg),
         "recognizer": str(rec),
         "threshold": cfg.threshold,
-        "train": {k: _kept(plate_probability(v, w, b), cfg.threshold) for k, v in sets.items() if len(v)},
-        "val": {k: _kept(plate_probability(v, w, b), cfg.threshold) for k, v in val.items() if len(v)},
+        "train": {k: _kept(plate_probability(v, head), cfg.threshold) for k, v in sets.items() if len(v)},
+        "val": {k: _kept(plate_probability(v, head), cfg.threshold) for k, v in val.items() if len(v)},
         "seconds": round(time.time() - t0, 1),
     }
     from plateforge.train.common import git_commit
 
     report["git_commit"] = git_commit()
-    out = add_plate_head(rec, w, b, out, report)
+    out = add_plate_head(rec, head, out, report)
     Path(out).with_suffix(".json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    _plot(val, w, b, cfg.threshold, Path(out).with_suffix(".png"))
+    _plot(val, head, cfg.threshold, Path(out).with_suffix(".png"))
     return report
 
 
-def _plot(val: dict[str, np.ndarray], w: np.ndarray, b: float, threshold: float, path: Path) -> None:
+def _plot(val: dict[str, np.ndarray], head: Head, threshold: float, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -250,7 +293,7 @@ def _plot(val: dict[str, np.ndarray], w: np.ndarray, b: float, threshold: float,
     bins = np.linspace(0, 1, 41)
     for name, feats in val.items():
         if len(feats):
-            ax.hist(plate_probability(feats, w, b), bins=bins, histtype="step", label=f"{name} ({len(feats)})")
+            ax.hist(plate_probability(feats, head), bins=bins, histtype="step", label=f"{name} ({len(feats)})")
     ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold}")
     ax.set_yscale("log")
     ax.set_xlabel("plate probability")
