@@ -6,7 +6,9 @@ events per pass, voted-text accuracy against single-frame accuracy, OCR calls sa
     python benchmarks/stream_bench.py --video /tmp/bench_video --soak-minutes 10    # memory over 10 minutes
 
 Runs, on the same video: ``throttled`` (the default pipeline: INT8 detector, OCR throttling), ``every frame``
-(OCR on every tracked plate of every frame: the single-frame baseline), and ``fp32`` (FP32 detector).
+(OCR on every tracked plate of every frame: the single-frame baseline), ``fp32`` (FP32 detector) and
+``no_plate_check`` (the default without the recognizer's plate check). ``--signs N`` paints signs and
+plate-like text on the background, which the plate check is there for.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--plate-height", type=float, nargs=2, default=(32.0, 70.0), help="px at the nearest point")
     ap.add_argument("--overlap", type=float, default=0.3, help="share of passes overlapping the previous one")
+    ap.add_argument("--signs", type=int, default=0, help="rounds of signs and plate-like text on the background")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--every", type=int, default=1)
     ap.add_argument("--soak-minutes", type=float, default=0)
@@ -90,7 +93,11 @@ def main() -> None:
         make_video(
             args.out,
             VideoOptions(
-                passes=args.passes, seed=args.seed, plate_height=tuple(args.plate_height), overlap=args.overlap
+                passes=args.passes,
+                seed=args.seed,
+                plate_height=tuple(args.plate_height),
+                overlap=args.overlap,
+                signs=args.signs,
             ),
             overwrite=True,
         )
@@ -113,6 +120,8 @@ def main() -> None:
         results["every_frame"] = one_run(video, int8, OcrOptions(always=True), args.every, frames, passes)
         fp32 = ALPR(threads=args.threads, fast_resize=True, tta=tta)
         results["fp32_throttled"] = one_run(video, fp32, OcrOptions(), args.every, frames, passes)
+        unchecked = ALPR(detector=int8.detector, recognizer=int8.recognizer, corners=int8.corners, plate_check=0)
+        results["no_plate_check"] = one_run(video, unchecked, OcrOptions(), args.every, frames, passes)
     print(json.dumps(results, indent=1))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -173,6 +173,9 @@ def video(
     height: Annotated[int, typer.Option(help="Frame height in pixels.")] = 1080,
     fps: Annotated[float, typer.Option(help="Frames per second.")] = 25.0,
     overlap: Annotated[float, typer.Option(help="Probability that a vehicle enters before the last has left.")] = 0.3,
+    signs: Annotated[
+        int, typer.Option(help="Rounds of signs and plate-like text (1-4 each) on the background, in every frame.")
+    ] = 0,
     regions: Regions = None,
     seed: Seed = 0,
     overwrite: Overwrite = False,
@@ -181,6 +184,8 @@ def video(
     angles, with per-frame ground truth (boxes, corners, texts) and one entry per pass."""
     from plateforge.synth.video import VideoOptions, make_video
 
-    opts = VideoOptions(width=width, height=height, fps=fps, passes=passes, overlap=overlap, regions=regions, seed=seed)
+    opts = VideoOptions(
+        width=width, height=height, fps=fps, passes=passes, overlap=overlap, regions=regions, seed=seed, signs=signs
+    )
     info = make_video(out, opts, overwrite)
     console.print(f"wrote {info['video']}: {info['frames']} frames, {info['passes']} passes, {fps:g} fps")

@@ -219,7 +219,9 @@ class CameraProcessor:
         o = self.event_options
         if voted is not None:
             for h in self.held:
-                hv = h.vote.result()
+                hv = h.vote.result()  # None for a held track without votes (a sign the plate check rejected)
+                if hv is None:
+                    continue
                 if st.first_t - h.last_t <= o.merge_s and edit_distance(hv.text, voted.text) <= o.merge_edits:
                     self.held.remove(h)
                     st = _merge(h, st)

@@ -27,7 +27,7 @@ from plateforge.data.files import prepare_out_dir
 from plateforge.progress import progress
 from plateforge.specs import select_regions
 from plateforge.synth.plate import RenderedPlate, render_plate
-from plateforge.synth.scene import Backgrounds, paste_plate, plate_quad
+from plateforge.synth.scene import Backgrounds, _draw_distractors, paste_plate, plate_quad
 
 MOTIONS = ("approach", "recede", "cross")
 BODY_HALF_WIDTH = 1.7  # vehicle half-width in plate widths (a 0.52 m plate on a 1.8 m car)
@@ -37,7 +37,9 @@ BODY_HALF_WIDTH = 1.7  # vehicle half-width in plate widths (a 0.52 m plate on a
 class VideoOptions:
     """Frame size in pixels and frame rate; number of vehicle passes; seconds a pass takes to cross the view
     (speed); plate height in pixels at its largest; max |yaw| and |roll| in degrees; probability that a pass
-    starts before the previous one has left; regions selector (None: all); seed."""
+    starts before the previous one has left; regions selector (None: all); seed; ``signs``: rounds of signs,
+    badges and plate-like text (1-4 each, as the scene generator's distractors) painted on the background, so
+    they stand in every frame, as a car park's signage does (0: none; the rest of the video stays the same)."""
 
     width: int = 1920
     height: int = 1080
@@ -50,6 +52,7 @@ class VideoOptions:
     overlap: float = 0.3
     regions: str | None = None
     seed: int = 0
+    signs: int = 0
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,9 @@ def make_video(out: str | Path, opts: VideoOptions = VideoOptions(), overwrite: 
     background = Backgrounds(opts.width, opts.height, seed=opts.seed, bank=1).sample(rng)
     noise = rng.normal(0, 3, (opts.height, opts.width, 1)).astype(np.int16)  # fixed sensor pattern
     background = np.clip(background.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    signs = np.random.default_rng([opts.seed, 1])  # its own generator: the passes stay those of signs=0
+    for _ in range(opts.signs):
+        _draw_distractors(background, [], signs)
     video_path = out / "video.mp4"
     writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), opts.fps, (opts.width, opts.height))
     if not writer.isOpened():
