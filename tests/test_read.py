@@ -570,7 +570,8 @@ def test_read_cli_formats_lists_and_annotations(tmp_path, scenes):
     res = runner.invoke(app, ["read", "--from-list", str(lst), "--format", "csv", "--threads", "1"])
     assert res.exit_code == 0, res.output
     lines = res.stdout.strip().splitlines()
-    assert lines[0].startswith("image,text,confidence") and len(lines) >= 3
+    assert lines[0].startswith("image,text,confidence") and lines[0].endswith(",plate_score") and len(lines) >= 3
+    assert all(0 <= float(line.rsplit(",", 1)[1]) <= 1 for line in lines[1:])  # the bundled check scores each
     ann = tmp_path / "ann"
     folder = str(scenes[0][0].parent)
     res = runner.invoke(

@@ -130,7 +130,19 @@ def read(
     writer = csv.writer(sys.stdout) if fmt == "csv" else None
     if writer:
         writer.writerow(
-            ["image", "text", "confidence", "region", "format_ok", "detection_score", "x1", "y1", "x2", "y2"]
+            [
+                "image",
+                "text",
+                "confidence",
+                "region",
+                "format_ok",
+                "detection_score",
+                "x1",
+                "y1",
+                "x2",
+                "y2",
+                "plate_score",
+            ]
         )
     for k, item in enumerate(items):
         row = read_one(alpr, item, save_annotated, k)
@@ -149,6 +161,7 @@ def read(
                         p.get("format_ok", ""),
                         p.get("detection_score", ""),
                         *box,
+                        p.get("plate_score", ""),
                     ]
                 )
         else:
