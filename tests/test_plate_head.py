@@ -111,6 +111,13 @@ def test_train_plate_head_writes_a_recognizer_with_its_report(tmp_path):
     assert report["train"]["pos/synthetic"]["n"] > 0 and report["train"]["neg/plate_free"]["n"] > 0
     assert report["train"][f"neg/{site}"]["n"] > 0 and f"pos/{site}" not in report["train"]  # no plates there
     assert PlateRecognizer(out, specialists=None, small_specialist=None).has_plate_head
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"real_off: ['{site}']\n")
+    with pytest.raises(ValueError, match="real_off lists .* which real does not"):
+        train_plate_head(bad, tmp_path / "x.onnx")
+    bad.write_text("real: [nowhere.jsonl]\n")
+    with pytest.raises(FileNotFoundError, match="manifest nowhere.jsonl not found"):
+        train_plate_head(bad, tmp_path / "x.onnx")
 
 
 def test_averaged_recognizers_leave_the_plate_check_out(tmp_path):

@@ -226,6 +226,14 @@ def train_plate_head(config: str | Path, out: str | Path) -> dict:
     from plateforge.runtime.session import bundled_model
 
     cfg = load_config(PlateHeadConfig, config)
+    for path in [*cfg.real, *cfg.real_off, *cfg.real_crops]:  # before minutes of scenes, not after
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{config}: manifest {path} not found")
+    for path in cfg.real_off:
+        if path not in cfg.real:
+            raise ValueError(f"{config}: real_off lists {path}, which real does not: list it under both")
+    if cfg.hidden < 0 or cfg.plate_free_scenes < 0 or cfg.plate_scenes < 0:
+        raise ValueError(f"{config}: hidden, plate_free_scenes and plate_scenes must be 0 or more")
     rec = bundled_model("recognizer.onnx") if cfg.recognizer == "bundled" else Path(cfg.recognizer)
     det = None if cfg.detector == "bundled" else cfg.detector
     alpr = ALPR(detector=det, threads=cfg.threads)
