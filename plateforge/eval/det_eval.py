@@ -11,6 +11,7 @@ import numpy as np
 from plateforge.eval.det_metrics import ImageResult, detection_report
 from plateforge.ops.geometry import quad_boxes, rectify
 from plateforge.runtime.corners import CornerRegressor
+from plateforge.runtime.defaults import RECTIFY_MARGIN
 from plateforge.runtime.detector import PlateDetector
 from plateforge.runtime.recognizer import PlateRecognizer
 
@@ -36,7 +37,6 @@ def synthetic_scenes(n: int, seed: int = 777, width: int = 1280, height: int = 7
 
 
 REFINE_MIN_SCORE = 0.05  # candidates below it keep the detector's box in AP (they barely move it)
-READER_MARGIN = 0.075  # the border ALPR keeps around a rectified plate (x plate height)
 
 
 def evaluate_detector(
@@ -84,7 +84,7 @@ def evaluate_detector(
         if corners is not None and len(found):
             found_quads = corners.refine(img, found)
         if rec is not None and len(found):
-            rec.first_look([rectify(img, q, rec.spec.width, rec.spec.height, READER_MARGIN) for q in found_quads])
+            rec.first_look([rectify(img, q, rec.spec.width, rec.spec.height, RECTIFY_MARGIN) for q in found_quads])
         elapsed += time.perf_counter() - start
         boxes, scores, quads = det.select(passes, 0.001)  # every candidate, for AP, from the same inference
         refine = scores >= REFINE_MIN_SCORE
@@ -93,7 +93,7 @@ def evaluate_detector(
             boxes[refine] = quad_boxes(quads[refine], w, h)
         if rec is not None and refine.any():
             at = np.flatnonzero(refine)
-            crops = [rectify(img, q, rec.spec.width, rec.spec.height, READER_MARGIN) for q in quads[at]]
+            crops = [rectify(img, q, rec.spec.width, rec.spec.height, RECTIFY_MARGIN) for q in quads[at]]
             keep = np.ones(len(boxes), bool)
             keep[at[rec.first_look(crops)[2] < plate_check]] = False
             boxes, scores, quads = boxes[keep], scores[keep], quads[keep]

@@ -29,8 +29,7 @@ def pooled_features_name(model: onnx.ModelProto) -> str:
 
 def strip_plate_head(model: onnx.ModelProto) -> onnx.ModelProto:
     """``model`` without a plate head (its nodes, weights, output and metadata), changed in place."""
-    head = [n for n in model.graph.node if n.name.startswith("/plate_head/")]
-    if not head:
+    if not any(n.name.startswith("/plate_head/") for n in model.graph.node):
         return model
     nodes = [n for n in model.graph.node if not n.name.startswith("/plate_head/")]
     del model.graph.node[:]

@@ -22,6 +22,7 @@ from plateforge.runtime.defaults import (
     LOW_SCORE_READ,
     PLATE_CHECK,
     RECHECK_BELOW,
+    RECTIFY_MARGIN,
     SECOND_VIEW_BELOW,
     SMALL_BELOW,
 )
@@ -96,7 +97,7 @@ class ALPR:
         threads: int | None = None,
         fast_resize: bool = False,
         recognizer_config: str | os.PathLike | None = None,
-        rectify_margin: float = 0.075,
+        rectify_margin: float = RECTIFY_MARGIN,
         tta: bool | Sequence[float] = True,
         fit_formats: float | None = FIT_FORMATS,
         tiles: int = 1,

@@ -5,6 +5,7 @@ each was chosen."""
 FIT_FORMATS = 0.1  # ``fit_formats``: chosen on synthetic and UC3M-LP crops
 SECOND_VIEW_BELOW = 40.0  # ``second_view_below`` (px): where a second crop helps
 SMALL_BELOW = 24.0  # ``small_below`` (px): where the small-plate specialist reads better
+RECTIFY_MARGIN = 0.075  # ``rectify_margin``: border kept around a rectified plate, x its height (as trained)
 RECHECK_BELOW = 0.9  # ``recheck_below``: no read lost on the paired scenes up to 0.9
 # ``low_score_from`` / ``low_score_read``: detections scored from LOW_SCORE_FROM up to the detector's threshold are
 # read too, and kept when their read is at least LOW_SCORE_READ sure and fits its region's patterns (no such
@@ -14,6 +15,6 @@ LOW_SCORE_READ = 0.7
 LOW_SCORE_MAX = 3  # low-score detections read per image at most (best scores first): bounds the extra time
 LOW_SCORE_FIRST_LOOK = 0.2  # an unsure detection read less surely at the first look is not read again (time)
 # ``plate_check``: a plate whose crop the recognizer's plate head (plateforge/train/plate_head.py) scores less
-# plate-like than this is dropped: signs and plate-like text (on 300 plate-free scenes 201 -> 40 false plates in
-# session 40's probe) with no right read lost on synthetic, UC3M-LP or cc0 scenes
+# plate-like than this is dropped: signs and plate-like text (on 300 plate-free scenes 201 -> 38 false plates,
+# session 40) with no right read lost on synthetic, UC3M-LP or cc0 scenes
 PLATE_CHECK = 0.05

@@ -71,6 +71,13 @@ def allowed_regions(regions: str | Sequence[str], names: Sequence[str], model: s
     return mask
 
 
+def stretch_crop(crop: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A BGR uint8 crop resized to ``width`` × ``height`` px (area averaging when it shrinks, bilinear when it
+    grows), as a recognizer's input."""
+    interp = cv2.INTER_AREA if crop.shape[0] > height else cv2.INTER_LINEAR
+    return cv2.resize(crop, (width, height), interpolation=interp)
+
+
 def zoom_crop(crop: np.ndarray, zoom: float) -> np.ndarray:
     """The crop seen from a little further (``zoom`` < 0: a border of ``-zoom`` × its height on top and bottom
     and half that share of its width on each side, edge pixels repeated) or closer (``zoom`` > 0: that much
@@ -143,9 +150,8 @@ class PlateRecognizer:
             )
         self.spec = spec
         self.input_name = self.session.get_inputs()[0].name
-        outputs = [o.name for o in self.session.get_outputs()]
-        self.has_plate_head = self.fpo is None and PLATE_OUTPUT in outputs  # plateforge/train/plate_head.py
-        self._plate_index = outputs.index(PLATE_OUTPUT) if self.has_plate_head else None
+        outputs = [o.name for o in self.session.get_outputs()]  # a plate check: plateforge/train/plate_head.py
+        self._plate_index = outputs.index(PLATE_OUTPUT) if self.fpo is None and PLATE_OUTPUT in outputs else None
         fixed = self.session.get_inputs()[0].shape[0]
         self.fixed_batch = fixed if isinstance(fixed, int) and fixed > 0 else None  # a model exported for batch N
         self.batch_size = self.fixed_batch or batch_size
@@ -184,8 +190,12 @@ class PlateRecognizer:
             raise ValueError(f"crop of {crop.shape[1]}x{crop.shape[0]} px is too small to read (min {MIN_SIDE} px)")
         if self.fpo is not None:
             return self.fpo.preprocess(crop)
-        interp = cv2.INTER_AREA if crop.shape[0] > self.spec.height else cv2.INTER_LINEAR
-        return cv2.resize(crop, (self.spec.width, self.spec.height), interpolation=interp)
+        return stretch_crop(crop, self.spec.width, self.spec.height)
+
+    @property
+    def has_plate_head(self) -> bool:
+        """Whether the model scores how plate-like each crop is (output ``plate``; :meth:`first_look`)."""
+        return self._plate_index is not None
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs for a preprocessed (B, H, W, 3) uint8 batch: char logits (B, K, A + 1), region logits."""

@@ -30,6 +30,7 @@ import torch
 
 from plateforge.export.plate_head import add_plate_head, pooled_features_name
 from plateforge.progress import progress
+from plateforge.runtime.recognizer import stretch_crop
 from plateforge.typed_config import load_config
 
 
@@ -93,8 +94,7 @@ class FeatureReader:
     def _fit(self, crop: np.ndarray) -> np.ndarray:
         if crop.shape[:2] == (self.height, self.width):
             return crop
-        interp = cv2.INTER_AREA if crop.shape[0] > self.height else cv2.INTER_LINEAR
-        return cv2.resize(crop, (self.width, self.height), interpolation=interp)
+        return stretch_crop(crop, self.width, self.height)
 
 
 def reader_crops(alpr, images: Iterable[tuple[np.ndarray | str, list]], what: str) -> tuple[list, list]:
@@ -145,16 +145,21 @@ def synthetic_scenes(n: int, seed: int, width: int, height: int, plate_free: boo
         yield image, []
 
 
+def _balanced(pos: np.ndarray, neg: np.ndarray, dtype) -> tuple:
+    """Plates (``pos``) and the rest (``neg``) as one standardised set: x (N × C), labels, per-sample weights
+    that give both classes equal weight, and the features' mean and spread (to fold back into the head)."""
+    x = np.concatenate([pos, neg]).astype(dtype)
+    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))]).astype(dtype)
+    weight = (np.where(y == 1, 0.5 / len(pos), 0.5 / len(neg)) * len(y)).astype(dtype)
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    return torch.tensor((x - mu) / sd), torch.tensor(y), torch.tensor(weight), mu, sd
+
+
 def fit_logistic(pos: np.ndarray, neg: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
     """Weights (C,) and bias of a logistic regression on the raw features, plates (``pos``, N × C) against the
     rest (``neg``): classes weighted equally, features standardised for the fit, ``l2`` on the weights."""
-    x = np.concatenate([pos, neg]).astype(np.float64)
-    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
-    weight = np.where(y == 1, 0.5 / len(pos), 0.5 / len(neg)) * len(y)
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    xt = torch.tensor((x - mu) / sd)
-    yt, wt = torch.tensor(y), torch.tensor(weight)
-    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    xt, yt, wt, mu, sd = _balanced(pos, neg, np.float64)
+    w = torch.zeros(xt.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros((), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
 
@@ -177,13 +182,9 @@ def fit_mlp(pos: np.ndarray, neg: np.ndarray, hidden: int, weight_decay: float, 
     """A one-hidden-layer network (``hidden`` ReLU units) scoring plates (``pos``, N × C) against the rest
     (``neg``): classes weighted equally, features standardised (folded into the first layer), full-batch
     AdamW for 300 steps, deterministic for a ``seed``."""
-    x = np.concatenate([pos, neg]).astype(np.float32)
-    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))]).astype(np.float32)
-    weight = np.where(y == 1, 0.5 / len(pos), 0.5 / len(neg)) * len(y)
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    xt, yt, wt = torch.tensor((x - mu) / sd), torch.tensor(y), torch.tensor(weight, dtype=torch.float32)
+    xt, yt, wt, mu, sd = _balanced(pos, neg, np.float32)
     gen = torch.Generator().manual_seed(seed)
-    first, last = torch.nn.Linear(x.shape[1], hidden), torch.nn.Linear(hidden, 1)
+    first, last = torch.nn.Linear(xt.shape[1], hidden), torch.nn.Linear(hidden, 1)
     for layer in (first, last):  # seeded initialisation, independent of torch's global generator
         bound = 1 / layer.in_features**0.5
         with torch.no_grad():
