@@ -64,3 +64,27 @@ def test_jpeg_header_promising_too_many_pixels_is_refused():
     data[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") + (60000).to_bytes(2, "big")
     with pytest.raises(ImageError, match="60000x60000 pixels is larger"):
         load_image(bytes(data))
+
+
+def test_arrays_of_every_supported_kind_become_bgr_uint8_and_others_are_named():
+    grey = np.full((8, 12), 200, np.uint8)
+    for arr in (
+        grey,
+        grey[..., None],
+        np.dstack([grey] * 3),
+        np.dstack([grey] * 4),
+        grey.astype(np.uint16) << 8,
+        grey.astype(np.float32) / 255.0,
+    ):
+        out = load_image(arr)
+        assert out.shape == (8, 12, 3) and out.dtype == np.uint8 and abs(int(out[0, 0, 0]) - 200) <= 1
+    for arr, msg in [
+        (np.zeros((8, 12, 3), bool), "unsupported pixel type bool"),
+        (np.zeros((8, 12, 2), np.uint8), "expected 1, 3 or 4 channels"),
+        (np.zeros((1, 8, 12, 3), np.uint8), "malformed image array"),
+        (np.full((8, 12, 3), np.nan, np.float32), "NaN or infinite"),
+        (np.full((8, 12), np.inf), "NaN or infinite"),
+    ]:
+        with pytest.raises(ImageError, match=msg) as err:
+            load_image(arr)
+        assert str(err.value).startswith("<array ")  # the message names the input

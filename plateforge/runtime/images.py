@@ -51,6 +51,8 @@ def to_bgr(img: np.ndarray, name: str = "image") -> np.ndarray:
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
     elif img.dtype in (np.float32, np.float64):
+        if not np.isfinite(img).all():
+            raise ImageError(f"{name}: float image has NaN or infinite values")
         img = np.clip(img * 255.0 if img.max() <= 1.0 else img, 0, 255).astype(np.uint8)
     elif img.dtype != np.uint8:
         raise ImageError(f"{name}: unsupported pixel type {img.dtype}")
