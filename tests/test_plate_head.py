@@ -165,6 +165,23 @@ def test_reader_drops_plates_the_head_rejects_and_reports_the_score(tmp_path):
         ALPR(recognizer=no.recognizer, threads=1, plate_check=1.5)
 
 
+def test_an_unsure_plate_check_keeps_only_reads_that_fit_their_patterns(tmp_path):
+    """Every crop scored 0.2: between plate_check (0.05) and plate_check_sure (0.3) only valid reads stay."""
+    from plateforge.eval.read_eval import scenes_with_texts
+
+    unsure = ALPR(recognizer=_with_bias(tmp_path, float(np.log(0.2 / 0.8))), threads=1, specialists=False)
+    off = ALPR(detector=unsure.detector, recognizer=unsure.recognizer, corners=unsure.corners, plate_check=0)
+    lenient = ALPR(detector=unsure.detector, recognizer=unsure.recognizer, corners=unsure.corners, plate_check_sure=0)
+    images = _plate_free_scenes(4) + [img for img, _, _ in scenes_with_texts(2, seed=31)]
+    every = [p for im in images for p in off.read(im)]
+    assert {p.format_ok for p in every} == {True, False}  # both kinds are there to keep and to drop
+    assert all(p.plate_score == pytest.approx(0.2, abs=1e-4) for p in every)
+    assert [p.text for im in images for p in unsure.read(im)] == [p.text for p in every if p.format_ok]
+    assert [p.text for im in images for p in lenient.read(im)] == [p.text for p in every]
+    with pytest.raises(ValueError, match="plate_check_sure: expected a plate probability"):
+        ALPR(recognizer=unsure.recognizer, threads=1, plate_check_sure=-0.1)
+
+
 def test_bundled_reader_reports_fewer_signs_as_plates_and_keeps_the_plates():
     """The shipped head: on plate-free scenes of signs and plate-like text most false plates go; every plate
     read right on synthetic scenes stays."""

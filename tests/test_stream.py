@@ -399,11 +399,16 @@ def test_looped_folder_runs_on_with_its_clock(image_folder):
 
 class ScriptedReader:
     """An ALPR stand-in: detections per frame index from a script, every read gives the plate's text (and its
-    plate check score from ``plate_scores``, by text)."""
+    plate check score from ``plate_scores`` and pattern check from ``valid``, by text); ALPR's own rule decides
+    which reads the plate check lets through."""
 
-    def __init__(self, script, plate_scores=None, plate_check=None):
+    def __init__(self, script, plate_scores=None, plate_check=None, plate_check_sure=None, valid=None):
+        from plateforge.runtime.alpr import ALPR
+
         self.script, self.detector = script, self
-        self.plate_scores, self.plate_check = plate_scores or {}, plate_check
+        self.plate_scores, self.plate_check, self.plate_check_sure = plate_scores or {}, plate_check, plate_check_sure
+        self.valid = valid or {}
+        self.is_plate = ALPR.is_plate.__get__(self)
         self._frame = 0
 
     def detect(self, img):
@@ -421,6 +426,7 @@ class ScriptedReader:
                 "ch-zh",
                 0.9,
                 0.9,
+                format_ok=self.valid.get(texts[d.box]),
                 plate_score=self.plate_scores.get(texts[d.box]),
             )
             for d in dets
@@ -464,6 +470,31 @@ def test_a_tracked_sign_the_plate_check_rejects_makes_no_event(plate_check, text
         i: [((10.0, 40.0, 60.0, 52.0), "ZH12345")] + [((120.0, 10.0, 180.0, 30.0), "EXIT")] * (i < 8) for i in range(20)
     }
     reader = ScriptedReader(script, plate_scores={"ZH12345": 0.97, "EXIT": 0.01}, plate_check=plate_check)
+    proc = CameraProcessor("cam", reader)
+    out = []
+    for f in frames_of(40):
+        out += proc.process(f)
+    out += proc.finish()
+    assert sorted(e.text for e in out) == sorted(texts)
+
+
+@pytest.mark.parametrize("sure, texts", [(0.3, ["ZH12345", "GR4711"]), (None, ["ZH12345", "GR4711", "EXIT"])])
+def test_an_unsure_plate_check_needs_a_valid_read_to_make_an_event(sure, texts):
+    """Scored between plate_check and plate_check_sure, a read votes only when it fits its region's patterns."""
+    from plateforge.stream.pipeline import CameraProcessor
+
+    script = {
+        i: [((10.0, 40.0, 60.0, 52.0), "ZH12345"), ((70.0, 40.0, 110.0, 52.0), "GR4711")]
+        + [((120.0, 10.0, 180.0, 30.0), "EXIT")] * (i < 8)
+        for i in range(20)
+    }
+    reader = ScriptedReader(
+        script,
+        plate_scores={"ZH12345": 0.97, "GR4711": 0.2, "EXIT": 0.2},
+        plate_check=0.05,
+        plate_check_sure=sure,
+        valid={"ZH12345": True, "GR4711": True, "EXIT": False},
+    )
     proc = CameraProcessor("cam", reader)
     out = []
     for f in frames_of(40):

@@ -41,6 +41,13 @@ PlateCheck = Annotated[
         "plate-like text); 0: off."
     ),
 ]
+PlateCheckSure = Annotated[
+    float,
+    typer.Option(
+        help="Plates the plate check scores from --plate-check up to this are kept only when their read fits "
+        "their region's patterns; 0: no such condition."
+    ),
+]
 Regions = Annotated[
     str | None,
     typer.Option(

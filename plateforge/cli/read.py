@@ -14,6 +14,7 @@ from plateforge.cli.common import (
     EXIT_BAD_INPUT,
     LowScoreFrom,
     PlateCheck,
+    PlateCheckSure,
     RecheckBelow,
     Regions,
     SecondViewBelow,
@@ -22,7 +23,14 @@ from plateforge.cli.common import (
     console,
     out,
 )
-from plateforge.runtime.defaults import LOW_SCORE_FROM, PLATE_CHECK, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import (
+    LOW_SCORE_FROM,
+    PLATE_CHECK,
+    PLATE_CHECK_SURE,
+    RECHECK_BELOW,
+    SECOND_VIEW_BELOW,
+    SMALL_BELOW,
+)
 
 EXIT_SOME_FAILED = 1
 
@@ -81,6 +89,7 @@ def read(
     recheck_below: RecheckBelow = RECHECK_BELOW,
     low_score_from: LowScoreFrom = LOW_SCORE_FROM,
     plate_check: PlateCheck = PLATE_CHECK,
+    plate_check_sure: PlateCheckSure = PLATE_CHECK_SURE,
     small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
     regions: Regions = None,
@@ -117,6 +126,7 @@ def read(
             recheck_below=recheck_below,
             low_score_from=low_score_from,
             plate_check=plate_check,
+            plate_check_sure=plate_check_sure,
             small_below=small_below,
             specialists=specialists,
             regions=regions,

@@ -21,6 +21,7 @@ from plateforge.runtime.defaults import (
     LOW_SCORE_MAX,
     LOW_SCORE_READ,
     PLATE_CHECK,
+    PLATE_CHECK_SURE,
     RECHECK_BELOW,
     RECTIFY_MARGIN,
     SECOND_VIEW_BELOW,
@@ -83,7 +84,8 @@ class ALPR:
     when the recognizer's plate head (output ``plate``, the bundled recognizer has one) gives its crop at least
     this probability of being a plate at all, which drops signs and plate-like text the detector finds (None
     or 0: off; each result's ``plate_score`` shows the probability either way; ignored for a recognizer
-    without the head). Detectors exported
+    without the head); ``plate_check_sure``: a plate scored from ``plate_check`` up to this is reported only
+    when its read fits its region's patterns (None or 0: no such condition). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -109,6 +111,7 @@ class ALPR:
         low_score_from: float | None = LOW_SCORE_FROM,
         low_score_read: float = LOW_SCORE_READ,
         plate_check: float | None = PLATE_CHECK,
+        plate_check_sure: float | None = PLATE_CHECK_SURE,
     ):
         if regions is not None and hasattr(recognizer, "read_crops"):
             raise ValueError("regions: give them to your PlateRecognizer(regions=...), not to ALPR")
@@ -118,6 +121,8 @@ class ALPR:
             raise ValueError(f"low_score_read: expected a read confidence from 0 to 1, got {low_score_read}")
         if plate_check is not None and not 0 <= plate_check <= 1:
             raise ValueError(f"plate_check: expected a plate probability from 0 to 1, got {plate_check}")
+        if plate_check_sure is not None and not 0 <= plate_check_sure <= 1:
+            raise ValueError(f"plate_check_sure: expected a plate probability from 0 to 1, got {plate_check_sure}")
         self.detector = (
             detector
             if hasattr(detector, "detect")
@@ -150,6 +155,18 @@ class ALPR:
         self.low_score_from = low_score_from
         self.low_score_read = low_score_read
         self.plate_check = plate_check or None
+        self.plate_check_sure = plate_check_sure or None
+
+    def is_plate(self, plate: PlateResult) -> bool:
+        """Whether the plate check lets ``plate`` be reported: its ``plate_score`` is at least ``plate_check``,
+        and, under ``plate_check_sure``, its read fits its region's patterns where it has any (True without a check or a
+        score)."""
+        score = plate.plate_score
+        if self.plate_check is None or score is None:
+            return True
+        if score < self.plate_check:
+            return False
+        return plate.format_ok is not False or self.plate_check_sure is None or score >= self.plate_check_sure
 
     def read_timed(self, image: ImageInput) -> ImageRead:
         """Read one image (path, bytes or array); raises ImageError for an unusable input."""
@@ -160,8 +177,7 @@ class ALPR:
         t2 = time.perf_counter()
         plates, _, rectify_s, recognize_s = self._read_detections(img, detections, sure=sure)
         plates = plates[:sure] + [p for p in plates[sure:] if p.confidence >= self.low_score_read and p.format_ok]
-        if self.plate_check is not None:
-            plates = [p for p in plates if p.plate_score is None or p.plate_score >= self.plate_check]
+        plates = [p for p in plates if self.is_plate(p)]
         timing = {"decode": t1 - t0, "detect": t2 - t1, "rectify": rectify_s, "recognize": recognize_s}
         timing["total"] = time.perf_counter() - t0
         return ImageRead(plates, {k: round(v * 1000, 2) for k, v in timing.items()}, img)

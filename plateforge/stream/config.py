@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from plateforge.runtime.defaults import PLATE_CHECK, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import PLATE_CHECK, PLATE_CHECK_SURE, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 from plateforge.stream.pipeline import EventOptions, OcrOptions
 from plateforge.stream.sources import SourceOptions
 from plateforge.stream.tracker import TrackerOptions
@@ -47,7 +47,9 @@ class ReaderOptions:
     specialists and its small-plate specialist, see ``ALPR``), ``regions`` (the regions the site's plates come
     from, names or prefixes such as ``[uae]``: plates are placed, routed and format-checked among them, see
     ``ALPR``; null: every region), ``plate_check`` (reads whose crop the recognizer's plate check scores less
-    plate-like than this do not vote, so a sign the detector tracks makes no event, see ``ALPR``; 0 or null: off);
+    plate-like than this do not vote, so a sign the detector tracks makes no event, see ``ALPR``; 0 or null: off),
+    ``plate_check_sure`` (reads scored from ``plate_check`` up to this vote only when they fit their region's
+    patterns, see ``ALPR``; 0 or null: no such condition);
     ``vehicle_model``: an
     Ultralytics YOLO ONNX to search plates inside vehicles only, with ``vehicle_classes`` (default COCO car,
     motorcycle, bus, truck) above ``vehicle_conf``."""
@@ -68,6 +70,7 @@ class ReaderOptions:
     specialists: bool = True
     regions: list[str] | None = None
     plate_check: float | None = PLATE_CHECK
+    plate_check_sure: float | None = PLATE_CHECK_SURE
     vehicle_model: str | None = None
     vehicle_classes: list[int] | None = None
     vehicle_conf: float = 0.3
@@ -153,6 +156,7 @@ def make_alpr(r: ReaderOptions):
         specialists=r.specialists,
         regions=r.regions,
         plate_check=r.plate_check,
+        plate_check_sure=r.plate_check_sure,
     )
 
 

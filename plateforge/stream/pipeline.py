@@ -188,8 +188,8 @@ class CameraProcessor:
         st.last_read_step = self.step
         if self.on_read is not None:
             self.on_read(self.camera, track.id, frame.index, read)
-        check = getattr(self.alpr, "plate_check", None)
-        if check is not None and read.plate_score is not None and read.plate_score < check:
+        is_plate = getattr(self.alpr, "is_plate", None)
+        if is_plate is not None and not is_plate(read):
             return  # the crop does not look like a plate (a sign, a badge): no vote, no best crop
         st.vote.add(read)
         if read.text and (st.best is None or read.confidence > st.best["confidence"]):
