@@ -124,7 +124,7 @@ def det(
         float,
         typer.Option(
             help="Drop candidates the bundled recognizer's plate check scores under this, as plateforge read "
-            "does (0.05); 0: the detector alone."
+            "does (0.05; boxes are not read, so --plate-check-sure does not apply); 0: the detector alone."
         ),
     ] = 0.0,
 ) -> None:

@@ -61,7 +61,8 @@ def evaluate_detector(
     reports plates; its time is counted for the plates found at the threshold. None: the detector alone.
     ``plate_check``: candidates of those that ``recognizer`` (default: the bundled one) scores less plate-like
     than this, cut at their corners as the reader cuts them, are dropped, as the reader drops them (its time
-    is counted for the plates found at the threshold)."""
+    is counted for the plates found at the threshold). Boxes are not read here, so the reader's second rule
+    (``ALPR(plate_check_sure=...)``: an unsure plate also needs a valid read) is not applied."""
     det = PlateDetector(model, conf=conf, threads=threads, fast_resize=fast_resize, tiles=tiles)
     if corners == "bundled":
         corners = CornerRegressor(threads=threads)
