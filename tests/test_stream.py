@@ -464,25 +464,16 @@ def test_a_plate_hidden_for_a_moment_gives_one_event(merge_s, events):
 @pytest.mark.parametrize("plate_check, texts", [(0.05, ["ZH12345"]), (None, ["ZH12345", "EXIT"])])
 def test_a_tracked_sign_the_plate_check_rejects_makes_no_event(plate_check, texts):
     """The sign leaves view first, so the plate's track ends while the sign's (no votes) is held."""
-    from plateforge.stream.pipeline import CameraProcessor
-
     script = {
         i: [((10.0, 40.0, 60.0, 52.0), "ZH12345")] + [((120.0, 10.0, 180.0, 30.0), "EXIT")] * (i < 8) for i in range(20)
     }
     reader = ScriptedReader(script, plate_scores={"ZH12345": 0.97, "EXIT": 0.01}, plate_check=plate_check)
-    proc = CameraProcessor("cam", reader)
-    out = []
-    for f in frames_of(40):
-        out += proc.process(f)
-    out += proc.finish()
-    assert sorted(e.text for e in out) == sorted(texts)
+    assert sorted(_event_texts(reader, 40)) == sorted(texts)
 
 
 @pytest.mark.parametrize("sure, texts", [(0.3, ["ZH12345", "GR4711"]), (None, ["ZH12345", "GR4711", "EXIT"])])
 def test_an_unsure_plate_check_needs_a_valid_read_to_make_an_event(sure, texts):
     """Scored between plate_check and plate_check_sure, a read votes only when it fits its region's patterns."""
-    from plateforge.stream.pipeline import CameraProcessor
-
     script = {
         i: [((10.0, 40.0, 60.0, 52.0), "ZH12345"), ((70.0, 40.0, 110.0, 52.0), "GR4711")]
         + [((120.0, 10.0, 180.0, 30.0), "EXIT")] * (i < 8)
@@ -495,12 +486,18 @@ def test_an_unsure_plate_check_needs_a_valid_read_to_make_an_event(sure, texts):
         plate_check_sure=sure,
         valid={"ZH12345": True, "GR4711": True, "EXIT": False},
     )
+    assert sorted(_event_texts(reader, 40)) == sorted(texts)
+
+
+def _event_texts(reader, frames: int) -> list[str]:
+    """The texts of the events one camera gives for ``frames`` scripted frames."""
+    from plateforge.stream.pipeline import CameraProcessor
+
     proc = CameraProcessor("cam", reader)
     out = []
-    for f in frames_of(40):
+    for f in frames_of(frames):
         out += proc.process(f)
-    out += proc.finish()
-    assert sorted(e.text for e in out) == sorted(texts)
+    return [e.text for e in out + proc.finish()]
 
 
 # -- optional vehicle stage ----------------------------------------------------------------------------------
