@@ -184,18 +184,13 @@ def read(
 
 
 def read_one(alpr, item: str, save_annotated: Path | None, index: int) -> dict:
-    """One image → its JSON row; any failure becomes ``{"image", "error"}`` (the batch goes on)."""
+    """One image → its JSON row (see :mod:`plateforge.runtime.rows`); a failure becomes ``{"image", "error"}``
+    and the batch goes on."""
     from plateforge.runtime.draw import draw_plates
-    from plateforge.runtime.images import ImageError
+    from plateforge.runtime.rows import image_row
 
-    try:
-        res = alpr.read_timed(item)
-    except ImageError as e:
-        return {"image": item, "error": str(e)}
-    except Exception as e:  # noqa: BLE001 — one bad image must never stop the batch
-        return {"image": item, "error": f"{type(e).__name__}: {e}"}
-    row = {"image": item, "plates": [p.to_dict() for p in res.plates], "timing_ms": res.timing_ms}
-    if save_annotated is not None:
+    row, res = image_row(alpr, item, item)
+    if res is not None and save_annotated is not None:
         import cv2
 
         name = f"{index:05d}_{Path(item).stem}.jpg"

@@ -29,7 +29,7 @@ from plateforge.runtime.defaults import (
 )
 from plateforge.runtime.detector import PlateDetector
 from plateforge.runtime.images import ImageInput, load_image
-from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts
+from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts, valid_anywhere
 from plateforge.runtime.recognizer import PlateRecognizer
 from plateforge.types import Detection, PlateRead, PlateResult
 
@@ -156,6 +156,21 @@ class ALPR:
         self.low_score_read = low_score_read
         self.plate_check = plate_check or None
         self.plate_check_sure = plate_check_sure or None
+
+    def warm_up(self) -> None:
+        """Run every model once on blank input and load the plate formats. ONNX Runtime's first run of a session
+        is slow (the bundled recognizer's ~90 ms against ~2 ms after), and the formats load on first use (~11 ms),
+        so a server or a stream calls this before its first image."""
+        valid_anywhere("")  # loads the regions' plate formats
+        blank = np.full((720, 1280, 3), 114, np.uint8)
+        self.detector.detect(blank)
+        if self.corners is not None:
+            self.corners.refine(blank, np.array([[600, 340, 700, 380]], np.float32))
+        rec = self.recognizer
+        crops = [np.full((48, 160, 3), 200, np.uint8)] * 3
+        for r in [rec, *getattr(rec, "specialists", {}).values(), getattr(rec, "small_specialist", None)]:
+            if r is not None:
+                r.read_crops(crops)
 
     def is_plate(self, plate: PlateResult) -> bool:
         """Whether the plate check lets ``plate`` be reported: its ``plate_score`` is at least ``plate_check``,

@@ -64,6 +64,8 @@ def run_site(
 
         metrics = StreamMetrics(cfg.metrics.port)
     alpr = alpr or make_alpr(cfg.reader)
+    if hasattr(alpr, "warm_up"):
+        alpr.warm_up()  # live cameras' first frames should not pay ONNX Runtime's first runs
     vehicles = make_vehicles(cfg.reader)
     outbox = Outbox(cfg.outbox.path)
     sinks = _make_sinks(cfg.sinks)
