@@ -66,3 +66,10 @@ def test_corner_compare_and_detector_bench_run(monkeypatch, tmp_path, capsys):
     assert rep["plates_scored"] >= 2 and rep["regressor_mae_crop"] < rep["detector_head_mae_crop"]
     run_script(monkeypatch, "detector_bench.py", str(bundled_model("detector.onnx")), "--runs", "3")
     assert "detector.onnx" in capsys.readouterr().out
+
+
+def test_server_bench_reads_through_http(monkeypatch, tmp_path):
+    pytest.importorskip("fastapi", reason="the server extra is not installed")
+    run_script(monkeypatch, "server_bench.py", "--runs", "2", "--clients", "2", "--json", str(tmp_path / "s.json"))
+    rep = json.loads((tmp_path / "s.json").read_text())
+    assert rep["failed_requests"] == 0 and rep["plates_read"] and rep["requests_per_s"] > 0

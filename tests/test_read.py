@@ -631,3 +631,11 @@ def test_regions_reach_the_reader_from_the_cli_and_site_configs(tmp_path, scenes
     assert ReaderOptions().regions is None
     with pytest.raises(ValueError, match="give them to your PlateRecognizer"):
         ALPR(recognizer=PlateRecognizer(threads=1), regions=["uae"])
+
+
+def test_warm_up_runs_the_models_and_loads_the_formats(alpr):
+    from plateforge.runtime import plate_formats
+
+    plate_formats._specs.cache_clear()
+    alpr.warm_up()
+    assert plate_formats._specs.cache_info().currsize == 1

@@ -1,0 +1,47 @@
+"""``plateforge serve``: the plate reader as an HTTP service with a web page (see :mod:`plateforge.server.app`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from plateforge.cli.common import Regions, console, friendly_errors
+
+
+@friendly_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    config: Annotated[
+        Path | None, typer.Option(help="Site YAML: its reader section sets the models and options, as for stream.")
+    ] = None,
+    fp32: Annotated[bool, typer.Option("--fp32", help="FP32 detector instead of the INT8 one.")] = False,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
+    regions: Regions = None,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest request body accepted, in MB.")] = 32.0,
+    max_images: Annotated[int, typer.Option(help="Most photos per request.")] = 16,
+) -> None:
+    """Serve the reader over HTTP: POST photos to /v1/read (multipart files, or one photo as the body) and get
+    the JSON rows `plateforge read` prints; open / in a browser to drop photos on a page."""
+    try:
+        import uvicorn
+
+        from plateforge.server.app import create_app
+    except ImportError as e:
+        raise ValueError(f"serve needs the server extra ({e.name} is missing): pip install 'plateforge[server]'") from e
+    from plateforge.runtime.options import load_reader_options
+    from plateforge.specs import selector_items
+
+    reader = load_reader_options(config)
+    if regions is not None:
+        reader = dataclasses.replace(reader, regions=selector_items(regions))
+    if fp32 or threads is not None:
+        reader = dataclasses.replace(
+            reader, int8=reader.int8 and not fp32, threads=threads if threads is not None else reader.threads
+        )
+    app = create_app(reader=reader, max_upload_mb=max_upload_mb, max_images=max_images)
+    console.print(f"plateforge serving on http://{host}:{port}/ (Ctrl-C stops)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

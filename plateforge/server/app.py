@@ -1,0 +1,136 @@
+"""``plateforge serve``: the plate reader over HTTP (FastAPI, run by uvicorn), with a web page to try it.
+
+Endpoints:
+
+- ``GET /``: a page to drop photos on; it draws each plate's outline (its 4 corners) and text on the photo
+  and lists the plates in a table.
+- ``GET /health``: ``{"status": "ok", "version": ..., "models": {"detector", "corners", "recognizer"}}`` (file
+  names of the models in use).
+- ``POST /v1/read``: photos in, plates out. Send one or more photos as files of a multipart form (any field
+  name), or one photo as the raw request body (``Content-Type: image/jpeg``, ``image/png``,
+  ``application/octet-stream``...; query ``name`` names it in the answer, default ``body``). Query ``top_n``
+  (1-10) asks for alternative texts per plate. The answer is ``{"results": [row, ...]}``, one row per photo in
+  the order sent, each the JSON object ``plateforge read`` prints for a photo (:mod:`plateforge.runtime.rows`:
+  plates with box xyxy and corners TL, TR, BR, BL in the photo's pixels, text, confidences, region, format
+  check, detection and plate scores; timing in ms; or the error that photo met).
+  Status: 200 when at least one photo was read (a bad photo among good ones is a row with ``error``, as in a
+  batch of ``plateforge read``); 422 when none was; 400 when the request carries no photo or is not a readable
+  form; 413 when the body is larger than ``max_upload_mb``. Errors other than rows are ``{"error": "..."}``.
+
+Reads run in the server's thread pool, so requests are read concurrently (ONNX Runtime sessions are
+thread-safe; the reader keeps no state between images). Each model runs on ``threads`` ONNX Runtime threads.
+"""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from plateforge import __version__
+from plateforge.runtime.alpr import ALPR
+from plateforge.runtime.options import ReaderOptions, make_alpr
+from plateforge.runtime.rows import image_row
+
+MAX_UPLOAD_MB = 32.0  # a 50-megapixel JPEG is 15-25 MB
+MAX_IMAGES = 16  # photos per request
+
+
+def _page() -> str:
+    return resources.files("plateforge.server").joinpath("static/index.html").read_text(encoding="utf-8")
+
+
+def _model_name(component) -> str | None:
+    path = getattr(component, "path", None)
+    return Path(path).name if path else None
+
+
+def create_app(
+    alpr: ALPR | None = None,
+    reader: ReaderOptions | None = None,
+    max_upload_mb: float = MAX_UPLOAD_MB,
+    max_images: int = MAX_IMAGES,
+):
+    """The FastAPI app serving ``alpr`` (default: the reader ``reader`` describes, as a site config's ``reader``
+    section; None: its defaults, the bundled models with the INT8 detector). ``max_upload_mb``: largest request
+    body accepted (MB); ``max_images``: most photos per request."""
+    if max_upload_mb <= 0 or max_images < 1:
+        raise ValueError(f"max_upload_mb and max_images must be positive, got {max_upload_mb} and {max_images}")
+    alpr = alpr if alpr is not None else make_alpr(reader or ReaderOptions())
+    if hasattr(alpr, "warm_up"):
+        alpr.warm_up()  # the first request should not pay ONNX Runtime's first runs
+    limit = int(max_upload_mb * 1024 * 1024)
+    page = _page()
+    app = FastAPI(
+        title="plateforge",
+        version=__version__,
+        summary="Licence plates in photos: boxes, corners, text, confidences, region.",
+    )
+
+    app.state.alpr = alpr
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    too_large = f"request body: larger than the {max_upload_mb:g} MB limit"
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return page
+
+    @app.get("/health")
+    def health() -> dict:
+        """Whether the server is up, and which models it reads with."""
+        models = {
+            "detector": _model_name(alpr.detector),
+            "corners": _model_name(alpr.corners),
+            "recognizer": _model_name(alpr.recognizer),
+        }
+        return {"status": "ok", "version": __version__, "models": models}
+
+    @app.post("/v1/read")
+    async def read(
+        request: Request,
+        top_n: int | None = Query(None, ge=1, le=10, description="Alternative texts per plate."),
+        name: str = Query("body", description="Name of a photo sent as the raw body, echoed as its row's image."),
+    ):
+        """Read the plates in photos sent as multipart files, or in one photo sent as the body."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return error(413, too_large)
+        uploads: list[tuple[str, bytes]] = []
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            try:
+                form = await request.form(max_files=max_images, max_fields=max_images)
+            except Exception as e:  # noqa: BLE001 — starlette's parse errors: too many files, broken form
+                return error(400, f"request body: not a readable multipart form ({e})")
+            files = [(k, v) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+            for field, upload in files:
+                uploads.append((upload.filename or field, await upload.read()))
+            await form.close()
+        else:
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    return error(413, too_large)
+            if body:
+                uploads.append((name, bytes(body)))
+        if not uploads:
+            return error(400, "request: no photo in it; send photos as multipart files, or one photo as the body")
+        if sum(len(data) for _, data in uploads) > limit:
+            return error(413, too_large)
+        reader = alpr
+        if top_n is not None and top_n != alpr.top_n:
+            reader = copy.copy(alpr)  # shares the models; only this request's top_n differs
+            reader.top_n = top_n
+        rows = await run_in_threadpool(lambda: [image_row(reader, data, n)[0] for n, data in uploads])
+        status = 200 if any("plates" in row for row in rows) else 422
+        return JSONResponse({"results": rows}, status_code=status)
+
+    return app

@@ -1,0 +1,150 @@
+"""`plateforge serve`: the reader over HTTP gives the rows `plateforge read` prints, goes past bad photos and
+refuses bad requests with a status and a message."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("fastapi", reason="the server extra (fastapi, uvicorn, python-multipart) is not installed")
+pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (the dev extra)")
+pytest.importorskip("albumentations")  # the synthetic scenes
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from plateforge.cli.app import app as cli  # noqa: E402
+from plateforge.runtime.alpr import ALPR  # noqa: E402
+from plateforge.runtime.rows import image_row  # noqa: E402
+from plateforge.server import create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def alpr():
+    return ALPR(threads=1)
+
+
+@pytest.fixture(scope="module")
+def client(alpr):
+    return TestClient(create_app(alpr))
+
+
+@pytest.fixture(scope="module")
+def photos():
+    """Three synthetic 1280x720 scenes as JPEG bytes, with their plate texts."""
+    from plateforge.eval.read_eval import scenes_with_texts
+
+    out = []
+    for img, labels, _ in scenes_with_texts(3, seed=31):
+        ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        out.append((enc.tobytes(), {lab.text for lab in labels}))
+    return out
+
+
+def _without_timing(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k != "timing_ms"}
+
+
+def test_health_names_the_models_in_use(client):
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["models"] == {"detector": "detector.onnx", "corners": "corners.onnx", "recognizer": "recognizer.onnx"}
+
+
+def test_multipart_photos_read_in_order_as_the_cli_rows(client, alpr, photos):
+    files = [("image", (f"cam{k}.jpg", data, "image/jpeg")) for k, (data, _) in enumerate(photos)]
+    r = client.post("/v1/read", files=files)
+    assert r.status_code == 200
+    rows = r.json()["results"]
+    assert [row["image"] for row in rows] == ["cam0.jpg", "cam1.jpg", "cam2.jpg"]
+    for row, (data, _) in zip(rows, photos, strict=True):
+        assert _without_timing(row) == _without_timing(image_row(alpr, data, row["image"])[0])
+        assert set(row["timing_ms"]) == {"decode", "detect", "rectify", "recognize", "total"}
+        for p in row["plates"]:
+            assert len(p["corners"]) == 4 and len(p["box"]) == 4 and 0 <= p["confidence"] <= 1
+    read = {p["text"] for row in rows for p in row["plates"]}
+    labelled = set().union(*(texts for _, texts in photos))
+    assert len(read & labelled) >= 3, (read, labelled)  # the bundled reader reads these scenes
+
+
+def test_one_photo_as_the_raw_body(client, photos):
+    data, texts = photos[0]
+    r = client.post("/v1/read?name=gate-1.jpg", content=data, headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 200
+    (row,) = r.json()["results"]
+    assert row["image"] == "gate-1.jpg" and {p["text"] for p in row["plates"]} & texts
+
+
+def test_bad_photos_are_rows_with_errors_and_the_good_ones_are_read(client, photos):
+    ok, enc = cv2.imencode(".jpg", np.full((200, 300, 3), 128, np.uint8))
+    files = [
+        ("image", ("good.jpg", photos[0][0], "image/jpeg")),
+        ("image", ("empty.jpg", b"", "image/jpeg")),
+        ("image", ("notes.jpg", b"not an image", "image/jpeg")),
+        ("image", ("half.jpg", enc.tobytes()[: len(enc) // 2], "image/jpeg")),
+    ]
+    r = client.post("/v1/read", files=files)
+    assert r.status_code == 200  # one photo read: the request succeeded, each bad one says why
+    rows = {row["image"]: row for row in r.json()["results"]}
+    assert rows["good.jpg"]["plates"]
+    assert rows["empty.jpg"]["error"] == "empty.jpg: empty file (0 bytes)"
+    assert rows["notes.jpg"]["error"].startswith("notes.jpg: not a readable image")
+    assert rows["half.jpg"]["error"].startswith("half.jpg: truncated JPEG")
+    r = client.post("/v1/read", files=files[1:])
+    assert r.status_code == 422 and all("error" in row for row in r.json()["results"])
+
+
+def test_bad_requests_get_a_status_and_a_message(alpr, photos):
+    small = TestClient(create_app(alpr, max_upload_mb=0.05, max_images=2))
+    r = small.post("/v1/read")
+    assert r.status_code == 400 and "no photo" in r.json()["error"]
+    r = small.post("/v1/read", content=photos[0][0], headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 413 and "0.05 MB" in r.json()["error"]
+    tiny = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    r = small.post("/v1/read", files=[("image", (f"{k}.png", tiny, "image/png")) for k in range(3)])
+    assert r.status_code == 400 and "multipart" in r.json()["error"]
+    r = small.post("/v1/read?top_n=0", content=tiny)
+    assert r.status_code == 422  # FastAPI's own check of the query
+    with pytest.raises(ValueError, match="max_images"):
+        create_app(alpr, max_images=0)
+
+
+def test_top_n_is_per_request(client, alpr, photos):
+    data = photos[0][0]
+    r = client.post("/v1/read?top_n=3", content=data)
+    plates = r.json()["results"][0]["plates"]
+    assert plates and all(1 <= len(p["alternatives"]) <= 3 for p in plates)
+    assert any(len(p["alternatives"]) > 1 for p in plates)
+    r = client.post("/v1/read", content=data)
+    assert all(p["alternatives"] == [] for p in r.json()["results"][0]["plates"]) and alpr.top_n == 1
+
+
+def test_the_page_posts_to_the_read_endpoint(client):
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "/v1/read" in r.text and "<canvas" not in r.text.split("<script>")[0]  # drawn by the script
+
+
+def test_serve_cli_takes_the_reader_from_a_site_config(tmp_path, monkeypatch):
+    import uvicorn
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: served.update(app=app, host=host, port=port))
+    site = tmp_path / "site.yaml"
+    site.write_text(json.dumps({"reader": {"regions": ["uae"], "threads": 1}, "cameras": []}))
+    res = CliRunner().invoke(cli, ["serve", "--config", str(site), "--fp32", "--port", "8123"])
+    assert res.exit_code == 0, res.output
+    reader = served["app"].state.alpr
+    assert served["port"] == 8123 and served["host"] == "127.0.0.1"
+    assert reader.detector.path.endswith("detector.onnx")  # --fp32 over the site's INT8 default
+    assert reader.recognizer.region_mask is not None and reader.recognizer.region_mask.sum() < len(
+        reader.recognizer.spec.regions
+    )
+    site.write_text("reader: {colour: red}\n")
+    res = CliRunner().invoke(cli, ["serve", "--config", str(site)])
+    assert res.exit_code == 2 and "reader: unknown key(s) ['colour']" in res.output
