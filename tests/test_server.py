@@ -80,6 +80,29 @@ def test_one_photo_as_the_raw_body(client, photos):
     assert row["image"] == "gate-1.jpg" and {p["text"] for p in row["plates"]} & texts
 
 
+def test_photos_as_base64_in_json(client, photos):
+    import base64
+
+    data, texts = photos[0]
+    images = [
+        {"name": "gate.jpg", "data": base64.b64encode(data).decode()},
+        {"name": "odd.jpg", "data": "***"},
+        {"data": 7},
+    ]
+    r = client.post("/v1/read", json={"images": images})
+    assert r.status_code == 200
+    rows = r.json()["results"]
+    assert [row["image"] for row in rows] == ["gate.jpg", "odd.jpg", "images[2]"]
+    assert {p["text"] for p in rows[0]["plates"]} & texts
+    assert rows[1]["error"] == "odd.jpg: data is not valid base64"
+    assert rows[2]["error"].startswith("images[2]: expected")
+    for body, needle in ((b"{", "not valid JSON"), (b'{"image": "x"}', "expected"), (b"[]", "expected")):
+        r = client.post("/v1/read", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and needle in r.json()["error"], r.json()
+    r = client.post("/v1/read", json={"images": []})
+    assert r.status_code == 400 and "no photo" in r.json()["error"]
+
+
 def test_bad_photos_are_rows_with_errors_and_the_good_ones_are_read(client, photos):
     ok, enc = cv2.imencode(".jpg", np.full((200, 300, 3), 128, np.uint8))
     files = [

@@ -8,7 +8,8 @@ Endpoints:
   names of the models in use).
 - ``POST /v1/read``: photos in, plates out. Send one or more photos as files of a multipart form (any field
   name), or one photo as the raw request body (``Content-Type: image/jpeg``, ``image/png``,
-  ``application/octet-stream``...; query ``name`` names it in the answer, default ``body``). Query ``top_n``
+  ``application/octet-stream``...; query ``name`` names it in the answer, default ``body``), or as JSON
+  ``{"images": [{"name": "cam1.jpg", "data": "<base64>"}, ...]}`` (``Content-Type: application/json``). Query ``top_n``
   (1-10) asks for alternative texts per plate. The answer is ``{"results": [row, ...]}``, one row per photo in
   the order sent, each the JSON object ``plateforge read`` prints for a photo (:mod:`plateforge.runtime.rows`:
   plates with box xyxy and corners TL, TR, BR, BL in the photo's pixels, text, confidences, region, format
@@ -23,7 +24,9 @@ thread-safe; the reader keeps no state between images). Each model runs on ``thr
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from importlib import resources
 from pathlib import Path
 
@@ -48,6 +51,34 @@ def _page() -> str:
 def _model_name(component) -> str | None:
     path = getattr(component, "path", None)
     return Path(path).name if path else None
+
+
+def json_photos(body: bytes, max_images: int) -> list[tuple[str, bytes | str]]:
+    """Photos from a JSON body ``{"images": [{"name": "cam1.jpg", "data": "<base64>"}, ...]}`` as (name, bytes), or
+    (name, what is wrong) for an item that holds no photo (its row gets the error; the others are read). Raises
+    ValueError for a body that is not such an object."""
+    try:
+        doc = json.loads(body)
+    except ValueError as e:
+        raise ValueError(f"request body: not valid JSON ({e})") from None
+    items = doc.get("images") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise ValueError('request body: expected {"images": [{"name": ..., "data": "<base64>"}, ...]}')
+    if len(items) > max_images:
+        raise ValueError(f"request body: {len(items)} images, more than the {max_images} a request may carry")
+    photos: list[tuple[str, bytes | str]] = []
+    for i, item in enumerate(items):
+        name = item.get("name") if isinstance(item, dict) else None
+        name = name if isinstance(name, str) and name else f"images[{i}]"
+        data = item.get("data") if isinstance(item, dict) else None
+        if not isinstance(data, str):
+            photos.append((name, f'{name}: expected {{"name": ..., "data": "<base64 of the photo>"}}'))
+            continue
+        try:
+            photos.append((name, base64.b64decode(data, validate=True)))
+        except ValueError:
+            photos.append((name, f"{name}: data is not valid base64"))
+    return photos
 
 
 def create_app(
@@ -103,8 +134,9 @@ def create_app(
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return error(413, too_large)
-        uploads: list[tuple[str, bytes]] = []
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        uploads: list[tuple[str, bytes | str]] = []  # (name, photo bytes, or what is wrong with the item)
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
             try:
                 form = await request.form(max_files=max_images, max_fields=max_images)
             except Exception as e:  # noqa: BLE001 — starlette's parse errors: too many files, broken form
@@ -119,17 +151,26 @@ def create_app(
                 body += chunk
                 if len(body) > limit:
                     return error(413, too_large)
-            if body:
+            if content_type.startswith("application/json"):
+                try:
+                    uploads = json_photos(bytes(body), max_images)
+                except ValueError as e:
+                    return error(400, str(e))
+            elif body:
                 uploads.append((name, bytes(body)))
         if not uploads:
             return error(400, "request: no photo in it; send photos as multipart files, or one photo as the body")
-        if sum(len(data) for _, data in uploads) > limit:
+        if sum(len(data) for _, data in uploads if isinstance(data, bytes)) > limit:
             return error(413, too_large)
         reader = alpr
         if top_n is not None and top_n != alpr.top_n:
             reader = copy.copy(alpr)  # shares the models; only this request's top_n differs
             reader.top_n = top_n
-        rows = await run_in_threadpool(lambda: [image_row(reader, data, n)[0] for n, data in uploads])
+        rows = await run_in_threadpool(
+            lambda: [
+                image_row(reader, d, n)[0] if isinstance(d, bytes) else {"image": n, "error": d} for n, d in uploads
+            ]
+        )
         status = 200 if any("plates" in row for row in rows) else 422
         return JSONResponse({"results": rows}, status_code=status)
 
