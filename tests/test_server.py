@@ -168,6 +168,10 @@ def test_serve_cli_takes_the_reader_from_a_site_config(tmp_path, monkeypatch):
     assert reader.recognizer.region_mask is not None and reader.recognizer.region_mask.sum() < len(
         reader.recognizer.spec.regions
     )
+    res = CliRunner().invoke(cli, ["serve"])
+    assert res.exit_code == 0, res.output
+    sessions = [served["app"].state.alpr.detector.session, served["app"].state.alpr.recognizer.session]
+    assert [s.get_session_options().intra_op_num_threads for s in sessions] == [1, 1]  # serve's own default
     site.write_text("reader: {colour: red}\n")
     res = CliRunner().invoke(cli, ["serve", "--config", str(site)])
     assert res.exit_code == 2 and "reader: unknown key(s) ['colour']" in res.output

@@ -19,7 +19,13 @@ def serve(
         Path | None, typer.Option(help="Site YAML: its reader section sets the models and options, as for stream.")
     ] = None,
     fp32: Annotated[bool, typer.Option("--fp32", help="FP32 detector instead of the INT8 one.")] = False,
-    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="ONNX Runtime threads per model (default: the config's, else 1: more threads do not make one "
+            "read faster here, and requests run side by side on the cores)."
+        ),
+    ] = None,
     regions: Regions = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest request body accepted, in MB.")] = 32.0,
     max_images: Annotated[int, typer.Option(help="Most photos per request.")] = 16,
@@ -36,6 +42,8 @@ def serve(
     from plateforge.specs import selector_items
 
     reader = load_reader_options(config)
+    if threads is None and config is None:
+        threads = 1
     if regions is not None:
         reader = dataclasses.replace(reader, regions=selector_items(regions))
     if fp32 or threads is not None:
