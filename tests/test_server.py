@@ -147,6 +147,22 @@ def test_top_n_is_per_request(client, alpr, photos):
     assert all(p["alternatives"] == [] for p in r.json()["results"][0]["plates"]) and alpr.top_n == 1
 
 
+def test_an_api_key_guards_the_read_endpoint_only(alpr, photos):
+    guarded = TestClient(create_app(alpr, api_key="s3cret", cors_origins=["https://gate.example.com"]))
+    data = photos[0][0]
+    assert guarded.post("/v1/read", content=data).status_code == 401
+    r = guarded.post("/v1/read", content=data, headers={"X-API-Key": "wrong"})
+    assert r.status_code == 401 and "API key" in r.json()["error"]
+    assert guarded.post("/v1/read", content=data, headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert guarded.post("/v1/read", content=data, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert guarded.get("/health").status_code == 200 and guarded.get("/").status_code == 200
+    preflight = {"Origin": "https://gate.example.com", "Access-Control-Request-Method": "POST"}
+    r = guarded.options("/v1/read", headers=preflight)
+    assert r.headers["access-control-allow-origin"] == "https://gate.example.com"
+    r = guarded.options("/v1/read", headers={**preflight, "Origin": "https://elsewhere.example.com"})
+    assert "access-control-allow-origin" not in r.headers
+
+
 def test_the_page_posts_to_the_read_endpoint(client):
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
@@ -172,6 +188,11 @@ def test_serve_cli_takes_the_reader_from_a_site_config(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     sessions = [served["app"].state.alpr.detector.session, served["app"].state.alpr.recognizer.session]
     assert [s.get_session_options().intra_op_num_threads for s in sessions] == [1, 1]  # serve's own default
+    res = CliRunner().invoke(cli, ["serve", "--threads", "1"], env={"PLATEFORGE_API_KEY": "k1"})
+    assert res.exit_code == 0, res.output
+    served_client = TestClient(served["app"])
+    assert served_client.post("/v1/read", content=b"x").status_code == 401
+    assert served_client.post("/v1/read", content=b"x", headers={"X-API-Key": "k1"}).status_code == 422
     site.write_text("reader: {colour: red}\n")
     res = CliRunner().invoke(cli, ["serve", "--config", str(site)])
     assert res.exit_code == 2 and "reader: unknown key(s) ['colour']" in res.output

@@ -29,6 +29,17 @@ def serve(
     regions: Regions = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest request body accepted, in MB.")] = 32.0,
     max_images: Annotated[int, typer.Option(help="Most photos per request.")] = 16,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PLATEFORGE_API_KEY",
+            help="Require this key on /v1/read (header X-API-Key or Authorization: Bearer); "
+            "better set through the environment variable than on the command line.",
+        ),
+    ] = None,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option(help="A web origin whose pages may call the API from a browser (repeatable).")
+    ] = None,
 ) -> None:
     """Serve the reader over HTTP: POST photos to /v1/read (multipart files, or one photo as the body) and get
     the JSON rows `plateforge read` prints; open / in a browser to drop photos on a page."""
@@ -50,6 +61,12 @@ def serve(
         reader = dataclasses.replace(
             reader, int8=reader.int8 and not fp32, threads=threads if threads is not None else reader.threads
         )
-    app = create_app(reader=reader, max_upload_mb=max_upload_mb, max_images=max_images)
+    app = create_app(
+        reader=reader,
+        max_upload_mb=max_upload_mb,
+        max_images=max_images,
+        api_key=api_key or None,
+        cors_origins=cors_origin,
+    )
     console.print(f"plateforge serving on http://{host}:{port}/ (Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -27,10 +27,12 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import secrets
 from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -51,6 +53,12 @@ def _page() -> str:
 def _model_name(component) -> str | None:
     path = getattr(component, "path", None)
     return Path(path).name if path else None
+
+
+def _key_matches(request: Request, api_key: str) -> bool:
+    auth = request.headers.get("authorization", "")
+    given = request.headers.get("x-api-key") or (auth[7:] if auth.lower().startswith("bearer ") else "")
+    return secrets.compare_digest(given.encode(), api_key.encode())
 
 
 def json_photos(body: bytes, max_images: int) -> list[tuple[str, bytes | str]]:
@@ -86,10 +94,15 @@ def create_app(
     reader: ReaderOptions | None = None,
     max_upload_mb: float = MAX_UPLOAD_MB,
     max_images: int = MAX_IMAGES,
+    api_key: str | None = None,
+    cors_origins: list[str] | None = None,
 ):
     """The FastAPI app serving ``alpr`` (default: the reader ``reader`` describes, as a site config's ``reader``
     section; None: its defaults, the bundled models with the INT8 detector). ``max_upload_mb``: largest request
-    body accepted (MB); ``max_images``: most photos per request."""
+    body accepted (MB); ``max_images``: most photos per request; ``api_key``: when set, ``POST /v1/read`` wants
+    it in header ``X-API-Key`` or ``Authorization: Bearer KEY`` (401 otherwise; the page and ``/health`` stay
+    open); ``cors_origins``: web origins (``https://gate.example.com``, or ``*``) whose pages may call the API
+    from a browser."""
     if max_upload_mb <= 0 or max_images < 1:
         raise ValueError(f"max_upload_mb and max_images must be positive, got {max_upload_mb} and {max_images}")
     alpr = alpr if alpr is not None else make_alpr(reader or ReaderOptions())
@@ -104,6 +117,10 @@ def create_app(
     )
 
     app.state.alpr = alpr
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -130,7 +147,9 @@ def create_app(
         top_n: int | None = Query(None, ge=1, le=10, description="Alternative texts per plate."),
         name: str = Query("body", description="Name of a photo sent as the raw body, echoed as its row's image."),
     ):
-        """Read the plates in photos sent as multipart files, or in one photo sent as the body."""
+        """Read the plates in photos sent as multipart files, as base64 in JSON, or in one photo sent as the body."""
+        if api_key is not None and not _key_matches(request, api_key):
+            return error(401, "request: missing or wrong API key (send it as X-API-Key or Authorization: Bearer)")
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return error(413, too_large)
