@@ -91,11 +91,8 @@ def make_vehicles(r: ReaderOptions):
     return VehicleDetector(r.vehicle_model, r.vehicle_classes, r.vehicle_conf, threads=r.threads)
 
 
-def load_reader_options(path: str | Path | None) -> ReaderOptions:
-    """The ``reader`` section of a site YAML (None, or a file without the section: the defaults); other
-    sections are left to ``plateforge stream``. Errors name the file and the key."""
-    if path is None:
-        return ReaderOptions()
+def read_site_yaml(path: str | Path) -> dict:
+    """A site YAML's top-level mapping (an empty file: {}); errors name the file."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -103,4 +100,12 @@ def load_reader_options(path: str | Path | None) -> ReaderOptions:
         raise ValueError(f"{path}: cannot read the site config: {e}") from e
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
-    return from_dict(ReaderOptions, raw.get("reader"), f"{path}: reader")
+    return raw
+
+
+def load_reader_options(path: str | Path | None) -> ReaderOptions:
+    """The ``reader`` section of a site YAML (None, or a file without the section: the defaults); other
+    sections are left to ``plateforge stream``. Errors name the file and the key."""
+    if path is None:
+        return ReaderOptions()
+    return from_dict(ReaderOptions, read_site_yaml(path).get("reader"), f"{path}: reader")

@@ -24,9 +24,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from plateforge.runtime.options import ReaderOptions, make_alpr, make_vehicles
+from plateforge.runtime.options import ReaderOptions, make_alpr, make_vehicles, read_site_yaml
 from plateforge.stream.pipeline import EventOptions, OcrOptions
 from plateforge.stream.sources import SourceOptions
 from plateforge.stream.tracker import TrackerOptions
@@ -78,13 +76,7 @@ def load_site_config(path: str | Path | None) -> SiteConfig:
     """Read a site YAML (None: defaults); errors name the file, the section and the key."""
     if path is None:
         return SiteConfig()
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"{path}: cannot read the site config: {e}") from e
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
+    raw = read_site_yaml(path)
     known = [f.name for f in dataclasses.fields(SiteConfig)]
     unknown = sorted(set(raw) - set(known))
     if unknown:
