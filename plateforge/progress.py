@@ -8,15 +8,21 @@ from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 from rich.console import Console
-from rich.progress import track
+from rich.progress import Progress, track
 
 T = TypeVar("T")
 _console = Console(stderr=True)
 
 
-def progress(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
-    """Yield ``items`` while showing a progress bar on stderr (only on a terminal)."""
-    if os.environ.get("PLATEFORGE_QUIET") or not sys.stderr.isatty():
+def progress(items: Iterable[T], description: str, total: int | None = None, prints: bool = False) -> Iterator[T]:
+    """Yield ``items`` while showing a progress bar on stderr (only on a terminal). ``prints``: the loop prints
+    its results on stdout as it goes; the bar then leaves stdout alone (rich would send it to stderr), and is
+    shown only when stdout goes to a file or a pipe (on a terminal the printed lines show the progress)."""
+    if os.environ.get("PLATEFORGE_QUIET") or not sys.stderr.isatty() or (prints and sys.stdout.isatty()):
         yield from items
         return
-    yield from track(items, description=description, total=total, console=_console, transient=True)
+    if not prints:
+        yield from track(items, description=description, total=total, console=_console, transient=True)
+        return
+    with Progress(*Progress.get_default_columns(), console=_console, transient=True, redirect_stdout=False) as bar:
+        yield from bar.track(items, total=total, description=description)

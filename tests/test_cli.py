@@ -93,3 +93,20 @@ def test_a_missing_file_is_named_not_reported_as_an_os_error(tmp_path):
     r = run("quantize", tmp_path / "nope.onnx", "--out", tmp_path / "q.onnx", "--calib", tmp_path)
     assert r.exit_code == 2
     assert "nope.onnx: no such file or folder" in r.output and "Errno" not in r.output
+
+
+def test_a_bar_over_a_loop_that_prints_leaves_stdout_to_the_loop(monkeypatch, capsys):
+    """`plateforge read folder/ > out.jsonl` on a terminal: the bar goes to stderr, every row to the file."""
+    import io
+
+    from plateforge import progress as progress_module
+
+    monkeypatch.delenv("PLATEFORGE_QUIET", raising=False)
+    err = io.StringIO()
+    err.isatty = lambda: True
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(progress_module, "_console", progress_module.Console(file=err, force_terminal=True))
+    for k in progress_module.progress(range(3), "reading", total=3, prints=True):
+        print(f"row {k}")
+    assert capsys.readouterr().out.splitlines() == ["row 0", "row 1", "row 2"]
+    assert "reading" in err.getvalue()

@@ -154,7 +154,9 @@ def read(
                 "plate_score",
             ]
         )
-    for k, item in enumerate(items):
+    from plateforge.progress import progress
+
+    for k, item in enumerate(progress(items, "reading plates", total=len(items), prints=fmt != "table")):
         row = read_one(alpr, item, save_annotated, k)
         failed += "error" in row
         if fmt == "jsonl":
