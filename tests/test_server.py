@@ -163,6 +163,19 @@ def test_an_api_key_guards_the_read_endpoint_only(alpr, photos):
     assert "access-control-allow-origin" not in r.headers
 
 
+def test_regions_are_per_request(client, alpr, photos):
+    data = photos[1][0]  # an Italian and a Texan plate
+    everywhere = client.post("/v1/read", content=data).json()["results"][0]["plates"]
+    assert {p["region"] for p in everywhere} == {"eu-it", "us-tx"}
+    r = client.post("/v1/read?regions=uae", content=data)
+    assert r.status_code == 200 and all(p["region"].startswith("uae-") for p in r.json()["results"][0]["plates"])
+    r = client.post("/v1/read?regions=atlantis", content=data)
+    assert r.status_code == 400 and "'atlantis' names none" in r.json()["error"]
+    assert alpr.recognizer.region_mask is None  # the server's own reader is untouched
+    again = client.post("/v1/read", content=data).json()["results"][0]["plates"]
+    assert [p["region"] for p in again] == [p["region"] for p in everywhere]
+
+
 def test_the_page_posts_to_the_read_endpoint(client):
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")

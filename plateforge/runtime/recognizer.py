@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping, Sequence
 
@@ -183,6 +184,13 @@ class PlateRecognizer:
             small_specialist = bundled_model(SMALL_SPECIALIST) if model is None else None
         self.small_specialist = None if small_specialist is None else load(small_specialist, "small plates")
         self.region_mask = None if regions is None else allowed_regions(regions, self.spec.regions, self.path)
+
+    def with_regions(self, regions: str | Sequence[str] | None) -> PlateRecognizer:
+        """A copy that places plates among ``regions`` only (as ``regions=`` at construction; None: every
+        region), sharing this recognizer's sessions and specialists: cheap enough for one request."""
+        other = copy.copy(self)
+        other.region_mask = None if regions is None else allowed_regions(regions, self.spec.regions, self.path)
+        return other
 
     def preprocess(self, crop: np.ndarray) -> np.ndarray:
         """BGR uint8 crop → model input (H × W × 3 uint8, stretched to the model's size)."""

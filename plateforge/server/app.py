@@ -10,7 +10,8 @@ Endpoints:
   name), or one photo as the raw request body (``Content-Type: image/jpeg``, ``image/png``,
   ``application/octet-stream``...; query ``name`` names it in the answer, default ``body``), or as JSON
   ``{"images": [{"name": "cam1.jpg", "data": "<base64>"}, ...]}`` (``Content-Type: application/json``). Query ``top_n``
-  (1-10) asks for alternative texts per plate. The answer is ``{"results": [row, ...]}``, one row per photo in
+  (1-10) asks for alternative texts per plate, ``regions`` (``uae``, ``us,eu-de``) places the plates among
+  those regions only (as ``plateforge read --regions``). The answer is ``{"results": [row, ...]}``, one row per photo in
   the order sent, each the JSON object ``plateforge read`` prints for a photo (:mod:`plateforge.runtime.rows`:
   plates with box xyxy and corners TL, TR, BR, BL in the photo's pixels, text, confidences, region, format
   check, detection and plate scores; timing in ms; or the error that photo met).
@@ -146,6 +147,9 @@ def create_app(
         request: Request,
         top_n: int | None = Query(None, ge=1, le=10, description="Alternative texts per plate."),
         name: str = Query("body", description="Name of a photo sent as the raw body, echoed as its row's image."),
+        regions: str | None = Query(
+            None, description="The regions these photos' plates come from, names or prefixes, comma-separated (uae)."
+        ),
     ):
         """Read the plates in photos sent as multipart files, as base64 in JSON, or in one photo sent as the body."""
         if api_key is not None and not _key_matches(request, api_key):
@@ -182,9 +186,16 @@ def create_app(
         if sum(len(data) for _, data in uploads if isinstance(data, bytes)) > limit:
             return error(413, too_large)
         reader = alpr
-        if top_n is not None and top_n != alpr.top_n:
-            reader = copy.copy(alpr)  # shares the models; only this request's top_n differs
-            reader.top_n = top_n
+        if top_n is not None or regions is not None:
+            reader = copy.copy(alpr)  # shares the models; only this request's options differ
+            reader.top_n = alpr.top_n if top_n is None else top_n
+            if regions is not None:
+                if not hasattr(alpr.recognizer, "with_regions"):
+                    return error(400, "regions: this server's recognizer cannot be limited to regions")
+                try:
+                    reader.recognizer = alpr.recognizer.with_regions(regions)
+                except ValueError as e:
+                    return error(400, str(e))
         rows = await run_in_threadpool(
             lambda: [
                 image_row(reader, d, n)[0] if isinstance(d, bytes) else {"image": n, "error": d} for n, d in uploads
