@@ -639,3 +639,18 @@ def test_warm_up_runs_the_models_and_loads_the_formats(alpr):
     plate_formats._specs.cache_clear()
     alpr.warm_up()
     assert plate_formats._specs.cache_info().currsize == 1
+
+
+def test_read_cli_jobs_read_side_by_side_in_input_order(tmp_path, scenes):
+    bad = _bad_inputs(tmp_path)
+    paths = [str(p) for p, _ in scenes] + [bad["empty"], bad["text"]]
+    runner = CliRunner()
+    outs = []
+    for jobs in ("1", "2"):
+        res = runner.invoke(app, ["read", *paths, "--jobs", jobs, "--threads", "1"])
+        assert res.exit_code == 1, res.output  # the two bad inputs
+        rows = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+        outs.append([{k: v for k, v in r.items() if k != "timing_ms"} for r in rows])
+    assert [r["image"] for r in outs[1]] == paths and outs[0] == outs[1]
+    res = runner.invoke(app, ["read", *paths, "--jobs", "0"])
+    assert res.exit_code == 2 and "--jobs" in res.output

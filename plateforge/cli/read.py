@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -33,6 +36,8 @@ from plateforge.runtime.defaults import (
 )
 
 EXIT_SOME_FAILED = 1
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def expand_inputs(paths: list[str], from_list: Path | None) -> list[str]:
@@ -65,7 +70,16 @@ def read(
     recognizer: Annotated[Path | None, typer.Option(help="Recognizer ONNX (default: bundled).")] = None,
     recognizer_config: Annotated[Path | None, typer.Option(help="YAML of a fast-plate-ocr recognizer.")] = None,
     head_corners: Annotated[bool, typer.Option(help="Use the detector's corners, not the corner model.")] = False,
-    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="ONNX Runtime threads per model (default: all cores; 1 with --jobs > 1).")
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            help="Images read at once, each on its own thread; rows stay in input order (2 on 2 cores: ~1.7x the "
+            "images per second; timing_ms then includes waiting for a core)."
+        ),
+    ] = 1,
     fast_resize: Annotated[
         bool,
         typer.Option(
@@ -98,6 +112,11 @@ def read(
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
     from plateforge.runtime.alpr import ALPR, FIT_FORMATS
 
+    if jobs < 1:
+        console.print(f"[red]error:[/red] --jobs must be 1 or more, got {jobs}")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if jobs > 1 and threads is None:
+        threads = 1  # images side by side on the cores beat one image on all of them (docs/read.md, Speed)
     if fmt not in ("jsonl", "table", "csv"):
         console.print(f"[red]error:[/red] --format must be jsonl, table or csv, got {fmt!r}")
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -156,8 +175,8 @@ def read(
         )
     from plateforge.progress import progress
 
-    for k, item in enumerate(progress(items, "reading plates", total=len(items), prints=fmt != "table")):
-        row = read_one(alpr, item, save_annotated, k)
+    rows_in_order = ordered_map(lambda k: read_one(alpr, items[k], save_annotated, k), range(len(items)), jobs)
+    for row in progress(rows_in_order, "reading plates", total=len(items), prints=fmt != "table"):
         failed += "error" in row
         if fmt == "jsonl":
             print(json.dumps(row), flush=True)
@@ -183,6 +202,22 @@ def read(
     if failed:
         console.print(f"{failed} of {len(items)} image(s) failed")
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int) -> Iterator[R]:
+    """``fn`` over ``items`` on ``jobs`` threads, results in input order, at most ``2 * jobs`` items in flight (so
+    a long list never holds more than a few decoded images)."""
+    if jobs <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(jobs) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def read_one(alpr, item: str, save_annotated: Path | None, index: int) -> dict:
