@@ -41,8 +41,8 @@ def serve(
         list[str] | None, typer.Option(help="A web origin whose pages may call the API from a browser (repeatable).")
     ] = None,
 ) -> None:
-    """Serve the reader over HTTP: POST photos to /v1/read (multipart files, or one photo as the body) and get
-    the JSON rows `plateforge read` prints; open / in a browser to drop photos on a page."""
+    """Serve the reader over HTTP: POST photos to /v1/read (multipart files, base64 in JSON, or one photo as the
+    body) and get the JSON rows `plateforge read` prints; open / in a browser to drop photos on a page."""
     try:
         import uvicorn
 
