@@ -25,13 +25,12 @@ class ReaderOptions:
     small-plate specialist, see ``ALPR``; 0 or null: off), ``specialists`` (the bundled recognizer's region
     specialists and its small-plate specialist, see ``ALPR``), ``regions`` (the regions the site's plates come
     from, names or prefixes such as ``[uae]``: plates are placed, routed and format-checked among them, see
-    ``ALPR``; null: every region), ``plate_check`` (reads whose crop the recognizer's plate check scores less
-    plate-like than this do not vote, so a sign the detector tracks makes no event, see ``ALPR``; 0 or null: off),
-    ``plate_check_sure`` (reads scored from ``plate_check`` up to this vote only when they fit their region's
-    patterns, see ``ALPR``; 0 or null: no such condition);
-    ``vehicle_model``: an
-    Ultralytics YOLO ONNX to search plates inside vehicles only, with ``vehicle_classes`` (default COCO car,
-    motorcycle, bus, truck) above ``vehicle_conf``."""
+    ``ALPR``; null: every region), ``plate_check`` (plates whose crop the recognizer's plate check scores less
+    plate-like than this are dropped, and in a stream do not vote, so a sign the detector tracks makes no
+    event, see ``ALPR``; 0 or null: off), ``plate_check_sure`` (plates scored from ``plate_check`` up to this
+    are kept, and vote, only when they fit their region's patterns, see ``ALPR``; 0 or null: no such
+    condition); ``vehicle_model`` (streams only): an Ultralytics YOLO ONNX to search plates inside vehicles
+    only, with ``vehicle_classes`` (default COCO car, motorcycle, bus, truck) above ``vehicle_conf``."""
 
     detector: str | None = None
     recognizer: str | None = None
