@@ -206,6 +206,9 @@ def test_serve_cli_takes_the_reader_from_a_site_config(tmp_path, monkeypatch):
     served_client = TestClient(served["app"])
     assert served_client.post("/v1/read", content=b"x").status_code == 401
     assert served_client.post("/v1/read", content=b"x", headers={"X-API-Key": "k1"}).status_code == 422
+    site.write_text("reader: {vehicle_model: yolo.onnx, threads: 1}\n")
+    res = CliRunner().invoke(cli, ["serve", "--config", str(site)])
+    assert res.exit_code == 0 and "vehicle_model is left out" in res.output
     site.write_text("reader: {colour: red}\n")
     res = CliRunner().invoke(cli, ["serve", "--config", str(site)])
     assert res.exit_code == 2 and "reader: unknown key(s) ['colour']" in res.output

@@ -53,6 +53,11 @@ def serve(
     from plateforge.specs import selector_items
 
     reader = load_reader_options(config)
+    if reader.vehicle_model is not None:
+        console.print(
+            f"[yellow]warning:[/yellow] {config}: reader.vehicle_model is left out: serve searches whole photos "
+            "(vehicle search is for plateforge stream)"
+        )
     if threads is None and config is None:
         threads = 1
     if regions is not None:
