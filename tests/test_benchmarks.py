@@ -70,6 +70,7 @@ def test_corner_compare_and_detector_bench_run(monkeypatch, tmp_path, capsys):
 
 def test_server_bench_reads_through_http(monkeypatch, tmp_path):
     pytest.importorskip("fastapi", reason="the server extra is not installed")
-    run_script(monkeypatch, "server_bench.py", "--runs", "2", "--clients", "2", "--json", str(tmp_path / "s.json"))
+    args = ["--runs", "2", "--photos", "2", "--clients", "2", "--json", str(tmp_path / "s.json")]
+    run_script(monkeypatch, "server_bench.py", *args)
     rep = json.loads((tmp_path / "s.json").read_text())
-    assert rep["failed_requests"] == 0 and rep["plates_read"] and rep["requests_per_s"] > 0
+    assert rep["failed_requests"] == 0 and rep["plates_read_first_photo"] and rep["requests_per_s"] > 0

@@ -197,10 +197,19 @@ def test_serve_cli_takes_the_reader_from_a_site_config(tmp_path, monkeypatch):
     assert reader.recognizer.region_mask is not None and reader.recognizer.region_mask.sum() < len(
         reader.recognizer.spec.regions
     )
+    site.write_text("reader: {threads: 1}\n")
+    res = CliRunner().invoke(cli, ["serve", "--config", str(site)])
+    assert res.exit_code == 0, res.output
+    det = served["app"].state.alpr.detector
+    assert det.path.endswith("detector_int8.onnx") and det.fast_resize  # the site's (stream's) defaults
     res = CliRunner().invoke(cli, ["serve"])
     assert res.exit_code == 0, res.output
-    sessions = [served["app"].state.alpr.detector.session, served["app"].state.alpr.recognizer.session]
-    assert [s.get_session_options().intra_op_num_threads for s in sessions] == [1, 1]  # serve's own default
+    alpr = served["app"].state.alpr  # without a config: as plateforge read reads, one thread per model
+    assert alpr.detector.path.endswith("detector.onnx") and not alpr.detector.fast_resize
+    sessions = [alpr.detector.session, alpr.recognizer.session]
+    assert [s.get_session_options().intra_op_num_threads for s in sessions] == [1, 1]
+    res = CliRunner().invoke(cli, ["serve", "--int8"])
+    assert res.exit_code == 0 and served["app"].state.alpr.detector.path.endswith("detector_int8.onnx")
     res = CliRunner().invoke(cli, ["serve", "--threads", "1"], env={"PLATEFORGE_API_KEY": "k1"})
     assert res.exit_code == 0, res.output
     served_client = TestClient(served["app"])
