@@ -654,3 +654,21 @@ def test_read_cli_jobs_read_side_by_side_in_input_order(tmp_path, scenes):
     assert [r["image"] for r in outs[1]] == paths and outs[0] == outs[1]
     res = runner.invoke(app, ["read", *paths, "--jobs", "0"])
     assert res.exit_code == 2 and "--jobs" in res.output
+
+
+def test_read_cli_int8_reads_with_the_bundled_int8_detector(scenes, monkeypatch):
+    import plateforge.runtime.alpr as alpr_module
+
+    used = []
+
+    class Spy(alpr_module.PlateDetector):
+        def __init__(self, path=None, **kw):
+            used.append(str(path))
+            super().__init__(path, **kw)
+
+    monkeypatch.setattr(alpr_module, "PlateDetector", Spy)
+    res = CliRunner().invoke(app, ["read", str(scenes[0][0]), "--int8", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert used[-1].endswith("detector_int8.onnx") and json.loads(res.stdout)["plates"]
+    res = CliRunner().invoke(app, ["read", str(scenes[0][0]), "--int8", "--detector", "mine.onnx"])
+    assert res.exit_code == 2 and "not both" in res.output

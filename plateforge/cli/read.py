@@ -67,6 +67,14 @@ def read(
         Path | None,
         typer.Option(help="Detector ONNX: plateforge, Ultralytics or open-image-models (default: bundled)."),
     ] = None,
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8",
+            help="The bundled INT8 (QAT) detector: ~1.3 ms faster per photo on CPUs with VNNI, 0.2-0.6 points fewer "
+            "exact reads.",
+        ),
+    ] = False,
     recognizer: Annotated[Path | None, typer.Option(help="Recognizer ONNX (default: bundled).")] = None,
     recognizer_config: Annotated[Path | None, typer.Option(help="YAML of a fast-plate-ocr recognizer.")] = None,
     head_corners: Annotated[bool, typer.Option(help="Use the detector's corners, not the corner model.")] = False,
@@ -117,6 +125,13 @@ def read(
         raise typer.Exit(EXIT_BAD_INPUT)
     if jobs > 1 and threads is None:
         threads = 1  # images side by side on the cores beat one image on all of them (docs/read.md, Speed)
+    if int8 and detector is not None:
+        console.print("[red]error:[/red] give --int8 (the bundled INT8 detector) or --detector, not both")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if int8:
+        from plateforge.runtime.session import bundled_model
+
+        detector = bundled_model("detector_int8.onnx")
     if fmt not in ("jsonl", "table", "csv"):
         console.print(f"[red]error:[/red] --format must be jsonl, table or csv, got {fmt!r}")
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -153,6 +168,7 @@ def read(
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    alpr.warm_up()  # so that the first image's timing_ms is not ONNX Runtime's first runs
     if save_annotated:
         save_annotated.mkdir(parents=True, exist_ok=True)
     rows, failed = [], 0
