@@ -176,10 +176,49 @@ def test_regions_are_per_request(client, alpr, photos):
     assert [p["region"] for p in again] == [p["region"] for p in everywhere]
 
 
+def test_events_a_stream_stored_are_searched(alpr, tmp_path):
+    import time
+
+    from plateforge.stream.outbox import Outbox
+
+    path = tmp_path / "events.sqlite"
+    guarded = TestClient(create_app(alpr, api_key="k", events=path))  # created empty: the stream comes later
+    key = {"X-API-Key": "k"}
+    assert guarded.get("/v1/events", headers=key).json() == {"events": []}
+    assert guarded.get("/v1/events").status_code == 401
+    box = Outbox(path)
+    passes = [("gate-1", "A12345"), ("gate-1", "B777"), ("exit", "a12999"), ("exit", None)]
+    for k, (camera, text) in enumerate(passes):
+        box.put({"event_id": f"e{k}", "camera": camera, "text": text, "best_crop_jpeg": "Zm9v"})
+    box.close()
+    client = TestClient(create_app(alpr, events=path))
+    ids = lambda r: [e["event_id"] for e in r.json()["events"]]  # noqa: E731
+    r = client.get("/v1/events")
+    assert ids(r) == ["e3", "e2", "e1", "e0"] and "best_crop_jpeg" not in r.json()["events"][0]
+    assert ids(client.get("/v1/events?camera=gate-1")) == ["e1", "e0"]
+    assert ids(client.get("/v1/events?text=A12*")) == ["e2", "e0"]  # any case, * for the rest
+    assert ids(client.get("/v1/events?text=b777")) == ["e1"]
+    assert ids(client.get("/v1/events?text=A1_345")) == []  # _ and % are not wildcards
+    assert ids(client.get("/v1/events?limit=1")) == ["e3"]
+    assert client.get("/v1/events?limit=1&crops=true").json()["events"][0]["best_crop_jpeg"] == "Zm9v"
+    now = time.time()
+    assert ids(client.get(f"/v1/events?since={now + 60}")) == []
+    assert len(ids(client.get(f"/v1/events?since={now - 60}&until=2100-01-01T00:00:00Z"))) == 4
+    r = client.get("/v1/events?since=yesterday")
+    assert r.status_code == 400 and "since: expected ISO 8601" in r.json()["error"]
+    assert TestClient(create_app(alpr)).get("/v1/events").status_code == 404  # no events file given
+    (tmp_path / "notes.sqlite").write_text("not a database")
+    r = TestClient(create_app(alpr, events=tmp_path / "other.sqlite")).get("/v1/events")
+    assert r.status_code == 200
+    with pytest.raises(ValueError, match="notes.sqlite: not a plateforge events file"):
+        create_app(alpr, events=tmp_path / "notes.sqlite")
+
+
 def test_the_page_posts_to_the_read_endpoint(client):
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert "/v1/read" in r.text and "<canvas" not in r.text.split("<script>")[0]  # drawn by the script
+    assert "/v1/read" in r.text and "/v1/events" in r.text
+    assert "<canvas" not in r.text.split("<script>")[0]  # photos are drawn by the script
 
 
 def test_serve_cli_takes_the_reader_from_a_site_config(tmp_path, monkeypatch):

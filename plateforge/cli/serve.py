@@ -49,6 +49,13 @@ def serve(
             "better set through the environment variable than on the command line.",
         ),
     ] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            help="The SQLite outbox a plateforge stream writes (its --outbox): search its vehicle passes with "
+            "GET /v1/events."
+        ),
+    ] = None,
     cors_origin: Annotated[
         list[str] | None, typer.Option(help="A web origin whose pages may call the API from a browser (repeatable).")
     ] = None,
@@ -83,6 +90,9 @@ def serve(
         max_images=max_images,
         api_key=api_key or None,
         cors_origins=cors_origin,
+        events=events,
     )
     console.print(f"plateforge serving on http://{host}:{port}/ (Ctrl-C stops)")
+    if events is not None:
+        console.print(f"vehicle passes from {events.resolve()} at /v1/events")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -29,6 +29,8 @@ import base64
 import copy
 import json
 import secrets
+import sqlite3
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -42,6 +44,7 @@ from plateforge import __version__
 from plateforge.runtime.alpr import ALPR
 from plateforge.runtime.options import ReaderOptions, make_alpr
 from plateforge.runtime.rows import image_row
+from plateforge.stream.outbox import Outbox, find_events
 
 MAX_UPLOAD_MB = 32.0  # a 50-megapixel JPEG is 15-25 MB
 MAX_IMAGES = 16  # photos per request
@@ -67,6 +70,21 @@ def _key_matches(request: Request, api_key: str) -> bool:
     auth = request.headers.get("authorization", "")
     given = request.headers.get("x-api-key") or (auth[7:] if auth.lower().startswith("bearer ") else "")
     return secrets.compare_digest(given.encode(), api_key.encode())
+
+
+def _unix_time(value: str | None, name: str) -> float | None:
+    """Unix seconds from ``value``: a number, or an ISO 8601 time (UTC when it names no zone)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name}: expected ISO 8601 (2026-12-07T08:00:00Z) or Unix seconds, got {value!r}") from None
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
 def json_photos(body: bytes, max_images: int) -> list[tuple[str, bytes | str]]:
@@ -104,15 +122,22 @@ def create_app(
     max_images: int = MAX_IMAGES,
     api_key: str | None = None,
     cors_origins: list[str] | None = None,
+    events: str | Path | None = None,
 ):
     """The FastAPI app serving ``alpr`` (default: the reader ``reader`` describes, as a site config's ``reader``
     section; None: :func:`default_reader`). ``max_upload_mb``: largest request
     body accepted (MB); ``max_images``: most photos per request; ``api_key``: when set, ``POST /v1/read`` wants
     it in header ``X-API-Key`` or ``Authorization: Bearer KEY`` (401 otherwise; the page and ``/health`` stay
     open); ``cors_origins``: web origins (``https://gate.example.com``, or ``*``) whose pages may call the API
-    from a browser."""
+    from a browser; ``events``: the SQLite outbox a ``plateforge stream`` writes, searched by ``GET /v1/events``
+    (created empty when missing, so the server may start before the stream)."""
     if max_upload_mb <= 0 or max_images < 1:
         raise ValueError(f"max_upload_mb and max_images must be positive, got {max_upload_mb} and {max_images}")
+    if events is not None:
+        try:
+            Outbox(events).close()  # the schema, so that a search before the stream's first event finds none
+        except sqlite3.DatabaseError as e:
+            raise ValueError(f"{events}: not a plateforge events file ({e})") from None
     alpr = alpr if alpr is not None else make_alpr(reader or default_reader())
     if hasattr(alpr, "warm_up"):
         alpr.warm_up()  # the first request should not pay ONNX Runtime's first runs
@@ -133,6 +158,7 @@ def create_app(
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
 
+    unauthorized = "request: missing or wrong API key (send it as X-API-Key or Authorization: Bearer)"
     too_large = f"request body: larger than the {max_upload_mb:g} MB limit"
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -160,7 +186,7 @@ def create_app(
     ):
         """Read the plates in photos sent as multipart files, as base64 in JSON, or in one photo sent as the body."""
         if api_key is not None and not _key_matches(request, api_key):
-            return error(401, "request: missing or wrong API key (send it as X-API-Key or Authorization: Bearer)")
+            return error(401, unauthorized)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return error(413, too_large)
@@ -210,5 +236,30 @@ def create_app(
         )
         status = 200 if any("plates" in row for row in rows) else 422
         return JSONResponse({"results": rows}, status_code=status)
+
+    if events is not None:
+
+        @app.get("/v1/events")
+        def search_events(
+            request: Request,
+            camera: str | None = Query(None, description="Events of this camera only."),
+            text: str | None = Query(None, description="Plates read so, any case; * matches any characters (A12*)."),
+            since: str | None = Query(None, description="Stored from this time: ISO 8601 or Unix seconds."),
+            until: str | None = Query(None, description="Stored before this time: ISO 8601 or Unix seconds."),
+            limit: int = Query(100, ge=1, le=1000, description="At most this many events, newest first."),
+            crops: bool = Query(False, description="Include each event's best plate crop (base64 JPEG)."),
+        ):
+            """Vehicle passes a ``plateforge stream`` stored, newest first (``{"events": [...]}``, each the
+            ``plateforge.plate_event/1`` JSON plus ``stored``, its Unix time in the outbox)."""
+            if api_key is not None and not _key_matches(request, api_key):
+                return error(401, unauthorized)
+            try:
+                times = [_unix_time(v, k) for k, v in (("since", since), ("until", until))]
+                found = find_events(events, camera, text, *times, limit)
+            except ValueError as e:
+                return error(400, str(e))
+            if not crops:
+                found = [{k: v for k, v in e.items() if k != "best_crop_jpeg"} for e in found]
+            return {"events": found}
 
     return app

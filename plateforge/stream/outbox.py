@@ -209,3 +209,42 @@ class Dispatcher:
         close = getattr(self.sink, "close", None)
         if close is not None:
             close()
+
+
+def find_events(
+    path: str | Path,
+    camera: str | None = None,
+    text: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 100,
+) -> list[dict]:
+    """Events stored in the outbox at ``path``, newest first, read through a read-only connection (a running
+    stream may keep writing). ``camera``: that camera's only; ``text``: plates read so, letters in any case,
+    ``*`` matching any run of characters (``A12*``); ``since`` / ``until``: stored from / before these Unix
+    times (seconds); ``limit``: at most this many. Raises ValueError naming a file that is not an outbox."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
+    where, args = [], []
+    if camera is not None:
+        where.append("camera = ?")
+        args.append(camera)
+    if text is not None:
+        where.append("upper(text) LIKE ? ESCAPE '\\'")
+        escaped = text.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        args.append(escaped.replace("*", "%"))
+    if since is not None:
+        where.append("created >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("created < ?")
+        args.append(until)
+    sql = "SELECT payload, created FROM events" + (" WHERE " + " AND ".join(where) if where else "")
+    con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = con.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, int(limit))).fetchall()
+    except sqlite3.DatabaseError as e:
+        raise ValueError(f"{path}: not a plateforge events file ({e})") from None
+    finally:
+        con.close()
+    return [{**json.loads(p), "stored": created} for p, created in rows]
