@@ -247,6 +247,9 @@ def test_serve_cli_takes_the_reader_from_a_site_config(tmp_path, monkeypatch):
     assert alpr.detector.path.endswith("detector.onnx") and not alpr.detector.fast_resize
     sessions = [alpr.detector.session, alpr.recognizer.session]
     assert [s.get_session_options().intra_op_num_threads for s in sessions] == [1, 1]
+    res = CliRunner().invoke(cli, ["serve", "--events", str(tmp_path / "ev.sqlite")])
+    assert res.exit_code == 0 and "/v1/events" in res.output
+    assert TestClient(served["app"]).get("/v1/events").json() == {"events": []}
     res = CliRunner().invoke(cli, ["serve", "--int8"])
     assert res.exit_code == 0 and served["app"].state.alpr.detector.path.endswith("detector_int8.onnx")
     res = CliRunner().invoke(cli, ["serve", "--threads", "1"], env={"PLATEFORGE_API_KEY": "k1"})
