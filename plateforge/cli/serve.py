@@ -45,7 +45,7 @@ def serve(
         str | None,
         typer.Option(
             envvar="PLATEFORGE_API_KEY",
-            help="Require this key on /v1/read (header X-API-Key or Authorization: Bearer); "
+            help="Require this key on /v1/read and /v1/events (header X-API-Key or Authorization: Bearer); "
             "better set through the environment variable than on the command line.",
         ),
     ] = None,

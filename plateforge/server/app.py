@@ -6,6 +6,8 @@ Endpoints:
   and lists the plates in a table.
 - ``GET /health``: ``{"status": "ok", "version": ..., "models": {"detector", "corners", "recognizer"}}`` (file
   names of the models in use).
+- ``GET /v1/events`` (with ``events``): the vehicle passes a ``plateforge stream`` stored in its SQLite outbox,
+  newest first, searched by plate text, camera and time (:func:`plateforge.stream.outbox.find_events`).
 - ``POST /v1/read``: photos in, plates out. Send one or more photos as files of a multipart form (any field
   name), or one photo as the raw request body (``Content-Type: image/jpeg``, ``image/png``,
   ``application/octet-stream``...; query ``name`` names it in the answer, default ``body``), or as JSON
@@ -125,10 +127,10 @@ def create_app(
     events: str | Path | None = None,
 ):
     """The FastAPI app serving ``alpr`` (default: the reader ``reader`` describes, as a site config's ``reader``
-    section; None: :func:`default_reader`). ``max_upload_mb``: largest request
-    body accepted (MB); ``max_images``: most photos per request; ``api_key``: when set, ``POST /v1/read`` wants
-    it in header ``X-API-Key`` or ``Authorization: Bearer KEY`` (401 otherwise; the page and ``/health`` stay
-    open); ``cors_origins``: web origins (``https://gate.example.com``, or ``*``) whose pages may call the API
+    section; None: :func:`default_reader`). ``max_upload_mb``: largest request body accepted (MB);
+    ``max_images``: most photos per request; ``api_key``: when set, ``POST /v1/read`` and ``GET /v1/events``
+    want it in header ``X-API-Key`` or ``Authorization: Bearer KEY`` (401 otherwise; the page and ``/health``
+    stay open); ``cors_origins``: web origins (``https://gate.example.com``, or ``*``) whose pages may call the API
     from a browser; ``events``: the SQLite outbox a ``plateforge stream`` writes, searched by ``GET /v1/events``
     (created empty when missing, so the server may start before the stream)."""
     if max_upload_mb <= 0 or max_images < 1:
