@@ -129,9 +129,10 @@ def read(
         console.print("[red]error:[/red] give --int8 (the bundled INT8 detector) or --detector, not both")
         raise typer.Exit(EXIT_BAD_INPUT)
     if int8:
+        from plateforge.runtime.detector import INT8_DETECTOR
         from plateforge.runtime.session import bundled_model
 
-        detector = bundled_model("detector_int8.onnx")
+        detector = bundled_model(INT8_DETECTOR)
     if fmt not in ("jsonl", "table", "csv"):
         console.print(f"[red]error:[/red] --format must be jsonl, table or csv, got {fmt!r}")
         raise typer.Exit(EXIT_BAD_INPUT)

@@ -35,11 +35,12 @@ def bench_images(folder: str | Path | None, scenes: int, seed: int = 7, plates: 
 
 def model_sets() -> dict[str, dict]:
     """The bundled model sets: FP32, and INT8 (QAT detector; the recognizer stays FP32, faster here)."""
+    from plateforge.runtime.detector import INT8_DETECTOR
     from plateforge.runtime.session import bundled_model
 
     return {
         "fp32": {"detector": bundled_model("detector.onnx")},
-        "int8": {"detector": bundled_model("detector_int8.onnx")},
+        "int8": {"detector": bundled_model(INT8_DETECTOR)},
     }
 
 

@@ -63,6 +63,7 @@ def quant_report(out: str | Path, calib: str | Path, scenes: int = 100, crops: i
     from plateforge.eval.det_eval import evaluate_detector, synthetic_scenes
     from plateforge.ops.boxes import letterbox
     from plateforge.runtime.corners import CornerRegressor
+    from plateforge.runtime.detector import INT8_DETECTOR
     from plateforge.runtime.recognizer import PlateRecognizer
     from plateforge.runtime.session import bundled_model
 
@@ -71,7 +72,7 @@ def quant_report(out: str | Path, calib: str | Path, scenes: int = 100, crops: i
     report: dict[str, dict] = {"detector": {}, "corners": {}, "recognizer": {}}
 
     frame, _ = next(synthetic_scenes(1, seed=4242))
-    det_variants = _variants(bundled_model("detector.onnx"), out, calib, bundled_model("detector_int8.onnx"))
+    det_variants = _variants(bundled_model("detector.onnx"), out, calib, bundled_model(INT8_DETECTOR))
     for name, path in det_variants.items():
         rep = evaluate_detector(path, det_data, scenes=0 if det_data else scenes, threads=1)
         square = letterbox(frame, rep["input_size"])[0][None]

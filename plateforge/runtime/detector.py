@@ -16,6 +16,7 @@ from plateforge.runtime.spec import ModelSpec
 from plateforge.types import Detection
 
 DEFAULT_DETECTOR = "detector.onnx"
+INT8_DETECTOR = "detector_int8.onnx"  # bundled: the same detector trained with QAT, exported as QDQ INT8
 TILE_OVERLAP = 0.3  # each tile 1.3 times a plain grid cell, so a small plate lies whole inside at least one
 TILE_MAX_HEIGHT = 16.0  # a tile's plate is kept only if lower than this at the whole image's letterbox scale (px)
 TILE_EDGE = 2.0  # px: a tile's box this close to an edge the tile shares with its neighbour is a cut plate

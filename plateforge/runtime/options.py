@@ -57,9 +57,10 @@ class ReaderOptions:
 def make_alpr(r: ReaderOptions):
     """The reader a site config asks for."""
     from plateforge.runtime.alpr import ALPR, FIT_FORMATS
+    from plateforge.runtime.detector import INT8_DETECTOR
     from plateforge.runtime.session import bundled_model
 
-    detector = r.detector or (str(bundled_model("detector_int8.onnx")) if r.int8 else None)
+    detector = r.detector or (str(bundled_model(INT8_DETECTOR)) if r.int8 else None)
     corners = None if r.corners == "head" else r.corners
     return ALPR(
         detector=detector,

@@ -183,13 +183,16 @@ class PlateRecognizer:
         if small_specialist == "auto":
             small_specialist = bundled_model(SMALL_SPECIALIST) if model is None else None
         self.small_specialist = None if small_specialist is None else load(small_specialist, "small plates")
-        self.region_mask = None if regions is None else allowed_regions(regions, self.spec.regions, self.path)
+        self.region_mask = self._region_mask(regions)
+
+    def _region_mask(self, regions: str | Sequence[str] | None) -> np.ndarray | None:
+        return None if regions is None else allowed_regions(regions, self.spec.regions, self.path)
 
     def with_regions(self, regions: str | Sequence[str] | None) -> PlateRecognizer:
         """A copy that places plates among ``regions`` only (as ``regions=`` at construction; None: every
         region), sharing this recognizer's sessions and specialists: cheap enough for one request."""
         other = copy.copy(self)
-        other.region_mask = None if regions is None else allowed_regions(regions, self.spec.regions, self.path)
+        other.region_mask = self._region_mask(regions)
         return other
 
     def preprocess(self, crop: np.ndarray) -> np.ndarray:
