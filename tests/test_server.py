@@ -188,8 +188,10 @@ def test_events_a_stream_stored_are_searched(alpr, tmp_path):
     assert guarded.get("/v1/events").status_code == 401
     box = Outbox(path)
     passes = [("gate-1", "A12345"), ("gate-1", "B777"), ("exit", "a12999"), ("exit", None)]
-    for k, (camera, text) in enumerate(passes):
-        box.put({"event_id": f"e{k}", "camera": camera, "text": text, "best_crop_jpeg": "Zm9v"})
+    lists = [[{"list": "residents"}], [{"list": "watch"}, {"list": "residents"}], [], None]  # None: older events
+    for k, ((camera, text), matched) in enumerate(zip(passes, lists, strict=True)):
+        event = {"event_id": f"e{k}", "camera": camera, "text": text, "best_crop_jpeg": "Zm9v"}
+        box.put(event | ({"lists": matched} if matched is not None else {}))
     box.close()
     client = TestClient(create_app(alpr, events=path))
     ids = lambda r: [e["event_id"] for e in r.json()["events"]]  # noqa: E731
@@ -200,6 +202,8 @@ def test_events_a_stream_stored_are_searched(alpr, tmp_path):
     assert ids(client.get("/v1/events?text=b777")) == ["e1"]
     assert ids(client.get("/v1/events?text=A1_345")) == []  # _ and % are not wildcards
     assert ids(client.get("/v1/events?limit=1")) == ["e3"]
+    assert ids(client.get("/v1/events?list=residents")) == ["e1", "e0"]
+    assert ids(client.get("/v1/events?list=watch")) == ["e1"] and ids(client.get("/v1/events?list=*")) == ["e1", "e0"]
     assert client.get("/v1/events?limit=1&crops=true").json()["events"][0]["best_crop_jpeg"] == "Zm9v"
     now = time.time()
     assert ids(client.get(f"/v1/events?since={now + 60}")) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -250,6 +251,20 @@ def test_video_signs_stand_on_the_background_and_leave_the_passes_alone(tmp_path
     assert np.abs(first[0].astype(int) - first[1].astype(int)).max() > 60  # painted signs, not codec noise
 
 
+def test_video_vehicles_stand_still_halfway_for_stop_s(tmp_path):
+    from plateforge.synth.video import VideoOptions, make_video, read_ground_truth
+
+    opts = VideoOptions(width=480, height=270, passes=2, seed=5, plate_height=(20, 30), overlap=0.0)
+    make_video(tmp_path / "moving", opts)
+    make_video(tmp_path / "stopping", replace(opts, stop_s=1.0))
+    (_, moving), (frames, stopping) = read_ground_truth(tmp_path / "moving"), read_ground_truth(tmp_path / "stopping")
+    for a, b in zip(moving, stopping, strict=True):
+        assert (b["text"], b["stop"], b["frames"]) == (a["text"], 25, a["frames"] + 25)
+    boxes = [tuple(p["box"]) for fr in frames for p in fr["plates"] if p["pass"] == 0]
+    still = max(sum(1 for _ in g) for _, g in itertools.groupby(boxes))
+    assert still >= 25  # one second at 25 frames/s in the same place
+
+
 def test_stream_gives_one_event_per_pass_and_votes_better_than_single_frames(video, tmp_path):
     from plateforge.eval.stream_eval import score_stream
     from plateforge.runtime.alpr import ALPR
@@ -459,6 +474,55 @@ def test_a_plate_hidden_for_a_moment_gives_one_event(merge_s, events):
     assert out[0].text == "ZH12345" and out[0].first_frame == 0
     if events == 1:
         assert out[0].last_frame == 39 and out[0].frames == 20 and out[0].dwell_s == pytest.approx(39 / 25)
+
+
+def _events(proc, frames: int, fps: float = 25.0) -> list[tuple[int, object]]:
+    """(frame index at which it came out, event) for every event of ``frames`` scripted frames."""
+    out = []
+    for f in frames_of(frames, fps):
+        out += [(f.index, e) for e in proc.process(f)]
+    return out + [(frames, e) for e in proc.finish()]
+
+
+def test_a_vehicle_waiting_at_a_barrier_is_sent_while_in_view():
+    """Without max_delay_s the event waits for the vehicle to leave; with it, the event goes out as soon as
+    two reads agree (frame 6), once, and the rest of the pass makes no second event."""
+    from plateforge.stream.pipeline import CameraProcessor, EventOptions
+
+    script = {i: [((40.0, 40.0, 90.0, 52.0), "ZH12345")] for i in range(200)}  # 8 s in front of the camera
+    late = _events(CameraProcessor("cam", ScriptedReader(script)), 250)
+    assert [(e.in_view, e.last_frame) for _, e in late] == [(False, 199)] and late[0][0] > 199  # after it left
+    proc = CameraProcessor("cam", ScriptedReader(script), events=EventOptions(max_delay_s=3.0))
+    early = _events(proc, 250)
+    assert [(f, e.text, e.in_view, e.first_frame, e.last_frame, e.frames) for f, e in early] == [
+        (6, "ZH12345", True, 0, 6, 7)
+    ]
+    assert early[0][1].to_dict()["in_view"] is True and early[0][1].event_id == late[0][1].event_id
+
+
+def test_an_unsettled_pass_is_sent_after_max_delay_s():
+    from plateforge.stream.pipeline import CameraProcessor, EventOptions, OcrOptions
+
+    script = {i: [((40.0, 40.0, 90.0, 52.0), "ZH12345")] for i in range(200)}
+    proc = CameraProcessor(
+        "cam", ScriptedReader(script), ocr=OcrOptions(settle_reads=99), events=EventOptions(max_delay_s=2.0)
+    )
+    assert [(f, e.in_view) for f, e in _events(proc, 250)] == [(50, True)]  # 2 s at 25 frames/s
+
+
+def test_a_pass_sent_early_stays_one_event_when_its_plate_is_hidden_and_back():
+    from plateforge.stream.pipeline import CameraProcessor, EventOptions, OcrOptions
+
+    # hidden for 20 frames (0.8 s < merge_s) after it was sent: the second track continues the pass
+    script = {i: [((10.0 + i, 40.0, 60.0 + i, 52.0), "ZH12345")] for i in range(30)}
+    script |= {i: [((120.0, 40.0, 170.0, 52.0), "ZH12345")] for i in range(50, 120)}
+    proc = CameraProcessor("cam", ScriptedReader(script), events=EventOptions(max_delay_s=3.0))
+    assert [(f, e.first_frame) for f, e in _events(proc, 200)] == [(6, 0)]
+    # hidden before it settled: the second track sends the whole pass, from the first track's first frame
+    script = {i: [((10.0 + i, 40.0, 60.0 + i, 52.0), "ZH12345")] for i in range(4)}
+    script |= {i: [((120.0, 40.0, 170.0, 52.0), "ZH12345")] for i in range(20, 120)}
+    proc = CameraProcessor("cam", ScriptedReader(script), ocr=OcrOptions(every=5), events=EventOptions(max_delay_s=3.0))
+    assert [(f, e.first_frame, e.frames, e.in_view) for f, e in _events(proc, 200)] == [(25, 0, 10, True)]
 
 
 @pytest.mark.parametrize("plate_check, texts", [(0.05, ["ZH12345"]), (None, ["ZH12345", "EXIT"])])

@@ -261,4 +261,4 @@ def test_repeated_sink_types_get_stable_numbered_names(tmp_path):
         str(tmp_path / "b.jsonl"),
         {"type": "jsonl", "path": "c.jsonl", "name": "audit"},
     ]
-    assert [s.name for s in _make_sinks(specs)] == ["jsonl", "jsonl-2", "audit"]
+    assert [s.name for s, _ in _make_sinks(specs)] == ["jsonl", "jsonl-2", "audit"]

@@ -41,6 +41,21 @@ def stream(
         Path | None, typer.Option(help="Ultralytics YOLO ONNX: search plates inside cars, buses, trucks, bikes only.")
     ] = None,
     regions: Regions = None,
+    plate_list: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--list",
+            help="Plate list NAME=PATH (plain text or CSV with a 'plate' column); events name the entries they "
+            "match, within one edit. Repeat for more lists.",
+        ),
+    ] = None,
+    max_delay: Annotated[
+        float | None,
+        typer.Option(
+            help="Send each pass's event while its plate is in view: once its reads agree, or this many "
+            "seconds after it was first seen (a vehicle waiting at a barrier)."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Do not print events on stdout.")] = False,
     save_crops: Annotated[
         Path | None, typer.Option(help="Write each event's best plate crop here as <camera>_<text>_<event_id>.jpg.")
@@ -51,7 +66,7 @@ def stream(
     at least once. Ctrl-C ends live streams cleanly."""
     from plateforge.specs import selector_items
     from plateforge.stream.app import run_site
-    from plateforge.stream.config import CameraConfig, MetricsOptions, OutboxOptions, load_site_config
+    from plateforge.stream.config import CameraConfig, ListOptions, MetricsOptions, OutboxOptions, load_site_config
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_site_config(config)
@@ -64,6 +79,13 @@ def stream(
     for i, src in enumerate(sources):
         cfg.cameras.append(CameraConfig(names[i] if names else camera_name(src), src, every, max_fps, realtime))
     cfg.sinks += list(sink or [])
+    for item in plate_list or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--list {item!r}: expected NAME=PATH, e.g. residents=residents.csv")
+        cfg.lists.append(ListOptions(name, path))
+    if max_delay is not None:
+        cfg.events = dataclasses.replace(cfg.events, max_delay_s=max_delay)
     if outbox is not None:
         cfg.outbox = OutboxOptions(str(outbox))
     if metrics_port is not None:

@@ -176,6 +176,9 @@ def video(
     signs: Annotated[
         int, typer.Option(help="Rounds of signs and plate-like text (1-4 each) on the background, in every frame.")
     ] = 0,
+    stop_s: Annotated[
+        float, typer.Option(help="Seconds each vehicle stands still halfway along its path, as at a barrier.")
+    ] = 0.0,
     regions: Regions = None,
     seed: Seed = 0,
     overwrite: Overwrite = False,
@@ -185,7 +188,15 @@ def video(
     from plateforge.synth.video import VideoOptions, make_video
 
     opts = VideoOptions(
-        width=width, height=height, fps=fps, passes=passes, overlap=overlap, regions=regions, seed=seed, signs=signs
+        width=width,
+        height=height,
+        fps=fps,
+        passes=passes,
+        overlap=overlap,
+        regions=regions,
+        seed=seed,
+        signs=signs,
+        stop_s=stop_s,
     )
     info = make_video(out, opts, overwrite)
     console.print(f"wrote {info['video']}: {info['frames']} frames, {info['passes']} passes, {fps:g} fps")

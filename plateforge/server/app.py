@@ -250,6 +250,9 @@ def create_app(
             until: str | None = Query(None, description="Stored before this time: ISO 8601 or Unix seconds."),
             limit: int = Query(100, ge=1, le=1000, description="At most this many events, newest first."),
             crops: bool = Query(False, description="Include each event's best plate crop (base64 JPEG)."),
+            plate_list: str | None = Query(
+                None, alias="list", description="Events that matched this plate list of the stream (* for any)."
+            ),
         ):
             """Vehicle passes a ``plateforge stream`` stored, newest first (``{"events": [...]}``, each the
             ``plateforge.plate_event/1`` JSON plus ``stored``, its Unix time in the outbox)."""
@@ -257,7 +260,7 @@ def create_app(
                 return error(401, unauthorized)
             try:
                 times = [_unix_time(v, k) for k, v in (("since", since), ("until", until))]
-                found = find_events(events, camera, text, *times, limit)
+                found = find_events(events, camera, text, *times, limit, plate_list)
             except ValueError as e:
                 return error(400, str(e))
             if not crops:

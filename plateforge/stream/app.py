@@ -18,19 +18,30 @@ from plateforge.stream.sources import FrameSource
 log = logging.getLogger(__name__)
 
 
-def _make_sinks(specs: list) -> list:
-    """Sinks with stable names: the type (as :func:`make_sink` names it), then ``type-2``, ``type-3``... for
-    repeats, unless the config names a sink itself (the outbox keys deliveries by name, so a restart with the
-    same config resumes each sink where it was)."""
+def _make_sinks(specs: list, lists: list[str] | None = None) -> list[tuple[object, list[str] | None]]:
+    """(sink, only_lists) per spec. Sinks get stable names: the type (as :func:`make_sink` names it), then
+    ``type-2``, ``type-3``... for repeats, unless the config names a sink itself (the outbox keys deliveries
+    by name, so a restart with the same config resumes each sink where it was). ``only_lists`` (a dict
+    spec's key) must name lists of ``lists`` or be ``"*"``."""
     seen: dict[str, int] = {}
     sinks = []
     for spec in specs:
+        only = None
+        if isinstance(spec, dict) and "only_lists" in spec:
+            spec = dict(spec)
+            only = spec.pop("only_lists")
+            only = [only] if isinstance(only, str) else list(only or [])
+            unknown = sorted(set(only) - set(lists or []) - {"*"})
+            if unknown or not only:
+                raise ValueError(
+                    f"sink {spec!r}: only_lists {only} must name the site's lists {sorted(lists or [])} or '*'"
+                )
         sink = make_sink(spec)
         if not (isinstance(spec, dict) and spec.get("name")):
             seen[sink.name] = seen.get(sink.name, 0) + 1
             if seen[sink.name] > 1:
                 sink.name = f"{sink.name}-{seen[sink.name]}"
-        sinks.append(sink)
+        sinks.append((sink, only))
     return sinks
 
 
@@ -67,11 +78,18 @@ def run_site(
     if hasattr(alpr, "warm_up"):
         alpr.warm_up()  # live cameras' first frames should not pay ONNX Runtime's first runs
     vehicles = make_vehicles(cfg.reader)
+    names = [pl.name for pl in cfg.lists]
+    if len(set(names)) != len(names):
+        raise ValueError(f"plate list names must be unique, got {names}")
+    lists = [pl.load() for pl in cfg.lists]
+    sinks = _make_sinks(cfg.sinks, names)
     outbox = Outbox(cfg.outbox.path)
-    sinks = _make_sinks(cfg.sinks)
-    dispatchers = [Dispatcher(outbox, s, on_result=metrics.sink_result if metrics else None).start() for s in sinks]
+    on_result = metrics.sink_result if metrics else None
+    dispatchers = [Dispatcher(outbox, s, on_result=on_result, only_lists=only).start() for s, only in sinks]
     processors = {
-        c.id: CameraProcessor(c.id, alpr, cfg.tracker, cfg.ocr, cfg.events, metrics=metrics, vehicles=vehicles)
+        c.id: CameraProcessor(
+            c.id, alpr, cfg.tracker, cfg.ocr, cfg.events, metrics=metrics, vehicles=vehicles, lists=lists
+        )
         for c in cfg.cameras
     }
     try:

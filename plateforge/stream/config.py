@@ -6,9 +6,12 @@
     reader: {int8: true, threads: 2, fast_resize: true}      # detector / recognizer / corners paths optional
     tracker: {high: 0.45, low: 0.15, max_lost: 12}
     ocr: {every: 6, settle_reads: 2, max_reads: 12}
-    events: {min_hits: 3, crops: true}
+    events: {min_hits: 3, crops: true, max_delay_s: 2.0}   # max_delay_s: send while the plate is in view
+    lists:                                                  # events name the entries they match
+      - {name: residents, path: residents.csv, max_edits: 1}
     outbox: {path: plateforge_events.sqlite}
     sinks:
+      - {type: webhook, url: "http://gate-controller/open", only_lists: [residents]}
       - {type: kafka, bootstrap: "broker:9092", topic: plates}
       - {type: mqtt, host: broker, port: 1883, topic: site/plates}
       - {type: webhook, url: "https://example.com/hook"}
@@ -50,6 +53,26 @@ class OutboxOptions:
 
 
 @dataclass(frozen=True)
+class ListOptions:
+    """A plate list (:mod:`plateforge.runtime.plate_lists`): ``name`` (events and ``only_lists`` of sinks
+    use it), ``path`` (plain text or CSV); ``max_edits``, ``fuzzy_from`` and ``confusables`` for the
+    matching."""
+
+    name: str
+    path: str
+    max_edits: int = 1
+    fuzzy_from: int = 5
+    confusables: bool = True
+
+    def load(self):
+        from plateforge.runtime.plate_lists import PlateList
+
+        return PlateList(
+            self.name, self.path, max_edits=self.max_edits, confusables=self.confusables, fuzzy_from=self.fuzzy_from
+        )
+
+
+@dataclass(frozen=True)
 class MetricsOptions:
     """``port``: serve Prometheus metrics there (None: no endpoint)."""
 
@@ -67,6 +90,7 @@ class SiteConfig:
     ocr: OcrOptions = OcrOptions()
     events: EventOptions = EventOptions()
     source: SourceOptions = SourceOptions()
+    lists: list[ListOptions] = field(default_factory=list)
     outbox: OutboxOptions = OutboxOptions()
     sinks: list = field(default_factory=list)
     metrics: MetricsOptions = MetricsOptions()

@@ -11,6 +11,10 @@ Schema ``plateforge.plate_event/1`` (all times in seconds; boxes xyxy pixels; co
      "best": {"frame": 350, "box": [...], "corners": [...], "detection_score": 0.91, "confidence": 0.99},
      "best_crop_jpeg": "<base64 JPEG of the rectified plate, BGR source>" | null,
      "vehicle": {"label": "car", "score": 0.88, "box": [...]} | null,   (with a vehicle model)
+     "in_view": false,          (true: sent while the plate was still in view, ``events.max_delay_s``;
+                                 last_seen, dwell_s, last_frame and frames are then as of that moment)
+     "lists": [{"list": "residents", "plate": "A 12345", "text": "A12345", "edits": 0,
+                "region": "uae-dubai", "label": "Villa 12"}],   (the site's plate lists the pass matched)
      "producer": "plateforge/0.1.0"}
 
 ``first_seen`` / ``last_seen`` are the source's clock: the position in a video file or image folder, Unix
@@ -89,6 +93,8 @@ class PlateEvent:
     best: dict
     best_crop_jpeg: str | None = None
     vehicle: dict | None = None
+    in_view: bool = False
+    lists: tuple[dict, ...] = ()
     schema: str = SCHEMA
     producer: str = f"plateforge/{__version__}"
 
@@ -96,4 +102,5 @@ class PlateEvent:
         d = asdict(self)
         d["candidates"] = [list(c) for c in self.candidates]
         d["char_confidences"] = list(self.char_confidences)
+        d["lists"] = [dict(m) for m in self.lists]
         return d

@@ -134,7 +134,9 @@ class Outbox:
 class Dispatcher:
     """Delivers one sink's pending events from the outbox in a background thread: batches in order,
     exponential backoff with jitter on failure (``backoff_start`` doubling to ``backoff_max`` seconds).
-    ``on_result(sink, delivered, error, backlog)`` reports each attempt (metrics)."""
+    ``on_result(sink, delivered, error, backlog)`` reports each attempt (metrics). ``only_lists``: send only
+    events that matched one of these plate lists (``"*"``: any list); the others are marked delivered
+    unsent."""
 
     def __init__(
         self,
@@ -144,11 +146,13 @@ class Dispatcher:
         backoff_start: float = 0.5,
         backoff_max: float = 30.0,
         on_result: Callable[[str, int, str | None, int], None] | None = None,
+        only_lists: list[str] | None = None,
     ):
         self.outbox, self.sink, self.batch = outbox, sink, batch
+        self.only_lists = set(only_lists) if only_lists is not None else None
         self.backoff_start, self.backoff_max = backoff_start, backoff_max
         self.on_result = on_result
-        self.delivered = self.failures = 0
+        self.delivered = self.skipped = self.failures = 0
         self.last_error: str | None = None
         outbox.register_sink(sink.name)
         self._wake = threading.Event()
@@ -172,11 +176,14 @@ class Dispatcher:
                 if not rows:
                     self._wake.wait(0.5)
                     continue
-                self.sink.send([e for _, e in rows])
+                events = [e for _, e in rows if self._wanted(e)]
+                if events:
+                    self.sink.send(events)
                 self.outbox.mark_delivered(self.sink.name, [s for s, _ in rows])
-                self.delivered += len(rows)
+                self.delivered += len(events)
+                self.skipped += len(rows) - len(events)
                 backoff = self.backoff_start
-                self._report(len(rows), None)
+                self._report(len(events), None)
             except Exception as e:  # a sink failure is retried, never fatal
                 self.failures += 1
                 self.last_error = f"{type(e).__name__}: {e}"
@@ -186,6 +193,12 @@ class Dispatcher:
                 self._report(0, self.last_error)
                 self._stop.wait(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, self.backoff_max)
+
+    def _wanted(self, event: dict) -> bool:
+        if self.only_lists is None:
+            return True
+        names = {m.get("list") for m in event.get("lists") or []}
+        return bool(names) and ("*" in self.only_lists or bool(names & self.only_lists))
 
     def _report(self, n: int, error: str | None) -> None:
         if self.on_result is not None:
@@ -218,11 +231,13 @@ def find_events(
     since: float | None = None,
     until: float | None = None,
     limit: int = 100,
+    plate_list: str | None = None,
 ) -> list[dict]:
     """Events stored in the outbox at ``path``, newest first, read through a read-only connection (a running
     stream may keep writing). ``camera``: that camera's only; ``text``: plates read so, letters in any case,
     ``*`` matching any run of characters (``A12*``); ``since`` / ``until``: stored from / before these Unix
-    times (seconds); ``limit``: at most this many. Raises ValueError naming a file that is not an outbox."""
+    times (seconds); ``limit``: at most this many; ``plate_list``: events that matched this plate list
+    (``"*"``: any). Raises ValueError naming a file that is not an outbox."""
     if not Path(path).is_file():
         raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
     where, args = [], []
@@ -233,6 +248,13 @@ def find_events(
         where.append("upper(text) LIKE ? ESCAPE '\\'")
         escaped = text.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         args.append(escaped.replace("*", "%"))
+    if plate_list is not None:
+        matched = "SELECT 1 FROM json_each(payload, '$.lists') AS m"
+        if plate_list == "*":
+            where.append(f"EXISTS ({matched})")
+        else:
+            where.append(f"EXISTS ({matched} WHERE json_extract(m.value, '$.list') = ?)")
+            args.append(plate_list)
     if since is not None:
         where.append("created >= ?")
         args.append(since)

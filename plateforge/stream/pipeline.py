@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from plateforge.runtime.plate_lists import match_lists
 from plateforge.runtime.vehicles import plates_in_vehicles
 from plateforge.stream.events import PlateEvent, direction, event_id, jpeg_b64, utc_iso
 from plateforge.stream.sources import Frame, FrameSource
@@ -48,12 +49,17 @@ class EventOptions:
     """``min_hits``: detections a track needs to become an event (shorter ones are noise); ``crops``: put
     the best rectified crop (base64 JPEG) in the event; ``merge_s``: an ended track waits this long (source
     clock, seconds) for a later track of the same camera whose voted text is within ``merge_edits`` edits,
-    and the two become one pass (a plate hidden for a moment by another vehicle); 0 emits at once."""
+    and the two become one pass (a plate hidden for a moment by another vehicle); 0 emits at once.
+    ``max_delay_s``: send a pass's event while its plate is still in view, as soon as its reads settle
+    (``OcrOptions.settle_reads`` agree at ``settle_conf``) or this many seconds (source clock) after it was
+    first seen, whichever comes first; the rest of the pass then makes no second event. None: send it when
+    the pass ends, which for a vehicle waiting at a barrier is only after the barrier opened."""
 
     min_hits: int = 3
     crops: bool = True
     merge_s: float = 1.5
     merge_edits: int = 1
+    max_delay_s: float | None = None
 
 
 @dataclass
@@ -80,6 +86,7 @@ class TrackState:
     settled: bool = False
     vehicle_votes: dict = field(default_factory=dict)  # label → summed score (vehicle stage)
     vehicle: dict | None = None  # the last vehicle the plate was found in
+    sent: bool = False  # its event went out while the plate was in view (``EventOptions.max_delay_s``)
 
 
 def _clear_of_border(box, shape, margin: float = 4.0) -> bool:
@@ -97,7 +104,8 @@ class CameraProcessor:
     (its detector, corners and recognizer are used). ``on_read(camera, track_id, frame_index, read)`` sees
     every OCR read (for measurements). ``vehicles``: an optional
     :class:`~plateforge.runtime.vehicles.VehicleDetector`; plates are then searched inside vehicle boxes only
-    and each event names its vehicle."""
+    and each event names its vehicle. ``lists``: :class:`~plateforge.runtime.plate_lists.PlateList` s each
+    event is matched against (its voted text, then its other whole-text candidates)."""
 
     def __init__(
         self,
@@ -109,8 +117,10 @@ class CameraProcessor:
         metrics=None,
         on_read: ReadHook | None = None,
         vehicles=None,
+        lists: list | None = None,
     ):
         self.camera, self.alpr, self.ocr, self.event_options = camera, alpr, ocr, events
+        self.lists = list(lists or [])
         self.tracker = PlateTracker(tracker or TrackerOptions())
         self.metrics, self.on_read, self.vehicles = metrics, on_read, vehicles
         self.states: dict[int, TrackState] = {}
@@ -168,9 +178,10 @@ class CameraProcessor:
             for (track, _, st), read, crop in zip(to_read, reads, crops, strict=True):
                 self._add_read(track, st, read, crop, frame)
         t3 = time.perf_counter()
+        events = self._send_early(matched, frame) if self.event_options.max_delay_s is not None else []
         for t in ended:
             self._end(t)
-        events = self._release(frame.t)
+        events += self._release(frame.t)
         self.step += 1
         if self.metrics is not None:
             m = self.metrics
@@ -209,6 +220,41 @@ class CameraProcessor:
         if voted is not None and voted.agree >= o.settle_reads and voted.confidence >= o.settle_conf:
             st.settled = True
 
+    def _send_early(self, matched: list, frame: Frame) -> list[PlateEvent]:
+        """Events of live tracks that settled or were first seen ``max_delay_s`` ago (see
+        :class:`EventOptions`). A track that continues a held pass (within the merge window and edits) sends
+        that pass with it, or nothing when the pass was sent already."""
+        o = self.event_options
+        out = []
+        for track, _ in matched:
+            st = self.states.get(track.id)
+            if st is None or st.sent or track.hits < o.min_hits:
+                continue
+            if not (st.settled or frame.t - st.first_t >= o.max_delay_s):
+                continue
+            voted = st.vote.result()
+            if voted is None:
+                continue
+            st.sent = True
+            prior = next((h for h in self.held if self._continues(h, st, voted.text)), None)
+            if prior is not None and prior.sent:
+                continue
+            st.track_id, st.first_frame, st.last_frame, st.hits = track.id, track.first_frame, frame.index, track.hits
+            if prior is not None:
+                self.held.remove(prior)
+            e = self._event(_merge(prior, st) if prior is not None else st, in_view=True)
+            if e is not None:
+                out.append(e)
+        return out
+
+    def _continues(self, held: TrackState, st: TrackState, text: str) -> bool:
+        """Whether ``st`` (voted ``text``) started within ``held``'s merge window with a text close to its."""
+        o = self.event_options
+        hv = held.vote.result()
+        if hv is None:
+            return False
+        return st.first_t - held.last_t <= o.merge_s and edit_distance(hv.text, text) <= o.merge_edits
+
     def _end(self, track: Track) -> None:
         """A track ended: merge it with a held pass of similar text, then hold it for ``merge_s``."""
         st = self.states.pop(track.id, None)
@@ -216,13 +262,9 @@ class CameraProcessor:
             return
         st.track_id, st.first_frame, st.last_frame, st.hits = track.id, track.first_frame, track.last_frame, track.hits
         voted = st.vote.result()
-        o = self.event_options
         if voted is not None:
-            for h in self.held:
-                hv = h.vote.result()  # None for a held track without votes (a sign the plate check rejected)
-                if hv is None:
-                    continue
-                if st.first_t - h.last_t <= o.merge_s and edit_distance(hv.text, voted.text) <= o.merge_edits:
+            for h in self.held:  # a held track without votes (a sign the plate check rejected) continues nothing
+                if self._continues(h, st, voted.text):
                     self.held.remove(h)
                     st = _merge(h, st)
                     break
@@ -253,8 +295,9 @@ class CameraProcessor:
                 return True
         return False
 
-    def _event(self, st: TrackState) -> PlateEvent | None:
-        if st.hits < self.event_options.min_hits:
+    def _event(self, st: TrackState, in_view: bool = False) -> PlateEvent | None:
+        """The event of pass ``st``; None when it is too short, has no vote, or was sent while in view."""
+        if st.hits < self.event_options.min_hits or (st.sent and not in_view):
             return None
         voted = st.vote.result()
         if voted is None:
@@ -287,7 +330,15 @@ class CameraProcessor:
             best=st.best or {},
             best_crop_jpeg=jpeg_b64(st.best_crop) if self.event_options.crops else None,
             vehicle=_vehicle(st),
+            in_view=in_view,
+            lists=self._list_matches(voted),
         )
+
+    def _list_matches(self, voted) -> tuple[dict, ...]:
+        if not self.lists:
+            return ()
+        texts = [voted.text] + [t for t, _ in voted.candidates if t != voted.text]
+        return tuple(m.to_dict() for m in match_lists(self.lists, texts, voted.region))
 
     def finish(self) -> list[PlateEvent]:
         """End of stream: every live and held track becomes an event (when long enough)."""
@@ -329,6 +380,7 @@ def _merge(a: TrackState, b: TrackState) -> TrackState:
         k: a.vehicle_votes.get(k, 0.0) + b.vehicle_votes.get(k, 0.0) for k in {*a.vehicle_votes, *b.vehicle_votes}
     }
     m.vehicle = b.vehicle or a.vehicle
+    m.sent = a.sent or b.sent
     return m
 
 

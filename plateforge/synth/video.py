@@ -39,7 +39,9 @@ class VideoOptions:
     (speed); plate height in pixels at its largest; max |yaw| and |roll| in degrees; probability that a pass
     starts before the previous one has left; regions selector (None: all); seed; ``signs``: rounds of signs,
     badges and plate-like text (1-4 each, as the scene generator's distractors) painted on the background, so
-    they stand in every frame, as a car park's signage does (0: none; the rest of the video stays the same)."""
+    they stand in every frame, as a car park's signage does (0: none; the rest of the video stays the same);
+    ``stop_s``: seconds each vehicle stands still halfway along its path, as at a barrier (0: none; the
+    passes are otherwise those of 0, each longer by the stop)."""
 
     width: int = 1920
     height: int = 1080
@@ -53,12 +55,13 @@ class VideoOptions:
     regions: str | None = None
     seed: int = 0
     signs: int = 0
+    stop_s: float = 0.0
 
 
 @dataclass(frozen=True)
 class Pass:
     """One vehicle crossing the view. Frames are video frame indices; ``direction`` is where the plate moves
-    on screen (up, down, left, right)."""
+    on screen (up, down, left, right). ``frames`` includes ``stop``, the frames it stands still halfway."""
 
     index: int
     text: str
@@ -73,6 +76,7 @@ class Pass:
     yaw: float
     roll: float
     body: tuple[int, int, int]
+    stop: int = 0
 
 
 def _plan(opts: VideoOptions, rng: np.random.Generator) -> tuple[list[Pass], list[RenderedPlate]]:
@@ -83,7 +87,8 @@ def _plan(opts: VideoOptions, rng: np.random.Generator) -> tuple[list[Pass], lis
         spec = specs[int(rng.integers(0, len(specs)))]
         plate = render_plate(spec, rng, height=96)
         motion = MOTIONS[int(rng.integers(0, len(MOTIONS)))]
-        frames = max(2, round(rng.uniform(*opts.seconds) * opts.fps))
+        stop = round(opts.stop_s * opts.fps)
+        frames = max(2, round(rng.uniform(*opts.seconds) * opts.fps)) + stop
         direction = {"approach": "down", "recede": "up"}.get(motion, "right" if rng.random() < 0.5 else "left")
         passes.append(
             Pass(
@@ -100,6 +105,7 @@ def _plan(opts: VideoOptions, rng: np.random.Generator) -> tuple[list[Pass], lis
                 yaw=float(rng.uniform(-opts.max_yaw, opts.max_yaw)),
                 roll=float(rng.uniform(-opts.max_roll, opts.max_roll)),
                 body=tuple(int(v) for v in rng.integers(20, 235, 3)),
+                stop=stop,
             )
         )
         plates.append(plate)
@@ -113,7 +119,9 @@ def _plan(opts: VideoOptions, rng: np.random.Generator) -> tuple[list[Pass], lis
 
 def _quad_at(p: Pass, plate: RenderedPlate, f: int, w: int, h: int) -> np.ndarray:
     """Plate corners (TL, TR, BR, BL px) of pass ``p`` at video frame ``f``; may lie partly off-screen."""
-    s = (f - p.start) / max(p.frames - 1, 1)  # 0..1 along the path
+    moving, k = p.frames - p.stop, f - p.start
+    k = k if k < moving // 2 else max(moving // 2, k - p.stop)  # stands still halfway for ``stop`` frames
+    s = k / max(moving - 1, 1)  # 0..1 along the path
     aspect = plate.image.shape[1] / plate.image.shape[0]
     if p.motion == "cross":
         ph = p.height_px

@@ -1,0 +1,195 @@
+"""Plate lists (allow, deny, watch): match read plates against lists of known plates, forgiving the slips
+a reader makes.
+
+A list file is plain text, one plate per line (``#`` starts a comment), or CSV with a header that has a
+``plate`` column and optionally ``region`` (``uae-dubai``; ``uae`` matches every emirate) and ``label``
+(shown with the match, e.g. an owner or a unit)::
+
+    plate,region,label
+    A 12345,uae-dubai,Villa 12
+    ZH 123456,ch,visitor
+
+Plates compare without case, spaces or dashes. ``max_edits`` allows that many edits (Levenshtein, via
+rapidfuzz) to entries of ``fuzzy_from`` characters or more (shorter ones, such as ``A1``, must match in
+full: one edit is half of them), and ``confusables`` also lets the characters a reader confuses stand for
+each other (0 O D Q, 1 I, 8 B, 5 S, 2 Z, 6 G) at no cost. An entry with a region matches only reads
+placed in it. The file is read again when it changes (checked at most every ``reload_s`` seconds), so a
+gate takes a new resident without a restart; a file that fails to load keeps the entries it had and logs
+why.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+log = logging.getLogger(__name__)
+
+_CONFUSABLE = str.maketrans("ODQIBSZG", "00018526")
+
+
+def normalise_plate(text: str) -> str:
+    """Upper case, letters and digits only (``"a 123-45"`` → ``"A12345"``)."""
+    return "".join(c for c in text.upper() if c.isalnum())
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One plate of a list: ``plate`` as written in the file, ``key`` its normalised form."""
+
+    plate: str
+    key: str
+    region: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class ListMatch:
+    """A read that matched an entry of list ``list``: ``text`` the read (or alternative) that matched,
+    ``edits`` how far apart the two are after normalisation (confusable pairs cost nothing)."""
+
+    list: str
+    plate: str
+    text: str
+    edits: int
+    region: str | None = None
+    label: str | None = None
+
+    def to_dict(self) -> dict:
+        d = {"list": self.list, "plate": self.plate, "text": self.text, "edits": self.edits}
+        if self.region:
+            d["region"] = self.region
+        if self.label:
+            d["label"] = self.label
+        return d
+
+
+def parse_list(text: str, source: str = "<list>") -> list[ListEntry]:
+    """Entries of a list file's ``text`` (plain or CSV, see the module docstring); errors name ``source``
+    and the line."""
+    lines = [(i, ln) for i, ln in enumerate(text.splitlines(), 1) if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        return []
+    header = [h.strip().lower() for h in next(csv.reader([lines[0][1]]))]
+    if "plate" in header:
+        cells = [dict(zip(header, row, strict=False)) for row in csv.reader([ln for _, ln in lines[1:]])]
+        rows = [
+            (_cell(c, "plate") or "", _cell(c, "region"), _cell(c, "label"), i)
+            for (i, _), c in zip(lines[1:], cells, strict=True)
+        ]
+    else:
+        rows = [(ln.strip(), None, None, i) for i, ln in lines]
+    entries = []
+    for plate, region, label, line in rows:
+        if "plate" not in header and "," in plate:
+            raise ValueError(
+                f"{source}: line {line}: {plate!r} has commas; a CSV list needs a header line with a 'plate' "
+                "column (and optionally 'region' and 'label')"
+            )
+        key = normalise_plate(plate)
+        if not key:
+            raise ValueError(f"{source}: line {line}: {plate!r} has no letters or digits")
+        entries.append(ListEntry(plate, key, region, label))
+    return entries
+
+
+def _cell(row: dict, column: str) -> str | None:
+    value = (row.get(column) or "").strip()
+    return value or None
+
+
+class PlateList:
+    """A named list of plates, from a file (``path``) or given ``entries``; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        path: str | Path | None = None,
+        entries: list[ListEntry] | None = None,
+        max_edits: int = 1,
+        confusables: bool = True,
+        reload_s: float = 2.0,
+        fuzzy_from: int = 5,
+    ):
+        if (path is None) == (entries is None):
+            raise ValueError(f"list {name!r}: give a path or entries, not {'both' if path else 'neither'}")
+        if max_edits < 0:
+            raise ValueError(f"list {name!r}: max_edits must be >= 0, got {max_edits}")
+        self.name, self.max_edits, self.confusables, self.reload_s = name, max_edits, confusables, reload_s
+        self.fuzzy_from = fuzzy_from
+        self.path = Path(path) if path is not None else None
+        self._mtime: float | None = None
+        self._checked = 0.0
+        self.entries: list[ListEntry] = []
+        if entries is not None:
+            self._set(entries)
+        else:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"list {name!r}: {self.path} does not exist")
+            self._load()
+
+    def _set(self, entries: list[ListEntry]) -> None:
+        self.entries = list(entries)
+        self._keys = [self._canon(e.key) for e in self.entries]
+
+    def _canon(self, key: str) -> str:
+        return key.translate(_CONFUSABLE) if self.confusables else key
+
+    def _load(self) -> None:
+        mtime = self.path.stat().st_mtime
+        self._set(parse_list(self.path.read_text(encoding="utf-8-sig"), str(self.path)))
+        self._mtime = mtime
+        log.info("list %s: %d plates from %s", self.name, len(self.entries), self.path)
+
+    def _refresh(self) -> None:
+        """Reload the file when it changed; keep the old entries when it cannot be read."""
+        now = time.monotonic()
+        if self.path is None or now - self._checked < self.reload_s:
+            return
+        self._checked = now
+        try:
+            if self.path.stat().st_mtime != self._mtime:
+                self._load()
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            log.error("list %s: keeping %d plates, cannot reload %s: %s", self.name, len(self.entries), self.path, e)
+
+    def match(self, texts: str | list[str], region: str | None = None) -> ListMatch | None:
+        """The closest entry to any of ``texts`` (a read, then its alternatives) within ``max_edits``, or None.
+        Ties go to the earlier text, then to the earlier entry."""
+        self._refresh()
+        best: ListMatch | None = None
+        for text in [texts] if isinstance(texts, str) else texts:
+            key = self._canon(normalise_plate(text or ""))
+            if not key:
+                continue
+            found = process.extract(
+                key, self._keys, scorer=Levenshtein.distance, score_cutoff=self.max_edits, limit=None
+            )
+            for _, d, i in sorted(found, key=lambda f: (f[1], f[2])):
+                entry = self.entries[i]
+                if entry.region and not _in_region(region, entry.region):
+                    continue
+                if d > 0 and len(entry.key) < self.fuzzy_from:
+                    continue
+                if best is None or d < best.edits:
+                    best = ListMatch(self.name, entry.plate, text, int(d), entry.region, entry.label)
+                break
+            if best is not None and best.edits == 0:
+                break
+        return best
+
+
+def _in_region(region: str | None, wanted: str) -> bool:
+    """Whether a read placed in ``region`` is in ``wanted`` (a region or a prefix group: ``uae``)."""
+    return region is not None and (region == wanted or region.startswith(wanted + "-"))
+
+
+def match_lists(lists: list[PlateList], texts: str | list[str], region: str | None = None) -> list[ListMatch]:
+    """The match in each list that has one, in list order."""
+    return [m for pl in lists if (m := pl.match(texts, region)) is not None]

@@ -1,0 +1,188 @@
+"""Plate lists (allow / deny / watch): parsing, fuzzy matching, reloads, events that name their matches and
+sinks that take only listed passes."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from plateforge.runtime.plate_lists import ListEntry, PlateList, match_lists, normalise_plate, parse_list
+
+RESIDENTS = """# residents of the compound
+plate,region,label
+A 12345,uae-dubai,Villa 12
+B-77,uae,
+ZH 123456,ch,visitor
+"""
+
+
+def test_lists_parse_plain_text_and_csv_and_name_the_bad_line():
+    assert normalise_plate(" a 123-45 ") == "A12345"
+    entries = parse_list(RESIDENTS, "residents.csv")
+    assert entries == [
+        ListEntry("A 12345", "A12345", "uae-dubai", "Villa 12"),
+        ListEntry("B-77", "B77", "uae", None),
+        ListEntry("ZH 123456", "ZH123456", "ch", "visitor"),
+    ]
+    assert [e.key for e in parse_list("# stolen\nX 1\n\ny-22\n")] == ["X1", "Y22"]
+    with pytest.raises(ValueError, match=r"stolen.txt: line 3: 'AB1,ch' has commas.*header"):
+        parse_list("# list\nA1\nAB1,ch\n", "stolen.txt")
+    with pytest.raises(ValueError, match=r"r.csv: line 3: '--' has no letters or digits"):
+        parse_list("plate\nA1\n--\n", "r.csv")
+
+
+def test_matching_forgives_one_edit_and_confused_characters_and_respects_regions():
+    pl = PlateList("residents", entries=parse_list(RESIDENTS))
+    m = pl.match("A12345", "uae-dubai")
+    assert (m.list, m.plate, m.edits, m.label) == ("residents", "A 12345", 0, "Villa 12")
+    assert pl.match("AI2345", "uae-dubai").edits == 0  # I read for 1
+    assert pl.match("A1Z34S", "uae-dubai").edits == 0  # Z for 2, S for 5
+    assert pl.match("A1234", "uae-dubai").edits == 1  # one character lost
+    assert pl.match("A12", "uae-dubai") is None  # three lost
+    assert pl.match("A12345", "uae-sharjah") is None and pl.match("A12345", None) is None  # another emirate
+    assert pl.match("B77", "uae-ajman").plate == "B-77"  # 'uae' takes every emirate
+    assert pl.match("B77", "ch") is None
+    assert pl.match("B78", "uae-ajman") is None  # under fuzzy_from (5) characters: no edits
+    assert PlateList("short", entries=parse_list("B77"), fuzzy_from=3).match("B78").edits == 1
+    # a read's alternatives are tried in order; the closest match wins, an exact one at once
+    m = pl.match(["A1234", "A12345"], "uae-dubai")
+    assert (m.text, m.edits) == ("A12345", 0)
+    strict = PlateList("stolen", entries=parse_list("A12345\n"), max_edits=0, confusables=False)
+    assert strict.match("A12345").edits == 0 and strict.match("AI2345") is None and strict.match("A1234") is None
+    assert [m.list for m in match_lists([pl, strict], "A12345", "uae-dubai")] == ["residents", "stolen"]
+    assert m.to_dict() == {
+        "list": "residents",
+        "plate": "A 12345",
+        "text": "A12345",
+        "edits": 0,
+        "region": "uae-dubai",
+        "label": "Villa 12",
+    }
+
+
+def test_a_list_file_is_read_again_when_it_changes_and_a_bad_edit_keeps_the_old_plates(tmp_path, caplog):
+    path = tmp_path / "residents.txt"
+    path.write_text("A12345\n")
+    pl = PlateList("residents", path, reload_s=0.0)
+    assert pl.match("K999") is None
+    path.write_text("A12345\nK999\n")
+    os.utime(path, (time.time() + 5, time.time() + 5))  # a new mtime even on coarse file systems
+    assert pl.match("K999").plate == "K999"
+    path.write_text("A12345,ch\n")  # commas without a header: refused, the two plates stay
+    os.utime(path, (time.time() + 10, time.time() + 10))
+    assert pl.match("K999").plate == "K999" and "cannot reload" in caplog.text
+    with pytest.raises(FileNotFoundError, match="nowhere.txt does not exist"):
+        PlateList("x", tmp_path / "nowhere.txt")
+
+
+def test_a_20000_plate_list_matches_a_read_in_milliseconds():
+    import random
+    import string
+
+    rng = random.Random(0)
+    plates = ["".join(rng.choices(string.ascii_uppercase + string.digits, k=7)) for _ in range(20000)]
+    pl = PlateList("big", entries=parse_list("\n".join(plates)))
+    t = time.perf_counter()
+    m = pl.match([plates[12345][:-1] + "#", "NOTHERE"])  # last character misread
+    assert m is not None and m.plate == plates[12345] and m.edits == 1
+    assert time.perf_counter() - t < 1.0  # ~2 ms measured; the bound only catches a pathological slowdown
+
+
+def test_events_name_the_lists_they_match():
+    from plateforge.stream.pipeline import CameraProcessor
+    from tests.test_stream import ScriptedReader, _events
+
+    script = {i: [((10.0, 40.0, 60.0, 52.0), "ZH12345"), ((100.0, 40.0, 150.0, 52.0), "GR4711")] for i in range(20)}
+    lists = [
+        PlateList("residents", entries=parse_list("plate,region\nZH 12345,ch\n")),
+        PlateList("watch", entries=parse_list("ZH12845\n")),
+    ]
+    events = {e.text: e for _, e in _events(CameraProcessor("cam", ScriptedReader(script), lists=lists), 60)}
+    zh = [(m["list"], m["edits"]) for m in events["ZH12345"].to_dict()["lists"]]
+    assert zh == [("residents", 0), ("watch", 1)]
+    assert events["GR4711"].to_dict()["lists"] == []
+
+
+def test_a_sink_with_only_lists_gets_only_listed_passes_and_the_rest_is_not_held_back(tmp_path):
+    from plateforge.stream.outbox import Dispatcher, Outbox
+
+    class Collect:
+        name = "gate"
+
+        def __init__(self):
+            self.got = []
+
+        def send(self, events):
+            self.got += [e["event_id"] for e in events]
+
+    ob = Outbox(tmp_path / "o.sqlite")
+    gate, any_list = Collect(), Collect()
+    any_list.name = "alerts"
+    ds = [Dispatcher(ob, gate, only_lists=["residents"]), Dispatcher(ob, any_list, only_lists=["*"])]
+    for i, lists in enumerate([[{"list": "residents"}], [], [{"list": "watch"}], [{"list": "residents"}]]):
+        ob.put({"event_id": f"e{i}", "camera": "cam", "first_seen": float(i), "lists": lists})
+    assert all(d.start().drain(5) for d in ds)
+    for d in ds:
+        d.stop()
+    assert gate.got == ["e0", "e3"] and any_list.got == ["e0", "e2", "e3"]
+    assert ob.backlog("gate") == 0 and ds[0].delivered == 2 and ds[0].skipped == 2
+
+
+def test_site_config_lists_and_sink_filters_are_checked(tmp_path):
+    from plateforge.stream.app import _make_sinks
+    from tests.test_stream import load_site_config_text
+
+    (tmp_path / "r.csv").write_text(RESIDENTS)
+    cfg = load_site_config_text(
+        tmp_path / "site.yaml",
+        f"lists:\n  - {{name: residents, path: {tmp_path / 'r.csv'}, max_edits: 0}}\nevents: {{max_delay_s: 2.5}}\n",
+    )
+    assert cfg.events.max_delay_s == 2.5 and cfg.lists[0].load().match("A12345", "uae-dubai").edits == 0
+    specs = [
+        {"type": "jsonl", "path": str(tmp_path / "g.jsonl"), "only_lists": ["residents"]},
+        str(tmp_path / "a.jsonl"),
+    ]
+    assert [(s.name, only) for s, only in _make_sinks(specs, ["residents"])] == [
+        ("jsonl", ["residents"]),
+        ("jsonl-2", None),
+    ]
+    with pytest.raises(ValueError, match=r"only_lists \['visitors'\] must name the site's lists \['residents'\]"):
+        _make_sinks([{"type": "jsonl", "path": "x.jsonl", "only_lists": ["visitors"]}], ["residents"])
+
+
+def test_cli_stream_with_a_list_sends_listed_passes_early_to_the_gate_sink(tmp_path):
+    """The synthetic video's passes; the list holds two of their plates, one with a character changed (one
+    edit). The gate sink gets exactly those passes, each sent while its plate was still in view."""
+    from typer.testing import CliRunner
+
+    from plateforge.cli.app import app
+    from plateforge.synth.video import VideoOptions, make_video, read_ground_truth
+
+    video = tmp_path / "video"
+    make_video(video, VideoOptions(width=960, height=540, passes=4, seed=3, plate_height=(30, 48)), overwrite=True)
+    _, passes = read_ground_truth(video)
+    texts = [p["text"] for p in passes]
+    listed = [texts[0], texts[2][:-1] + ("0" if texts[2][-1] != "0" else "1")]
+    (tmp_path / "residents.txt").write_text("\n".join(listed) + "\n")
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        f"lists:\n  - {{name: residents, path: {tmp_path / 'residents.txt'}}}\n"
+        f"sinks:\n  - {{type: jsonl, path: {tmp_path / 'gate.jsonl'}, only_lists: [residents], name: gate}}\n"
+        f"  - {{type: jsonl, path: {tmp_path / 'all.jsonl'}}}\n"
+    )
+    args = ["stream", str(video / "video.mp4"), "--config", str(site), "--outbox", str(tmp_path / "o.sqlite")]
+    r = CliRunner().invoke(app, [*args, "--max-delay", "1.0", "--threads", "1", "--quiet"])
+    assert r.exit_code == 0, r.output
+    every = [json.loads(x) for x in (tmp_path / "all.jsonl").read_text().splitlines()]
+    gate = [json.loads(x) for x in (tmp_path / "gate.jsonl").read_text().splitlines()]
+    assert sorted(e["text"] for e in every) == sorted(texts)  # the reader gets these clean plates right
+    assert all(e["in_view"] for e in every)
+    assert [(e["text"], e["lists"][0]["plate"], e["lists"][0]["edits"]) for e in gate] == [
+        (texts[0], listed[0], 0),
+        (texts[2], listed[1], 1),
+    ]
+    r = CliRunner().invoke(app, [*args, "--list", "bad"])
+    assert r.exit_code != 0 and "expected NAME=PATH" in r.output
