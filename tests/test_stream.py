@@ -328,6 +328,28 @@ def test_cli_stream_prints_events_and_replays_idempotently(video, tmp_path):
     assert len((tmp_path / "events.jsonl").read_text().splitlines()) == len(lines)
 
 
+def test_cli_stream_with_a_zone_reads_only_plates_inside_it_and_shows_the_zone(video, tmp_path):
+    from typer.testing import CliRunner
+
+    from plateforge.cli.app import app
+    from plateforge.synth.video import read_ground_truth
+
+    frames, _ = read_ground_truth(video)
+    inside = {p["pass"] for fr in frames for p in fr["plates"] if p["full"] and (p["box"][0] + p["box"][2]) / 2 < 480}
+    args = ["stream", str(video / "video.mp4"), "--camera", "left", "--zone", "0,0 0.5,0 0.5,1 0,1", "--quiet"]
+    args += ["--outbox", str(tmp_path / "o.sqlite"), "--snapshot", str(tmp_path / "snap"), "--threads", "1"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "detections outside zones" in r.output
+    events = Outbox(tmp_path / "o.sqlite").events()
+    assert events and all((e["best"]["box"][0] + e["best"]["box"][2]) / 2 <= 480 for e in events)
+    assert len(events) <= len(inside) < 6  # some passes never enter the left half
+    snap = cv2.imread(str(tmp_path / "snap" / "left_first_frame.jpg"))
+    raw = cv2.VideoCapture(str(video / "video.mp4")).read()[1]
+    diff = np.abs(snap.astype(int) - raw.astype(int)).max(axis=2) > 80  # the zone's outline, not JPEG noise
+    assert diff[:, 470:490].sum() > 300 and diff[:, 600:].sum() == 0
+
+
 def load_site_config_text(path, text):
     from plateforge.stream.config import load_site_config
 
@@ -361,6 +383,21 @@ def test_site_config_errors_name_section_and_key(tmp_path):
     from plateforge.stream.config import make_alpr
 
     assert make_alpr(load_site_config(p).reader).small_below == 0  # the small-plate specialist off
+
+
+def test_site_config_zones_load_and_a_bad_one_is_named_before_anything_starts(tmp_path):
+    from plateforge.stream.app import run_site
+
+    cfg = load_site_config_text(
+        tmp_path / "site.yaml",
+        "cameras:\n  - {id: gate, source: gate.mp4, zone: [[0, 0.4], [1, 0.4], [1, 1], [0, 1]]}\n",
+    )
+    assert cfg.cameras[0].zone == [[0, 0.4], [1, 0.4], [1, 1], [0, 1]]
+    bad = load_site_config_text(
+        tmp_path / "bad.yaml", "cameras:\n  - {id: gate, source: gate.mp4, zone: [[0, 0], [1, 1]]}\n"
+    )
+    with pytest.raises(ValueError, match=r"camera gate: zone: expected at least 3 points"):
+        run_site(bad)
 
 
 def test_bad_frame_never_stops_the_stream(video, tmp_path):
@@ -523,6 +560,39 @@ def test_a_pass_sent_early_stays_one_event_when_its_plate_is_hidden_and_back():
     script |= {i: [((120.0, 40.0, 170.0, 52.0), "ZH12345")] for i in range(20, 120)}
     proc = CameraProcessor("cam", ScriptedReader(script), ocr=OcrOptions(every=5), events=EventOptions(max_delay_s=3.0))
     assert [(f, e.first_frame, e.frames, e.in_view) for f, e in _events(proc, 200)] == [(25, 0, 10, True)]
+
+
+def test_zones_take_pixels_or_fractions_and_name_bad_points():
+    from plateforge.stream.zone import Zone, parse_zone
+
+    lane = Zone([[0, 0.5], [0.5, 0.5], [0.5, 1], [0, 1]])  # the bottom-left quarter, any resolution
+    assert (
+        lane.fractions and lane.contains((10, 60, 50, 70), (100, 200)) and lane.contains((90, 90, 110, 95), (100, 200))
+    )
+    assert not lane.contains((10, 10, 50, 20), (100, 200))  # above
+    assert lane.contains((900, 900, 950, 920), (1080, 1920))  # the same quarter of a bigger frame
+    px = Zone(parse_zone("0,50 100,50 100,100 0,100"))
+    assert (
+        not px.fractions
+        and px.contains((10, 60, 50, 70), (100, 200))
+        and not px.contains((150, 60, 190, 70), (100, 200))
+    )
+    for bad in ([[0, 0], [1, 1]], [[0, 0], [1, 1], [-1, 0]], [[0, 0, 1], [1, 1, 1], [0, 1, 1]]):
+        with pytest.raises(ValueError, match="camera gate: zone"):
+            Zone(bad, "camera gate: zone")
+    with pytest.raises(ValueError, match="expected points 'x,y x,y x,y"):
+        parse_zone("0,0 1,1,1 0,1")
+
+
+def test_plates_outside_the_zone_make_no_track_and_no_event():
+    from plateforge.stream.pipeline import CameraProcessor
+    from plateforge.stream.zone import Zone
+
+    # the frames are 200 px wide: ZH12345 drives in the left half, GR4711 in the right
+    script = {i: [((10.0, 40.0, 60.0, 52.0), "ZH12345"), ((120.0, 40.0, 170.0, 52.0), "GR4711")] for i in range(20)}
+    proc = CameraProcessor("cam", ScriptedReader(script), zone=Zone([[0, 0], [0.5, 0], [0.5, 1], [0, 1]]))
+    assert [e.text for _, e in _events(proc, 40)] == ["ZH12345"]
+    assert proc.outside == 20 and proc.detections == 20
 
 
 @pytest.mark.parametrize("plate_check, texts", [(0.05, ["ZH12345"]), (None, ["ZH12345", "EXIT"])])

@@ -56,6 +56,17 @@ def stream(
             "seconds after it was first seen (a vehicle waiting at a barrier)."
         ),
     ] = None,
+    zone: Annotated[
+        str | None,
+        typer.Option(
+            help="Where plates count in each SOURCE: polygon 'x,y x,y x,y ...' in pixels, or in fractions of the "
+            "frame when all are in [0, 1]. Plates centred outside are ignored."
+        ),
+    ] = None,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(help="Write each camera's first frame here, with its zone drawn, to check the zone."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Do not print events on stdout.")] = False,
     save_crops: Annotated[
         Path | None, typer.Option(help="Write each event's best plate crop here as <camera>_<text>_<event_id>.jpg.")
@@ -75,9 +86,12 @@ def stream(
     if names and len(names) != len(sources):
         raise ValueError(f"--camera given {len(names)} time(s) for {len(sources)} source(s): give one per source")
     from plateforge.stream.sources import camera_name
+    from plateforge.stream.zone import parse_zone
 
+    points = [list(p) for p in parse_zone(zone)] if zone is not None else None
     for i, src in enumerate(sources):
-        cfg.cameras.append(CameraConfig(names[i] if names else camera_name(src), src, every, max_fps, realtime))
+        name = names[i] if names else camera_name(src)
+        cfg.cameras.append(CameraConfig(name, src, every, max_fps, realtime, points))
     cfg.sinks += list(sink or [])
     for item in plate_list or []:
         name, sep, path = item.partition("=")
@@ -116,10 +130,10 @@ def stream(
             d.pop("best_crop_jpeg", None)
             print(json.dumps(d), flush=True)
 
-    s = run_site(cfg, on_event=show, stop=stop)
+    s = run_site(cfg, on_event=show, stop=stop, snapshot=snapshot)
     console.print(
         f"{s.frames} frames processed ({s.fps:.1f}/s), {s.dropped} dropped, {s.errors} failed; "
         f"{s.events} events ({s.new_events} new in {cfg.outbox.path}); OCR on {s.ocr_calls} of {s.tracked} tracked "
-        f"plates; sink backlog {s.backlog or 'none'}",
+        f"plates{f' ({s.outside} detections outside zones)' if s.outside else ''}; sink backlog {s.backlog or 'none'}",
         highlight=False,
     )

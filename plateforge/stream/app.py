@@ -14,6 +14,7 @@ from plateforge.stream.outbox import Dispatcher, Outbox
 from plateforge.stream.pipeline import CameraProcessor, StreamSummary, run_stream
 from plateforge.stream.sinks import make_sink
 from plateforge.stream.sources import FrameSource
+from plateforge.stream.zone import Zone
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,16 @@ def run_site(
     stop: threading.Event | None = None,
     drain_s: float = 10.0,
     alpr=None,
+    snapshot: str | None = None,
 ) -> StreamSummary:
     """Run every camera of ``cfg`` until the files end or ``stop`` is set. Events go to the outbox (SQLite)
-    first, then to each sink."""
+    first, then to each sink. ``snapshot``: a folder for each camera's first frame with its zone drawn."""
     if not cfg.cameras:
         raise ValueError("no sources: give video files, folders, stream URLs or webcam numbers")
     ids = [c.id for c in cfg.cameras]
     if len(set(ids)) != len(ids):
         raise ValueError(f"camera ids must be unique, got {ids}")
+    zones = {c.id: Zone(c.zone, f"camera {c.id}: zone") if c.zone is not None else None for c in cfg.cameras}
     sources = [
         FrameSource(
             c.source,
@@ -88,7 +91,16 @@ def run_site(
     dispatchers = [Dispatcher(outbox, s, on_result=on_result, only_lists=only).start() for s, only in sinks]
     processors = {
         c.id: CameraProcessor(
-            c.id, alpr, cfg.tracker, cfg.ocr, cfg.events, metrics=metrics, vehicles=vehicles, lists=lists
+            c.id,
+            alpr,
+            cfg.tracker,
+            cfg.ocr,
+            cfg.events,
+            metrics=metrics,
+            vehicles=vehicles,
+            lists=lists,
+            zone=zones[c.id],
+            snapshot=snapshot,
         )
         for c in cfg.cameras
     }

@@ -2,7 +2,7 @@
 
     cameras:
       - {id: gate-1, source: rtsp://user:pass@10.0.0.5/stream1, max_fps: 10}
-      - {id: exit, source: /data/exit.mp4, every: 2}
+      - {id: exit, source: /data/exit.mp4, every: 2, zone: [[0, 0.4], [1, 0.4], [1, 1], [0, 1]]}
     reader: {int8: true, threads: 2, fast_resize: true}      # detector / recognizer / corners paths optional
     tracker: {high: 0.45, low: 0.15, max_lost: 12}
     ocr: {every: 6, settle_reads: 2, max_reads: 12}
@@ -38,11 +38,15 @@ __all__ = ["SiteConfig", "load_site_config", "ReaderOptions", "make_alpr", "make
 
 @dataclass(frozen=True)
 class CameraConfig:
+    """One source. ``zone``: the polygon where plates count, [[x, y], ...] in pixels or in fractions of the
+    frame (:mod:`plateforge.stream.zone`); None: the whole frame."""
+
     id: str
     source: str
     every: int = 1
     max_fps: float | None = None
     realtime: bool = False
+    zone: list[list[float]] | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from plateforge.stream.events import PlateEvent, direction, event_id, jpeg_b64, 
 from plateforge.stream.sources import Frame, FrameSource
 from plateforge.stream.tracker import PlateTracker, Track, TrackerOptions
 from plateforge.stream.voting import TextVote
+from plateforge.stream.zone import Zone
 from plateforge.types import PlateResult
 
 log = logging.getLogger(__name__)
@@ -105,7 +107,9 @@ class CameraProcessor:
     every OCR read (for measurements). ``vehicles``: an optional
     :class:`~plateforge.runtime.vehicles.VehicleDetector`; plates are then searched inside vehicle boxes only
     and each event names its vehicle. ``lists``: :class:`~plateforge.runtime.plate_lists.PlateList` s each
-    event is matched against (its voted text, then its other whole-text candidates)."""
+    event is matched against (its voted text, then its other whole-text candidates). ``zone``: a
+    :class:`~plateforge.stream.zone.Zone`; plates whose box centre lies outside it are dropped before
+    tracking. ``snapshot``: write the first frame here as ``<camera>_first_frame.jpg``, the zone drawn on it."""
 
     def __init__(
         self,
@@ -118,15 +122,27 @@ class CameraProcessor:
         on_read: ReadHook | None = None,
         vehicles=None,
         lists: list | None = None,
+        zone: Zone | None = None,
+        snapshot: str | Path | None = None,
     ):
         self.camera, self.alpr, self.ocr, self.event_options = camera, alpr, ocr, events
-        self.lists = list(lists or [])
+        self.lists, self.zone = list(lists or []), zone
+        self.snapshot = Path(snapshot) if snapshot is not None else None
         self.tracker = PlateTracker(tracker or TrackerOptions())
         self.metrics, self.on_read, self.vehicles = metrics, on_read, vehicles
         self.states: dict[int, TrackState] = {}
         self.held: list[TrackState] = []  # ended tracks waiting ``merge_s`` for a continuation
         self.step = 0
-        self.frames = self.detections = self.ocr_calls = self.tracked = self.events = 0
+        self.frames = self.detections = self.ocr_calls = self.tracked = self.events = self.outside = 0
+
+    def _write_snapshot(self, img: np.ndarray) -> None:
+        """The camera's first frame, with its zone drawn, to check the zone against the view."""
+        import cv2
+
+        self.snapshot.mkdir(parents=True, exist_ok=True)
+        path = self.snapshot / f"{self.camera}_first_frame.jpg"
+        if not cv2.imwrite(str(path), self.zone.draw(img) if self.zone is not None else img):
+            log.warning("%s: cannot write the snapshot %s", self.camera, path)
 
     def _needs_read(self, track: Track, st: TrackState) -> bool:
         o = self.ocr
@@ -150,6 +166,13 @@ class CameraProcessor:
             dets, owners = [d for d, _ in pairs], [found[i] for _, i in pairs]
         else:
             dets = self.alpr.detector.detect(img)
+        if self.frames == 0 and self.snapshot is not None:
+            self._write_snapshot(img)
+        if self.zone is not None:
+            keep = [i for i, d in enumerate(dets) if self.zone.contains(d.box, img.shape)]
+            self.outside += len(dets) - len(keep)
+            dets = [dets[i] for i in keep]
+            owners = [owners[i] for i in keep] if owners is not None else None
         t1 = time.perf_counter()
         matched, ended = self.tracker.update(dets, frame.index)
         t2 = time.perf_counter()
@@ -394,6 +417,7 @@ class StreamSummary:
     bad_frames: int = 0
     errors: int = 0
     detections: int = 0
+    outside: int = 0
     tracked: int = 0
     ocr_calls: int = 0
     events: int = 0
@@ -476,6 +500,7 @@ def run_stream(
     for p in processors.values():
         summary.frames += p.frames
         summary.detections += p.detections
+        summary.outside += p.outside
         summary.tracked += p.tracked
         summary.ocr_calls += p.ocr_calls
     summary.fps = summary.frames / max(summary.seconds, 1e-9)

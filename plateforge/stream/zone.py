@@ -1,0 +1,58 @@
+"""A camera's detection zone: the part of the frame where plates count (the lane at a barrier, not the
+road behind it or the parked cars beside it).
+
+A zone is a polygon of (x, y) points, in pixels, or in fractions of the frame's width and height when
+every coordinate lies in [0, 1] (then it fits any resolution the camera sends). A plate is in the zone
+when the centre of its box is inside the polygon or on its edge.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def parse_zone(text: str) -> list[tuple[float, float]]:
+    """Points from ``"x,y x,y x,y ..."`` (the ``--zone`` option); errors name the text."""
+    try:
+        points = [tuple(float(v) for v in p.split(",")) for p in text.replace(";", " ").split()]
+    except ValueError:
+        raise ValueError(f"zone {text!r}: expected points 'x,y x,y x,y ...'") from None
+    if any(len(p) != 2 for p in points):
+        raise ValueError(f"zone {text!r}: expected points 'x,y x,y x,y ...'")
+    return points
+
+
+class Zone:
+    """See the module docstring. ``points``: at least three (x, y) pairs."""
+
+    def __init__(self, points, where: str = "zone"):
+        pts = np.asarray(points, np.float32)
+        if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
+            raise ValueError(f"{where}: expected at least 3 points [x, y], got {points!r}")
+        if (pts < 0).any():
+            raise ValueError(f"{where}: coordinates must not be negative, got {points!r}")
+        self.points = pts
+        self.fractions = bool((pts <= 1.0).all())
+        self._scaled: dict[tuple[int, int], np.ndarray] = {}
+
+    def polygon(self, shape) -> np.ndarray:
+        """The polygon in pixels of an image of ``shape`` (h, w, ...), as OpenCV's N × 1 × 2 float32."""
+        h, w = shape[:2]
+        key = (h, w)
+        if key not in self._scaled:
+            pts = self.points * np.float32([w, h]) if self.fractions else self.points
+            self._scaled[key] = pts.reshape(-1, 1, 2).astype(np.float32)
+        return self._scaled[key]
+
+    def contains(self, box, shape) -> bool:
+        """Whether the centre of the xyxy pixel ``box`` lies in the zone of an image of ``shape``."""
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        return cv2.pointPolygonTest(self.polygon(shape), (float(cx), float(cy)), False) >= 0
+
+    def draw(self, image: np.ndarray, color=(0, 200, 255)) -> np.ndarray:
+        """A copy of the BGR ``image`` with the zone outlined (to check a zone against a camera's view)."""
+        out = image.copy()
+        thickness = max(2, round(image.shape[1] / 480))
+        cv2.polylines(out, [self.polygon(image.shape).astype(np.int32)], True, color, thickness, cv2.LINE_AA)
+        return out
