@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from dataclasses import replace
@@ -583,6 +584,27 @@ def test_read_cli_formats_lists_and_annotations(tmp_path, scenes):
     assert res.exit_code == 2
     res = runner.invoke(app, ["read"])
     assert res.exit_code == 2 and "no images" in res.output
+
+
+def test_read_cli_names_the_list_entries_each_plate_matches(tmp_path, scenes):
+    runner = CliRunner()
+    res = runner.invoke(app, ["read", *(str(p) for p, _ in scenes), "--threads", "1"])
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    path, text = next((r["image"], p["text"]) for r in rows for p in r["plates"] if len(p["text"]) >= 5)
+    listed = text[:-1] + ("0" if text[-1] not in "0OQD" else "7")  # one character off
+    (tmp_path / "watch.csv").write_text(f"plate,label\n{listed},stolen 2026-11-30\nZZZ999\n")
+    res = runner.invoke(app, ["read", path, "--threads", "1", "--list", f"watch={tmp_path / 'watch.csv'}"])
+    assert res.exit_code == 0, res.output
+    got = {p["text"]: p["lists"] for p in json.loads(res.stdout)["plates"]}
+    assert got[text] == [{"list": "watch", "plate": listed, "text": text, "edits": 1, "label": "stolen 2026-11-30"}]
+    assert all(m == [] for t, m in got.items() if t != text)
+    res = runner.invoke(
+        app, ["read", path, "--threads", "1", "--format", "csv", "--list", f"w={tmp_path / 'watch.csv'}"]
+    )
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [r["lists"] for r in rows if r["text"] == text] == [f"w: {listed} (stolen 2026-11-30)"]
+    res = runner.invoke(app, ["read", path, "--list", f"w={tmp_path / 'none.csv'}"])
+    assert res.exit_code == 2 and "none.csv does not exist" in res.output
 
 
 def test_read_huge_photo_is_read_or_refused_clearly(tmp_path, alpr):

@@ -225,6 +225,34 @@ def test_the_page_posts_to_the_read_endpoint(client):
     assert "<canvas" not in r.text.split("<script>")[0]  # photos are drawn by the script
 
 
+def test_read_rows_name_the_list_entries_their_plates_match(alpr, photos, tmp_path, monkeypatch):
+    import uvicorn
+
+    from plateforge.runtime.plate_lists import PlateList, parse_list
+
+    rows = TestClient(create_app(alpr)).post("/v1/read", files={"f": ("a.jpg", photos[1][0])}).json()["results"]
+    text = next(p["text"] for p in rows[0]["plates"] if len(p["text"]) >= 5)
+    lists = [PlateList("residents", entries=parse_list(f"plate,label\n{text.lower()},Villa 3\n"))]
+    client = TestClient(create_app(alpr, lists=lists))
+    assert client.get("/health").json()["lists"] == {"residents": 1}
+    plates = client.post("/v1/read", files={"f": ("a.jpg", photos[1][0])}).json()["results"][0]["plates"]
+    got = {p["text"]: p["lists"] for p in plates}
+    assert got[text] == [{"list": "residents", "plate": text.lower(), "text": text, "edits": 0, "label": "Villa 3"}]
+    # serve takes lists from a site config's lists section and from --list
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: served.update(app=app))
+    (tmp_path / "r.txt").write_text(text + "\n")
+    (tmp_path / "w.txt").write_text("ZZ99999\n")
+    site = tmp_path / "site.yaml"
+    site.write_text(f"reader: {{threads: 1}}\nlists:\n  - {{name: residents, path: {tmp_path / 'r.txt'}}}\n")
+    res = CliRunner().invoke(cli, ["serve", "--config", str(site), "--list", f"watch={tmp_path / 'w.txt'}"])
+    assert res.exit_code == 0, res.output
+    assert TestClient(served["app"]).get("/health").json()["lists"] == {"residents": 1, "watch": 1}
+    site.write_text("lists: {name: residents}\n")
+    res = CliRunner().invoke(cli, ["serve", "--config", str(site)])
+    assert res.exit_code == 2 and "lists: expected a list of {name, path} mappings" in res.output
+
+
 def test_serve_cli_takes_the_reader_from_a_site_config(tmp_path, monkeypatch):
     import uvicorn
 

@@ -55,6 +55,14 @@ Regions = Annotated[
         "is placed, routed and format-checked among them alone (default: every region)."
     ),
 ]
+PlateLists = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--list",
+        help="Plate list NAME=PATH (plain text, or CSV with a 'plate' column and optional 'region', 'label'): each "
+        "plate names the entries it matches, within one edit and 0/O-style confusions. Repeat for more lists.",
+    ),
+]
 Specialists = Annotated[
     bool,
     typer.Option(

@@ -18,6 +18,7 @@ from plateforge.cli.common import (
     LowScoreFrom,
     PlateCheck,
     PlateCheckSure,
+    PlateLists,
     RecheckBelow,
     Regions,
     SecondViewBelow,
@@ -115,6 +116,7 @@ def read(
     small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
     regions: Regions = None,
+    plate_list: PlateLists = None,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
@@ -145,6 +147,9 @@ def read(
         console.print("[red]error:[/red] no images given (paths, folders or --from-list)")
         raise typer.Exit(EXIT_BAD_INPUT)
     try:
+        from plateforge.runtime.plate_lists import load_lists, parse_list_option
+
+        lists = load_lists([parse_list_option(item) for item in plate_list or []])
         alpr = ALPR(
             detector,
             recognizer,
@@ -188,11 +193,12 @@ def read(
                 "x2",
                 "y2",
                 "plate_score",
+                *(["lists"] if lists else []),
             ]
         )
     from plateforge.progress import progress
 
-    rows_in_order = ordered_map(lambda k: read_one(alpr, items[k], save_annotated, k), range(len(items)), jobs)
+    rows_in_order = ordered_map(lambda k: read_one(alpr, items[k], save_annotated, k, lists), range(len(items)), jobs)
     for row in progress(rows_in_order, "reading plates", total=len(items), prints=fmt != "table"):
         failed += "error" in row
         if fmt == "jsonl":
@@ -210,12 +216,13 @@ def read(
                         p.get("detection_score", ""),
                         *box,
                         p.get("plate_score", ""),
+                        *([list_cell(p)] if lists else []),
                     ]
                 )
         else:
             rows.append(row)
     if fmt == "table":
-        print_table(rows)
+        print_table(rows, bool(lists))
     if failed:
         console.print(f"{failed} of {len(items)} image(s) failed")
         raise typer.Exit(EXIT_SOME_FAILED)
@@ -237,13 +244,13 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int) -> Iterator
             yield pending.popleft().result()
 
 
-def read_one(alpr, item: str, save_annotated: Path | None, index: int) -> dict:
-    """One image → its JSON row (see :mod:`plateforge.runtime.rows`); a failure becomes ``{"image", "error"}``
-    and the batch goes on."""
+def read_one(alpr, item: str, save_annotated: Path | None, index: int, lists: list | None = None) -> dict:
+    """One image → its JSON row (see :mod:`plateforge.runtime.rows`), plates matched against ``lists``; a
+    failure becomes ``{"image", "error"}`` and the batch goes on."""
     from plateforge.runtime.draw import draw_plates
     from plateforge.runtime.rows import image_row
 
-    row, res = image_row(alpr, item, item)
+    row, res = image_row(alpr, item, item, lists)
     if res is not None and save_annotated is not None:
         import cv2
 
@@ -252,18 +259,27 @@ def read_one(alpr, item: str, save_annotated: Path | None, index: int) -> dict:
     return row
 
 
-def print_table(rows: list[dict]) -> None:
+def list_cell(plate: dict) -> str:
+    """A plate's list matches as one cell: ``residents: A 12345 (Villa 12); watch: ...``."""
+    return "; ".join(
+        f"{m['list']}: {m['plate']}" + (f" ({m['label']})" if m.get("label") else "") for m in plate.get("lists", [])
+    )
+
+
+def print_table(rows: list[dict], lists: bool = False) -> None:
     from rich.table import Table
 
     table = Table()
-    for col in ("image", "plate", "confidence", "region", "format", "detection", "ms"):
+    cols = ("image", "plate", "confidence", "region", "format", "detection", "ms", *(["lists"] if lists else []))
+    for col in cols:
         table.add_column(col)
+    blank = [""] * (len(cols) - 2)
     for row in rows:
         if "error" in row:
-            table.add_row(Path(row["image"]).name, f"[red]{row['error']}[/red]", "", "", "", "", "")
+            table.add_row(Path(row["image"]).name, f"[red]{row['error']}[/red]", *blank)
             continue
         if not row["plates"]:
-            table.add_row(Path(row["image"]).name, "—", "", "", "", "", f"{row['timing_ms']['total']:.1f}")
+            table.add_row(Path(row["image"]).name, "—", *blank[:4], f"{row['timing_ms']['total']:.1f}", *blank[5:])
         for p in row["plates"]:
             fmt_ok = {True: "ok", False: "no", None: "?"}[p["format_ok"]]
             table.add_row(
@@ -274,5 +290,6 @@ def print_table(rows: list[dict]) -> None:
                 fmt_ok,
                 f"{p['detection_score']:.2f}",
                 f"{row['timing_ms']['total']:.1f}",
+                *([list_cell(p)] if lists else []),
             )
     out.print(table)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from plateforge.cli.common import Regions, console, friendly_errors
+from plateforge.cli.common import PlateLists, Regions, console, friendly_errors
 
 
 @friendly_errors
@@ -19,7 +19,7 @@ def serve(
         Path | None,
         typer.Option(
             help="Site YAML: its reader section sets the models and options, as for stream (without one: as "
-            "plateforge read reads, one thread per model)."
+            "plateforge read reads, one thread per model); its lists section adds plate lists."
         ),
     ] = None,
     int8: Annotated[
@@ -39,6 +39,7 @@ def serve(
         ),
     ] = None,
     regions: Regions = None,
+    plate_list: PlateLists = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest request body accepted, in MB.")] = 32.0,
     max_images: Annotated[int, typer.Option(help="Most photos per request.")] = 16,
     api_key: Annotated[
@@ -69,6 +70,7 @@ def serve(
     except ImportError as e:
         raise ValueError(f"serve needs the server extra ({e.name} is missing): pip install 'plateforge[server]'") from e
     from plateforge.runtime.options import load_reader_options
+    from plateforge.runtime.plate_lists import load_lists, parse_list_option, site_list_options
     from plateforge.server.app import default_reader
     from plateforge.specs import selector_items
 
@@ -84,6 +86,8 @@ def serve(
         reader = dataclasses.replace(reader, int8=int8, fast_resize=int8)
     if threads is not None:
         reader = dataclasses.replace(reader, threads=threads)
+    listed = site_list_options(config) if config is not None else []
+    lists = load_lists([*listed, *(parse_list_option(item) for item in plate_list or [])])
     app = create_app(
         reader=reader,
         max_upload_mb=max_upload_mb,
@@ -91,8 +95,11 @@ def serve(
         api_key=api_key or None,
         cors_origins=cors_origin,
         events=events,
+        lists=lists,
     )
     console.print(f"plateforge serving on http://{host}:{port}/ (Ctrl-C stops)")
     if events is not None:
         console.print(f"vehicle passes from {events.resolve()} at /v1/events")
+    for pl in lists:
+        console.print(f"plate list {pl.name}: {len(pl.entries)} plates from {pl.path}")
     uvicorn.run(app, host=host, port=port, log_level="warning")

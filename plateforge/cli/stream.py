@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from plateforge.cli.common import Regions, console, friendly_errors
+from plateforge.cli.common import PlateLists, Regions, console, friendly_errors
 
 
 @friendly_errors
@@ -41,14 +41,7 @@ def stream(
         Path | None, typer.Option(help="Ultralytics YOLO ONNX: search plates inside cars, buses, trucks, bikes only.")
     ] = None,
     regions: Regions = None,
-    plate_list: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--list",
-            help="Plate list NAME=PATH (plain text or CSV with a 'plate' column); events name the entries they "
-            "match, within one edit. Repeat for more lists.",
-        ),
-    ] = None,
+    plate_list: PlateLists = None,
     max_delay: Annotated[
         float | None,
         typer.Option(
@@ -75,9 +68,10 @@ def stream(
     """Read plates in video: track them, vote their text over frames and emit one event per vehicle pass.
     Events are printed as JSONL (without the crop), stored in the SQLite outbox and delivered to every sink
     at least once. Ctrl-C ends live streams cleanly."""
+    from plateforge.runtime.plate_lists import parse_list_option
     from plateforge.specs import selector_items
     from plateforge.stream.app import run_site
-    from plateforge.stream.config import CameraConfig, ListOptions, MetricsOptions, OutboxOptions, load_site_config
+    from plateforge.stream.config import CameraConfig, MetricsOptions, OutboxOptions, load_site_config
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_site_config(config)
@@ -93,11 +87,7 @@ def stream(
         name = names[i] if names else camera_name(src)
         cfg.cameras.append(CameraConfig(name, src, every, max_fps, realtime, points))
     cfg.sinks += list(sink or [])
-    for item in plate_list or []:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise ValueError(f"--list {item!r}: expected NAME=PATH, e.g. residents=residents.csv")
-        cfg.lists.append(ListOptions(name, path))
+    cfg.lists += [parse_list_option(item) for item in plate_list or []]
     if max_delay is not None:
         cfg.events = dataclasses.replace(cfg.events, max_delay_s=max_delay)
     if outbox is not None:

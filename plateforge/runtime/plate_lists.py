@@ -190,6 +190,51 @@ def _in_region(region: str | None, wanted: str) -> bool:
     return region is not None and (region == wanted or region.startswith(wanted + "-"))
 
 
+@dataclass(frozen=True)
+class ListOptions:
+    """A plate list (:mod:`plateforge.runtime.plate_lists`): ``name`` (events and ``only_lists`` of sinks
+    use it), ``path`` (plain text or CSV); ``max_edits``, ``fuzzy_from`` and ``confusables`` for the
+    matching."""
+
+    name: str
+    path: str
+    max_edits: int = 1
+    fuzzy_from: int = 5
+    confusables: bool = True
+
+    def load(self) -> PlateList:
+        return PlateList(
+            self.name, self.path, max_edits=self.max_edits, confusables=self.confusables, fuzzy_from=self.fuzzy_from
+        )
+
+
+def parse_list_option(item: str) -> ListOptions:
+    """``NAME=PATH`` (the ``--list`` option of read, serve and stream) as :class:`ListOptions`."""
+    name, sep, path = item.partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise ValueError(f"--list {item!r}: expected NAME=PATH, e.g. residents=residents.csv")
+    return ListOptions(name.strip(), path.strip())
+
+
+def site_list_options(path: str | Path) -> list[ListOptions]:
+    """The ``lists`` section of the site YAML at ``path`` (none: an empty list); errors name file and item."""
+    from plateforge.runtime.options import read_site_yaml
+    from plateforge.typed_config import from_dict
+
+    raw = read_site_yaml(path).get("lists") or []
+    if not isinstance(raw, list):
+        raise ValueError(f"{path}: lists: expected a list of {{name, path}} mappings, got {raw!r}")
+    return [from_dict(ListOptions, item, f"{path}: lists[{i}]") for i, item in enumerate(raw)]
+
+
+def load_lists(options: list[ListOptions]) -> list[PlateList]:
+    """The lists ``options`` name, checked for unique names; errors name the list and its file."""
+    names = [o.name for o in options]
+    if len(set(names)) != len(names):
+        raise ValueError(f"plate list names must be unique, got {names}")
+    return [o.load() for o in options]
+
+
 def match_lists(lists: list[PlateList], texts: str | list[str], region: str | None = None) -> list[ListMatch]:
     """The match in each list that has one, in list order."""
     return [m for pl in lists if (m := pl.match(texts, region)) is not None]

@@ -5,7 +5,7 @@ Endpoints:
 - ``GET /``: a page to drop photos on; it draws each plate's outline (its 4 corners) and text on the photo
   and lists the plates in a table.
 - ``GET /health``: ``{"status": "ok", "version": ..., "models": {"detector", "corners", "recognizer"}}`` (file
-  names of the models in use).
+  names of the models in use), and ``"lists": {name: plates}`` with plate lists.
 - ``GET /v1/events`` (with ``events``): the vehicle passes a ``plateforge stream`` stored in its SQLite outbox,
   newest first, searched by plate text, camera and time (:func:`plateforge.stream.outbox.find_events`).
 - ``POST /v1/read``: photos in, plates out. Send one or more photos as files of a multipart form (any field
@@ -45,6 +45,7 @@ from starlette.datastructures import UploadFile
 from plateforge import __version__
 from plateforge.runtime.alpr import ALPR
 from plateforge.runtime.options import ReaderOptions, make_alpr
+from plateforge.runtime.plate_lists import PlateList
 from plateforge.runtime.rows import image_row
 from plateforge.stream.outbox import Outbox, find_events
 
@@ -125,6 +126,7 @@ def create_app(
     api_key: str | None = None,
     cors_origins: list[str] | None = None,
     events: str | Path | None = None,
+    lists: list[PlateList] | None = None,
 ):
     """The FastAPI app serving ``alpr`` (default: the reader ``reader`` describes, as a site config's ``reader``
     section; None: :func:`default_reader`). ``max_upload_mb``: largest request body accepted (MB);
@@ -132,7 +134,8 @@ def create_app(
     want it in header ``X-API-Key`` or ``Authorization: Bearer KEY`` (401 otherwise; the page and ``/health``
     stay open); ``cors_origins``: web origins (``https://gate.example.com``, or ``*``) whose pages may call the API
     from a browser; ``events``: the SQLite outbox a ``plateforge stream`` writes, searched by ``GET /v1/events``
-    (created empty when missing, so the server may start before the stream)."""
+    (created empty when missing, so the server may start before the stream); ``lists``: plate lists each read
+    plate is matched against (its row's ``lists``)."""
     if max_upload_mb <= 0 or max_images < 1:
         raise ValueError(f"max_upload_mb and max_images must be positive, got {max_upload_mb} and {max_images}")
     if events is not None:
@@ -175,7 +178,10 @@ def create_app(
             "corners": _model_name(alpr.corners),
             "recognizer": _model_name(alpr.recognizer),
         }
-        return {"status": "ok", "version": __version__, "models": models}
+        found = {"status": "ok", "version": __version__, "models": models}
+        if lists:
+            found["lists"] = {pl.name: len(pl.entries) for pl in lists}
+        return found
 
     @app.post("/v1/read")
     async def read(
@@ -233,7 +239,8 @@ def create_app(
                     return error(400, str(e))
         rows = await run_in_threadpool(
             lambda: [
-                image_row(reader, d, n)[0] if isinstance(d, bytes) else {"image": n, "error": d} for n, d in uploads
+                image_row(reader, d, n, lists)[0] if isinstance(d, bytes) else {"image": n, "error": d}
+                for n, d in uploads
             ]
         )
         status = 200 if any("plates" in row for row in rows) else 422

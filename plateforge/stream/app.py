@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from plateforge.runtime.plate_lists import load_lists
 from plateforge.stream.config import SiteConfig, make_alpr, make_vehicles
 from plateforge.stream.events import PlateEvent
 from plateforge.stream.outbox import Dispatcher, Outbox
@@ -81,11 +82,8 @@ def run_site(
     if hasattr(alpr, "warm_up"):
         alpr.warm_up()  # live cameras' first frames should not pay ONNX Runtime's first runs
     vehicles = make_vehicles(cfg.reader)
-    names = [pl.name for pl in cfg.lists]
-    if len(set(names)) != len(names):
-        raise ValueError(f"plate list names must be unique, got {names}")
-    lists = [pl.load() for pl in cfg.lists]
-    sinks = _make_sinks(cfg.sinks, names)
+    lists = load_lists(cfg.lists)
+    sinks = _make_sinks(cfg.sinks, [pl.name for pl in lists])
     outbox = Outbox(cfg.outbox.path)
     on_result = metrics.sink_result if metrics else None
     dispatchers = [Dispatcher(outbox, s, on_result=on_result, only_lists=only).start() for s, only in sinks]

@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from plateforge.runtime.options import ReaderOptions, make_alpr, make_vehicles, read_site_yaml
+from plateforge.runtime.plate_lists import ListOptions
 from plateforge.stream.pipeline import EventOptions, OcrOptions
 from plateforge.stream.sources import SourceOptions
 from plateforge.stream.tracker import TrackerOptions
 from plateforge.typed_config import from_dict
 
-__all__ = ["SiteConfig", "load_site_config", "ReaderOptions", "make_alpr", "make_vehicles"]
+__all__ = ["SiteConfig", "load_site_config", "ListOptions", "ReaderOptions", "make_alpr", "make_vehicles"]
 
 
 @dataclass(frozen=True)
@@ -54,26 +55,6 @@ class OutboxOptions:
     """``path``: the SQLite file that stores every event first (and delivers it to the sinks)."""
 
     path: str = "plateforge_events.sqlite"
-
-
-@dataclass(frozen=True)
-class ListOptions:
-    """A plate list (:mod:`plateforge.runtime.plate_lists`): ``name`` (events and ``only_lists`` of sinks
-    use it), ``path`` (plain text or CSV); ``max_edits``, ``fuzzy_from`` and ``confusables`` for the
-    matching."""
-
-    name: str
-    path: str
-    max_edits: int = 1
-    fuzzy_from: int = 5
-    confusables: bool = True
-
-    def load(self):
-        from plateforge.runtime.plate_lists import PlateList
-
-        return PlateList(
-            self.name, self.path, max_edits=self.max_edits, confusables=self.confusables, fuzzy_from=self.fuzzy_from
-        )
 
 
 @dataclass(frozen=True)
