@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from plateforge import __version__
-from plateforge.cli import bench, data, evaluate, quant_report, read, serve, stream, synth, train
+from plateforge.cli import bench, data, evaluate, quant_report, read, serve, sessions, stream, synth, train
 
 app = typer.Typer(
     name="plateforge",
@@ -20,6 +20,7 @@ app.command("read")(read.read)
 app.command("bench")(bench.bench)
 app.command("stream")(stream.stream)
 app.command("serve")(serve.serve)
+app.command("sessions")(sessions.sessions)
 app.command("quant-report")(quant_report.quant_report)
 app.add_typer(data.app, name="data")
 app.add_typer(synth.app, name="synth")

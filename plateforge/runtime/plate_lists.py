@@ -39,6 +39,13 @@ def normalise_plate(text: str) -> str:
     return "".join(c for c in text.upper() if c.isalnum())
 
 
+def plate_key(text: str, confusables: bool = True) -> str:
+    """The form plates are compared in: :func:`normalise_plate`, and with ``confusables`` each character a
+    reader confuses replaced by one of its group (O D Q → 0, I → 1, B → 8, S → 5, Z → 2, G → 6)."""
+    key = normalise_plate(text)
+    return key.translate(_CONFUSABLE) if confusables else key
+
+
 @dataclass(frozen=True)
 class ListEntry:
     """One plate of a list: ``plate`` as written in the file, ``key`` its normalised form."""
@@ -136,10 +143,7 @@ class PlateList:
 
     def _set(self, entries: list[ListEntry]) -> None:
         self.entries = list(entries)
-        self._keys = [self._canon(e.key) for e in self.entries]
-
-    def _canon(self, key: str) -> str:
-        return key.translate(_CONFUSABLE) if self.confusables else key
+        self._keys = [plate_key(e.key, self.confusables) for e in self.entries]
 
     def _load(self) -> None:
         mtime = self.path.stat().st_mtime
@@ -165,7 +169,7 @@ class PlateList:
         self._refresh()
         best: ListMatch | None = None
         for text in [texts] if isinstance(texts, str) else texts:
-            key = self._canon(normalise_plate(text or ""))
+            key = plate_key(text or "", self.confusables)
             if not key:
                 continue
             found = process.extract(

@@ -8,6 +8,8 @@ Endpoints:
   names of the models in use), and ``"lists": {name: plates}`` with plate lists.
 - ``GET /v1/events`` (with ``events``): the vehicle passes a ``plateforge stream`` stored in its SQLite outbox,
   newest first, searched by plate text, camera and time (:func:`plateforge.stream.outbox.find_events`).
+- ``GET /v1/sessions?entry=CAM&exit=CAM`` (with ``events``): parking stays paired from those passes
+  (:func:`plateforge.stream.sessions.pair_sessions`).
 - ``POST /v1/read``: photos in, plates out. Send one or more photos as files of a multipart form (any field
   name), or one photo as the raw request body (``Content-Type: image/jpeg``, ``image/png``,
   ``application/octet-stream``...; query ``name`` names it in the answer, default ``body``), or as JSON
@@ -35,6 +37,7 @@ import sqlite3
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -48,6 +51,7 @@ from plateforge.runtime.options import ReaderOptions, make_alpr
 from plateforge.runtime.plate_lists import PlateList
 from plateforge.runtime.rows import image_row
 from plateforge.stream.outbox import Outbox, find_events
+from plateforge.stream.sessions import Gate, pair_sessions
 
 MAX_UPLOAD_MB = 32.0  # a 50-megapixel JPEG is 15-25 MB
 MAX_IMAGES = 16  # photos per request
@@ -273,5 +277,22 @@ def create_app(
             if not crops:
                 found = [{k: v for k, v in e.items() if k != "best_crop_jpeg"} for e in found]
             return {"events": found}
+
+        @app.get("/v1/sessions")
+        def search_sessions(
+            request: Request,
+            entry: Annotated[list[str], Query(description="Entry camera, or CAMERA:MOTION (approaching...).")],
+            exit_: Annotated[list[str], Query(alias="exit", description="Exit camera, or CAMERA:MOTION.")],
+            max_edits: int = Query(1, ge=0, le=3, description="Edits allowed between entry and exit texts."),
+        ):
+            """Parking stays from the stored passes (:func:`plateforge.stream.sessions.pair_sessions`):
+            ``{"closed", "inside", "exits_without_entry", "entries_replaced"}``."""
+            if api_key is not None and not _key_matches(request, api_key):
+                return error(401, unauthorized)
+            try:
+                gates = [Gate.parse(g) for g in entry], [Gate.parse(g) for g in exit_]
+                return pair_sessions(find_events(events, limit=2**62), *gates, max_edits).to_dict()
+            except ValueError as e:
+                return error(400, str(e))
 
     return app

@@ -1,0 +1,114 @@
+"""Parking sessions: entries and exits paired into stays, from events as a stream stores them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from typer.testing import CliRunner
+
+from plateforge.cli.app import app
+from plateforge.stream.outbox import Outbox
+from plateforge.stream.sessions import Gate, format_duration, pair_sessions
+
+T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC).timestamp()
+
+
+def ev(i: int, camera: str, text: str, minutes: float, motion: str = "approaching") -> dict:
+    stamp = datetime.fromtimestamp(T0 + 60 * minutes, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {"event_id": f"e{i}", "camera": camera, "text": text, "motion": motion, "first_seen_utc": stamp}
+
+
+EVENTS = [
+    ev(0, "gate-in", "A12345", 0),
+    ev(1, "gate-in", "B777", 5),
+    ev(2, "lobby", "A12345", 6),  # another camera: left out
+    ev(3, "gate-out", "AI2345", 95),  # 1 read for I: the A12345 stay, 95 min
+    ev(4, "gate-out", "X99999", 96),  # never came in
+    ev(5, "gate-in", "K55555", 100),
+    ev(6, "gate-in", "K55555", 130),  # in again without an exit: the earlier entry is replaced
+    ev(7, "gate-out", "B778", 131),  # under 5 characters: no edits allowed, so not B777
+    ev(8, "gate-out", "", 132),  # no text: left out
+]
+
+
+def test_exits_close_the_stay_of_their_plate_and_the_rest_is_reported():
+    r = pair_sessions(EVENTS, [Gate("gate-in")], [Gate("gate-out")])
+    assert [(s.plate, s.exit_plate, s.duration_s, s.edits) for s in r.closed] == [("A12345", "AI2345", 5700.0, 0)]
+    assert r.closed[0].exit_utc == "2026-12-07T09:35:00.000Z" and r.closed[0].exit_camera == "gate-out"
+    assert [(s.plate, s.entry_event) for s in r.inside] == [("B777", "e1"), ("K55555", "e6")]
+    assert [e["event_id"] for e in r.exits_without_entry] == ["e4", "e7"]
+    assert [s.entry_event for s in r.entries_replaced] == ["e5"]
+    assert r.to_dict()["exits_without_entry"][0] == {
+        "event_id": "e4",
+        "camera": "gate-out",
+        "text": "X99999",
+        "motion": "approaching",
+        "first_seen_utc": "2026-12-07T09:36:00.000Z",
+    }
+    # one edit off: paired with max_edits=1, not with 0; the exact match wins over an older near one
+    near = [ev(0, "in", "A12345", 0), ev(1, "in", "A12845", 1), ev(2, "out", "A12845", 9)]
+    r = pair_sessions(near, [Gate("in")], [Gate("out")])
+    assert [(s.entry_event, s.edits) for s in r.closed] == [("e1", 0)] and r.inside[0].entry_event == "e0"
+    r = pair_sessions([ev(0, "in", "A12345", 0), ev(1, "out", "A12385", 9)], [Gate("in")], [Gate("out")], max_edits=0)
+    assert not r.closed and len(r.exits_without_entry) == 1
+
+
+def test_one_camera_tells_entries_from_exits_by_motion():
+    events = [
+        ev(0, "gate", "DXB4242", 0, "approaching"),
+        ev(1, "gate", "DXB4242", 42, "receding"),
+        ev(2, "gate", "SHJ777", 50, "steady"),  # neither
+    ]
+    r = pair_sessions(events, [Gate.parse("gate:approaching")], [Gate.parse("gate:receding")])
+    assert [(s.plate, s.duration_s) for s in r.closed] == [("DXB4242", 2520.0)] and not r.inside
+    with pytest.raises(ValueError, match="gate 'gate:away'"):
+        Gate.parse("gate:away")
+    assert (
+        format_duration(5700) == "1 h 35 min" and format_duration(252) == "4 min 12 s" and format_duration(9) == "9 s"
+    )
+
+
+def test_cli_sessions_reads_the_outbox_a_stream_wrote(tmp_path):
+    box = Outbox(tmp_path / "events.sqlite")
+    for e in EVENTS:
+        box.put(e)
+    box.close()
+    runner = CliRunner()
+    args = ["sessions", str(tmp_path / "events.sqlite"), "--entry", "gate-in", "--exit", "gate-out"]
+    r = runner.invoke(app, [*args, "--format", "jsonl", "--json", str(tmp_path / "report.json")])
+    assert r.exit_code == 0, r.output
+    stays = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    assert [(s["plate"], s["duration_s"]) for s in stays] == [("A12345", 5700.0), ("B777", None), ("K55555", None)]
+    assert "2 exit(s) without an entry, 1 entry(ies) without an exit" in r.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert len(report["closed"]) == 1 and len(report["inside"]) == 2
+    r = runner.invoke(app, [*args, "--format", "table"])
+    assert r.exit_code == 0 and "1 stays, 2 vehicles inside" in r.output and "1 h 35 min" in r.output
+    r = runner.invoke(app, [*args, "--format", "csv"])
+    assert r.stdout.splitlines()[0].startswith("plate,entry_event,entry_camera")
+    r = runner.invoke(app, ["sessions", str(tmp_path / "none.sqlite"), "--entry", "a", "--exit", "b"])
+    assert r.exit_code == 2 and "none.sqlite: no such events file" in r.output
+
+
+def test_serve_answers_sessions_from_the_outbox(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from plateforge.server.app import create_app
+
+    box = Outbox(tmp_path / "events.sqlite")
+    for e in EVENTS:
+        box.put(e)
+    box.close()
+    client = TestClient(create_app(alpr=_NoReader(), events=tmp_path / "events.sqlite"))
+    r = client.get("/v1/sessions?entry=gate-in&exit=gate-out")
+    assert r.status_code == 200 and [s["plate"] for s in r.json()["closed"]] == ["A12345"]
+    assert client.get("/v1/sessions?entry=gate-in&exit=gate:away").status_code == 400
+    assert client.get("/v1/sessions?entry=gate-in").status_code == 422  # exit missing
+
+
+class _NoReader:
+    """The server wants a reader; these requests never read a photo."""
+
+    detector = corners = recognizer = None
