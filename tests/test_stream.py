@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -383,6 +384,18 @@ def test_site_config_errors_name_section_and_key(tmp_path):
     from plateforge.stream.config import make_alpr
 
     assert make_alpr(load_site_config(p).reader).small_below == 0  # the small-plate specialist off
+
+
+@pytest.mark.parametrize("name", ["site.example.yaml", "site.gate.yaml"])
+def test_the_example_site_configs_load(name):
+    from plateforge.stream.config import load_site_config
+    from plateforge.stream.zone import Zone
+
+    cfg = load_site_config(Path(__file__).resolve().parents[1] / "configs" / name)
+    assert cfg.cameras and all(c.zone is None or Zone(c.zone).fractions for c in cfg.cameras)
+    if name == "site.gate.yaml":
+        assert cfg.events.max_delay_s == 2.0 and [pl.name for pl in cfg.lists] == ["residents", "watch"]
+        assert [s.get("only_lists") for s in cfg.sinks] == [["residents"], ["watch"], None]
 
 
 def test_site_config_zones_load_and_a_bad_one_is_named_before_anything_starts(tmp_path):
