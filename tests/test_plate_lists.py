@@ -92,6 +92,7 @@ def test_a_20000_plate_list_matches_a_read_in_milliseconds():
 
 
 def test_events_name_the_lists_they_match():
+    from plateforge.stream.metrics import StreamMetrics
     from plateforge.stream.pipeline import CameraProcessor
     from tests.test_stream import ScriptedReader, _events
 
@@ -100,10 +101,14 @@ def test_events_name_the_lists_they_match():
         PlateList("residents", entries=parse_list("plate,region\nZH 12345,ch\n")),
         PlateList("watch", entries=parse_list("ZH12845\n")),
     ]
-    events = {e.text: e for _, e in _events(CameraProcessor("cam", ScriptedReader(script), lists=lists), 60)}
+    metrics = StreamMetrics()
+    proc = CameraProcessor("cam", ScriptedReader(script), lists=lists, metrics=metrics)
+    events = {e.text: e for _, e in _events(proc, 60)}
     zh = [(m["list"], m["edits"]) for m in events["ZH12345"].to_dict()["lists"]]
     assert zh == [("residents", 0), ("watch", 1)]
     assert events["GR4711"].to_dict()["lists"] == []
+    count = metrics.registry.get_sample_value
+    assert count("plateforge_list_matches_total", {"camera": "cam", "list": "watch"}) == 1.0
 
 
 def test_a_sink_with_only_lists_gets_only_listed_passes_and_the_rest_is_not_held_back(tmp_path):

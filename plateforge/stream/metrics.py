@@ -3,8 +3,9 @@
 Names: ``plateforge_frames_total{camera,state}`` (state = captured, processed, dropped),
 ``plateforge_fps{camera}`` (processed frames per second over the last 5 s), ``plateforge_stage_seconds
 {stage}`` (histogram: detect, track, ocr, frame), ``plateforge_ocr_calls_total{camera}``,
-``plateforge_events_total{camera}``, ``plateforge_sink_backlog{sink}``, ``plateforge_sink_errors_total
-{sink}``, ``plateforge_reconnects_total{camera}``.
+``plateforge_events_total{camera}``, ``plateforge_list_matches_total{camera,list}`` (events that matched a
+plate list), ``plateforge_sink_backlog{sink}``, ``plateforge_sink_errors_total{sink}``,
+``plateforge_reconnects_total{camera}``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class StreamMetrics:
         )
         self.ocr_calls = Counter("plateforge_ocr_calls", "Plates sent to the recognizer", ["camera"], registry=r)
         self.events = Counter("plateforge_events", "Plate events emitted", ["camera"], registry=r)
+        self.list_matches = Counter(
+            "plateforge_list_matches", "Events that matched a plate list", ["camera", "list"], registry=r
+        )
         self.backlog = Gauge("plateforge_sink_backlog", "Events not yet delivered", ["sink"], registry=r)
         self.sink_errors = Counter("plateforge_sink_errors", "Failed delivery attempts", ["sink"], registry=r)
         self.reconnects = Counter("plateforge_reconnects", "Stream reconnects", ["camera"], registry=r)

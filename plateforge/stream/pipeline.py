@@ -327,8 +327,11 @@ class CameraProcessor:
             return None
         screen, motion = direction(st.first_inner or st.first_box, st.last_inner or st.last_box)
         self.events += 1
+        matches = self._list_matches(voted)
         if self.metrics is not None:
             self.metrics.events.labels(self.camera).inc()
+            for m in matches:
+                self.metrics.list_matches.labels(self.camera, m["list"]).inc()
         return PlateEvent(
             event_id=event_id(self.camera, st.first_frame, st.first_t),
             camera=self.camera,
@@ -354,7 +357,7 @@ class CameraProcessor:
             best_crop_jpeg=jpeg_b64(st.best_crop) if self.event_options.crops else None,
             vehicle=_vehicle(st),
             in_view=in_view,
-            lists=self._list_matches(voted),
+            lists=matches,
         )
 
     def _list_matches(self, voted) -> tuple[dict, ...]:
