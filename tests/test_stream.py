@@ -117,6 +117,25 @@ def test_outbox_stores_each_event_once_and_tracks_delivery_per_sink(tmp_path):
     assert again.prune(-1) == 2 and again.events() == []
 
 
+def test_the_pruner_deletes_old_delivered_events_in_the_background(tmp_path):
+    from plateforge.stream.outbox import Pruner
+
+    ob = Outbox(tmp_path / "o.sqlite")
+    ob.register_sink("a")
+    for i in range(4):
+        ob.put(ev(i))
+    ob._con().execute("UPDATE events SET created = created - 40 * 86400 WHERE event_id IN ('id-0', 'id-1', 'id-2')")
+    ob.mark_delivered("a", [s for s, e in ob.pending("a") if e["event_id"] != "id-2"])  # id-2 still owed
+    pruner = Pruner(ob, keep_s=30 * 86400, every_s=0.05).start()
+    deadline = time.monotonic() + 5
+    while pruner.pruned < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pruner.stop()
+    assert pruner.pruned == 2 and [e["event_id"] for e in ob.events()] == ["id-2", "id-3"]
+    with pytest.raises(ValueError, match="keep_days must be positive"):
+        Pruner(ob, keep_s=0)
+
+
 class FlakySink:
     name = "flaky"
 
@@ -315,6 +334,8 @@ def test_cli_stream_prints_events_and_replays_idempotently(video, tmp_path):
         "2",
         "--save-crops",
         str(tmp_path / "crops"),
+        "--keep-days",
+        "30",  # a pruner runs beside the stream; nothing is old enough to go
     ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output

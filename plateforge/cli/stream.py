@@ -31,6 +31,10 @@ def stream(
         typer.Option(help="Extra sink: PATH.jsonl, kafka://HOST:PORT/TOPIC, mqtt://HOST:PORT/TOPIC, http(s)://URL."),
     ] = None,
     outbox: Annotated[Path | None, typer.Option(help="SQLite outbox/event store (default: from config).")] = None,
+    keep_days: Annotated[
+        float | None,
+        typer.Option(help="Delete events stored more than this many days ago once every sink has them (hourly)."),
+    ] = None,
     every: Annotated[int, typer.Option(help="Process every k-th frame of each SOURCE.")] = 1,
     max_fps: Annotated[float | None, typer.Option(help="Process at most this many frames per second.")] = None,
     realtime: Annotated[bool, typer.Option(help="Files too drop the oldest frames when processing lags.")] = False,
@@ -90,8 +94,11 @@ def stream(
     cfg.lists += [parse_list_option(item) for item in plate_list or []]
     if max_delay is not None:
         cfg.events = dataclasses.replace(cfg.events, max_delay_s=max_delay)
-    if outbox is not None:
-        cfg.outbox = OutboxOptions(str(outbox))
+    if outbox is not None or keep_days is not None:
+        cfg.outbox = OutboxOptions(
+            str(outbox) if outbox is not None else cfg.outbox.path,
+            keep_days if keep_days is not None else cfg.outbox.keep_days,
+        )
     if metrics_port is not None:
         cfg.metrics = MetricsOptions(metrics_port)
     if vehicle_model is not None:

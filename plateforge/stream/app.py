@@ -11,7 +11,7 @@ from collections.abc import Callable
 from plateforge.runtime.plate_lists import load_lists
 from plateforge.stream.config import SiteConfig, make_alpr, make_vehicles
 from plateforge.stream.events import PlateEvent
-from plateforge.stream.outbox import Dispatcher, Outbox
+from plateforge.stream.outbox import Dispatcher, Outbox, Pruner
 from plateforge.stream.pipeline import CameraProcessor, StreamSummary, run_stream
 from plateforge.stream.sinks import make_sink
 from plateforge.stream.sources import FrameSource
@@ -85,6 +85,7 @@ def run_site(
     lists = load_lists(cfg.lists)
     sinks = _make_sinks(cfg.sinks, [pl.name for pl in lists])
     outbox = Outbox(cfg.outbox.path)
+    pruner = Pruner(outbox, cfg.outbox.keep_days * 86400).start() if cfg.outbox.keep_days is not None else None
     on_result = metrics.sink_result if metrics else None
     dispatchers = [Dispatcher(outbox, s, on_result=on_result, only_lists=only).start() for s, only in sinks]
     processors = {
@@ -105,6 +106,8 @@ def run_site(
     try:
         return run_stream(sources, processors, outbox, dispatchers, on_event, stop, drain_s)
     finally:
+        if pruner is not None:
+            pruner.stop()
         for d in dispatchers:
             d.stop()
         if metrics is not None:

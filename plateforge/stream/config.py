@@ -9,7 +9,7 @@
     events: {min_hits: 3, crops: true, max_delay_s: 2.0}   # max_delay_s: send while the plate is in view
     lists:                                                  # events name the entries they match
       - {name: residents, path: residents.csv, max_edits: 1}
-    outbox: {path: plateforge_events.sqlite}
+    outbox: {path: plateforge_events.sqlite, keep_days: 90}
     sinks:
       - {type: webhook, url: "http://gate-controller/open", only_lists: [residents]}
       - {type: kafka, bootstrap: "broker:9092", topic: plates}
@@ -52,9 +52,12 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class OutboxOptions:
-    """``path``: the SQLite file that stores every event first (and delivers it to the sinks)."""
+    """``path``: the SQLite file that stores every event first (and delivers it to the sinks);
+    ``keep_days``: delete events stored longer ago than this once every sink has them, checked hourly
+    (None: keep every event)."""
 
     path: str = "plateforge_events.sqlite"
+    keep_days: float | None = None
 
 
 @dataclass(frozen=True)

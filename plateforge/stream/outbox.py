@@ -224,6 +224,39 @@ class Dispatcher:
             close()
 
 
+class Pruner:
+    """Keeps the outbox from growing without end: every ``every_s`` seconds (and once at start) a background
+    thread deletes the events stored more than ``keep_s`` seconds ago that every sink has confirmed
+    (:meth:`Outbox.prune`). Events a sink still owes are kept, however old."""
+
+    def __init__(self, outbox: Outbox, keep_s: float, every_s: float = 3600.0):
+        if keep_s <= 0:
+            raise ValueError(f"{outbox.path}: keep_days must be positive, got {keep_s / 86400:g}")
+        self.outbox, self.keep_s, self.every_s = outbox, keep_s, every_s
+        self.pruned = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-pruner", daemon=True)
+
+    def start(self) -> Pruner:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                n = self.outbox.prune(self.keep_s)
+                self.pruned += n
+                if n:
+                    log.info("%s: pruned %d events older than %.1f days", self.outbox.path, n, self.keep_s / 86400)
+            except Exception as e:  # a busy or failing database is retried at the next round, never fatal
+                log.warning("%s: pruning failed (%s); retrying in %.0f s", self.outbox.path, e, self.every_s)
+            self._stop.wait(self.every_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 def find_events(
     path: str | Path,
     camera: str | None = None,
