@@ -629,6 +629,38 @@ def test_plates_outside_the_zone_make_no_track_and_no_event():
     assert proc.outside == 20 and proc.detections == 20
 
 
+def test_each_event_keeps_the_frame_where_its_plate_was_largest(tmp_path):
+    from plateforge.stream.events import frame_file, prune_frames
+    from plateforge.stream.pipeline import CameraProcessor, EventOptions
+
+    # an approaching plate: 8 px tall at first, 27 px at frame 19
+    script = {i: [((40.0, 40.0, 90.0 + 2 * i, 48.0 + i), "ZH12345")] for i in range(20)}
+    frames = tmp_path / "frames"
+    proc = CameraProcessor("gate 1", ScriptedReader(script), events=EventOptions(frames_dir=str(frames)))
+    (_, e), *rest = _events(proc, 40)
+    assert not rest and e.frame_path == str(frame_file(frames, "gate 1", 1.7e9, e.event_id))
+    assert Path(e.frame_path).parent.parent.name == "gate_1" and Path(e.frame_path).parent.name == "2023-11-14"
+    img = cv2.imread(e.frame_path)
+    assert img.shape == (100, 200, 3) and img[67, 40:128, 1].mean() > 100  # frame 19's box (green), drawn on black
+    assert e.to_dict()["frame_path"] == e.frame_path
+    # sent while in view (frame 3), the file shows frame 3; when the pass ends, it is written again larger
+    proc = CameraProcessor(
+        "gate", ScriptedReader(script), events=EventOptions(frames_dir=str(tmp_path / "early"), max_delay_s=2.0)
+    )
+    out, early = [], None
+    for f in frames_of(40):
+        out += proc.process(f)
+        if out and early is None:
+            early = (f.index, cv2.imread(out[0].frame_path)[67, 40:128, 1].mean())
+    assert early[0] == 3 and early[1] < 20  # sent at frame 3 (two reads agree), its box not yet that low
+    out += proc.finish()
+    assert len(out) == 1 and out[0].in_view and cv2.imread(out[0].frame_path)[67, 40:128, 1].mean() > 100
+    # retention: a day folder goes once the whole day is older than keep_s
+    day_end = 1.7e9 - 1.7e9 % 86400 + 86400
+    assert prune_frames(frames, keep_s=3600, now=day_end + 1800) == 0 and Path(e.frame_path).exists()
+    assert prune_frames(frames, keep_s=3600, now=day_end + 7200) == 1 and not Path(e.frame_path).exists()
+
+
 @pytest.mark.parametrize("plate_check, texts", [(0.05, ["ZH12345"]), (None, ["ZH12345", "EXIT"])])
 def test_a_tracked_sign_the_plate_check_rejects_makes_no_event(plate_check, texts):
     """The sign leaves view first, so the plate's track ends while the sign's (no votes) is held."""

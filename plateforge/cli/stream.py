@@ -64,6 +64,13 @@ def stream(
         Path | None,
         typer.Option(help="Write each camera's first frame here, with its zone drawn, to check the zone."),
     ] = None,
+    frames: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write each event's best frame here, its plate drawn on it, as <camera>/<date>/<event_id>.jpg "
+            "(evidence; the event's frame_path)."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Do not print events on stdout.")] = False,
     save_crops: Annotated[
         Path | None, typer.Option(help="Write each event's best plate crop here as <camera>_<text>_<event_id>.jpg.")
@@ -94,6 +101,8 @@ def stream(
     cfg.lists += [parse_list_option(item) for item in plate_list or []]
     if max_delay is not None:
         cfg.events = dataclasses.replace(cfg.events, max_delay_s=max_delay)
+    if frames is not None:
+        cfg.events = dataclasses.replace(cfg.events, frames_dir=str(frames))
     if outbox is not None or keep_days is not None:
         cfg.outbox = OutboxOptions(
             str(outbox) if outbox is not None else cfg.outbox.path,

@@ -18,9 +18,10 @@ def draw_plates(image: np.ndarray, plates: list[PlateResult]) -> np.ndarray:
         x1, y1, x2, y2 = (int(round(v)) for v in p.box)
         colour = (0, 200, 0) if p.format_ok is not False else (0, 140, 255)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
-        quad = np.round(np.array(p.corners)).astype(np.int32)
-        cv2.polylines(out, [quad], True, (0, 220, 255), max(1, thick - 1))
-        cv2.circle(out, tuple(int(v) for v in quad[0]), thick + 1, (0, 0, 255), -1)
+        if len(p.corners) == 4:  # detectors without corners (some foreign models) give a box only
+            quad = np.round(np.array(p.corners)).astype(np.int32)
+            cv2.polylines(out, [quad], True, (0, 220, 255), max(1, thick - 1))
+            cv2.circle(out, tuple(int(v) for v in quad[0]), thick + 1, (0, 0, 255), -1)
         label = f"{p.text or '?'} {p.confidence:.2f}"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale * 1.5, thick)
         ty = y1 - 4 if y1 - th - 6 > 0 else y2 + th + 4

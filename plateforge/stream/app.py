@@ -85,7 +85,9 @@ def run_site(
     lists = load_lists(cfg.lists)
     sinks = _make_sinks(cfg.sinks, [pl.name for pl in lists])
     outbox = Outbox(cfg.outbox.path)
-    pruner = Pruner(outbox, cfg.outbox.keep_days * 86400).start() if cfg.outbox.keep_days is not None else None
+    pruner = None
+    if cfg.outbox.keep_days is not None:
+        pruner = Pruner(outbox, cfg.outbox.keep_days * 86400, frames_dir=cfg.events.frames_dir).start()
     on_result = metrics.sink_result if metrics else None
     dispatchers = [Dispatcher(outbox, s, on_result=on_result, only_lists=only).start() for s, only in sinks]
     processors = {

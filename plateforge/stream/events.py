@@ -15,6 +15,8 @@ Schema ``plateforge.plate_event/1`` (all times in seconds; boxes xyxy pixels; co
                                  last_seen, dwell_s, last_frame and frames are then as of that moment)
      "lists": [{"list": "residents", "plate": "A 12345", "text": "A12345", "edits": 0,
                 "region": "uae-dubai", "label": "Villa 12"}],   (the site's plate lists the pass matched)
+     "frame_path": "frames/gate-1/2026-11-23/<event_id>.jpg" | null,   (``events.frames_dir``: the frame of
+                                 the best read, the plate's box, corners and voted text drawn on it)
      "producer": "plateforge/0.1.0"}
 
 ``first_seen`` / ``last_seen`` are the source's clock: the position in a video file or image folder, Unix
@@ -26,14 +28,22 @@ can drop duplicates of an at-least-once delivery by it.
 from __future__ import annotations
 
 import base64
+import logging
+import re
+import shutil
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from plateforge import __version__
+from plateforge.types import PlateResult
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "plateforge.plate_event/1"
 _NAMESPACE = uuid.UUID("3f6c1c4e-5a53-4d0e-9a38-7f1c9b8e2a10")
@@ -66,6 +76,45 @@ def jpeg_b64(crop: np.ndarray | None, quality: int = 90) -> str | None:
     return base64.b64encode(buf.tobytes()).decode("ascii") if ok else None
 
 
+def frame_file(frames_dir: str | Path, camera: str, first_wall: float, event: str) -> Path:
+    """Where an event's frame goes: ``<frames_dir>/<camera>/<UTC date of first sight>/<event id>.jpg`` (the
+    camera id made safe for a file name)."""
+    day = datetime.fromtimestamp(first_wall, UTC).strftime("%Y-%m-%d")
+    return Path(frames_dir) / re.sub(r"[^A-Za-z0-9._-]", "_", camera) / day / f"{event}.jpg"
+
+
+def write_frame(path: Path, image: np.ndarray, read: PlateResult, quality: int = 85) -> bool:
+    """Write BGR ``image`` as JPEG to ``path`` with ``read``'s box, corners and text drawn; False (logged)
+    when it cannot be written, so a full disk never stops the stream."""
+    from plateforge.runtime.draw import draw_plates
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if cv2.imwrite(str(path), draw_plates(image, [read]), [cv2.IMWRITE_JPEG_QUALITY, quality]):
+            return True
+        log.error("cannot write the event frame %s", path)
+    except Exception as e:  # noqa: BLE001 — evidence is extra: a full disk or a bad frame never stops a stream
+        log.error("cannot write the event frame %s: %s: %s", path, type(e).__name__, e)
+    return False
+
+
+def prune_frames(frames_dir: str | Path, keep_s: float, now: float | None = None) -> int:
+    """Delete the day folders of ``frames_dir`` (``<camera>/<YYYY-MM-DD>``) whose whole day ended more than
+    ``keep_s`` seconds before ``now``; returns how many files went."""
+    cutoff = (time.time() if now is None else now) - keep_s
+    gone = 0
+    for day in Path(frames_dir).glob("*/*"):
+        try:
+            end = datetime.strptime(day.name, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() + 86400
+        except ValueError:
+            continue  # not a day folder of ours
+        if day.is_dir() and end < cutoff:
+            files = [f for f in day.iterdir() if f.is_file()]
+            gone += len(files)
+            shutil.rmtree(day, ignore_errors=True)
+    return gone
+
+
 @dataclass(frozen=True)
 class PlateEvent:
     """One vehicle pass (see the module docstring for the fields and their units)."""
@@ -95,6 +144,7 @@ class PlateEvent:
     vehicle: dict | None = None
     in_view: bool = False
     lists: tuple[dict, ...] = ()
+    frame_path: str | None = None
     schema: str = SCHEMA
     producer: str = f"plateforge/{__version__}"
 

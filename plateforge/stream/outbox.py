@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from plateforge.stream.events import prune_frames
+
 log = logging.getLogger(__name__)
 
 SCHEMA_SQL = """
@@ -227,12 +229,13 @@ class Dispatcher:
 class Pruner:
     """Keeps the outbox from growing without end: every ``every_s`` seconds (and once at start) a background
     thread deletes the events stored more than ``keep_s`` seconds ago that every sink has confirmed
-    (:meth:`Outbox.prune`). Events a sink still owes are kept, however old."""
+    (:meth:`Outbox.prune`). Events a sink still owes are kept, however old. ``frames_dir``: the events' frame
+    folder (``EventOptions.frames_dir``), whose days older than ``keep_s`` go too."""
 
-    def __init__(self, outbox: Outbox, keep_s: float, every_s: float = 3600.0):
+    def __init__(self, outbox: Outbox, keep_s: float, every_s: float = 3600.0, frames_dir: str | None = None):
         if keep_s <= 0:
             raise ValueError(f"{outbox.path}: keep_days must be positive, got {keep_s / 86400:g}")
-        self.outbox, self.keep_s, self.every_s = outbox, keep_s, every_s
+        self.outbox, self.keep_s, self.every_s, self.frames_dir = outbox, keep_s, every_s, frames_dir
         self.pruned = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-pruner", daemon=True)
@@ -248,6 +251,8 @@ class Pruner:
                 self.pruned += n
                 if n:
                     log.info("%s: pruned %d events older than %.1f days", self.outbox.path, n, self.keep_s / 86400)
+                if self.frames_dir is not None:
+                    prune_frames(self.frames_dir, self.keep_s)
             except Exception as e:  # a busy or failing database is retried at the next round, never fatal
                 log.warning("%s: pruning failed (%s); retrying in %.0f s", self.outbox.path, e, self.every_s)
             self._stop.wait(self.every_s)

@@ -21,12 +21,12 @@ import numpy as np
 
 from plateforge.runtime.plate_lists import match_lists
 from plateforge.runtime.vehicles import plates_in_vehicles
-from plateforge.stream.events import PlateEvent, direction, event_id, jpeg_b64, utc_iso
+from plateforge.stream.events import PlateEvent, direction, event_id, frame_file, jpeg_b64, utc_iso, write_frame
 from plateforge.stream.sources import Frame, FrameSource
 from plateforge.stream.tracker import PlateTracker, Track, TrackerOptions
 from plateforge.stream.voting import TextVote
 from plateforge.stream.zone import Zone
-from plateforge.types import PlateResult
+from plateforge.types import Detection, PlateResult
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,17 @@ class EventOptions:
     ``max_delay_s``: send a pass's event while its plate is still in view, as soon as its reads settle
     (``OcrOptions.settle_reads`` agree at ``settle_conf``) or this many seconds (source clock) after it was
     first seen, whichever comes first; the rest of the pass then makes no second event. None: send it when
-    the pass ends, which for a vehicle waiting at a barrier is only after the barrier opened."""
+    the pass ends, which for a vehicle waiting at a barrier is only after the barrier opened. ``frames_dir``:
+    write there the frame in which each pass's plate was seen largest (the vehicle nearest), the plate's box,
+    corners and voted text drawn on it (evidence; the event's ``frame_path``). An event sent while in view
+    gets the largest view so far, and its file is written again when the pass ends with a larger one."""
 
     min_hits: int = 3
     crops: bool = True
     merge_s: float = 1.5
     merge_edits: int = 1
     max_delay_s: float | None = None
+    frames_dir: str | None = None
 
 
 @dataclass
@@ -84,6 +88,10 @@ class TrackState:
     last_read_step: int = -(10**9)
     best: dict | None = None
     best_crop: np.ndarray | None = None
+    view_frame: np.ndarray | None = None  # the frame where the plate was largest (``EventOptions.frames_dir``)
+    view_det: Detection | None = None
+    view_height: float = 0.0
+    written: tuple | None = None  # (path, view height) of the frame file written for its event
     best_height: float = 0.0
     settled: bool = False
     vehicle_votes: dict = field(default_factory=dict)  # label → summed score (vehicle stage)
@@ -193,6 +201,8 @@ class CameraProcessor:
             if _clear_of_border(box, img.shape):
                 st.first_inner = st.first_inner or box
                 st.last_inner = box
+            if self.event_options.frames_dir is not None and box[3] - box[1] > st.view_height:
+                st.view_frame, st.view_det, st.view_height = img, dets[di], box[3] - box[1]
             if self._needs_read(track, st):
                 to_read.append((track, di, st))
         if to_read:
@@ -265,7 +275,9 @@ class CameraProcessor:
             st.track_id, st.first_frame, st.last_frame, st.hits = track.id, track.first_frame, frame.index, track.hits
             if prior is not None:
                 self.held.remove(prior)
-            e = self._event(_merge(prior, st) if prior is not None else st, in_view=True)
+            sent = _merge(prior, st) if prior is not None else st
+            e = self._event(sent, in_view=True)
+            st.written = sent.written  # the live track rewrites that file if it is later seen larger
             if e is not None:
                 out.append(e)
         return out
@@ -318,9 +330,23 @@ class CameraProcessor:
                 return True
         return False
 
+    def _write_view(self, st: TrackState, path: Path, voted) -> bool:
+        """Write ``st``'s largest view to ``path`` with its voted text; remember it for a later rewrite."""
+        d = st.view_det
+        shown = PlateResult(d.box, d.corners, voted.text, voted.confidence, (), voted.region, 0.0, d.score)
+        ok = write_frame(path, st.view_frame, shown)
+        st.written = (path, st.view_height) if ok else st.written
+        return ok
+
     def _event(self, st: TrackState, in_view: bool = False) -> PlateEvent | None:
-        """The event of pass ``st``; None when it is too short, has no vote, or was sent while in view."""
-        if st.hits < self.event_options.min_hits or (st.sent and not in_view):
+        """The event of pass ``st``; None when it is too short, has no vote, or was sent while in view (its
+        frame file is then written again when the plate was seen larger since)."""
+        if st.sent and not in_view:
+            voted = st.vote.result()
+            if st.written is not None and st.view_height > st.written[1] and voted is not None:
+                self._write_view(st, st.written[0], voted)
+            return None
+        if st.hits < self.event_options.min_hits:
             return None
         voted = st.vote.result()
         if voted is None:
@@ -328,12 +354,17 @@ class CameraProcessor:
         screen, motion = direction(st.first_inner or st.first_box, st.last_inner or st.last_box)
         self.events += 1
         matches = self._list_matches(voted)
+        eid = event_id(self.camera, st.first_frame, st.first_t)
+        frame_path = None
+        if self.event_options.frames_dir is not None and st.view_frame is not None:
+            path = frame_file(self.event_options.frames_dir, self.camera, st.first_wall, eid)
+            frame_path = str(path) if self._write_view(st, path, voted) else None
         if self.metrics is not None:
             self.metrics.events.labels(self.camera).inc()
             for m in matches:
                 self.metrics.list_matches.labels(self.camera, m["list"]).inc()
         return PlateEvent(
-            event_id=event_id(self.camera, st.first_frame, st.first_t),
+            event_id=eid,
             camera=self.camera,
             track_id=st.track_id,
             text=voted.text,
@@ -358,6 +389,7 @@ class CameraProcessor:
             vehicle=_vehicle(st),
             in_view=in_view,
             lists=matches,
+            frame_path=frame_path,
         )
 
     def _list_matches(self, voted) -> tuple[dict, ...]:
@@ -402,6 +434,9 @@ def _merge(a: TrackState, b: TrackState) -> TrackState:
     m.reads = a.reads + b.reads
     better = b if (b.best or {}).get("confidence", -1) > (a.best or {}).get("confidence", -1) else a
     m.best, m.best_crop, m.best_height = better.best, better.best_crop, better.best_height
+    larger = b if b.view_height > a.view_height else a
+    m.view_frame, m.view_det, m.view_height = larger.view_frame, larger.view_det, larger.view_height
+    m.written = a.written or b.written
     m.vehicle_votes = {
         k: a.vehicle_votes.get(k, 0.0) + b.vehicle_votes.get(k, 0.0) for k in {*a.vehicle_votes, *b.vehicle_votes}
     }
