@@ -48,7 +48,10 @@ class PlateResult:
     ``char_confidences``, ``region`` / ``region_confidence`` from the recognizer; ``detection_score`` (0..1);
     ``format_ok``: whether ``text`` matches its region's plate patterns (None when no region is known);
     ``alternatives``: (text, score) candidates best first, when top-N was asked for; ``plate_score``: the
-    recognizer's plate check, the probability (0..1) that the crop is a plate at all (None without one).
+    recognizer's plate check, the probability (0..1) that the crop is a plate at all (None without one);
+    ``parts``: ``(code, number)`` of a plate whose region prints them apart without a separator (the UAE:
+    ``("16", "37820")`` for text ``1637820``; :mod:`plateforge.runtime.plate_parts`), else ``()`` and left out
+    of :meth:`to_dict`.
     """
 
     box: tuple[float, float, float, float]
@@ -62,9 +65,14 @@ class PlateResult:
     format_ok: bool | None = None
     alternatives: tuple[tuple[str, float], ...] = ()
     plate_score: float | None = None
+    parts: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if self.parts:
+            d["parts"] = list(self.parts)
+        else:
+            del d["parts"]
         d["box"] = [round(v, 1) for v in self.box]
         d["corners"] = [[round(x, 1), round(y, 1)] for x, y in self.corners]
         d["confidence"] = round(self.confidence, 4)

@@ -127,7 +127,7 @@ def test_averaged_recognizers_leave_the_plate_check_out(tmp_path):
     bundled = bundled_model("recognizer.onnx")
     assert PLATE_OUTPUT in [o.name for o in onnx.load(str(bundled)).graph.output]
     out = average_models([bundled, bundled_model("recognizer_us.onnx")], tmp_path / "mean.onnx")["path"]
-    assert [o.name for o in onnx.load(out).graph.output] == ["chars", "regions"]
+    assert [o.name for o in onnx.load(out).graph.output] == ["chars", "regions", "attention"]
     assert not PlateRecognizer(out, specialists=None, small_specialist=None).has_plate_head
 
 

@@ -213,9 +213,9 @@ def test_low_score_detections_are_kept_only_when_read_sure_and_valid(alpr, scene
     firsts, looks = [], []
     real_first, real_looks = alpr.recognizer.first_look, alpr.recognizer.view_logits
 
-    def counting_first(crops):
+    def counting_first(crops, **kwargs):
         firsts.append(len(crops))
-        return real_first(crops)
+        return real_first(crops, **kwargs)
 
     def counting_looks(views, *args, **kwargs):
         looks.append(len(views))
@@ -386,7 +386,9 @@ def test_only_unsure_reads_get_the_zooms_and_the_second_crop(monkeypatch):
     calls = []
     view_logits, first_look = full.recognizer.view_logits, full.recognizer.first_look
     monkeypatch.setattr(
-        full.recognizer, "first_look", lambda crops: calls.append(("first", len(crops))) or first_look(crops)
+        full.recognizer,
+        "first_look",
+        lambda crops, **kw: calls.append(("first", len(crops))) or first_look(crops, **kw),
     )
     monkeypatch.setattr(
         full.recognizer,

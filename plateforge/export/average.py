@@ -15,8 +15,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from plateforge.export.attention import add_attention_output, strip_attention
 from plateforge.export.plate_head import strip_plate_head
 from plateforge.export.spec_io import set_spec, spec_of
+from plateforge.runtime.recognizer import ATTENTION_OUTPUT
 
 
 def _weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -73,12 +75,16 @@ def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
     Recognizers may list other regions (a fine-tune that added a country, averaged with the file it started
     from): the region head keeps the first model's regions, each row the mean over the models that have that
     region (matched by name); other models' extra regions are left out. A recognizer's plate check is left out
-    too: it fits its own network's features, so fit one for the mean (``plateforge train plate-head``).
+    too: it fits its own network's features, so fit one for the mean (``plateforge train plate-head``). The
+    slot attention output (``attention``) is kept when the first model has it.
     Raises ValueError naming the file and what differs.
     """
     if len(paths) < 2:
         raise ValueError(f"averaging needs at least 2 models, got {len(paths)}")
-    models = [strip_plate_head(onnx.load(str(p))) for p in paths]  # a plate check fits one network's features
+    loaded = [onnx.load(str(p)) for p in paths]
+    attention = any(o.name == ATTENTION_OUTPUT for o in loaded[0].graph.output)
+    # a plate check fits one network's features; the attention output is put back on the mean below
+    models = [strip_attention(strip_plate_head(m)) for m in loaded]
     specs = [spec_of(m, p) for m, p in zip(models, paths, strict=True)]
     for path, model in zip(paths, models, strict=True):
         if any(n.op_type == "QuantizeLinear" for n in model.graph.node):
@@ -134,4 +140,6 @@ def average_models(paths: Sequence[str | Path], out: str | Path) -> dict:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(first, str(out))
+    if attention:
+        add_attention_output(out, out)
     return {"path": str(out), "models": len(models), "size_mb": out.stat().st_size / 1e6}

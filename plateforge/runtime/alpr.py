@@ -30,6 +30,7 @@ from plateforge.runtime.defaults import (
 from plateforge.runtime.detector import PlateDetector
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts, valid_anywhere
+from plateforge.runtime.plate_parts import plate_parts
 from plateforge.runtime.recognizer import PlateRecognizer
 from plateforge.types import Detection, PlateRead, PlateResult
 
@@ -270,20 +271,21 @@ class ALPR:
         if not crops:
             return [], crops, rectify_s, 0.0
         t1 = time.perf_counter()
-        plate = None
+        plate = attention = None
         if hasattr(self.recognizer, "view_logits"):
-            reads, logits, plate, corner_s = self._read_plates(img, quads, crops, sure)
+            reads, logits, plate, corner_s, attention = self._read_plates(img, quads, crops, sure)
         else:  # a recognizer of the caller's own that reads one crop per plate
             (reads, logits), corner_s = self.recognizer.read_crops_with_logits(crops), 0.0
-        plates = self._results(reads, logits, detections, quads, boxes, plate)
+        plates = self._results(reads, logits, detections, quads, boxes, plate, attention)
         return plates, crops, rectify_s + corner_s, time.perf_counter() - t1 - corner_s
 
     def _read_plates(
         self, img, quads, crops, sure: int | None = None
-    ) -> tuple[list[PlateRead], np.ndarray, np.ndarray | None, float]:
+    ) -> tuple[list[PlateRead], np.ndarray, np.ndarray | None, float, np.ndarray | None]:
         """Reads and character logits of the plates cut at ``quads`` (``crops``: their rectified crops), with
         the first look, zooms and second crops of ``recheck_below`` / ``second_view_below``; the plate check's
-        probabilities (None without a plate head); the seconds spent on second corner estimates and crops.
+        probabilities (None without a plate head); the seconds spent on second corner estimates and crops; the
+        first look's slot attention (N, K, cells), None without one.
         Plates from index ``sure`` on (unsure detections) are read again only when their first look is at
         least ``LOW_SCORE_FIRST_LOOK`` sure; plates that fail ``plate_check`` are not read again."""
         rec = self.recognizer
@@ -295,8 +297,12 @@ class ALPR:
             small = tall < self.second_view_below
         again, known, plate = np.arange(len(crops)), None, None
         recheck = self.recheck_below is not None and self.recheck_below < 1 and (len(rec.zooms) > 1 or small.any())
+        attention = None
         if recheck or getattr(rec, "has_plate_head", False):
-            chars, regions, plate = rec.first_look(crops)  # each crop as cut, by the general network alone
+            if getattr(rec, "attention_grid", None) is not None:  # where each character sits (plate parts)
+                chars, regions, plate, attention = rec.first_look(crops, attention=True)
+            else:  # each crop as cut, by the general network alone
+                chars, regions, plate = rec.first_look(crops)
             known, reads, logits = (chars, regions), rec.decode(chars, regions), chars
             if recheck:
                 again = np.flatnonzero(
@@ -316,21 +322,22 @@ class ALPR:
                 views[i].append(rectify(img, q, spec.width, spec.height, self.rectify_margin))
         corner_s = time.perf_counter() - t0
         if len(again) == 0:
-            return reads, logits, plate, corner_s
+            return reads, logits, plate, corner_s, attention
         low = None
         if self.small_below and getattr(rec, "small_specialist", None) is not None:
             low = (tall < self.small_below)[again]
         chars, regions = rec.view_logits([views[i] for i in again], known=known, small=low)
         if len(again) == len(crops):
-            return rec.decode(chars, regions), chars, plate, corner_s
+            return rec.decode(chars, regions), chars, plate, corner_s, attention
         reads, logits = list(reads), np.array(logits)
         for k, (i, r) in enumerate(zip(again, rec.decode(chars, regions), strict=True)):
             reads[i], logits[i] = r, chars[k]
-        return reads, logits, plate, corner_s
+        return reads, logits, plate, corner_s, attention
 
-    def _results(self, reads, logits, detections, quads, boxes, plate=None) -> list[PlateResult]:
+    def _results(self, reads, logits, detections, quads, boxes, plate=None, attention=None) -> list[PlateResult]:
         """PlateResults from the recognizer's reads and the character logits (N, K, A + 1) they came from:
-        format check, format fitting and alternatives; ``plate``: the plate check's probabilities (N,) or None."""
+        format check, format fitting, alternatives and plate parts; ``plate``: the plate check's probabilities
+        (N,) or None; ``attention``: the first look's slot attention (N, K, cells) or None."""
         rec = self.recognizer
         alternatives = [()] * len(reads)
         slots = rec.spec.decoder == "slots"
@@ -341,7 +348,14 @@ class ALPR:
             alternatives = [tuple(top_texts(a, r.region, self.top_n)) for a, r in zip(per_slot, reads, strict=True)]
         out = []
         scores = [None] * len(reads) if plate is None else [round(float(v), 4) for v in plate]
-        for d, q, box, r, alts, score in zip(detections, quads, boxes, reads, alternatives, scores, strict=True):
+        grid = getattr(rec, "attention_grid", None)
+        parts = [
+            plate_parts(r.text, r.region, None if attention is None else attention[i], grid)
+            for i, r in enumerate(reads)
+        ]
+        for d, q, box, r, alts, score, split in zip(
+            detections, quads, boxes, reads, alternatives, scores, parts, strict=True
+        ):
             out.append(
                 PlateResult(
                     box=box,
@@ -355,6 +369,7 @@ class ALPR:
                     format_ok=format_ok(r.text, r.region),
                     alternatives=alts,
                     plate_score=score,
+                    parts=split,
                 )
             )
         return out

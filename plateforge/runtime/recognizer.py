@@ -31,6 +31,7 @@ BUNDLED_SPECIALISTS = {
 SMALL_SPECIALIST = "recognizer_small.onnx"  # bundled: distant plates, averaged in where the reader flags a plate small
 MIN_SIDE = 4  # px: a crop smaller than this holds no readable character
 PLATE_OUTPUT = "plate"  # a recognizer's optional plate check: N x 1 probability that each crop is a plate
+ATTENTION_OUTPUT = "attention"  # optional: N x slots x cells, where on the feature grid each slot read its character
 # test-time zooms (``tta=True``), fractions of the crop height per side: < 0 adds a border, > 0 trims (see zoom_crop)
 TTA_ZOOMS = (0.0, -0.04, -0.08, 0.04)
 
@@ -153,6 +154,9 @@ class PlateRecognizer:
         self.input_name = self.session.get_inputs()[0].name
         outputs = [o.name for o in self.session.get_outputs()]  # a plate check: plateforge/train/plate_head.py
         self._plate_index = outputs.index(PLATE_OUTPUT) if self.fpo is None and PLATE_OUTPUT in outputs else None
+        self._attention_index = (
+            outputs.index(ATTENTION_OUTPUT) if self.fpo is None and ATTENTION_OUTPUT in outputs else None
+        )
         fixed = self.session.get_inputs()[0].shape[0]
         self.fixed_batch = fixed if isinstance(fixed, int) and fixed > 0 else None  # a model exported for batch N
         self.batch_size = self.fixed_batch or batch_size
@@ -208,29 +212,41 @@ class PlateRecognizer:
         """Whether the model scores how plate-like each crop is (output ``plate``; :meth:`first_look`)."""
         return self._plate_index is not None
 
+    @property
+    def attention_grid(self) -> tuple[int, int] | None:
+        """(rows, columns) of the feature grid the output ``attention`` spreads over, or None without it (the
+        ``slotnet_sa`` backbone reduces height 16× and width 8×)."""
+        if self._attention_index is None:
+            return None
+        return self.spec.height // 16, self.spec.width // 8
+
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs for a preprocessed (B, H, W, 3) uint8 batch: char logits (B, K, A + 1), region logits."""
-        chars, regions, _ = self._run(batch)
+        chars, regions, _, _ = self._run(batch)
         return chars, regions
 
-    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """:meth:`infer`, and the plate check's probabilities (B,) (None for a model without one)."""
+    def _run(self, batch: np.ndarray) -> tuple:
+        """:meth:`infer`, the plate check's probabilities (B,) and the slot attention (B, K, cells) (each None
+        for a model without it)."""
         n = len(batch)
         if self.fixed_batch and n < self.fixed_batch:  # fill a fixed-size batch with copies, keep the first n
             batch = np.concatenate([batch, np.repeat(batch[-1:], self.fixed_batch - n, axis=0)])
         outputs = [o[:n] for o in self.session.run(None, {self.input_name: batch})]
         if self.fpo is not None:
-            return self.fpo.to_slot_logits(outputs[0])[0], None, None
+            return self.fpo.to_slot_logits(outputs[0])[0], None, None, None
         plate = None if self._plate_index is None else outputs[self._plate_index].reshape(n)
-        return outputs[0], outputs[1], plate
+        att = None if self._attention_index is None else outputs[self._attention_index]
+        return outputs[0], outputs[1], plate, att
 
-    def first_look(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def first_look(self, crops: Sequence[np.ndarray], attention: bool = False) -> tuple:
         """This model's own outputs for each BGR uint8 crop as cut (zoom 0, no specialists): character logits
         (N, K, A + 1) and region logits (N, R) or None, the ``known`` of :meth:`view_logits`, and the plate
-        check's probability that each crop is a plate at all (N,), None for a model without one."""
+        check's probability that each crop is a plate at all (N,), None for a model without one. With
+        ``attention``, a fourth item: the slot attention (N, K, cells), None for a model without it."""
         if not len(crops):
-            return np.zeros((0, 0, 0), np.float32), None, None
-        return self._infer_all(np.stack([self.preprocess(c) for c in crops]))
+            return (np.zeros((0, 0, 0), np.float32), None, None) + ((None,) if attention else ())
+        chars, regions, plate, att = self._infer_all(np.stack([self.preprocess(c) for c in crops]))
+        return (chars, regions, plate, att) if attention else (chars, regions, plate)
 
     def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateRead]:
         """Read BGR uint8 crops (already loaded), batched."""
@@ -304,7 +320,7 @@ class PlateRecognizer:
             images = [(i, j, c, z) for i, v in enumerate(part) for j, c in enumerate(v) for z in zooms]
             reuse = [known is not None and j == 0 and z == 0.0 for _, j, _, z in images]
             batch = [self.preprocess(zoom_crop(c, z)) for (_, _, c, z), r in zip(images, reuse, strict=True) if not r]
-            chars, regions, _ = self._infer_all(np.stack(batch)) if batch else (None, None, None)
+            chars, regions, _, _ = self._infer_all(np.stack(batch)) if batch else (None, None, None, None)
             if any(reuse):  # put the known rows where their images sit, so the average is the same
                 rows = np.flatnonzero(reuse)
                 plates = start + np.array([images[k][0] for k in rows])
@@ -323,14 +339,15 @@ class PlateRecognizer:
         regions = None if all_regions[0] is None else np.concatenate(all_regions)
         return np.concatenate(all_chars), regions
 
-    def _infer_all(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def _infer_all(self, batch: np.ndarray) -> tuple:
         """:meth:`_run` over a batch of any size, ``batch_size`` images per call."""
         outs = [self._run(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
         regions = None if outs[0][1] is None else np.concatenate([o[1] for o in outs])
         if regions is not None and self.region_mask is not None:  # the site's regions only
             regions = np.where(self.region_mask, regions, np.float32(-1e4))
         plate = None if outs[0][2] is None else np.concatenate([o[2] for o in outs])
-        return np.concatenate([o[0] for o in outs]), regions, plate
+        att = None if outs[0][3] is None else np.concatenate([o[3] for o in outs])
+        return np.concatenate([o[0] for o in outs]), regions, plate, att
 
     def decode(self, chars: np.ndarray, regions: np.ndarray | None) -> list[PlateRead]:
         """Reads from character logits (N, K, A + 1) and region logits (N, R) or None."""
