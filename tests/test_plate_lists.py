@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -191,3 +192,31 @@ def test_cli_stream_with_a_list_sends_listed_passes_early_to_the_gate_sink(tmp_p
     ]
     r = CliRunner().invoke(app, [*args, "--list", "bad"])
     assert r.exit_code != 0 and "expected NAME=PATH" in r.output
+
+
+def test_a_uae_plate_read_with_its_parts_matches_only_the_entry_written_that_way():
+    """Abu Dhabi 1 11 and 11 1 both read 111; written apart in the list, the read's parts tell them apart."""
+    pl = PlateList("residents", entries=parse_list("plate,label\n1 11,Villa 1\n11 1,Villa 2\nA 12345,Villa 3\n"))
+    assert pl.match("111", "uae-abudhabi", ("1", "11")).label == "Villa 1"
+    assert pl.match("111", "uae-abudhabi", ("11", "1")).label == "Villa 2"
+    assert pl.match("111", "uae-abudhabi").label == "Villa 1"  # no parts: the whole text, first entry
+    assert pl.match("A12345", "uae-dubai").label == "Villa 3"  # the formats split a Dubai read themselves
+    assert pl.match("A1234", "uae-dubai").edits == 1  # one edit still forgiven, group by group
+    whole = PlateList("x", entries=parse_list("A12345\n"))
+    assert whole.match("A12345", "uae-dubai", ("A", "12345")).edits == 0  # an entry written whole: whole text
+
+
+def test_events_carry_the_parts_their_reads_agree_on():
+    from plateforge.stream.pipeline import CameraProcessor
+    from tests.test_stream import ScriptedReader, _events
+
+    class WithParts(ScriptedReader):
+        def read_detections(self, img, dets):
+            reads, crops = super().read_detections(img, dets)
+            return [replace(r, region="uae-abudhabi", parts=("1", "11")) for r in reads], crops
+
+    script = {i: [((10.0, 40.0, 60.0, 52.0), "111")] for i in range(20)}
+    lists = [PlateList("residents", entries=parse_list("plate\n11 1\n1 11\n"))]
+    ((_, e),) = _events(CameraProcessor("cam", WithParts(script), lists=lists), 60)
+    assert e.parts == ("1", "11") and e.to_dict()["parts"] == ["1", "11"]
+    assert [m["plate"] for m in e.to_dict()["lists"]] == ["1 11"]

@@ -284,7 +284,7 @@ def print_table(rows: list[dict], lists: bool = False) -> None:
             fmt_ok = {True: "ok", False: "no", None: "?"}[p["format_ok"]]
             table.add_row(
                 Path(row["image"]).name,
-                p["text"],
+                " ".join(p["parts"]) if p.get("parts") else p["text"],
                 f"{p['confidence']:.2f}",
                 p["region"] or "",
                 fmt_ok,

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
+
+from plateforge.runtime.plate_parts import plate_parts
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +147,14 @@ class PlateList:
     def _set(self, entries: list[ListEntry]) -> None:
         self.entries = list(entries)
         self._keys = [plate_key(e.key, self.confusables) for e in self.entries]
+        # entries written in groups ('1 11', 'A-12345'): (indices, group keys joined by '|') by group count
+        self._grouped: dict[int, tuple[list[int], list[str]]] = {}
+        for i, e in enumerate(self.entries):
+            groups = [plate_key(g, self.confusables) for g in re.split(r"[^0-9A-Za-z]+", e.plate) if g]
+            if len(groups) > 1:
+                idx, keys = self._grouped.setdefault(len(groups), ([], []))
+                idx.append(i)
+                keys.append("|".join(groups))
 
     def _load(self) -> None:
         mtime = self.path.stat().st_mtime
@@ -163,19 +174,22 @@ class PlateList:
         except (OSError, ValueError, UnicodeDecodeError) as e:
             log.error("list %s: keeping %d plates, cannot reload %s: %s", self.name, len(self.entries), self.path, e)
 
-    def match(self, texts: str | list[str], region: str | None = None) -> ListMatch | None:
+    def match(
+        self, texts: str | list[str], region: str | None = None, parts: tuple[str, ...] | list[str] = ()
+    ) -> ListMatch | None:
         """The closest entry to any of ``texts`` (a read, then its alternatives) within ``max_edits``, or None.
-        Ties go to the earlier text, then to the earlier entry."""
+        Ties go to the earlier text, then to the earlier entry. ``parts``: the read's code and number
+        (:attr:`~plateforge.types.PlateResult.parts`); an entry written in as many groups (``1 11``) is then
+        compared group by group, so ``1 11`` and ``11 1`` stay two plates. Alternatives get their parts from
+        the region's formats where those allow one split only."""
         self._refresh()
         best: ListMatch | None = None
-        for text in [texts] if isinstance(texts, str) else texts:
+        for k, text in enumerate([texts] if isinstance(texts, str) else texts):
             key = plate_key(text or "", self.confusables)
             if not key:
                 continue
-            found = process.extract(
-                key, self._keys, scorer=Levenshtein.distance, score_cutoff=self.max_edits, limit=None
-            )
-            for _, d, i in sorted(found, key=lambda f: (f[1], f[2])):
+            split = tuple(parts) if k == 0 and parts else plate_parts(text, region)
+            for i, d in self._distances(key, split):
                 entry = self.entries[i]
                 if entry.region and not _in_region(region, entry.region):
                     continue
@@ -187,6 +201,25 @@ class PlateList:
             if best is not None and best.edits == 0:
                 break
         return best
+
+    def _distances(self, key: str, parts: tuple[str, ...]) -> list[tuple[int, int]]:
+        """(entry index, edits) within ``max_edits``, closest first: entries written in ``len(parts)`` groups
+        are compared group by group with ``parts``, the others by their whole key."""
+        cutoff = self.max_edits
+        found = {
+            i: d
+            for _, d, i in process.extract(
+                key, self._keys, scorer=Levenshtein.distance, score_cutoff=cutoff, limit=None
+            )
+        }
+        if len(parts) > 1 and len(parts) in self._grouped:
+            idx, keys = self._grouped[len(parts)]
+            joined = "|".join(plate_key(p, self.confusables) for p in parts)
+            for i in idx:
+                found.pop(i, None)
+            for _, d, j in process.extract(joined, keys, scorer=Levenshtein.distance, score_cutoff=cutoff, limit=None):
+                found[idx[j]] = d
+        return sorted(found.items(), key=lambda f: (f[1], f[0]))
 
 
 def _in_region(region: str | None, wanted: str) -> bool:
@@ -239,6 +272,8 @@ def load_lists(options: list[ListOptions]) -> list[PlateList]:
     return [o.load() for o in options]
 
 
-def match_lists(lists: list[PlateList], texts: str | list[str], region: str | None = None) -> list[ListMatch]:
-    """The match in each list that has one, in list order."""
-    return [m for pl in lists if (m := pl.match(texts, region)) is not None]
+def match_lists(
+    lists: list[PlateList], texts: str | list[str], region: str | None = None, parts: tuple[str, ...] = ()
+) -> list[ListMatch]:
+    """The match in each list that has one, in list order (``parts``: see :meth:`PlateList.match`)."""
+    return [m for pl in lists if (m := pl.match(texts, region, parts)) is not None]

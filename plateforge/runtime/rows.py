@@ -28,5 +28,5 @@ def image_row(
     if lists:
         for d, p in zip(plates, res.plates, strict=True):
             texts = [p.text] + [t for t, _ in p.alternatives or () if t != p.text]
-            d["lists"] = [m.to_dict() for m in match_lists(lists, texts, p.region)]
+            d["lists"] = [m.to_dict() for m in match_lists(lists, texts, p.region, p.parts)]
     return {"image": name, "plates": plates, "timing_ms": res.timing_ms}, res

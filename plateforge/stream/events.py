@@ -15,6 +15,7 @@ Schema ``plateforge.plate_event/1`` (all times in seconds; boxes xyxy pixels; co
                                  last_seen, dwell_s, last_frame and frames are then as of that moment)
      "lists": [{"list": "residents", "plate": "A 12345", "text": "A12345", "edits": 0,
                 "region": "uae-dubai", "label": "Villa 12"}],   (the site's plate lists the pass matched)
+     "parts": ["A", "12345"],   (UAE plates only: code and number, as PlateResult.parts; left out otherwise)
      "frame_path": "frames/gate-1/2026-11-23/<event_id>.jpg" | null,   (``events.frames_dir``: the frame of
                                  the best read, the plate's box, corners and voted text drawn on it)
      "producer": "plateforge/0.1.0"}
@@ -145,6 +146,7 @@ class PlateEvent:
     in_view: bool = False
     lists: tuple[dict, ...] = ()
     frame_path: str | None = None
+    parts: tuple[str, ...] = ()
     schema: str = SCHEMA
     producer: str = f"plateforge/{__version__}"
 
@@ -153,4 +155,8 @@ class PlateEvent:
         d["candidates"] = [list(c) for c in self.candidates]
         d["char_confidences"] = list(self.char_confidences)
         d["lists"] = [dict(m) for m in self.lists]
+        if self.parts:
+            d["parts"] = list(self.parts)
+        else:
+            del d["parts"]
         return d

@@ -92,6 +92,7 @@ class TrackState:
     view_det: Detection | None = None
     view_height: float = 0.0
     written: tuple | None = None  # (path, view height) of the frame file written for its event
+    parts: dict = field(default_factory=dict)  # text → {parts: summed confidence} of its reads (UAE code, number)
     best_height: float = 0.0
     settled: bool = False
     vehicle_votes: dict = field(default_factory=dict)  # label → summed score (vehicle stage)
@@ -236,6 +237,9 @@ class CameraProcessor:
         if is_plate is not None and not is_plate(read):
             return  # the crop does not look like a plate (a sign, a badge): no vote, no best crop
         st.vote.add(read)
+        if read.parts:
+            seen = st.parts.setdefault(read.text, {})
+            seen[read.parts] = seen.get(read.parts, 0.0) + read.confidence
         if read.text and (st.best is None or read.confidence > st.best["confidence"]):
             st.best = {
                 "frame": frame.index,
@@ -353,7 +357,9 @@ class CameraProcessor:
             return None
         screen, motion = direction(st.first_inner or st.first_box, st.last_inner or st.last_box)
         self.events += 1
-        matches = self._list_matches(voted)
+        seen = st.parts.get(voted.text)
+        parts = max(seen, key=seen.get) if seen else ()
+        matches = self._list_matches(voted, parts)
         eid = event_id(self.camera, st.first_frame, st.first_t)
         frame_path = None
         if self.event_options.frames_dir is not None and st.view_frame is not None:
@@ -390,13 +396,14 @@ class CameraProcessor:
             in_view=in_view,
             lists=matches,
             frame_path=frame_path,
+            parts=parts,
         )
 
-    def _list_matches(self, voted) -> tuple[dict, ...]:
+    def _list_matches(self, voted, parts: tuple[str, ...]) -> tuple[dict, ...]:
         if not self.lists:
             return ()
         texts = [voted.text] + [t for t, _ in voted.candidates if t != voted.text]
-        return tuple(m.to_dict() for m in match_lists(self.lists, texts, voted.region))
+        return tuple(m.to_dict() for m in match_lists(self.lists, texts, voted.region, parts))
 
     def finish(self) -> list[PlateEvent]:
         """End of stream: every live and held track becomes an event (when long enough)."""
@@ -437,6 +444,12 @@ def _merge(a: TrackState, b: TrackState) -> TrackState:
     larger = b if b.view_height > a.view_height else a
     m.view_frame, m.view_det, m.view_height = larger.view_frame, larger.view_det, larger.view_height
     m.written = a.written or b.written
+    m.parts = {}
+    for seen in (a.parts, b.parts):
+        for text, splits in seen.items():
+            mine = m.parts.setdefault(text, {})
+            for split, conf in splits.items():
+                mine[split] = mine.get(split, 0.0) + conf
     m.vehicle_votes = {
         k: a.vehicle_votes.get(k, 0.0) + b.vehicle_votes.get(k, 0.0) for k in {*a.vehicle_votes, *b.vehicle_votes}
     }
