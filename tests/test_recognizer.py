@@ -346,6 +346,7 @@ def test_export_parity_metadata_and_runtime(trained_run, tmp_path):
     assert report["max_abs_diff"] < 1e-4
     rec = PlateRecognizer(tmp_path / "rec.onnx", threads=1)
     assert rec.spec.task == "recognizer" and rec.spec.alphabet == ALPHA and rec.spec.color == "BGR"
+    assert rec.attention_grid == (3, 20)  # the slot decoder's attention is exported too (UAE plate parts)
     assert rec.spec.regions == ("ch", "eu-de", "eu-es", "eu-fr", "eu-it", "eu-nl")
     img = np.random.default_rng(0).integers(0, 255, (40, 150, 3), dtype=np.uint8)
     single = rec.run(img)

@@ -53,6 +53,7 @@ def add_attention_output(recognizer: str | Path, out: str | Path) -> Path:
         if Path(out) != Path(recognizer):
             onnx.save(model, str(out))
         return Path(out)
+    before = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])  # out may be it
     source = cross_attention_name(model)
     model.graph.node.append(helper.make_node("Identity", [source], [ATTENTION_OUTPUT], name="/attention_out"))
     model.graph.output.append(
@@ -60,7 +61,6 @@ def add_attention_output(recognizer: str | Path, out: str | Path) -> Path:
     )
     onnx.checker.check_model(model)
     onnx.save(model, str(out))
-    before = ort.InferenceSession(str(recognizer), providers=["CPUExecutionProvider"])
     after = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     shape = [d if isinstance(d, int) else 2 for d in before.get_inputs()[0].shape]
     x = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)

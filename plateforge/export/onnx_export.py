@@ -137,9 +137,21 @@ def export_checked(
 
 
 def export_recognizer(ckpt: dict, out: str | Path, sample: np.ndarray | None = None) -> dict:
-    """Export a loaded recognizer checkpoint; returns path, size in MB and the parity max abs difference."""
+    """Export a loaded recognizer checkpoint; returns path, size in MB and the parity max abs difference. A
+    slot-attention recognizer also gets output ``attention`` (where each character was read; UAE plate parts,
+    :mod:`plateforge.export.attention`)."""
     model, spec = recognizer_from_checkpoint(ckpt)
-    return export_checked(model, spec, out, "images", ["chars", "regions"], sample, n_sample=8)
+    info = export_checked(model, spec, out, "images", ["chars", "regions"], sample, n_sample=8)
+    import onnx
+
+    from plateforge.export.attention import add_attention_output, cross_attention_name
+
+    try:
+        cross_attention_name(onnx.load(str(info["path"])))
+    except ValueError:
+        return info  # an architecture without slot attention
+    add_attention_output(info["path"], info["path"])
+    return info
 
 
 def detector_from_checkpoint(ckpt: dict, fake_quant: bool = True) -> tuple[torch.nn.Module, ModelSpec]:
