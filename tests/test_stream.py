@@ -222,14 +222,26 @@ def test_metrics_endpoint_serves_counts():
 
     port = free_port()
     m = StreamMetrics(port, addr="127.0.0.1")
+
+    class Source:  # what the capture thread of a live camera has counted so far
+        camera, captured, dropped, reconnects = "gate", 10, 2, 0
+
     try:
         for _ in range(3):
             m.processed("gate")
         m.sink_result("kafka", 0, "down", 7)
+        m.sync_sources([Source])
+        Source.captured, Source.reconnects = 25, 1  # later: more frames, one reconnect
+        m.sync_sources([Source])
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     finally:
         m.close()
     assert 'plateforge_frames_total{camera="gate",state="processed"} 3.0' in text
+    assert 'plateforge_frames_total{camera="gate",state="captured"} 25.0' in text
+    assert 'plateforge_frames_total{camera="gate",state="dropped"} 2.0' in text
+    assert 'plateforge_reconnects_total{camera="gate"} 1.0' in text
+    stamp = float(text.split('plateforge_last_frame_timestamp_seconds{camera="gate"} ')[1].split()[0])
+    assert abs(stamp - time.time()) < 60
     assert 'plateforge_sink_backlog{sink="kafka"} 7.0' in text
     assert 'plateforge_sink_errors_total{sink="kafka"} 1.0' in text
 

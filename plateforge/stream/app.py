@@ -106,14 +106,13 @@ def run_site(
         for c in cfg.cameras
     }
     try:
-        return run_stream(sources, processors, outbox, dispatchers, on_event, stop, drain_s)
+        tick = (lambda: metrics.sync_sources(sources)) if metrics is not None else None
+        return run_stream(sources, processors, outbox, dispatchers, on_event, stop, drain_s, on_tick=tick)
     finally:
         if pruner is not None:
             pruner.stop()
         for d in dispatchers:
             d.stop()
         if metrics is not None:
-            for s in sources:
-                metrics.reconnects.labels(s.camera).inc(s.reconnects)
             metrics.close()
         outbox.close()

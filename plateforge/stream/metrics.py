@@ -1,7 +1,9 @@
 """Prometheus metrics for a stream process (prometheus-client), served on ``/metrics`` when a port is given.
 
 Names: ``plateforge_frames_total{camera,state}`` (state = captured, processed, dropped),
-``plateforge_fps{camera}`` (processed frames per second over the last 5 s), ``plateforge_stage_seconds
+``plateforge_fps{camera}`` (processed frames per second over the last 5 s),
+``plateforge_last_frame_timestamp_seconds{camera}`` (Unix time of the last processed frame: alert when a
+camera goes quiet), ``plateforge_stage_seconds
 {stage}`` (histogram: detect, track, ocr, frame), ``plateforge_ocr_calls_total{camera}``,
 ``plateforge_events_total{camera}``, ``plateforge_list_matches_total{camera,list}`` (events that matched a
 plate list), ``plateforge_sink_backlog{sink}``, ``plateforge_sink_errors_total{sink}``,
@@ -40,13 +42,18 @@ class StreamMetrics:
         self.backlog = Gauge("plateforge_sink_backlog", "Events not yet delivered", ["sink"], registry=r)
         self.sink_errors = Counter("plateforge_sink_errors", "Failed delivery attempts", ["sink"], registry=r)
         self.reconnects = Counter("plateforge_reconnects", "Stream reconnects", ["camera"], registry=r)
+        self.last_frame = Gauge(
+            "plateforge_last_frame_timestamp_seconds", "Unix time of the last processed frame", ["camera"], registry=r
+        )
         self._times: dict[str, deque] = {}
+        self._synced: dict[tuple[str, str], int] = {}  # (camera, counter) → the source's count already added
         self.server = None
         if port is not None:
             self.server, _ = start_http_server(port, addr=addr, registry=r)
 
     def processed(self, camera: str) -> None:
         self.frames.labels(camera, "processed").inc()
+        self.last_frame.labels(camera).set_to_current_time()
         times = self._times.setdefault(camera, deque())
         now = time.monotonic()
         times.append(now)
@@ -54,6 +61,20 @@ class StreamMetrics:
             times.popleft()
         if len(times) > 1:
             self.fps.labels(camera).set((len(times) - 1) / max(times[-1] - times[0], 1e-6))
+
+    def sync_sources(self, sources) -> None:
+        """Add what each frame source (``camera``, ``captured``, ``dropped``, ``reconnects``) counted since the
+        last call: the capture threads count, the processing loop calls this about once a second."""
+        for src in sources:
+            for name, value in (("captured", src.captured), ("dropped", src.dropped), ("reconnects", src.reconnects)):
+                key = (src.camera, name)
+                delta = value - self._synced.get(key, 0)
+                if delta > 0:
+                    if name == "reconnects":
+                        self.reconnects.labels(src.camera).inc(delta)
+                    else:
+                        self.frames.labels(src.camera, name).inc(delta)
+                    self._synced[key] = value
 
     def sink_result(self, sink: str, delivered: int, error: str | None, backlog: int) -> None:
         self.backlog.labels(sink).set(backlog)

@@ -492,6 +492,13 @@ def _store(outbox, event: dict, tries: int = 5) -> bool:
     return False
 
 
+def _tick(on_tick: Callable[[], None]) -> None:
+    try:
+        on_tick()
+    except Exception as e:  # metrics must never stop a stream
+        log.warning("stream tick failed: %s: %s", type(e).__name__, e)
+
+
 def run_stream(
     sources: list[FrameSource],
     processors: dict[str, CameraProcessor],
@@ -500,10 +507,12 @@ def run_stream(
     on_event: Callable[[PlateEvent], None] | None = None,
     stop: threading.Event | None = None,
     drain_s: float = 10.0,
+    on_tick: Callable[[], None] | None = None,
 ) -> StreamSummary:
     """Run until every source has ended (files, folders) or ``stop`` is set (live streams). Each event is
     stored in ``outbox`` (when given) before ``on_event`` and the dispatchers see it. A frame that fails
-    is logged and counted, never fatal. At the end, waits up to ``drain_s`` for the sinks to catch up."""
+    is logged and counted, never fatal. At the end, waits up to ``drain_s`` for the sinks to catch up.
+    ``on_tick`` is called about once a second and at the end (metrics of the capture threads)."""
     stop = stop or threading.Event()
     dispatchers = dispatchers or []
     summary = StreamSummary()
@@ -521,8 +530,12 @@ def run_stream(
 
     for s in sources:
         s.start()
+    ticked = time.monotonic()
     try:
         while not stop.is_set() and not all(s.done for s in sources):
+            if on_tick is not None and time.monotonic() - ticked >= 1.0:
+                ticked = time.monotonic()
+                _tick(on_tick)
             got = False
             for s in sources:
                 frame = s.get(timeout=0)
@@ -543,6 +556,8 @@ def run_stream(
             s.stop()
         for proc in processors.values():
             emit(proc.finish())
+        if on_tick is not None:
+            _tick(on_tick)
     summary.seconds = time.perf_counter() - t0
     for s in sources:
         summary.captured += s.captured
