@@ -65,6 +65,8 @@ def test_one_camera_tells_entries_from_exits_by_motion():
     assert [(s.plate, s.duration_s) for s in r.closed] == [("DXB4242", 2520.0)] and not r.inside
     with pytest.raises(ValueError, match="gate 'gate:away'"):
         Gate.parse("gate:away")
+    assert Gate.parse("10.0.0.5:554") == Gate("10.0.0.5:554")  # a stream URL's default camera id
+    assert Gate.parse("10.0.0.5:554:receding") == Gate("10.0.0.5:554", "receding")
     assert (
         format_duration(5700) == "1 h 35 min" and format_duration(252) == "4 min 12 s" and format_duration(9) == "9 s"
     )

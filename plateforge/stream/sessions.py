@@ -37,8 +37,11 @@ class Gate:
 
     @classmethod
     def parse(cls, text: str) -> Gate:
-        """``CAMERA`` or ``CAMERA:MOTION`` (approaching, receding, steady)."""
-        camera, _, motion = text.partition(":")
+        """``CAMERA`` or ``CAMERA:MOTION`` (approaching, receding, steady). A camera id may hold a colon
+        itself (``10.0.0.5:554``, the default id of a stream URL): only a last part of letters is a motion."""
+        camera, sep, motion = text.rpartition(":")
+        if not sep or not motion.isalpha():
+            camera, motion = text, ""
         if not camera or (motion and motion not in MOTIONS):
             raise ValueError(f"gate {text!r}: expected CAMERA or CAMERA:MOTION with MOTION one of {list(MOTIONS)}")
         return cls(camera, motion or None)
