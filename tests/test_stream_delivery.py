@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from plateforge.stream.outbox import Dispatcher, Outbox
-from plateforge.stream.sinks import KafkaSink, MqttSink, WebhookSink, make_sink
+from plateforge.stream.sinks import KafkaSink, MqttSink, SinkError, WebhookSink, make_sink
 from tests.brokers import free_port, kafka_messages, start_kafka_mock, start_mqtt_broker
 
 
@@ -168,6 +168,48 @@ def test_webhook_posts_each_event_with_its_idempotency_key_and_retries_errors(tm
         server.shutdown()
     ok = [(k, e) for k, e, s in seen if s == 204]
     assert ok == [("id-1", "id-1"), ("id-2", "id-2")]
+
+
+def test_a_signed_webhook_is_told_from_a_forged_or_replayed_one(tmp_path, monkeypatch):
+    """A barrier controller that opens only for POSTs signed with the site's secret (verify_webhook)."""
+    from plateforge.stream.sinks import verify_webhook
+
+    opened, refused = [], []
+
+    class Gate(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            stamp, sig = self.headers.get("X-Plateforge-Timestamp"), self.headers.get("X-Plateforge-Signature")
+            ok = verify_webhook("s3cret", stamp, sig, body)
+            (opened if ok else refused).append(json.loads(body)["event_id"])
+            self.send_response(204 if ok else 401)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Gate)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/open"
+    monkeypatch.setenv("GATE_SECRET", "s3cret")
+    try:
+        make_sink({"type": "webhook", "url": url, "secret_env": "GATE_SECRET"}).send([ev(1)])
+        with pytest.raises(SinkError, match="HTTP Error 401"):
+            WebhookSink(url, secret="guess").send([ev(2)])  # forged: another secret
+        with pytest.raises(SinkError, match="HTTP Error 401"):
+            WebhookSink(url).send([ev(3)])  # not signed at all
+    finally:
+        server.shutdown()
+    assert opened == ["id-1"] and refused == ["id-2", "id-3"]
+    body = json.dumps(ev(4)).encode()
+    stamp = str(int(time.time()) - 600)  # a request captured ten minutes ago and sent again
+    import hashlib
+    import hmac
+
+    sig = "sha256=" + hmac.new(b"s3cret", stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert not verify_webhook("s3cret", stamp, sig, body) and verify_webhook("s3cret", stamp, sig, body, 900)
+    with pytest.raises(ValueError, match="secret_env 'NOT_SET_HERE' is not set"):
+        make_sink({"type": "webhook", "url": url, "secret_env": "NOT_SET_HERE"})
 
 
 @pytest.fixture(scope="module")

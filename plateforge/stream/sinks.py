@@ -8,7 +8,8 @@ dispatcher then retries the whole batch later: at-least-once).
 - ``KafkaSink`` (confluent-kafka): idempotent producer, ``acks=all``, partition key = camera, header
   ``event_id``.
 - ``MqttSink`` (paho-mqtt): QoS 1 to ``<topic>/<camera>``.
-- ``WebhookSink``: one HTTP POST per event (JSON body, header ``Idempotency-Key: <event_id>``); 2xx = done.
+- ``WebhookSink``: one HTTP POST per event (JSON body, header ``Idempotency-Key: <event_id>``, signed with
+  HMAC-SHA256 when given a secret); 2xx = done.
 
 ``make_sink`` builds one from a config dict (``{"type": "kafka", "bootstrap": "host:9092", "topic": ...}``)
 or a CLI string: ``events.jsonl`` / ``jsonl:PATH``, ``kafka://HOST:PORT/TOPIC``, ``mqtt://HOST:PORT/TOPIC``,
@@ -17,9 +18,12 @@ or a CLI string: ``events.jsonl`` / ``jsonl:PATH``, ``kafka://HOST:PORT/TOPIC``,
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -158,23 +162,64 @@ class MqttSink:
 
 
 class WebhookSink:
-    def __init__(self, url: str, name: str = "webhook", timeout: float = 10.0, headers: dict | None = None):
+    """One HTTP POST per event. ``secret`` (or the environment variable named by ``secret_env``, which keeps
+    it out of the site YAML): sign each POST so its receiver, say the controller of a barrier, can tell
+    plateforge's requests from anyone else's and refuse replays. Headers ``X-Plateforge-Timestamp`` (Unix
+    seconds) and ``X-Plateforge-Signature: sha256=<hex>``, the HMAC-SHA256 of ``"<timestamp>.<body>"``;
+    :func:`verify_webhook` checks them."""
+
+    def __init__(
+        self,
+        url: str,
+        name: str = "webhook",
+        timeout: float = 10.0,
+        headers: dict | None = None,
+        secret: str | None = None,
+        secret_env: str | None = None,
+    ):
         self.url, self.name, self.timeout, self.headers = url, name, timeout, dict(headers or {})
+        if secret_env is not None:
+            secret = os.environ.get(secret_env)
+            if not secret:
+                raise ValueError(f"webhook {url}: secret_env {secret_env!r} is not set in the environment")
+        self.secret = secret.encode() if secret else None
 
     def send(self, events: list[dict]) -> None:
         for e in events:
-            req = urllib.request.Request(
-                self.url,
-                data=json.dumps(e).encode(),
-                method="POST",
-                headers={"Content-Type": "application/json", "Idempotency-Key": e["event_id"], **self.headers},
-            )
+            body = json.dumps(e).encode()
+            headers = {"Content-Type": "application/json", "Idempotency-Key": e["event_id"], **self.headers}
+            if self.secret is not None:
+                stamp = str(int(time.time()))
+                headers["X-Plateforge-Timestamp"] = stamp
+                headers["X-Plateforge-Signature"] = "sha256=" + _signature(self.secret, stamp, body)
+            req = urllib.request.Request(self.url, data=body, method="POST", headers=headers)
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     if not 200 <= resp.status < 300:
                         raise SinkError(f"webhook {self.url}: HTTP {resp.status}")
             except urllib.error.URLError as err:
                 raise SinkError(f"webhook {self.url}: {err}") from err
+
+
+def _signature(secret: bytes, stamp: str, body: bytes) -> str:
+    return hmac.new(secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def verify_webhook(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, max_age_s: float = 300.0
+) -> bool:
+    """For a receiver of :class:`WebhookSink` POSTs: whether ``signature`` (header ``X-Plateforge-Signature``)
+    signs ``body`` with ``secret`` at ``timestamp`` (header ``X-Plateforge-Timestamp``), no more than
+    ``max_age_s`` seconds ago (an old request sent again is refused)."""
+    if not timestamp or not signature or not signature.startswith("sha256="):
+        return False
+    try:
+        age = time.time() - int(timestamp)
+    except ValueError:
+        return False
+    if not -60 <= age <= max_age_s:  # a minute of clock skew ahead is tolerated
+        return False
+    return hmac.compare_digest(signature[7:], _signature(secret.encode(), timestamp, body))
 
 
 def make_sink(spec: str | dict):
