@@ -609,6 +609,24 @@ def test_read_cli_names_the_list_entries_each_plate_matches(tmp_path, scenes):
     assert res.exit_code == 2 and "none.csv does not exist" in res.output
 
 
+def test_read_cli_blurred_copies_leave_no_plate_readable(tmp_path, scenes, alpr):
+    folder = str(scenes[0][0].parent)
+    out = tmp_path / "blurred"
+    res = CliRunner().invoke(
+        app, ["read", folder, "--save-blurred", str(out), "--plate-check-sure", "0", "--threads", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    copies = sorted(out.glob("*.jpg"))
+    assert len(copies) == len(scenes)
+    texts = {lab.text for _, labels in scenes for lab in labels}
+    assert {p.text for p in alpr.read(str(scenes[1][0]))} & texts  # the originals are read...
+    again = {p.text for c in copies for p in alpr.read(str(c))}
+    assert not again & texts  # ...the blurred copies are not
+    original, blurred = cv2.imread(str(scenes[1][0])).astype(int), cv2.imread(str(copies[1])).astype(int)
+    changed = np.abs(original - blurred).max(axis=2) > 40
+    assert 0 < changed.mean() < 0.02  # the plates only: under 2 % of the frame
+
+
 def test_read_huge_photo_is_read_or_refused_clearly(tmp_path, alpr):
     """A 50-megapixel photo: read (the detector letterboxes it) without a crash."""
     big = np.full((5800, 8700, 3), 100, np.uint8)

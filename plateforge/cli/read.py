@@ -62,6 +62,13 @@ def read(
     from_list: Annotated[Path | None, typer.Option(help="Text file with one image path per line.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, table or csv.")] = "jsonl",
     save_annotated: Annotated[Path | None, typer.Option(help="Write annotated copies here.")] = None,
+    save_blurred: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write copies with every plate found made unreadable here (anonymising photos; add "
+            "--plate-check-sure 0 to blur plates too unsure to report)."
+        ),
+    ] = None,
     top_n: Annotated[int, typer.Option(help="Alternative texts per plate, valid patterns first.")] = 1,
     conf: Annotated[float | None, typer.Option(help="Detection threshold (default: the model's).")] = None,
     detector: Annotated[
@@ -175,8 +182,9 @@ def read(
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     alpr.warm_up()  # so that the first image's timing_ms is not ONNX Runtime's first runs
-    if save_annotated:
-        save_annotated.mkdir(parents=True, exist_ok=True)
+    for folder in (save_annotated, save_blurred):
+        if folder:
+            folder.mkdir(parents=True, exist_ok=True)
     rows, failed = [], 0
     writer = csv.writer(sys.stdout) if fmt == "csv" else None
     if writer:
@@ -198,7 +206,9 @@ def read(
         )
     from plateforge.progress import progress
 
-    rows_in_order = ordered_map(lambda k: read_one(alpr, items[k], save_annotated, k, lists), range(len(items)), jobs)
+    rows_in_order = ordered_map(
+        lambda k: read_one(alpr, items[k], save_annotated, k, lists, save_blurred), range(len(items)), jobs
+    )
     for row in progress(rows_in_order, "reading plates", total=len(items), prints=fmt != "table"):
         failed += "error" in row
         if fmt == "jsonl":
@@ -244,18 +254,29 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int) -> Iterator
             yield pending.popleft().result()
 
 
-def read_one(alpr, item: str, save_annotated: Path | None, index: int, lists: list | None = None) -> dict:
+def read_one(
+    alpr,
+    item: str,
+    save_annotated: Path | None,
+    index: int,
+    lists: list | None = None,
+    save_blurred: Path | None = None,
+) -> dict:
     """One image → its JSON row (see :mod:`plateforge.runtime.rows`), plates matched against ``lists``; a
-    failure becomes ``{"image", "error"}`` and the batch goes on."""
-    from plateforge.runtime.draw import draw_plates
+    failure becomes ``{"image", "error"}`` and the batch goes on. Annotated and blurred copies are written as
+    ``<index>_<stem>.jpg``."""
+    from plateforge.runtime.draw import blur_plates, draw_plates
     from plateforge.runtime.rows import image_row
 
     row, res = image_row(alpr, item, item, lists)
-    if res is not None and save_annotated is not None:
+    if res is not None and (save_annotated is not None or save_blurred is not None):
         import cv2
 
         name = f"{index:05d}_{Path(item).stem}.jpg"
-        cv2.imwrite(str(save_annotated / name), draw_plates(res.image, res.plates))
+        if save_annotated is not None:
+            cv2.imwrite(str(save_annotated / name), draw_plates(res.image, res.plates))
+        if save_blurred is not None:
+            cv2.imwrite(str(save_blurred / name), blur_plates(res.image, res.plates), [cv2.IMWRITE_JPEG_QUALITY, 92])
     return row
 
 

@@ -28,3 +28,32 @@ def draw_plates(image: np.ndarray, plates: list[PlateResult]) -> np.ndarray:
         cv2.rectangle(out, (x1, ty - th - 3), (x1 + tw + 4, ty + base - 1), (0, 0, 0), -1)
         cv2.putText(out, label, (x1 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale * 1.5, (255, 255, 255), thick)
     return out
+
+
+def blur_plates(image: np.ndarray, plates: list, grow: float = 0.15, cells: int = 6) -> np.ndarray:
+    """A copy of BGR ``image`` with each plate made unreadable (anonymising photos): its corner quad (the box
+    when it has none), grown by ``grow`` of its size, is pixelated to about ``cells`` blocks across its height
+    and then blurred, so no character survives. ``plates``: anything with ``box`` and ``corners`` (image
+    pixels)."""
+    out = image.copy()
+    h, w = out.shape[:2]
+    for p in plates:
+        x1, y1, x2, y2 = p.box
+        quad = np.array(p.corners if len(p.corners) == 4 else [(x1, y1), (x2, y1), (x2, y2), (x1, y2)], np.float32)
+        centre = quad.mean(0)
+        quad = centre + (quad - centre) * (1 + 2 * grow)
+        bx1, by1 = np.floor(quad.min(0)).astype(int)
+        bx2, by2 = np.ceil(quad.max(0)).astype(int) + 1
+        bx1, by1, bx2, by2 = max(bx1, 0), max(by1, 0), min(bx2, w), min(by2, h)
+        if bx2 - bx1 < 2 or by2 - by1 < 2:
+            continue
+        region = out[by1:by2, bx1:bx2]
+        rh, rw = region.shape[:2]
+        block = max(1, round(rh / cells))
+        small = cv2.resize(region, (max(1, rw // block), max(1, rh // block)), interpolation=cv2.INTER_AREA)
+        coarse = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_NEAREST)
+        coarse = cv2.GaussianBlur(coarse, (0, 0), max(1.0, block / 2))
+        mask = np.zeros((rh, rw), np.uint8)
+        cv2.fillPoly(mask, [np.round(quad - [bx1, by1]).astype(np.int32)], 255)
+        region[mask > 0] = coarse[mask > 0]
+    return out
