@@ -114,3 +114,35 @@ class _NoReader:
     """The server wants a reader; these requests never read a photo."""
 
     detector = corners = recognizer = None
+
+
+def test_a_car_park_video_gives_its_stays_with_the_times_the_recording_shows(tmp_path):
+    """Vehicles that drive in (approaching) and, some seconds later, out again (receding) past one camera;
+    the file's start time makes the events' first_seen_utc the recording's own clock."""
+    from plateforge.synth.video import VideoOptions, make_video, read_ground_truth
+
+    video = tmp_path / "park"
+    opts = VideoOptions(width=960, height=540, passes=4, seed=6, plate_height=(36, 56), overlap=0.0, returns=1.0)
+    make_video(video, opts, overwrite=True)
+    _, passes = read_ground_truth(video)
+    back = [p for p in passes if p["returns_of"] is not None]
+    assert back and all(passes[p["returns_of"]]["motion"] == "approach" and p["motion"] == "recede" for p in back)
+    runner = CliRunner()
+    outbox = tmp_path / "events.sqlite"
+    r = runner.invoke(
+        app,
+        ["stream", str(video / "video.mp4"), "--camera", "gate", "--outbox", str(outbox), "--quiet"]
+        + ["--start-time", "2026-12-07T08:00:00Z", "--threads", "1"],
+    )
+    assert r.exit_code == 0, r.output
+    events = Outbox(outbox).events()
+    assert min(e["first_seen_utc"] for e in events) >= "2026-12-07T08:00:00"  # the recording's clock
+    report = pair_sessions(events, [Gate.parse("gate:approaching")], [Gate.parse("gate:receding")])
+    stays = {s.plate: s.duration_s for s in report.closed}
+    for p in back:
+        entry = passes[p["returns_of"]]
+        want = (p["first_visible"] - entry["first_visible"]) / 25.0  # frames of the video at 25 frames/s
+        assert stays[p["text"]] == pytest.approx(want, abs=1.0)
+    assert len(stays) == len(back) == 2
+    leaving_only = {p["text"] for p in passes if p["motion"] == "recede" and p["returns_of"] is None}
+    assert {e["text"] for e in report.exits_without_entry} == leaving_only  # they never came in on camera

@@ -60,6 +60,13 @@ def stream(
             "frame when all are in [0, 1]. Plates centred outside are ignored."
         ),
     ] = None,
+    start_time: Annotated[
+        str | None,
+        typer.Option(
+            help="When a video file or folder SOURCE was filmed (ISO 8601 or Unix seconds): events then carry the "
+            "times the recording shows (first_seen_utc), e.g. for plateforge sessions."
+        ),
+    ] = None,
     snapshot: Annotated[
         Path | None,
         typer.Option(help="Write each camera's first frame here, with its zone drawn, to check the zone."),
@@ -96,7 +103,7 @@ def stream(
     points = [list(p) for p in parse_zone(zone)] if zone is not None else None
     for i, src in enumerate(sources):
         name = names[i] if names else camera_name(src)
-        cfg.cameras.append(CameraConfig(name, src, every, max_fps, realtime, points))
+        cfg.cameras.append(CameraConfig(name, src, every, max_fps, realtime, points, start_time))
     cfg.sinks += list(sink or [])
     cfg.lists += [parse_list_option(item) for item in plate_list or []]
     if max_delay is not None:

@@ -179,6 +179,10 @@ def video(
     stop_s: Annotated[
         float, typer.Option(help="Seconds each vehicle stands still halfway along its path, as at a barrier.")
     ] = 0.0,
+    returns: Annotated[
+        float,
+        typer.Option(help="Share of approaching vehicles that leave again later, receding (car park entry and exit)."),
+    ] = 0.0,
     regions: Regions = None,
     seed: Seed = 0,
     overwrite: Overwrite = False,
@@ -197,6 +201,7 @@ def video(
         seed=seed,
         signs=signs,
         stop_s=stop_s,
+        returns=returns,
     )
     info = make_video(out, opts, overwrite)
     console.print(f"wrote {info['video']}: {info['frames']} frames, {info['passes']} passes, {fps:g} fps")

@@ -34,7 +34,6 @@ import copy
 import json
 import secrets
 import sqlite3
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -50,6 +49,7 @@ from plateforge.runtime.alpr import ALPR
 from plateforge.runtime.options import ReaderOptions, make_alpr
 from plateforge.runtime.plate_lists import PlateList
 from plateforge.runtime.rows import image_row
+from plateforge.stream.events import parse_time
 from plateforge.stream.outbox import Outbox, find_events
 from plateforge.stream.sessions import Gate, pair_sessions
 
@@ -81,17 +81,7 @@ def _key_matches(request: Request, api_key: str) -> bool:
 
 def _unix_time(value: str | None, name: str) -> float | None:
     """Unix seconds from ``value``: a number, or an ISO 8601 time (UTC when it names no zone)."""
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{name}: expected ISO 8601 (2026-12-07T08:00:00Z) or Unix seconds, got {value!r}") from None
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+    return parse_time(value, name)
 
 
 def json_photos(body: bytes, max_images: int) -> list[tuple[str, bytes | str]]:

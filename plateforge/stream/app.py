@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 
 from plateforge.runtime.plate_lists import load_lists
-from plateforge.stream.config import SiteConfig, make_alpr, make_vehicles
+from plateforge.stream.config import SiteConfig, make_alpr, make_vehicles, parse_time
 from plateforge.stream.events import PlateEvent
 from plateforge.stream.outbox import Dispatcher, Outbox, Pruner
 from plateforge.stream.pipeline import CameraProcessor, StreamSummary, run_stream
@@ -68,7 +68,11 @@ def run_site(
             c.source,
             c.id,
             dataclasses.replace(
-                cfg.source, every=c.every, max_fps=c.max_fps, realtime=c.realtime or cfg.source.realtime
+                cfg.source,
+                every=c.every,
+                max_fps=c.max_fps,
+                realtime=c.realtime or cfg.source.realtime,
+                start_time=parse_time(c.start_time, f"camera {c.id}: start_time"),
             ),
         )
         for c in cfg.cameras

@@ -29,18 +29,21 @@ from pathlib import Path
 
 from plateforge.runtime.options import ReaderOptions, make_alpr, make_vehicles, read_site_yaml
 from plateforge.runtime.plate_lists import ListOptions
+from plateforge.stream.events import parse_time
 from plateforge.stream.pipeline import EventOptions, OcrOptions
 from plateforge.stream.sources import SourceOptions
 from plateforge.stream.tracker import TrackerOptions
 from plateforge.typed_config import from_dict
 
-__all__ = ["SiteConfig", "load_site_config", "ListOptions", "ReaderOptions", "make_alpr", "make_vehicles"]
+__all__ = ["SiteConfig", "load_site_config", "ListOptions", "ReaderOptions", "make_alpr", "make_vehicles", "parse_time"]
 
 
 @dataclass(frozen=True)
 class CameraConfig:
     """One source. ``zone``: the polygon where plates count, [[x, y], ...] in pixels or in fractions of the
-    frame (:mod:`plateforge.stream.zone`); None: the whole frame."""
+    frame (:mod:`plateforge.stream.zone`); None: the whole frame. ``start_time``: when a recording's first
+    frame was filmed (ISO 8601, UTC unless it names a zone; or Unix seconds), so its events carry the times
+    they show."""
 
     id: str
     source: str
@@ -48,6 +51,7 @@ class CameraConfig:
     max_fps: float | None = None
     realtime: bool = False
     zone: list[list[float]] | None = None
+    start_time: str | None = None
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,21 @@ def utc_iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def parse_time(value: str | float | None, where: str) -> float | None:
+    """Unix seconds from a number or an ISO 8601 time (UTC when it names no zone); errors name ``where``."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        pass
+    try:
+        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{where}: expected ISO 8601 (2026-12-07T08:00:00Z) or Unix seconds, got {value!r}") from None
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+
 def jpeg_b64(crop: np.ndarray | None, quality: int = 90) -> str | None:
     if crop is None or not crop.size:
         return None

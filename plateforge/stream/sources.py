@@ -51,7 +51,9 @@ class SourceOptions:
     """``every``: keep every k-th frame; ``max_fps``: cap on kept frames per second of source time;
     ``queue_size``: frames buffered between capture and processing; ``realtime``: drop-oldest for files too;
     ``folder_fps``: clock rate of an image folder; ``loop``: start a file or folder again at its end (a camera
-    simulated from a recording, soak tests), the frame index and clock running on."""
+    simulated from a recording, soak tests), the frame index and clock running on; ``start_time``: Unix time
+    at which a file or folder's first frame was filmed, so each frame's ``wall`` (and the events'
+    ``first_seen_utc``) is the time it shows, not the time it was processed (live sources ignore it)."""
 
     every: int = 1
     max_fps: float | None = None
@@ -59,6 +61,7 @@ class SourceOptions:
     realtime: bool = False
     folder_fps: float = 25.0
     loop: bool = False
+    start_time: float | None = None
 
 
 def is_live(uri: str) -> bool:
@@ -167,7 +170,12 @@ class FrameSource:
                 self.bad_frames += 1
                 log.warning("%s: not a readable image, skipped", path)
                 continue
-            self._put(Frame(self.camera, i, t, time.time(), img))
+            self._put(Frame(self.camera, i, t, self._wall(t), img))
+
+    def _wall(self, t: float) -> float:
+        """The Unix time of a frame at source clock ``t``: the recording's time when its start is known."""
+        start = self.options.start_time
+        return start + t if start is not None and not self.live else time.time()
 
     def _open(self) -> cv2.VideoCapture | None:
         cap = cv2.VideoCapture(int(self.uri) if self.uri.isdigit() else self.uri)
@@ -201,7 +209,7 @@ class FrameSource:
                 if not ok:
                     break
                 if img is not None:
-                    self._put(Frame(self.camera, index, t, time.time(), img))
+                    self._put(Frame(self.camera, index, t, self._wall(t), img))
                 index += 1
                 backoff = BACKOFF_START_S
             cap.release()

@@ -15,6 +15,7 @@ motion, direction, first and last frame with the plate fully visible).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -41,7 +42,9 @@ class VideoOptions:
     badges and plate-like text (1-4 each, as the scene generator's distractors) painted on the background, so
     they stand in every frame, as a car park's signage does (0: none; the rest of the video stays the same);
     ``stop_s``: seconds each vehicle stands still halfway along its path, as at a barrier (0: none; the
-    passes are otherwise those of 0, each longer by the stop)."""
+    passes are otherwise those of 0, each longer by the stop); ``returns``: share of approaching vehicles
+    that come back later, receding, with the same plate, ``stay_s`` (least, most) seconds after they left
+    the view (a car park's entry and exit; the other passes stay those of 0)."""
 
     width: int = 1920
     height: int = 1080
@@ -56,6 +59,8 @@ class VideoOptions:
     seed: int = 0
     signs: int = 0
     stop_s: float = 0.0
+    returns: float = 0.0
+    stay_s: tuple[float, float] = (2.0, 6.0)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class Pass:
     roll: float
     body: tuple[int, int, int]
     stop: int = 0
+    returns_of: int | None = None  # the index of the pass whose vehicle this is, leaving again
 
 
 def _plan(opts: VideoOptions, rng: np.random.Generator) -> tuple[list[Pass], list[RenderedPlate]]:
@@ -114,6 +120,18 @@ def _plan(opts: VideoOptions, rng: np.random.Generator) -> tuple[list[Pass], lis
             rng.uniform(0.3, 0.7) * frames if rng.random() < opts.overlap else frames + rng.uniform(0.3, 1.0) * opts.fps
         )
         start += round(gap)
+    if opts.returns > 0:
+        back = np.random.default_rng([opts.seed, 2])  # its own generator: the other passes stay those of 0
+        for p in [p for p in passes if p.motion == "approach"]:
+            if back.random() >= opts.returns:
+                continue
+            later = p.start + p.frames + round(back.uniform(*opts.stay_s) * opts.fps)
+            passes.append(
+                dataclasses.replace(
+                    p, index=len(passes), motion="recede", direction="up", start=later, returns_of=p.index
+                )
+            )
+            plates.append(plates[p.index])
     return passes, plates
 
 
