@@ -137,22 +137,31 @@ def test_mqtt_events_survive_a_broker_kill_and_restart(tmp_path):
     assert d.failures >= 1
 
 
-def test_webhook_posts_each_event_with_its_idempotency_key_and_retries_errors(tmp_path):
-    seen, status = [], [500]
+def receiver(answer, path: str) -> tuple[HTTPServer, str]:
+    """A local HTTP server whose POSTs go to ``answer(headers, body) -> status``; (server, URL of ``path``)."""
 
-    class Hook(BaseHTTPRequestHandler):
+    class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append((self.headers["Idempotency-Key"], body["event_id"], status[0]))
-            self.send_response(status[0])
+            status = answer(self.headers, self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(status)
             self.end_headers()
 
         def log_message(self, *a):
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Hook)
+    server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/events"
+    return server, f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+
+def test_webhook_posts_each_event_with_its_idempotency_key_and_retries_errors(tmp_path):
+    seen, status = [], [500]
+
+    def answer(headers, body: bytes) -> int:
+        seen.append((headers["Idempotency-Key"], json.loads(body)["event_id"], status[0]))
+        return status[0]
+
+    server, url = receiver(answer, "/events")
     ob = Outbox(tmp_path / "o.sqlite")
     d = Dispatcher(ob, WebhookSink(url, timeout=2), backoff_start=0.05, backoff_max=0.2).start()
     try:
@@ -176,21 +185,13 @@ def test_a_signed_webhook_is_told_from_a_forged_or_replayed_one(tmp_path, monkey
 
     opened, refused = [], []
 
-    class Gate(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            stamp, sig = self.headers.get("X-Plateforge-Timestamp"), self.headers.get("X-Plateforge-Signature")
-            ok = verify_webhook("s3cret", stamp, sig, body)
-            (opened if ok else refused).append(json.loads(body)["event_id"])
-            self.send_response(204 if ok else 401)
-            self.end_headers()
+    def gate(headers, body: bytes) -> int:
+        stamp, sig = headers.get("X-Plateforge-Timestamp"), headers.get("X-Plateforge-Signature")
+        ok = verify_webhook("s3cret", stamp, sig, body)
+        (opened if ok else refused).append(json.loads(body)["event_id"])
+        return 204 if ok else 401
 
-        def log_message(self, *a):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Gate)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/open"
+    server, url = receiver(gate, "/open")
     monkeypatch.setenv("GATE_SECRET", "s3cret")
     try:
         make_sink({"type": "webhook", "url": url, "secret_env": "GATE_SECRET"}).send([ev(1)])
