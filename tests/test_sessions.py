@@ -66,6 +66,11 @@ def test_one_camera_tells_entries_from_exits_by_motion():
     with pytest.raises(ValueError, match="gate 'gate:away'"):
         Gate.parse("gate:away")
     assert Gate.parse("10.0.0.5:554") == Gate("10.0.0.5:554")  # a stream URL's default camera id
+    assert Gate.parse("gate@entry") == Gate("gate", None, "entry")
+    assert Gate.parse("gate@exit:receding") == Gate("gate", "receding", "exit")
+    lanes = [ev(0, "gate", "DXB4242", 0) | {"zone": "entry"}, ev(1, "gate", "DXB4242", 30) | {"zone": "exit"}]
+    r = pair_sessions(lanes, [Gate.parse("gate@entry")], [Gate.parse("gate@exit")])
+    assert [(s.plate, s.duration_s) for s in r.closed] == [("DXB4242", 1800.0)]
     assert Gate.parse("10.0.0.5:554:receding") == Gate("10.0.0.5:554", "receding")
     assert (
         format_duration(5700) == "1 h 35 min" and format_duration(252) == "4 min 12 s" and format_duration(9) == "9 s"

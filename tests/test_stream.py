@@ -439,6 +439,19 @@ def test_site_config_zones_load_and_a_bad_one_is_named_before_anything_starts(tm
         "cameras:\n  - {id: gate, source: gate.mp4, zone: [[0, 0.4], [1, 0.4], [1, 1], [0, 1]]}\n",
     )
     assert cfg.cameras[0].zone == [[0, 0.4], [1, 0.4], [1, 1], [0, 1]]
+    named = load_site_config_text(
+        tmp_path / "lanes.yaml",
+        "cameras:\n  - {id: gate, source: gate.mp4, zones: "
+        "{entry: [[0, 0], [0.5, 0], [0.5, 1]], exit: [[0.5, 0], [1, 0], [1, 1]]}}\n",
+    )
+    assert [z.name for z in named.cameras[0].make_zones()] == ["entry", "exit"]
+    both = load_site_config_text(
+        tmp_path / "both.yaml",
+        "cameras:\n  - {id: gate, source: a.mp4, zone: [[0, 0], [1, 0], [1, 1]], "
+        "zones: {x: [[0, 0], [1, 0], [1, 1]]}}\n",
+    )
+    with pytest.raises(ValueError, match="camera gate: give zone or zones, not both"):
+        run_site(both)
     bad = load_site_config_text(
         tmp_path / "bad.yaml", "cameras:\n  - {id: gate, source: gate.mp4, zone: [[0, 0], [1, 1]]}\n"
     )
@@ -636,9 +649,17 @@ def test_plates_outside_the_zone_make_no_track_and_no_event():
 
     # the frames are 200 px wide: ZH12345 drives in the left half, GR4711 in the right
     script = {i: [((10.0, 40.0, 60.0, 52.0), "ZH12345"), ((120.0, 40.0, 170.0, 52.0), "GR4711")] for i in range(20)}
-    proc = CameraProcessor("cam", ScriptedReader(script), zone=Zone([[0, 0], [0.5, 0], [0.5, 1], [0, 1]]))
-    assert [e.text for _, e in _events(proc, 40)] == ["ZH12345"]
+    proc = CameraProcessor("cam", ScriptedReader(script), zones=[Zone([[0, 0], [0.5, 0], [0.5, 1], [0, 1]])])
+    (_, e), *rest = _events(proc, 40)
+    assert not rest and e.text == "ZH12345" and e.zone is None and e.to_dict()["zone"] is None
     assert proc.outside == 20 and proc.detections == 20
+    # two named lanes of one view: both plates count, each event names its lane
+    lanes = [
+        Zone([[0, 0], [0.5, 0], [0.5, 1], [0, 1]], name="entry"),
+        Zone([[0.5, 0], [1, 0], [1, 1], [0.5, 1]], name="exit"),
+    ]
+    proc = CameraProcessor("cam", ScriptedReader(script), zones=lanes)
+    assert sorted((e.text, e.zone) for _, e in _events(proc, 40)) == [("GR4711", "exit"), ("ZH12345", "entry")]
 
 
 def test_each_event_keeps_the_frame_where_its_plate_was_largest(tmp_path):

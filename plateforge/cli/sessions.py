@@ -19,9 +19,12 @@ from plateforge.cli.common import friendly_errors, out
 def sessions(
     outbox: Annotated[Path, typer.Argument(help="The SQLite outbox plateforge stream writes (its --outbox).")],
     entry: Annotated[
-        list[str], typer.Option(help="Entry camera, or CAMERA:MOTION (approaching, receding, steady); repeatable.")
+        list[str],
+        typer.Option(help="Entry camera: CAMERA, CAMERA@ZONE (a named zone) or either with :MOTION; repeatable."),
     ],
-    exit_: Annotated[list[str], typer.Option("--exit", help="Exit camera, or CAMERA:MOTION; repeatable.")],
+    exit_: Annotated[
+        list[str], typer.Option("--exit", help="Exit camera: CAMERA, CAMERA@ZONE or either with :MOTION; repeatable.")
+    ],
     max_edits: Annotated[int, typer.Option(help="Edits allowed between an entry's and an exit's plate text.")] = 1,
     fmt: Annotated[str, typer.Option("--format", help="table, jsonl (one stay per line) or csv.")] = "table",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the whole report here.")] = None,

@@ -103,7 +103,7 @@ def stream(
     points = [list(p) for p in parse_zone(zone)] if zone is not None else None
     for i, src in enumerate(sources):
         name = names[i] if names else camera_name(src)
-        cfg.cameras.append(CameraConfig(name, src, every, max_fps, realtime, points, start_time))
+        cfg.cameras.append(CameraConfig(name, src, every, max_fps, realtime, zone=points, start_time=start_time))
     cfg.sinks += list(sink or [])
     cfg.lists += [parse_list_option(item) for item in plate_list or []]
     if max_delay is not None:

@@ -15,7 +15,6 @@ from plateforge.stream.outbox import Dispatcher, Outbox, Pruner
 from plateforge.stream.pipeline import CameraProcessor, StreamSummary, run_stream
 from plateforge.stream.sinks import make_sink
 from plateforge.stream.sources import FrameSource
-from plateforge.stream.zone import Zone
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def run_site(
     ids = [c.id for c in cfg.cameras]
     if len(set(ids)) != len(ids):
         raise ValueError(f"camera ids must be unique, got {ids}")
-    zones = {c.id: Zone(c.zone, f"camera {c.id}: zone") if c.zone is not None else None for c in cfg.cameras}
+    zones = {c.id: c.make_zones() for c in cfg.cameras}
     sources = [
         FrameSource(
             c.source,
@@ -104,7 +103,7 @@ def run_site(
             metrics=metrics,
             vehicles=vehicles,
             lists=lists,
-            zone=zones[c.id],
+            zones=zones[c.id],
             snapshot=snapshot,
         )
         for c in cfg.cameras

@@ -41,9 +41,10 @@ __all__ = ["SiteConfig", "load_site_config", "ListOptions", "ReaderOptions", "ma
 @dataclass(frozen=True)
 class CameraConfig:
     """One source. ``zone``: the polygon where plates count, [[x, y], ...] in pixels or in fractions of the
-    frame (:mod:`plateforge.stream.zone`); None: the whole frame. ``start_time``: when a recording's first
-    frame was filmed (ISO 8601, UTC unless it names a zone; or Unix seconds), so its events carry the times
-    they show."""
+    frame (:mod:`plateforge.stream.zone`); None: the whole frame. ``zones``: named polygons instead
+    (``{entry: [...], exit: [...]}``): a plate counts in any, and its event names the zone. ``start_time``:
+    when a recording's first frame was filmed (ISO 8601, UTC unless it names a time zone; or Unix seconds),
+    so its events carry the times they show."""
 
     id: str
     source: str
@@ -51,7 +52,18 @@ class CameraConfig:
     max_fps: float | None = None
     realtime: bool = False
     zone: list[list[float]] | None = None
+    zones: dict[str, list[list[float]]] | None = None
     start_time: str | None = None
+
+    def make_zones(self) -> list:
+        """The camera's :class:`~plateforge.stream.zone.Zone` s (empty: the whole frame); errors name it."""
+        from plateforge.stream.zone import Zone
+
+        if self.zone is not None and self.zones:
+            raise ValueError(f"camera {self.id}: give zone or zones, not both")
+        if self.zone is not None:
+            return [Zone(self.zone, f"camera {self.id}: zone")]
+        return [Zone(pts, f"camera {self.id}: zones.{name}", str(name)) for name, pts in (self.zones or {}).items()]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ Schema ``plateforge.plate_event/1`` (all times in seconds; boxes xyxy pixels; co
      "lists": [{"list": "residents", "plate": "A 12345", "text": "A12345", "edits": 0,
                 "region": "uae-dubai", "label": "Villa 12"}],   (the site's plate lists the pass matched)
      "parts": ["A", "12345"],   (UAE plates only: code and number, as PlateResult.parts; left out otherwise)
+     "zone": "entry" | null,    (the camera's named zone most of the pass's detections were in)
      "frame_path": "frames/gate-1/2026-11-23/<event_id>.jpg" | null,   (``events.frames_dir``: the frame of
                                  the best read, the plate's box, corners and voted text drawn on it)
      "producer": "plateforge/0.1.0"}
@@ -162,6 +163,7 @@ class PlateEvent:
     lists: tuple[dict, ...] = ()
     frame_path: str | None = None
     parts: tuple[str, ...] = ()
+    zone: str | None = None
     schema: str = SCHEMA
     producer: str = f"plateforge/{__version__}"
 

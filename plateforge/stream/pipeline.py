@@ -25,7 +25,7 @@ from plateforge.stream.events import PlateEvent, direction, event_id, frame_file
 from plateforge.stream.sources import Frame, FrameSource
 from plateforge.stream.tracker import PlateTracker, Track, TrackerOptions
 from plateforge.stream.voting import TextVote
-from plateforge.stream.zone import Zone
+from plateforge.stream.zone import Zone, which_zone
 from plateforge.types import Detection, PlateResult
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class TrackState:
     view_height: float = 0.0
     written: tuple | None = None  # (path, view height) of the frame file written for its event
     parts: dict = field(default_factory=dict)  # text → {parts: summed confidence} of its reads (UAE code, number)
+    zone_hits: dict = field(default_factory=dict)  # named zone → detections in it
     best_height: float = 0.0
     settled: bool = False
     vehicle_votes: dict = field(default_factory=dict)  # label → summed score (vehicle stage)
@@ -116,9 +117,10 @@ class CameraProcessor:
     every OCR read (for measurements). ``vehicles``: an optional
     :class:`~plateforge.runtime.vehicles.VehicleDetector`; plates are then searched inside vehicle boxes only
     and each event names its vehicle. ``lists``: :class:`~plateforge.runtime.plate_lists.PlateList` s each
-    event is matched against (its voted text, then its other whole-text candidates). ``zone``: a
-    :class:`~plateforge.stream.zone.Zone`; plates whose box centre lies outside it are dropped before
-    tracking. ``snapshot``: write the first frame here as ``<camera>_first_frame.jpg``, the zone drawn on it."""
+    event is matched against (its voted text, then its other whole-text candidates). ``zones``:
+    :class:`~plateforge.stream.zone.Zone` s; plates whose box centre lies outside all of them are dropped
+    before tracking, and each event names the (named) zone most of its detections were in. ``snapshot``:
+    write the first frame here as ``<camera>_first_frame.jpg``, the zones drawn on it."""
 
     def __init__(
         self,
@@ -131,11 +133,11 @@ class CameraProcessor:
         on_read: ReadHook | None = None,
         vehicles=None,
         lists: list | None = None,
-        zone: Zone | None = None,
+        zones: list[Zone] | None = None,
         snapshot: str | Path | None = None,
     ):
         self.camera, self.alpr, self.ocr, self.event_options = camera, alpr, ocr, events
-        self.lists, self.zone = list(lists or []), zone
+        self.lists, self.zones = list(lists or []), list(zones or [])
         self.snapshot = Path(snapshot) if snapshot is not None else None
         self.tracker = PlateTracker(tracker or TrackerOptions())
         self.metrics, self.on_read, self.vehicles = metrics, on_read, vehicles
@@ -145,12 +147,14 @@ class CameraProcessor:
         self.frames = self.detections = self.ocr_calls = self.tracked = self.events = self.outside = 0
 
     def _write_snapshot(self, img: np.ndarray) -> None:
-        """The camera's first frame, with its zone drawn, to check the zone against the view."""
+        """The camera's first frame, with its zones drawn, to check them against the view."""
         import cv2
 
         self.snapshot.mkdir(parents=True, exist_ok=True)
         path = self.snapshot / f"{self.camera}_first_frame.jpg"
-        if not cv2.imwrite(str(path), self.zone.draw(img) if self.zone is not None else img):
+        for zone in self.zones:
+            img = zone.draw(img)
+        if not cv2.imwrite(str(path), img):
             log.warning("%s: cannot write the snapshot %s", self.camera, path)
 
     def _needs_read(self, track: Track, st: TrackState) -> bool:
@@ -177,10 +181,12 @@ class CameraProcessor:
             dets = self.alpr.detector.detect(img)
         if self.frames == 0 and self.snapshot is not None:
             self._write_snapshot(img)
-        if self.zone is not None:
-            keep = [i for i, d in enumerate(dets) if self.zone.contains(d.box, img.shape)]
+        in_zone = None
+        if self.zones:
+            found = [which_zone(self.zones, d.box, img.shape) for d in dets]
+            keep = [i for i, z in enumerate(found) if z is not None]
             self.outside += len(dets) - len(keep)
-            dets = [dets[i] for i in keep]
+            dets, in_zone = [dets[i] for i in keep], [found[i].name for i in keep]
             owners = [owners[i] for i in keep] if owners is not None else None
         t1 = time.perf_counter()
         matched, ended = self.tracker.update(dets, frame.index)
@@ -202,6 +208,8 @@ class CameraProcessor:
             if _clear_of_border(box, img.shape):
                 st.first_inner = st.first_inner or box
                 st.last_inner = box
+            if in_zone is not None and in_zone[di] is not None:
+                st.zone_hits[in_zone[di]] = st.zone_hits.get(in_zone[di], 0) + 1
             if self.event_options.frames_dir is not None and box[3] - box[1] > st.view_height:
                 st.view_frame, st.view_det, st.view_height = img, dets[di], box[3] - box[1]
             if self._needs_read(track, st):
@@ -397,6 +405,7 @@ class CameraProcessor:
             lists=matches,
             frame_path=frame_path,
             parts=parts,
+            zone=max(st.zone_hits, key=st.zone_hits.get) if st.zone_hits else None,
         )
 
     def _list_matches(self, voted, parts: tuple[str, ...]) -> tuple[dict, ...]:
@@ -444,6 +453,7 @@ def _merge(a: TrackState, b: TrackState) -> TrackState:
     larger = b if b.view_height > a.view_height else a
     m.view_frame, m.view_det, m.view_height = larger.view_frame, larger.view_det, larger.view_height
     m.written = a.written or b.written
+    m.zone_hits = {k: a.zone_hits.get(k, 0) + b.zone_hits.get(k, 0) for k in {*a.zone_hits, *b.zone_hits}}
     m.parts = {}
     for seen in (a.parts, b.parts):
         for text, splits in seen.items():

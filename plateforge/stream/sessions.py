@@ -1,8 +1,9 @@
 """Parking sessions: pair each vehicle's entry event with its exit event, for stays, durations and the
 vehicles still inside.
 
-Entries and exits are events of chosen cameras (``gate-in``), optionally of one motion only
-(``gate:approaching`` for a single camera that sees vehicles come in towards it and leave away from it).
+Entries and exits are events of chosen cameras (``gate-in``), optionally of one named zone of a camera
+(``gate@entry``: one view of both lanes) or of one motion only (``gate:approaching`` for a single camera
+that sees vehicles come in towards it and leave away from it).
 Events are taken in time order (``first_seen_utc``, the wall clock when the plate was first seen). An
 exit closes the open session whose plate it matches (the same plate rules as plate lists: case, spaces
 and dashes ignored, 0/O-style confusions forgiven, up to ``max_edits`` edits for plates of 5 characters or
@@ -30,24 +31,34 @@ MOTIONS = ("approaching", "receding", "steady")
 
 @dataclass(frozen=True)
 class Gate:
-    """Which events count as entries (or exits): those of ``camera``, of ``motion`` only when given."""
+    """Which events count as entries (or exits): those of ``camera``, of its named ``zone`` and of ``motion``
+    only, when given."""
 
     camera: str
     motion: str | None = None
+    zone: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> Gate:
-        """``CAMERA`` or ``CAMERA:MOTION`` (approaching, receding, steady). A camera id may hold a colon
-        itself (``10.0.0.5:554``, the default id of a stream URL): only a last part of letters is a motion."""
-        camera, sep, motion = text.rpartition(":")
+        """``CAMERA``, ``CAMERA@ZONE`` (a named zone of the camera: one view's entry lane) and either with
+        ``:MOTION`` (approaching, receding, steady). A camera id may hold a colon itself (``10.0.0.5:554``, the
+        default id of a stream URL): only a last part of letters is a motion."""
+        rest, sep, motion = text.rpartition(":")
         if not sep or not motion.isalpha():
-            camera, motion = text, ""
-        if not camera or (motion and motion not in MOTIONS):
-            raise ValueError(f"gate {text!r}: expected CAMERA or CAMERA:MOTION with MOTION one of {list(MOTIONS)}")
-        return cls(camera, motion or None)
+            rest, motion = text, ""
+        camera, _, zone = rest.partition("@")
+        if not camera or (motion and motion not in MOTIONS) or "@" in rest and not zone:
+            raise ValueError(
+                f"gate {text!r}: expected CAMERA, CAMERA@ZONE, or either with :MOTION, MOTION one of {list(MOTIONS)}"
+            )
+        return cls(camera, motion or None, zone or None)
 
     def takes(self, event: dict) -> bool:
-        return event.get("camera") == self.camera and (self.motion is None or event.get("motion") == self.motion)
+        return (
+            event.get("camera") == self.camera
+            and (self.motion is None or event.get("motion") == self.motion)
+            and (self.zone is None or event.get("zone") == self.zone)
+        )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@ road behind it or the parked cars beside it).
 
 A zone is a polygon of (x, y) points, in pixels, or in fractions of the frame's width and height when
 every coordinate lies in [0, 1] (then it fits any resolution the camera sends). A plate is in the zone
-when the centre of its box is inside the polygon or on its edge.
+when the centre of its box is inside the polygon or on its edge. A camera may have several named zones
+(the entry and the exit lane of one view): a plate counts in any of them, and its event names the zone
+most of its detections were in.
 """
 
 from __future__ import annotations
@@ -24,15 +26,16 @@ def parse_zone(text: str) -> list[tuple[float, float]]:
 
 
 class Zone:
-    """See the module docstring. ``points``: at least three (x, y) pairs."""
+    """See the module docstring. ``points``: at least three (x, y) pairs; ``name``: the zone's name in events
+    (None: an unnamed zone)."""
 
-    def __init__(self, points, where: str = "zone"):
+    def __init__(self, points, where: str = "zone", name: str | None = None):
         pts = np.asarray(points, np.float32)
         if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
             raise ValueError(f"{where}: expected at least 3 points [x, y], got {points!r}")
         if (pts < 0).any():
             raise ValueError(f"{where}: coordinates must not be negative, got {points!r}")
-        self.points = pts
+        self.points, self.name = pts, name
         self.fractions = bool((pts <= 1.0).all())
         self._scaled: dict[tuple[int, int], np.ndarray] = {}
 
@@ -54,5 +57,23 @@ class Zone:
         """A copy of the BGR ``image`` with the zone outlined (to check a zone against a camera's view)."""
         out = image.copy()
         thickness = max(2, round(image.shape[1] / 480))
-        cv2.polylines(out, [self.polygon(image.shape).astype(np.int32)], True, color, thickness, cv2.LINE_AA)
+        poly = self.polygon(image.shape).astype(np.int32)
+        cv2.polylines(out, [poly], True, color, thickness, cv2.LINE_AA)
+        if self.name:
+            x, y = poly.reshape(-1, 2).min(0)
+            scale = max(0.6, image.shape[1] / 1280)
+            cv2.putText(
+                out,
+                self.name,
+                (int(x) + 6, int(y) + int(28 * scale)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale,
+                color,
+                thickness,
+            )
         return out
+
+
+def which_zone(zones: list[Zone], box, shape) -> Zone | None:
+    """The first of ``zones`` that holds the centre of xyxy ``box`` in an image of ``shape``, or None."""
+    return next((z for z in zones if z.contains(box, shape)), None)
