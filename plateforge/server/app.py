@@ -271,8 +271,10 @@ def create_app(
         @app.get("/v1/sessions")
         def search_sessions(
             request: Request,
-            entry: Annotated[list[str], Query(description="Entry camera, or CAMERA:MOTION (approaching...).")],
-            exit_: Annotated[list[str], Query(alias="exit", description="Exit camera, or CAMERA:MOTION.")],
+            entry: Annotated[list[str], Query(description="Entry camera: CAMERA, CAMERA@ZONE, either with :MOTION.")],
+            exit_: Annotated[
+                list[str], Query(alias="exit", description="Exit camera: CAMERA, CAMERA@ZONE, either with :MOTION.")
+            ],
             max_edits: int = Query(1, ge=0, le=3, description="Edits allowed between entry and exit texts."),
         ):
             """Parking stays from the stored passes (:func:`plateforge.stream.sessions.pair_sessions`):
