@@ -136,7 +136,7 @@ class PlateList:
         self.path = Path(path) if path is not None else None
         self._mtime: float | None = None
         self._checked = 0.0
-        self.entries: list[ListEntry] = []
+        self._index: tuple[list[ListEntry], list[str], dict] = ([], [], {})
         if entries is not None:
             self._set(entries)
         else:
@@ -145,16 +145,23 @@ class PlateList:
             self._load()
 
     def _set(self, entries: list[ListEntry]) -> None:
-        self.entries = list(entries)
-        self._keys = [plate_key(e.key, self.confusables) for e in self.entries]
+        """Index ``entries``; the index replaces the old one in one assignment, so a match running on another
+        thread (a server's requests) sees the old list or the new one, never half of each."""
+        entries = list(entries)
+        keys = [plate_key(e.key, self.confusables) for e in entries]
         # entries written in groups ('1 11', 'A-12345'): (indices, group keys joined by '|') by group count
-        self._grouped: dict[int, tuple[list[int], list[str]]] = {}
-        for i, e in enumerate(self.entries):
+        grouped: dict[int, tuple[list[int], list[str]]] = {}
+        for i, e in enumerate(entries):
             groups = [plate_key(g, self.confusables) for g in re.split(r"[^0-9A-Za-z]+", e.plate) if g]
             if len(groups) > 1:
-                idx, keys = self._grouped.setdefault(len(groups), ([], []))
+                idx, joined = grouped.setdefault(len(groups), ([], []))
                 idx.append(i)
-                keys.append("|".join(groups))
+                joined.append("|".join(groups))
+        self._index = (entries, keys, grouped)
+
+    @property
+    def entries(self) -> list[ListEntry]:
+        return self._index[0]
 
     def _load(self) -> None:
         mtime = self.path.stat().st_mtime
@@ -183,14 +190,15 @@ class PlateList:
         compared group by group, so ``1 11`` and ``11 1`` stay two plates. Alternatives get their parts from
         the region's formats where those allow one split only."""
         self._refresh()
+        index = self._index  # one list throughout, even if a reload swaps it meanwhile
         best: ListMatch | None = None
         for k, text in enumerate([texts] if isinstance(texts, str) else texts):
             key = plate_key(text or "", self.confusables)
             if not key:
                 continue
             split = tuple(parts) if k == 0 and parts else plate_parts(text, region)
-            for i, d in self._distances(key, split):
-                entry = self.entries[i]
+            for i, d in self._distances(index, key, split):
+                entry = index[0][i]
                 if entry.region and not _in_region(region, entry.region):
                     continue
                 if d > 0 and len(entry.key) < self.fuzzy_from:
@@ -202,18 +210,18 @@ class PlateList:
                 break
         return best
 
-    def _distances(self, key: str, parts: tuple[str, ...]) -> list[tuple[int, int]]:
-        """(entry index, edits) within ``max_edits``, closest first: entries written in ``len(parts)`` groups
-        are compared group by group with ``parts``, the others by their whole key."""
+    def _distances(self, index: tuple, key: str, parts: tuple[str, ...]) -> list[tuple[int, int]]:
+        """(entry index, edits) within ``max_edits`` in ``index`` (:meth:`_set`), closest first: entries
+        written in ``len(parts)`` groups are compared group by group with ``parts``, the others by their whole
+        key."""
+        _, all_keys, grouped = index
         cutoff = self.max_edits
         found = {
             i: d
-            for _, d, i in process.extract(
-                key, self._keys, scorer=Levenshtein.distance, score_cutoff=cutoff, limit=None
-            )
+            for _, d, i in process.extract(key, all_keys, scorer=Levenshtein.distance, score_cutoff=cutoff, limit=None)
         }
-        if len(parts) > 1 and len(parts) in self._grouped:
-            idx, keys = self._grouped[len(parts)]
+        if len(parts) > 1 and len(parts) in grouped:
+            idx, keys = grouped[len(parts)]
             joined = "|".join(plate_key(p, self.confusables) for p in parts)
             for i in idx:
                 found.pop(i, None)
