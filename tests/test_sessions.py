@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -137,11 +138,13 @@ def test_a_car_park_video_gives_its_stays_with_the_times_the_recording_shows(tmp
     r = runner.invoke(
         app,
         ["stream", str(video / "video.mp4"), "--camera", "gate", "--outbox", str(outbox), "--quiet"]
-        + ["--start-time", "2026-12-07T08:00:00Z", "--threads", "1"],
+        + ["--start-time", "2026-12-07T08:00:00Z", "--threads", "1", "--frames", str(tmp_path / "frames")],
     )
     assert r.exit_code == 0, r.output
     events = Outbox(outbox).events()
     assert min(e["first_seen_utc"] for e in events) >= "2026-12-07T08:00:00"  # the recording's clock
+    frames = [Path(e["frame_path"]) for e in events]  # evidence, filed under the day the recording shows
+    assert all(f.is_file() and f.parent == tmp_path / "frames" / "gate" / "2026-12-07" for f in frames)
     report = pair_sessions(events, [Gate.parse("gate:approaching")], [Gate.parse("gate:receding")])
     stays = {s.plate: s.duration_s for s in report.closed}
     for p in back:
