@@ -221,7 +221,7 @@ def test_events_a_stream_stored_are_searched(alpr, tmp_path):
 def test_the_page_posts_to_the_read_endpoint(client):
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert "/v1/read" in r.text and "/v1/events" in r.text
+    assert "/v1/read" in r.text and "/v1/events" in r.text and "/v1/sessions" in r.text
     assert "<canvas" not in r.text.split("<script>")[0]  # photos are drawn by the script
 
 
