@@ -220,3 +220,25 @@ def test_events_carry_the_parts_their_reads_agree_on():
     ((_, e),) = _events(CameraProcessor("cam", WithParts(script), lists=lists), 60)
     assert e.parts == ("1", "11") and e.to_dict()["parts"] == ["1", "11"]
     assert [m["plate"] for m in e.to_dict()["lists"]] == ["1 11"]
+
+
+def test_cli_lists_check_points_out_duplicates_short_and_ambiguous_uae_plates(tmp_path):
+    from typer.testing import CliRunner
+
+    from plateforge.cli.app import app
+
+    path = tmp_path / "residents.csv"
+    path.write_text("plate,region,label\n11234,uae-abudhabi,Villa 1\nA 12345,uae-dubai,\nA-12345,uae-dubai,\nB7,,\n")
+    r = CliRunner().invoke(app, ["lists", "check", str(path)])
+    said = " ".join(r.output.split())  # the terminal may wrap lines
+    assert r.exit_code == 0 and "residents.csv: 4 plates" in said
+    assert "written 2 times" in said and "['A 12345', 'A-12345']" in said
+    assert "under 5 characters match exactly only: ['B7']" in said
+    assert "'11234' may be a UAE code and number split two ways" in said and "'1 1234'" in said
+    r = CliRunner().invoke(app, ["lists", "match", str(path), "A1Z345", "--region", "uae-dubai"])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0 and "'plate': 'A 12345'" in said and "'edits': 0" in said
+    r = CliRunner().invoke(app, ["lists", "match", str(path), "ZZ999"])
+    assert r.exit_code == 1 and "no match" in r.output
+    r = CliRunner().invoke(app, ["lists", "check", str(tmp_path / "none.csv")])
+    assert r.exit_code == 2 and "none.csv does not exist" in r.output

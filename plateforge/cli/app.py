@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from plateforge import __version__
-from plateforge.cli import bench, data, evaluate, quant_report, read, serve, sessions, stream, synth, train
+from plateforge.cli import bench, data, evaluate, lists, quant_report, read, serve, sessions, stream, synth, train
 
 app = typer.Typer(
     name="plateforge",
@@ -26,6 +26,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(synth.app, name="synth")
 app.add_typer(train.app, name="train")
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(lists.app, name="lists")
 
 
 @app.command("export")
