@@ -79,11 +79,6 @@ def _key_matches(request: Request, api_key: str) -> bool:
     return secrets.compare_digest(given.encode(), api_key.encode())
 
 
-def _unix_time(value: str | None, name: str) -> float | None:
-    """Unix seconds from ``value``: a number, or an ISO 8601 time (UTC when it names no zone)."""
-    return parse_time(value, name)
-
-
 def json_photos(body: bytes, max_images: int) -> list[tuple[str, bytes | str]]:
     """Photos from a JSON body ``{"images": [{"name": "cam1.jpg", "data": "<base64>"}, ...]}`` as (name, bytes), or
     (name, what is wrong) for an item that holds no photo (its row gets the error; the others are read). Raises
@@ -260,7 +255,7 @@ def create_app(
             if api_key is not None and not _key_matches(request, api_key):
                 return error(401, unauthorized)
             try:
-                times = [_unix_time(v, k) for k, v in (("since", since), ("until", until))]
+                times = [parse_time(v, k) for k, v in (("since", since), ("until", until))]
                 found = find_events(events, camera, text, *times, limit, plate_list)
             except ValueError as e:
                 return error(400, str(e))
@@ -283,7 +278,7 @@ def create_app(
                 return error(401, unauthorized)
             try:
                 gates = [Gate.parse(g) for g in entry], [Gate.parse(g) for g in exit_]
-                return pair_sessions(find_events(events, limit=2**62), *gates, max_edits).to_dict()
+                return pair_sessions(find_events(events, limit=None), *gates, max_edits).to_dict()
             except ValueError as e:
                 return error(400, str(e))
 

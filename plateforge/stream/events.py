@@ -17,8 +17,8 @@ Schema ``plateforge.plate_event/1`` (all times in seconds; boxes xyxy pixels; co
                 "region": "uae-dubai", "label": "Villa 12"}],   (the site's plate lists the pass matched)
      "parts": ["A", "12345"],   (UAE plates only: code and number, as PlateResult.parts; left out otherwise)
      "zone": "entry" | null,    (the camera's named zone most of the pass's detections were in)
-     "frame_path": "frames/gate-1/2026-11-23/<event_id>.jpg" | null,   (``events.frames_dir``: the frame of
-                                 the best read, the plate's box, corners and voted text drawn on it)
+     "frame_path": "frames/gate-1/2026-11-23/<event_id>.jpg" | null,   (``events.frames_dir``: the frame in
+                                 which the plate was seen largest, its box, corners and voted text drawn on it)
      "producer": "plateforge/0.1.0"}
 
 ``first_seen`` / ``last_seen`` are the source's clock: the position in a video file or image folder, Unix

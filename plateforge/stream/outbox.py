@@ -268,13 +268,13 @@ def find_events(
     text: str | None = None,
     since: float | None = None,
     until: float | None = None,
-    limit: int = 100,
+    limit: int | None = 100,
     plate_list: str | None = None,
 ) -> list[dict]:
     """Events stored in the outbox at ``path``, newest first, read through a read-only connection (a running
     stream may keep writing). ``camera``: that camera's only; ``text``: plates read so, letters in any case,
     ``*`` matching any run of characters (``A12*``); ``since`` / ``until``: stored from / before these Unix
-    times (seconds); ``limit``: at most this many; ``plate_list``: events that matched this plate list
+    times (seconds); ``limit``: at most this many (None: all); ``plate_list``: events that matched this plate list
     (``"*"``: any). Raises ValueError naming a file that is not an outbox."""
     if not Path(path).is_file():
         raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
@@ -302,7 +302,7 @@ def find_events(
     sql = "SELECT payload, created FROM events" + (" WHERE " + " AND ".join(where) if where else "")
     con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
-        rows = con.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, int(limit))).fetchall()
+        rows = con.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, -1 if limit is None else int(limit))).fetchall()
     except sqlite3.DatabaseError as e:
         raise ValueError(f"{path}: not a plateforge events file ({e})") from None
     finally:

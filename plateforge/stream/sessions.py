@@ -17,14 +17,15 @@ sessions are for live cameras, or for files whose events carry real times.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
 
 from rapidfuzz.distance import Levenshtein
 
 from plateforge.runtime.plate_lists import plate_key
+from plateforge.stream.events import parse_time
 
 MOTIONS = ("approaching", "receding", "steady")
 
@@ -112,7 +113,7 @@ def event_time(event: dict) -> float:
     stamp = event.get("first_seen_utc")
     if not stamp:
         raise ValueError(f"event {event.get('event_id')}: no first_seen_utc")
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return parse_time(stamp, f"event {event.get('event_id')}: first_seen_utc")
 
 
 def pair_sessions(
@@ -125,44 +126,42 @@ def pair_sessions(
     """Pair entry and exit events into stays (see the module docstring). Events of other cameras, and those
     without text, are left out."""
     timed = sorted(((event_time(e), e) for e in events if e.get("text")), key=lambda te: te[0])
-    inside: list[ParkingSession] = []
+    inside: list[tuple[str, ParkingSession]] = []  # (plate key, open stay), oldest first
     closed, lost, replaced = [], [], []
     for t, e in timed:
         key = plate_key(e["text"])
         if any(g.takes(e) for g in entries):
-            for s in [s for s in inside if plate_key(s.plate) == key]:
-                inside.remove(s)
-                replaced.append(s)
-            inside.append(ParkingSession(e["text"], e["event_id"], e["camera"], t, e["first_seen_utc"]))
+            replaced += [s for k, s in inside if k == key]
+            inside = [(k, s) for k, s in inside if k != key]
+            inside.append((key, ParkingSession(e["text"], e["event_id"], e["camera"], t, e["first_seen_utc"])))
         elif any(g.takes(e) for g in exits):
             best, best_rank = None, None
-            for s in inside:
-                d = Levenshtein.distance(key, plate_key(s.plate))
-                allowed = max_edits if min(len(key), len(plate_key(s.plate))) >= fuzzy_from else 0
+            for k, s in inside:
+                d = Levenshtein.distance(key, k)
+                allowed = max_edits if min(len(key), len(k)) >= fuzzy_from else 0
                 if d > allowed:
                     continue
                 rank = (d, -s.entry_time)
                 if best_rank is None or rank < best_rank:
-                    best, best_rank = s, rank
+                    best, best_rank = (k, s), rank
             if best is None:
                 lost.append(e)
                 continue
             inside.remove(best)
+            stay = best[1]
             closed.append(
-                ParkingSession(
-                    **{
-                        **best.to_dict(),
-                        "exit_plate": e["text"],
-                        "exit_event": e["event_id"],
-                        "exit_camera": e["camera"],
-                        "exit_time": t,
-                        "exit_utc": e["first_seen_utc"],
-                        "duration_s": round(t - best.entry_time, 3),
-                        "edits": best_rank[0],
-                    }
+                dataclasses.replace(
+                    stay,
+                    exit_plate=e["text"],
+                    exit_event=e["event_id"],
+                    exit_camera=e["camera"],
+                    exit_time=t,
+                    exit_utc=e["first_seen_utc"],
+                    duration_s=round(t - stay.entry_time, 3),
+                    edits=best_rank[0],
                 )
             )
-    return SessionReport(closed, inside, lost, replaced)
+    return SessionReport(closed, [s for _, s in inside], lost, replaced)
 
 
 def format_duration(seconds: float | None) -> str:
