@@ -45,7 +45,8 @@ def strip_attention(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def add_attention_output(recognizer: str | Path, out: str | Path) -> Path:
     """Write ``recognizer`` with output ``attention`` (N × slots × cells) to ``out`` (the input file unchanged
-    when it has one already). Checks on random crops that the other outputs are unchanged."""
+    when it has one already). Checks on random crops that the other outputs are unchanged. Raises ValueError,
+    writing nothing, for a recognizer without slot cross-attention."""
     import onnxruntime as ort
 
     model = onnx.load(str(recognizer))
@@ -53,8 +54,8 @@ def add_attention_output(recognizer: str | Path, out: str | Path) -> Path:
         if Path(out) != Path(recognizer):
             onnx.save(model, str(out))
         return Path(out)
+    source = cross_attention_name(model)  # ValueError before anything is written
     before = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])  # out may be it
-    source = cross_attention_name(model)
     model.graph.node.append(helper.make_node("Identity", [source], [ATTENTION_OUTPUT], name="/attention_out"))
     model.graph.output.append(
         helper.make_tensor_value_info(ATTENTION_OUTPUT, onnx.TensorProto.FLOAT, ["batch", "slots", "cells"])
