@@ -1,4 +1,4 @@
-"""``plateforge data ...``: import, export, merge, stats, split, hash and calibration sets."""
+"""``plateforge data ...``: import, export, merge, stats, split, hash, calibration sets and harvests."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from plateforge.data.split import DEFAULT_MAX_DISTANCE, split_manifest
 from plateforge.data.stats import dataset_stats
 from plateforge.data.yolo import write_yolo
 
-app = typer.Typer(help="Plate datasets: import, export, merge, inspect, split, hash, calibration sets.")
+app = typer.Typer(
+    help="Plate datasets: import, export, merge, inspect, split, hash, calibration sets, harvests of site reads."
+)
 
 SkipBad = Annotated[bool, typer.Option("--skip-bad", help="Leave out bad items, list each one, and go on.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output.")]
@@ -214,3 +216,56 @@ def corners(
     records, filled = add_corners(manifest)
     n = write_manifest(records, out_path, overwrite)
     console.print(f"wrote {out_path}: {n} images, corners found for {filled} plates")
+
+
+@app.command()
+@friendly_errors
+def harvest(
+    src: Annotated[Path, typer.Argument(help="A stream's outbox (SQLite) or `plateforge read --format jsonl` output.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for crops/, labels.csv and review/ sheets.")],
+    below: Annotated[
+        float | None, typer.Option(help="Keep only reads less sure than this (0-1): the ones worth checking.")
+    ] = None,
+    per_text: Annotated[int | None, typer.Option(help="At most this many crops of one text (least sure kept).")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many crops in all (least sure first).")] = None,
+    camera: Annotated[str | None, typer.Option(help="Outbox: this camera's events only.")] = None,
+    since: Annotated[str | None, typer.Option(help="Outbox: events stored from (ISO 8601 or Unix s).")] = None,
+    until: Annotated[str | None, typer.Option(help="Outbox: events stored before (ISO 8601 or Unix s).")] = None,
+    images: Annotated[Path | None, typer.Option(help="Reads: folder the rows' image paths are under.")] = None,
+    skip_bad: SkipBad = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Gather the plates read on site into crops and a labels.csv, least sure first, with contact sheets to
+    check them by: correct the wrong texts, then `data import labels.csv` and fine-tune (docs/data.md)."""
+    from plateforge.data.harvest import harvest as run_harvest
+    from plateforge.data.harvest import outbox_candidates, reads_candidates
+    from plateforge.progress import progress
+    from plateforge.stream.events import parse_time
+
+    bad = BadItems(skip_bad)
+    if not src.is_file():
+        raise FileNotFoundError(f"{src}: not found (expected an outbox .db or a reads .jsonl)")
+    with src.open("rb") as f:
+        is_outbox = f.read(16) == b"SQLite format 3\x00"
+    if is_outbox:
+        found = outbox_candidates(src, camera, parse_time(since, "--since"), parse_time(until, "--until"), bad)
+    else:
+        if camera or since or until:
+            raise ValueError(f"{src}: --camera, --since and --until filter an outbox, and this is a reads JSONL")
+        found = reads_candidates(src, images, bad)
+    rep = run_harvest(progress(found, "harvesting"), out_dir, below, per_text, limit, overwrite)
+    report_skipped(bad)
+    left = [
+        f"{n} {what}"
+        for n, what in (
+            (rep.surer, f"as sure as --below {below}"),
+            (rep.over_per_text, "over --per-text"),
+            (rep.no_crop, "without a crop or text"),
+        )
+        if n
+    ]
+    note = f" (left out: {', '.join(left)})" if left else ""
+    console.print(
+        f"wrote {rep.rows} crops of {rep.seen} plates to {rep.labels}{note}; "
+        f"review sheets: {len(rep.sheets)} in {out_dir / 'review'}"
+    )
