@@ -195,3 +195,83 @@ def test_harvested_crops_train_a_recognizer(outbox, tmp_path):
     run = train_ocr(config)
     last = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
     assert "val/site/exact" in last
+
+
+def test_review_marks_rows_and_import_leaves_dropped_ones_out(outbox, tmp_path):
+    from plateforge.data.review import HarvestLabels
+
+    db, _ = outbox
+    rep = harvest(outbox_candidates(db, bad=BadItems(skip_bad=True)), tmp_path / "h")
+    labels = HarvestLabels(rep.out)
+    assert labels.summary() == {"rows": 6, "ok": 0, "drop": 0, "corrected": 0, "left": 6}
+    labels.update(1, "drop")
+    row = labels.update("2", "OK", "b 77-1")  # typed as printed: spaces, dash, lower case
+    assert (row["text"], row["read"], row["review"]) == ("B771", rows_text(rep, 2), "ok")
+    labels.update(3, "ok")
+    assert labels.summary() == {"rows": 6, "ok": 2, "drop": 1, "corrected": 1, "left": 3}
+    with pytest.raises(KeyError):
+        labels.update(99, "ok")
+    with pytest.raises(ValueError, match="empty text cannot be ok"):
+        labels.update(4, "ok", " ")
+    with pytest.raises(ValueError, match="review must be"):
+        labels.update(4, "maybe")
+    again = HarvestLabels(rep.out)  # what is on disk: the same rows, nothing left half-written
+    assert again.rows == labels.rows and not list(rep.out.glob("*.tmp"))
+    records = load_dataset(rep.labels)
+    assert len(records) == 5 and records[0].plates[0].text == "B771"  # row 1 dropped
+
+
+def rows_text(rep, n: int) -> str:
+    return next(r["read"] for r in csv.DictReader(rep.labels.open()) if r["n"] == str(n))
+
+
+def test_review_takes_a_hand_made_crops_csv_and_names_bad_files(tmp_path):
+    from plateforge.data.review import HarvestLabels
+
+    (tmp_path / "labels.csv").write_text("n,image,text\n1,crops/a.jpg,AB12\n2,crops/b.jpg,CD34\n")
+    labels = HarvestLabels(tmp_path)
+    labels.update(2, "ok", "CD35")
+    assert (tmp_path / "labels.csv").read_text().splitlines() == [
+        "n,image,text,read,review",
+        "1,crops/a.jpg,AB12,AB12,",
+        "2,crops/b.jpg,CD35,CD34,ok",
+    ]
+    (tmp_path / "labels.csv").write_text("n,image,text,review\n1,a.jpg,AB12,sure\n")
+    with pytest.raises(DataError, match=r"labels.csv:2: 'review' must be empty, ok or drop, got 'sure'"):
+        HarvestLabels(tmp_path)
+    (tmp_path / "labels.csv").write_text("n,image,text\n1,a.jpg,AB12\n1,b.jpg,CD34\n")
+    with pytest.raises(DataError, match="repeats a number"):
+        HarvestLabels(tmp_path)
+    with pytest.raises(DataError, match="not found"):
+        HarvestLabels(tmp_path / "nothing")
+
+
+def test_review_page_and_api(outbox, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from plateforge.server.review import create_review_app
+
+    db, _ = outbox
+    rep = harvest(outbox_candidates(db, bad=BadItems(skip_bad=True)), tmp_path / "h")
+    client = TestClient(create_review_app(rep.out))
+    page = client.get("/")
+    assert page.status_code == 200 and "Shift+Enter" in page.text
+    body = client.get("/api/rows").json()
+    assert [r["n"] for r in body["rows"]] == ["1", "2", "3", "4", "5", "6"] and body["summary"]["left"] == 6
+    crop = client.get("/crops/000001.jpg")
+    assert crop.status_code == 200 and cv2.imdecode(np.frombuffer(crop.content, np.uint8), 1).shape == (48, 160, 3)
+    assert client.get("/crops/..%2Flabels.csv").status_code == 404
+    assert client.get("/crops/missing.jpg").json() == {"error": "crops/missing.jpg: no such crop"}
+    r = client.post("/api/rows/1", json={"review": "ok", "text": "A 99"})
+    assert r.status_code == 200 and r.json()["row"]["text"] == "A99" and r.json()["summary"]["corrected"] == 1
+    assert client.post("/api/rows/2", json={"review": "drop"}).json()["summary"]["drop"] == 1
+    assert client.post("/api/rows/77", json={"review": "ok"}).status_code == 404
+    assert client.post("/api/rows/3", json={"review": "later"}).status_code == 422
+    assert client.post("/api/rows/3", json={"review": "ok", "text": 5}).status_code == 422
+    assert client.post("/api/rows/3", content=b"not json").status_code == 400
+    rows = list(csv.DictReader(rep.labels.open()))
+    assert [(r["text"], r["review"]) for r in rows[:3]] == [
+        ("A99", "ok"),
+        (rows[1]["read"], "drop"),
+        (rows[2]["read"], ""),
+    ]

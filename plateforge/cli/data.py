@@ -269,3 +269,31 @@ def harvest(
         f"wrote {rep.rows} crops of {rep.seen} plates to {rep.labels}{note}; "
         f"review sheets: {len(rep.sheets)} in {out_dir / 'review'}"
     )
+    if rep.rows:
+        console.print(f"check the reads: plateforge data review {out_dir}")
+
+
+@app.command()
+@friendly_errors
+def review(
+    folder: Annotated[Path, typer.Argument(help="A folder `plateforge data harvest` wrote (labels.csv, crops/).")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8010,
+) -> None:
+    """Check a harvest's reads in the browser: correct a text and press Enter, Shift+Enter drops a crop that is no
+    plate; each change is saved to labels.csv at once (column review: ok or drop)."""
+    try:
+        import uvicorn
+
+        from plateforge.server.review import create_review_app
+    except ImportError as e:
+        raise ValueError(
+            f"review needs the server extra ({e.name} is missing): pip install 'plateforge[server]'"
+        ) from e
+    app_ = create_review_app(folder)
+    s = app_.state.labels.summary()
+    console.print(
+        f"{folder / 'labels.csv'}: {s['rows']} crops, {s['ok']} checked, {s['drop']} dropped, {s['left']} left"
+    )
+    console.print(f"review on http://{host}:{port}/ (Ctrl-C stops)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")

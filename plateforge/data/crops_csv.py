@@ -2,8 +2,9 @@
 
 Columns: ``image`` (path relative to the CSV's folder, its ``images/`` folder, or ``images_dir``) and
 ``text`` are required; ``region`` (used as is), ``state`` (a US state: region ``us-<state>``), and
-``layout`` are optional. Each crop becomes one record whose single plate box is the whole image;
-corners are unknown (null). Spaces and dashes in the text are removed, letters upper-cased.
+``layout`` are optional. A row whose ``review`` is ``drop`` (a harvest's crop a person found to be no
+plate, :mod:`plateforge.data.review`) is left out. Each crop becomes one record whose single plate box is the
+whole image; corners are unknown (null). Spaces and dashes in the text are removed, letters upper-cased.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def read_crops_csv(
         records = []
         for row in reader:
             where = f"{path}:{reader.line_num}"
+            if (row.get("review") or "").strip().lower() == "drop":
+                continue
             try:
                 records.append(_record(row, roots, where))
             except DataError as e:

@@ -10,9 +10,11 @@ Output folder::
     crops/000001.jpg ...   rectified plates (BGR JPEG); an outbox crop is the recognizer's input size, a photo's
                            crop keeps the plate's own pixels (its corners' width and height, plus the reader's
                            margin)
-    labels.csv             n,image,text,region,confidence,format_ok,camera,time,source: one row per crop,
-                           least sure first; ``text`` is the reader's, to be checked (delete the row of a crop
-                           that is no plate or cannot be read)
+    labels.csv             n,image,text,read,review,region,confidence,format_ok,camera,time,source: one row
+                           per crop, least sure first; ``text`` starts as the reader's (``read``) and is what
+                           trains: correct it, and set ``review`` to ok, or to drop for a crop that is no plate
+                           or that nobody can read (``plateforge data review DIR`` does this in a browser;
+                           :mod:`plateforge.data.review`)
     review/sheet-001.png   the crops in the same order, each captioned with its ``n``, read and confidence
 
 Written here rather than taken from a labelling tool because the reads are already known: a person only
@@ -39,7 +41,7 @@ from plateforge.ops.geometry import quad_size, rectify
 from plateforge.runtime.defaults import RECTIFY_MARGIN
 from plateforge.runtime.images import ImageError, load_image
 
-COLUMNS = ("n", "image", "text", "region", "confidence", "format_ok", "camera", "time", "source")
+COLUMNS = ("n", "image", "text", "read", "review", "region", "confidence", "format_ok", "camera", "time", "source")
 SHEET_COLS, SHEET_ROWS = 4, 15  # crops per contact sheet: 60
 
 
@@ -216,7 +218,9 @@ def harvest(
             if not cv2.imwrite(str(out / image), c.crop, [cv2.IMWRITE_JPEG_QUALITY, 95]):
                 raise OSError(f"{out / image}: could not write the crop")
             ok = "" if c.format_ok is None else str(bool(c.format_ok)).lower()
-            writer.writerow([n, image, c.text, c.region, f"{c.confidence:.4f}", ok, c.camera, c.time, c.source])
+            writer.writerow(
+                [n, image, c.text, c.text, "", c.region, f"{c.confidence:.4f}", ok, c.camera, c.time, c.source]
+            )
     sheets = review_sheets(kept, out / "review") if kept else []
     return HarvestReport(out, labels, len(kept), sheets, seen, surer, over, no_crop)
 
