@@ -8,7 +8,20 @@ from typing import Annotated
 import typer
 
 from plateforge import __version__
-from plateforge.cli import bench, data, evaluate, lists, quant_report, read, serve, sessions, stream, synth, train
+from plateforge.cli import (
+    bench,
+    data,
+    evaluate,
+    events,
+    lists,
+    quant_report,
+    read,
+    serve,
+    sessions,
+    stream,
+    synth,
+    train,
+)
 
 app = typer.Typer(
     name="plateforge",
@@ -20,6 +33,7 @@ app.command("read")(read.read)
 app.command("bench")(bench.bench)
 app.command("stream")(stream.stream)
 app.command("serve")(serve.serve)
+app.command("events")(events.events)
 app.command("sessions")(sessions.sessions)
 app.command("quant-report")(quant_report.quant_report)
 app.add_typer(data.app, name="data")

@@ -7,7 +7,8 @@ Endpoints:
 - ``GET /health``: ``{"status": "ok", "version": ..., "models": {"detector", "corners", "recognizer"}}`` (file
   names of the models in use), and ``"lists": {name: plates}`` with plate lists.
 - ``GET /v1/events`` (with ``events``): the vehicle passes a ``plateforge stream`` stored in its SQLite outbox,
-  newest first, searched by plate text, camera and time (:func:`plateforge.stream.outbox.find_events`).
+  newest first, searched by plate text (as read, or ``near`` it: one slip away), camera and time
+  (:func:`plateforge.stream.outbox.find_events`).
 - ``GET /v1/sessions?entry=CAM&exit=CAM`` (with ``events``): parking stays paired from those passes
   (:func:`plateforge.stream.sessions.pair_sessions`).
 - ``POST /v1/read``: photos in, plates out. Send one or more photos as files of a multipart form (any field
@@ -249,6 +250,13 @@ def create_app(
             plate_list: str | None = Query(
                 None, alias="list", description="Events that matched this plate list of the stream (* for any)."
             ),
+            near: str | None = Query(
+                None,
+                description="Passes read as this plate or max_edits slips from it (0/O, 1/I... free; plates under "
+                "5 characters in full), in the voted text or another text the vote weighed; each gets "
+                "near: {text, edits}.",
+            ),
+            max_edits: int = Query(1, ge=0, le=3, description="Edits near allows."),
         ):
             """Vehicle passes a ``plateforge stream`` stored, newest first (``{"events": [...]}``, each the
             ``plateforge.plate_event/1`` JSON plus ``stored``, its Unix time in the outbox)."""
@@ -256,7 +264,7 @@ def create_app(
                 return error(401, unauthorized)
             try:
                 times = [parse_time(v, k) for k, v in (("since", since), ("until", until))]
-                found = find_events(events, camera, text, *times, limit, plate_list)
+                found = find_events(events, camera, text, *times, limit, plate_list, near, max_edits)
             except ValueError as e:
                 return error(400, str(e))
             if not crops:

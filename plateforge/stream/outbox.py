@@ -270,12 +270,18 @@ def find_events(
     until: float | None = None,
     limit: int | None = 100,
     plate_list: str | None = None,
+    near: str | None = None,
+    max_edits: int = 1,
 ) -> list[dict]:
     """Events stored in the outbox at ``path``, newest first, read through a read-only connection (a running
     stream may keep writing). ``camera``: that camera's only; ``text``: plates read so, letters in any case,
     ``*`` matching any run of characters (``A12*``); ``since`` / ``until``: stored from / before these Unix
     times (seconds); ``limit``: at most this many (None: all); ``plate_list``: events that matched this plate list
-    (``"*"``: any). Raises ValueError naming a file that is not an outbox."""
+    (``"*"``: any); ``near``: passes whose text, or another text their vote weighed (``candidates``), is this
+    plate or ``max_edits`` edits from it, as plate lists match (case, spaces and dashes ignored, 0/O, 1/I, 8/B...
+    free, plates under 5 characters only in full; :mod:`plateforge.runtime.plate_lists`); each such event
+    gets ``"near": {"text", "edits"}``, the text that matched. Raises ValueError naming a file that is not an
+    outbox."""
     if not Path(path).is_file():
         raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
     where, args = [], []
@@ -300,11 +306,37 @@ def find_events(
         where.append("created < ?")
         args.append(until)
     sql = "SELECT payload, created FROM events" + (" WHERE " + " AND ".join(where) if where else "")
+    plate = _near_plate(near, max_edits) if near is not None else None
     con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
-        rows = con.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, -1 if limit is None else int(limit))).fetchall()
+        cursor = con.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, -1 if limit is None or plate else int(limit)))
+        found = []
+        for payload, created in cursor:
+            event = {**json.loads(payload), "stored": created}
+            if plate is not None:
+                text = event.get("text") or ""
+                texts = [text] + [c[0] for c in event.get("candidates") or () if c and c[0] and c[0] != text]
+                m = plate.match(texts, event.get("region"), event.get("parts") or ())
+                if m is None:
+                    continue
+                event["near"] = {"text": m.text, "edits": m.edits}
+            found.append(event)
+            if limit is not None and len(found) >= limit:
+                break
     except sqlite3.DatabaseError as e:
         raise ValueError(f"{path}: not a plateforge events file ({e})") from None
     finally:
         con.close()
-    return [{**json.loads(p), "stored": created} for p, created in rows]
+    return found
+
+
+def _near_plate(near: str, max_edits: int):
+    """A one-plate list to match events against (``find_events(near=...)``)."""
+    from plateforge.runtime.plate_lists import ListEntry, PlateList, normalise_plate
+
+    key = normalise_plate(near)
+    if not key:
+        raise ValueError(f"near: {near!r} has no letters or digits")
+    if not 0 <= max_edits <= 3:
+        raise ValueError(f"max_edits: expected 0 to 3, got {max_edits}")
+    return PlateList("near", entries=[ListEntry(near, key)], max_edits=max_edits)

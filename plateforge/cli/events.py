@@ -1,0 +1,139 @@
+"""``plateforge events``: search the vehicle passes a ``plateforge stream`` stored, and export them (table, JSONL
+or CSV), e.g. when a plate came in, or a day's passes for a report (:func:`plateforge.stream.outbox.find_events`)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from plateforge.cli.common import console, friendly_errors, out
+
+# CSV / table columns: (header, how to get it from an event)
+CSV_FIELDS = (
+    "first_seen_utc",
+    "camera",
+    "zone",
+    "text",
+    "parts",
+    "confidence",
+    "region",
+    "format_ok",
+    "motion",
+    "direction",
+    "dwell_s",
+    "lists",
+    "near",
+    "event_id",
+    "frame_path",
+)
+
+
+def csv_value(event: dict, field: str) -> str:
+    """One CSV cell of ``event``: parts joined by a space, lists as their names (``residents;visitors``), near
+    as ``TEXT (N edits)``, missing values empty."""
+    value = event.get(field)
+    if value is None or value == []:
+        return ""
+    if field == "parts":
+        return " ".join(value)
+    if field == "lists":
+        return ";".join(m["list"] for m in value)
+    if field == "near":
+        return f"{value['text']} ({value['edits']} edits)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+@friendly_errors
+def events(
+    outbox: Annotated[Path, typer.Argument(help="The SQLite outbox plateforge stream writes (its --outbox).")],
+    plate: Annotated[
+        str | None, typer.Option(help="Passes read as this plate, any case; * matches any characters (A12*).")
+    ] = None,
+    near: Annotated[
+        str | None,
+        typer.Option(
+            help="Passes read as this plate or one slip from it (0/O, 1/I... free; one edit from 5 characters "
+            "on), in the voted text or another text the vote weighed."
+        ),
+    ] = None,
+    max_edits: Annotated[int, typer.Option(help="Edits --near allows (0-3).")] = 1,
+    camera: Annotated[str | None, typer.Option(help="This camera's passes only.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Stored from (ISO 8601, UTC unless it names a zone; or Unix s).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Stored before (ISO 8601 or Unix s).")] = None,
+    plate_list: Annotated[
+        str | None, typer.Option("--list", help="Passes that matched this plate list of the stream (* for any).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many passes, newest first (default: all).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, jsonl (the event JSON, without crops) or csv.")
+    ] = "table",
+    crops: Annotated[Path | None, typer.Option(help="Also write each pass's plate crop here (<event_id>.jpg).")] = None,
+) -> None:
+    """Search the vehicle passes a stream stored, newest first, and print them as a table, JSONL or CSV."""
+    from plateforge.stream.events import parse_time
+    from plateforge.stream.outbox import find_events
+
+    if fmt not in ("table", "jsonl", "csv"):
+        raise ValueError(f"--format must be table, jsonl or csv, got {fmt!r}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {limit}")
+    found = find_events(
+        outbox,
+        camera,
+        plate,
+        parse_time(since, "--since"),
+        parse_time(until, "--until"),
+        limit,
+        plate_list,
+        near,
+        max_edits,
+    )
+    if crops is not None:
+        crops.mkdir(parents=True, exist_ok=True)
+        for e in found:
+            if e.get("best_crop_jpeg"):
+                (crops / f"{e['event_id']}.jpg").write_bytes(base64.b64decode(e["best_crop_jpeg"]))
+    if fmt == "jsonl":
+        for e in found:
+            print(json.dumps({k: v for k, v in e.items() if k != "best_crop_jpeg"}))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(CSV_FIELDS)
+        for e in found:
+            writer.writerow([csv_value(e, f) for f in CSV_FIELDS])
+    else:
+        from rich import box
+        from rich.table import Table
+
+        with_lists = any(e.get("lists") for e in found)
+        table = Table(title=f"{len(found)} pass{'' if len(found) == 1 else 'es'}, newest first", box=box.SIMPLE_HEAD)
+        cols = ["seen (UTC)", "camera", "plate", "conf", "region", "motion"] + ["lists"] * with_lists + ["event"]
+        for col in cols:
+            table.add_column(col, no_wrap=col in ("seen (UTC)", "plate", "event"))
+        for e in found:
+            text = csv_value(e, "parts") or e.get("text") or ""
+            if e.get("near") and e["near"]["text"] != e.get("text"):
+                text += f" (as {e['near']['text']})"
+            conf = e.get("confidence")
+            cells = [
+                (e.get("first_seen_utc") or "")[:19].replace("T", " "),
+                e.get("camera", ""),
+                text,
+                f"{conf:.2f}" if isinstance(conf, int | float) else "",
+                e.get("region") or "",
+                e.get("motion") or "",
+            ]
+            table.add_row(*cells, *[csv_value(e, "lists")] * with_lists, (e.get("event_id") or "")[:8])
+        out.print(table)
+    if crops is not None:
+        console.print(f"crops of {sum(1 for e in found if e.get('best_crop_jpeg'))} passes in {crops}")

@@ -1,0 +1,129 @@
+"""Searching stored passes: a plate near the one asked for (`find_events(near=...)`, `plateforge events`,
+`GET /v1/events?near=`), and exports as CSV and JSONL."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from plateforge.cli.app import app
+from plateforge.stream.outbox import Outbox, find_events
+
+runner = CliRunner()
+
+
+def _crop() -> str:
+    return base64.b64encode(cv2.imencode(".jpg", np.full((48, 160, 3), 200, np.uint8))[1].tobytes()).decode()
+
+
+PASSES = [
+    # event id, camera, text, candidates of its vote, region, parts, lists
+    ("e0", "gate-in", "A12345", [["A12345", 3.1]], "uae-dubai", ["A", "12345"], [{"list": "residents"}]),
+    ("e1", "gate-in", "AI2345", [["AI2345", 2.0]], "uae-dubai", ["A", "12345"], []),  # 1 for I: free
+    ("e2", "gate-out", "A12846", [["A12846", 1.4]], "uae-dubai", ["A", "12846"], []),  # two edits off
+    ("e3", "gate-out", "A1234", [["A1234", 1.2], ["A12345", 1.1]], "uae-dubai", ["A", "1234"], []),  # vote weighed it
+    ("e4", "gate-in", "B77", [["B77", 2.0]], "uae-rak", ["B", "77"], []),
+    ("e5", "gate-in", "B78", [["B78", 2.0], ["B79", 0.4]], "uae-rak", ["B", "78"], []),  # short: no edits
+    ("e6", "gate-in", "1 11", [["111", 2.0]], "uae-abudhabi", ["1", "11"], []),
+    ("e7", "gate-in", "111", [["111", 2.0]], "uae-abudhabi", ["11", "1"], []),
+]
+
+
+@pytest.fixture(scope="module")
+def outbox(tmp_path_factory):
+    path = tmp_path_factory.mktemp("events") / "site.db"
+    box = Outbox(path)
+    for k, (eid, camera, text, candidates, region, parts, lists) in enumerate(PASSES):
+        box.put(
+            {
+                "event_id": eid,
+                "camera": camera,
+                "text": text.replace(" ", ""),
+                "confidence": 0.9 - k / 100,
+                "candidates": candidates,
+                "region": region,
+                "parts": parts,
+                "lists": lists,
+                "first_seen_utc": f"2026-12-07T08:0{k}:00.000Z",
+                "motion": "approaching",
+                "best_crop_jpeg": _crop(),
+            }
+        )
+    box.close()
+    return path
+
+
+def _ids(events: list[dict]) -> list[str]:
+    return [e["event_id"] for e in events]
+
+
+def test_near_finds_slips_and_vote_candidates_not_other_plates(outbox):
+    found = find_events(outbox, near="a-12345", limit=None)
+    assert _ids(found) == ["e3", "e1", "e0"]  # newest first
+    assert [e["near"] for e in found] == [
+        {"text": "A12345", "edits": 0},  # e3 was voted A1234 but weighed A12345
+        {"text": "AI2345", "edits": 0},
+        {"text": "A12345", "edits": 0},
+    ]
+    assert _ids(find_events(outbox, near="A12345", max_edits=2, limit=None)) == ["e3", "e2", "e1", "e0"]
+    assert _ids(find_events(outbox, near="A12345", max_edits=0, limit=None)) == ["e3", "e1", "e0"]
+    assert _ids(find_events(outbox, near="B77", limit=None)) == ["e4"]  # B78 is one edit, but too short for one
+    assert _ids(find_events(outbox, near="B79", limit=None)) == ["e5"]  # a text its vote weighed, in full
+    assert _ids(find_events(outbox, near="1 11", limit=None)) == ["e6"]  # split as printed: not 11 1
+    assert _ids(find_events(outbox, near="A12345", camera="gate-in", limit=1)) == ["e1"]  # limit after the match
+    with pytest.raises(ValueError, match="no letters or digits"):
+        find_events(outbox, near=" - ")
+    with pytest.raises(ValueError, match="max_edits: expected 0 to 3"):
+        find_events(outbox, near="A1", max_edits=5)
+
+
+def test_cli_events_table_csv_jsonl_and_crops(outbox, tmp_path):
+    r = runner.invoke(app, ["events", str(outbox), "--near", "A12345"])
+    assert r.exit_code == 0, r.output
+    assert "3 passes, newest first" in r.output and "A 1234 (as A12345)" in r.output
+    r = runner.invoke(app, ["events", str(outbox), "--camera", "gate-out", "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(r.output)))
+    assert [(x["event_id"], x["text"], x["parts"]) for x in rows] == [
+        ("e3", "A1234", "A 1234"),
+        ("e2", "A12846", "A 12846"),
+    ]
+    assert rows[0]["first_seen_utc"] == "2026-12-07T08:03:00.000Z" and rows[0]["confidence"] == "0.87"
+    r = runner.invoke(app, ["events", str(outbox), "--list", "residents", "--format", "csv"])
+    (row,) = csv.DictReader(io.StringIO(r.output))
+    assert (row["event_id"], row["lists"]) == ("e0", "residents")
+    r = runner.invoke(
+        app, ["events", str(outbox), "--plate", "b7*", "--format", "jsonl", "--crops", str(tmp_path / "c")]
+    )
+    lines = [json.loads(x) for x in r.output.splitlines() if x.startswith("{")]
+    assert _ids(lines) == ["e5", "e4"] and "best_crop_jpeg" not in lines[0]
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["e4.jpg", "e5.jpg"]
+    assert cv2.imread(str(tmp_path / "c" / "e4.jpg")).shape == (48, 160, 3)
+    r = runner.invoke(app, ["events", str(outbox), "--format", "xml"])
+    assert r.exit_code != 0 and "--format must be table, jsonl or csv" in r.output
+    r = runner.invoke(app, ["events", str(tmp_path / "none.db")])
+    assert r.exit_code != 0 and "no such events file" in r.output
+
+
+def test_server_searches_near_a_plate(outbox):
+    from fastapi.testclient import TestClient
+
+    from plateforge.server.app import create_app
+
+    class NoReader:  # the events endpoints never read a photo
+        detector = corners = recognizer = None
+
+    client = TestClient(create_app(NoReader(), events=outbox))
+    r = client.get("/v1/events?near=A12345")
+    assert _ids(r.json()["events"]) == ["e3", "e1", "e0"] and r.json()["events"][0]["near"]["text"] == "A12345"
+    assert _ids(client.get("/v1/events?near=A12345&max_edits=2").json()["events"])[1] == "e2"
+    assert client.get("/v1/events?near=A12345&max_edits=4").status_code == 422
+    r = client.get("/v1/events?near=--")
+    assert r.status_code == 400 and "no letters or digits" in r.json()["error"]
+    assert 'id="near"' in client.get("/").text
