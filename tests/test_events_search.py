@@ -127,3 +127,35 @@ def test_server_searches_near_a_plate(outbox):
     r = client.get("/v1/events?near=--")
     assert r.status_code == 400 and "no letters or digits" in r.json()["error"]
     assert 'id="near"' in client.get("/").text
+
+
+def test_server_serves_a_passes_evidence_frame(outbox, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from plateforge.server.app import create_app
+    from plateforge.stream.events import frame_file
+
+    class NoReader:
+        detector = corners = recognizer = None
+
+    frame = frame_file(tmp_path / "frames", "gate in", 1796630400.0, "e1")  # as the stream files it
+    frame.parent.mkdir(parents=True)
+    jpeg = cv2.imencode(".jpg", np.full((72, 128, 3), 90, np.uint8))[1].tobytes()
+    frame.write_bytes(jpeg)
+    client = TestClient(create_app(NoReader(), events=outbox, frames=tmp_path / "frames", api_key="k"))
+    key = {"X-API-Key": "k"}
+    r = client.get("/v1/events/e1/frame", headers=key)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content == jpeg
+    assert client.get("/v1/events/e1/frame").status_code == 401
+    r = client.get("/v1/events/e2/frame", headers=key)
+    assert r.status_code == 404 and "no evidence frame" in r.json()["error"]
+    assert client.get("/v1/events/*/frame", headers=key).json()["error"] == "event '*': not an event id"
+    r = TestClient(create_app(NoReader(), events=outbox)).get("/v1/events/e1/frame")
+    assert r.status_code == 404 and "--frames" in r.json()["error"]
+    page = client.get("/").text
+    assert "/frame`" in page and "openFrame" in page
+
+
+def test_cli_serve_wants_events_with_frames(tmp_path):
+    r = runner.invoke(app, ["serve", "--frames", str(tmp_path)])
+    assert r.exit_code != 0 and "give --events too" in r.output

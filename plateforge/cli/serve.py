@@ -57,6 +57,13 @@ def serve(
             "GET /v1/events."
         ),
     ] = None,
+    frames: Annotated[
+        Path | None,
+        typer.Option(
+            help="The folder the stream writes evidence frames to (its --frames): each pass's frame at "
+            "GET /v1/events/{id}/frame, and on the page."
+        ),
+    ] = None,
     cors_origin: Annotated[
         list[str] | None, typer.Option(help="A web origin whose pages may call the API from a browser (repeatable).")
     ] = None,
@@ -74,6 +81,8 @@ def serve(
     from plateforge.server.app import default_reader
     from plateforge.specs import selector_items
 
+    if frames is not None and events is None:
+        raise ValueError("--frames serves the evidence frames of stored passes: give --events too")
     reader = load_reader_options(config) if config is not None else default_reader()
     if reader.vehicle_model is not None:
         console.print(
@@ -96,10 +105,13 @@ def serve(
         cors_origins=cors_origin,
         events=events,
         lists=lists,
+        frames=frames,
     )
     console.print(f"plateforge serving on http://{host}:{port}/ (Ctrl-C stops)")
     if events is not None:
         console.print(f"vehicle passes from {events.resolve()} at /v1/events")
+    if frames is not None:
+        console.print(f"evidence frames from {frames.resolve()} at /v1/events/{{id}}/frame")
     for pl in lists:
         console.print(f"plate list {pl.name}: {len(pl.entries)} plates from {pl.path}")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -9,6 +9,8 @@ Endpoints:
 - ``GET /v1/events`` (with ``events``): the vehicle passes a ``plateforge stream`` stored in its SQLite outbox,
   newest first, searched by plate text (as read, or ``near`` it: one slip away), camera and time
   (:func:`plateforge.stream.outbox.find_events`).
+- ``GET /v1/events/{event_id}/frame`` (with ``events`` and ``frames``): a pass's evidence frame (JPEG), the
+  frame where its plate was seen largest (``plateforge stream --frames``).
 - ``GET /v1/sessions?entry=CAM&exit=CAM`` (with ``events``): parking stays paired from those passes
   (:func:`plateforge.stream.sessions.pair_sessions`).
 - ``POST /v1/read``: photos in, plates out. Send one or more photos as files of a multipart form (any field
@@ -33,6 +35,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import secrets
 import sqlite3
 from importlib import resources
@@ -41,7 +44,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -56,6 +59,7 @@ from plateforge.stream.sessions import Gate, pair_sessions
 
 MAX_UPLOAD_MB = 32.0  # a 50-megapixel JPEG is 15-25 MB
 MAX_IMAGES = 16  # photos per request
+_EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def default_reader() -> ReaderOptions:
@@ -117,6 +121,7 @@ def create_app(
     cors_origins: list[str] | None = None,
     events: str | Path | None = None,
     lists: list[PlateList] | None = None,
+    frames: str | Path | None = None,
 ):
     """The FastAPI app serving ``alpr`` (default: the reader ``reader`` describes, as a site config's ``reader``
     section; None: :func:`default_reader`). ``max_upload_mb``: largest request body accepted (MB);
@@ -125,7 +130,8 @@ def create_app(
     stay open); ``cors_origins``: web origins (``https://gate.example.com``, or ``*``) whose pages may call the API
     from a browser; ``events``: the SQLite outbox a ``plateforge stream`` writes, searched by ``GET /v1/events``
     (created empty when missing, so the server may start before the stream); ``lists``: plate lists each read
-    plate is matched against (its row's ``lists``)."""
+    plate is matched against (its row's ``lists``); ``frames``: the folder a stream writes evidence frames to
+    (its ``--frames``), served by ``GET /v1/events/{event_id}/frame``."""
     if max_upload_mb <= 0 or max_images < 1:
         raise ValueError(f"max_upload_mb and max_images must be positive, got {max_upload_mb} and {max_images}")
     if events is not None:
@@ -270,6 +276,21 @@ def create_app(
             if not crops:
                 found = [{k: v for k, v in e.items() if k != "best_crop_jpeg"} for e in found]
             return {"events": found}
+
+        @app.get("/v1/events/{event_id}/frame", responses={200: {"content": {"image/jpeg": {}}}})
+        def event_frame(request: Request, event_id: str):
+            """The evidence frame of a pass (JPEG: the frame where its plate was seen largest, with the plate
+            drawn), when the server was given the stream's frames folder."""
+            if api_key is not None and not _key_matches(request, api_key):
+                return error(401, unauthorized)
+            if frames is None:
+                return error(404, "no frames folder: start the server with --frames (the stream's --frames)")
+            if not _EVENT_ID.match(event_id):
+                return error(404, f"event {event_id!r}: not an event id")
+            found = sorted(Path(frames).glob(f"*/*/{event_id}.jpg"))
+            if not found:
+                return error(404, f"event {event_id}: no evidence frame (never written, or pruned by keep_days)")
+            return FileResponse(found[-1], media_type="image/jpeg")
 
         @app.get("/v1/sessions")
         def search_sessions(
