@@ -88,3 +88,11 @@ def test_arrays_of_every_supported_kind_become_bgr_uint8_and_others_are_named():
         with pytest.raises(ImageError, match=msg) as err:
             load_image(arr)
         assert str(err.value).startswith("<array ")  # the message names the input
+
+
+def test_a_video_or_a_folder_given_as_an_image_says_what_to_do(tmp_path):
+    (tmp_path / "gate.MP4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    with pytest.raises(ImageError, match=r"gate.MP4: a video, not an image: `plateforge stream .*gate.MP4`"):
+        load_image(tmp_path / "gate.MP4")
+    with pytest.raises(ImageError, match="is a folder, not an image"):
+        load_image(tmp_path)

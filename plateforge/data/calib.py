@@ -20,8 +20,8 @@ from plateforge.data.errors import BadItems, DataError
 from plateforge.data.files import prepare_out_dir
 from plateforge.data.manifest import IMAGE_SUFFIXES, ImageRecord, probe_image, write_manifest
 from plateforge.data.split import dhash
+from plateforge.runtime.images import VIDEO_SUFFIXES
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".ts")
 DEFAULT_N = 300
 STILL_FRAME_BITS = 2  # a frame whose dHash is within this many bits of the previous pick is skipped
 

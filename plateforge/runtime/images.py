@@ -29,6 +29,9 @@ ImageInput = str | os.PathLike | bytes | np.ndarray
 MAX_PIXELS = 120_000_000  # refuse to decode larger images (e.g. a corrupt header claiming 100k x 100k)
 
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".ts")  # files load_image points to stream
+
+
 class ImageError(ValueError):
     """An input that is not a usable image; the message names the input and says what is wrong."""
 
@@ -103,6 +106,11 @@ def load_image(image: ImageInput) -> np.ndarray:
             raise ImageError(f"{name}: file not found")
         if path.is_dir():
             raise ImageError(f"{name}: is a folder, not an image")
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            raise ImageError(
+                f"{name}: a video, not an image: `plateforge stream {name}` reads video (tracks each plate and "
+                "gives one event per vehicle)"
+            )
         data = path.read_bytes()
     if not data:
         raise ImageError(f"{name}: empty file (0 bytes)")
