@@ -173,16 +173,25 @@ def test_cli_stream_with_a_list_sends_listed_passes_early_to_the_gate_sink(tmp_p
     texts = [p["text"] for p in passes]
     listed = [texts[0], texts[2][:-1] + ("0" if texts[2][-1] != "0" else "1")]
     (tmp_path / "residents.txt").write_text("\n".join(listed) + "\n")
+    # visitors' passes in Dubai time (UTC+4); the recording starts at 08:00 UTC = 12:00 in Dubai
+    (tmp_path / "visitors.csv").write_text(
+        f"plate,label,valid_from,valid_until\n{texts[1]},guest,2026-12-07T11:00,2026-12-07T13:00\n"
+        f"{texts[3]},late guest,2026-12-07T13:00,\n"
+    )
     site = tmp_path / "site.yaml"
     site.write_text(
         f"lists:\n  - {{name: residents, path: {tmp_path / 'residents.txt'}}}\n"
+        f"  - {{name: visitors, path: {tmp_path / 'visitors.csv'}, tz: Asia/Dubai}}\n"
         f"sinks:\n  - {{type: jsonl, path: {tmp_path / 'gate.jsonl'}, only_lists: [residents], name: gate}}\n"
         f"  - {{type: jsonl, path: {tmp_path / 'all.jsonl'}}}\n"
     )
     args = ["stream", str(video / "video.mp4"), "--config", str(site), "--outbox", str(tmp_path / "o.sqlite")]
-    r = CliRunner().invoke(app, [*args, "--max-delay", "1.0", "--threads", "1", "--quiet"])
+    start = ["--start-time", "2026-12-07T08:00:00Z"]
+    r = CliRunner().invoke(app, [*args, *start, "--max-delay", "1.0", "--threads", "1", "--quiet"])
     assert r.exit_code == 0, r.output
     every = [json.loads(x) for x in (tmp_path / "all.jsonl").read_text().splitlines()]
+    visitors = {e["text"]: [m["label"] for m in e["lists"] if m["list"] == "visitors"] for e in every}
+    assert visitors[texts[1]] == ["guest"] and visitors[texts[3]] == []  # the late guest's pass starts at 13:00
     gate = [json.loads(x) for x in (tmp_path / "gate.jsonl").read_text().splitlines()]
     assert sorted(e["text"] for e in every) == sorted(texts)  # the reader gets these clean plates right
     assert all(e["in_view"] for e in every)
@@ -242,3 +251,52 @@ def test_cli_lists_check_points_out_duplicates_short_and_ambiguous_uae_plates(tm
     assert r.exit_code == 1 and "no match" in r.output
     r = CliRunner().invoke(app, ["lists", "check", str(tmp_path / "none.csv")])
     assert r.exit_code == 2 and "none.csv does not exist" in r.output
+
+
+def test_entries_count_only_within_their_validity_window():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    dubai = ZoneInfo("Asia/Dubai")
+    text = (
+        "plate,label,valid_from,valid_until\n"
+        "A 12345,day guest,2026-12-07T09:00,2026-12-07\n"  # from 09:00 to the end of the 7th
+        "B 55555,contractor,,2026-12-08T18:00+00:00\n"  # open start; an offset of its own
+        "C 77777,resident,,\n"
+    )
+    entries = parse_list(text, "visitors.csv", tz="Asia/Dubai")
+    at = lambda *a: datetime(*a, tzinfo=dubai).timestamp()  # noqa: E731
+    assert entries[0].valid_from == at(2026, 12, 7, 9) and entries[0].valid_until == at(2026, 12, 8)
+    assert entries[1].valid_from is None and entries[1].valid_until == at(2026, 12, 8, 22)
+    pl = PlateList("visitors", entries=entries)
+    assert pl.match("A12345", at=at(2026, 12, 7, 8, 59)) is None
+    assert pl.match("A12345", at=at(2026, 12, 7, 9)).label == "day guest"
+    assert pl.match("A12345", at=at(2026, 12, 7, 23, 59)).label == "day guest"
+    assert pl.match("A12345", at=at(2026, 12, 8)) is None
+    assert pl.match("B55555", at=at(2026, 12, 8, 21, 59)).label == "contractor"
+    assert pl.match("B55555", at=at(2026, 12, 8, 22)) is None
+    assert pl.match("C77777", at=at(2030, 1, 1)).label == "resident"
+    assert [m.list for m in match_lists([pl], "A12345", at=at(2026, 12, 7, 12))] == ["visitors"]
+    with pytest.raises(ValueError, match=r"v.csv: line 2: valid_from: expected ISO 8601 .* got 'tomorrow'"):
+        parse_list("plate,valid_from\nA1,tomorrow\n", "v.csv")
+    with pytest.raises(ValueError, match=r"line 2: valid_until is not after valid_from"):
+        parse_list("plate,valid_from,valid_until\nA1,2026-12-07T10:00,2026-12-07T09:00\n", "v.csv")
+    with pytest.raises(ValueError, match=r"unknown time zone 'Mars/Base'"):
+        parse_list("plate,valid_from\nA1,2026-12-07T10:00\n", "v.csv", tz="Mars/Base")
+
+
+def test_cli_lists_check_and_match_know_validity(tmp_path):
+    from typer.testing import CliRunner
+
+    from plateforge.cli.app import app
+
+    path = tmp_path / "visitors.csv"
+    path.write_text("plate,valid_from,valid_until\nA 12345,2020-01-01,2020-01-02\nB 55555,2999-01-01,\nC 77777,,\n")
+    r = CliRunner().invoke(app, ["lists", "check", str(path), "--tz", "UTC"])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0 and "3 plates" in said
+    assert "1 plate(s) no longer valid" in said and "1 plate(s) not valid yet" in said
+    r = CliRunner().invoke(app, ["lists", "match", str(path), "A12345"])
+    assert r.exit_code == 1 and "no match" in r.output
+    r = CliRunner().invoke(app, ["lists", "match", str(path), "A12345", "--at", "2020-01-01T12:00:00Z", "--tz", "UTC"])
+    assert r.exit_code == 0 and "'edits': 0" in r.output

@@ -427,8 +427,9 @@ def test_the_example_site_configs_load(name):
     cfg = load_site_config(Path(__file__).resolve().parents[1] / "configs" / name)
     assert cfg.cameras and all(c.zone is None or Zone(c.zone).fractions for c in cfg.cameras)
     if name == "site.gate.yaml":
-        assert cfg.events.max_delay_s == 2.0 and [pl.name for pl in cfg.lists] == ["residents", "watch"]
-        assert [s.get("only_lists") for s in cfg.sinks] == [["residents"], ["watch"], None]
+        assert cfg.events.max_delay_s == 2.0 and [pl.name for pl in cfg.lists] == ["residents", "watch", "visitors"]
+        assert cfg.lists[2].tz == "Asia/Dubai"
+        assert [s.get("only_lists") for s in cfg.sinks] == [["residents", "visitors"], ["watch"], None]
 
 
 def test_site_config_zones_load_and_a_bad_one_is_named_before_anything_starts(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Annotated
@@ -10,22 +11,35 @@ import typer
 
 from plateforge.cli.common import console, friendly_errors, out
 
+Tz = Annotated[
+    str | None,
+    typer.Option(help="Zone of valid_from / valid_until times that name none (IANA, e.g. Asia/Dubai; default: local)."),
+]
+
 app = typer.Typer(
     help="Plate lists (residents, watch lists): check a file, try a read against it.", no_args_is_help=True
 )
 
 
-def list_warnings(path: Path, fuzzy_from: int = 5) -> tuple[int, list[str]]:
-    """(entries, warnings) for the list file at ``path``: plates written twice (the same after case, spaces,
-    dashes and 0/O-style confusions), plates matched exactly only (shorter than ``fuzzy_from``), and UAE
-    plates written whole whose code and number the formats cannot tell apart (write them ``1 1234``)."""
+def list_warnings(path: Path, fuzzy_from: int = 5, tz: str | None = None) -> tuple[int, list[str]]:
+    """(entries, warnings) for the list file at ``path``: entries whose validity has passed or is to come, plates
+    written twice (the same after case, spaces, dashes and 0/O-style confusions), plates matched exactly only
+    (shorter than ``fuzzy_from``), and UAE plates written whole whose code and number the formats cannot tell
+    apart (write them ``1 1234``). ``tz``: the zone of times that name none (None: the machine's local zone)."""
     from plateforge.runtime.plate_lists import PlateList, plate_key
     from plateforge.runtime.plate_parts import valid_cuts
     from plateforge.specs import load_specs
 
-    pl = PlateList(path.stem, path)
+    pl = PlateList(path.stem, path, tz=tz)
     seen: dict[str, list[str]] = defaultdict(list)
     warnings = []
+    now = time.time()
+    expired = [e.plate for e in pl.entries if e.valid_until is not None and e.valid_until <= now]
+    later = [e.plate for e in pl.entries if e.valid_from is not None and e.valid_from > now]
+    if expired:
+        warnings.append(f"{len(expired)} plate(s) no longer valid (valid_until has passed): {expired[:10]}")
+    if later:
+        warnings.append(f"{len(later)} plate(s) not valid yet (valid_from is to come): {later[:10]}")
     for e in pl.entries:
         seen[(plate_key(e.key), e.region)].append(e.plate)
     for plates in seen.values():
@@ -51,10 +65,11 @@ def list_warnings(path: Path, fuzzy_from: int = 5) -> tuple[int, list[str]]:
 @friendly_errors
 def check(
     path: Annotated[Path, typer.Argument(help="A list file: CSV with a 'plate' column, or one per line.")],
+    tz: Tz = None,
 ) -> None:
-    """Parse a list file and point out what would surprise a site: duplicates, plates too short for the
-    one-edit forgiveness, UAE plates written whole whose code and number are ambiguous."""
-    n, warnings = list_warnings(path)
+    """Parse a list file and point out what would surprise a site: passes expired or not valid yet, duplicates,
+    plates too short for the one-edit forgiveness, UAE plates written whole whose code and number are ambiguous."""
+    n, warnings = list_warnings(path, tz=tz)
     out.print(f"{path}: {n} plates")
     for w in warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
@@ -67,12 +82,18 @@ def match(
     texts: Annotated[list[str], typer.Argument(help="Plate texts as a reader gives them (the first is the read).")],
     region: Annotated[str | None, typer.Option(help="The read's region, e.g. uae-dubai.")] = None,
     max_edits: Annotated[int, typer.Option(help="Edits allowed, as in a site config.")] = 1,
+    at: Annotated[
+        str | None, typer.Option(help="The read's time (ISO 8601 or Unix s; default now), for valid_from/until.")
+    ] = None,
+    tz: Tz = None,
 ) -> None:
     """Which entry a read would match, as the stream and the reader match it (UAE texts split into code and
     number by their formats where those allow one split)."""
     from plateforge.runtime.plate_lists import PlateList
+    from plateforge.stream.events import parse_time
 
-    m = PlateList(path.stem, path, max_edits=max_edits).match(list(texts), region)
+    pl = PlateList(path.stem, path, max_edits=max_edits, tz=tz)
+    m = pl.match(list(texts), region, at=parse_time(at, "--at"))
     if m is None:
         out.print("no match")
         raise typer.Exit(1)

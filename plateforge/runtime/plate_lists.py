@@ -9,6 +9,13 @@ A list file is plain text, one plate per line (``#`` starts a comment), or CSV w
     A 12345,uae-dubai,Villa 12
     ZH 123456,ch,visitor
 
+Optional ``valid_from`` / ``valid_until`` columns make an entry count only within that time (a visitor's
+pass): ISO 8601 (``2026-12-07T09:00``, ``2026-12-07``), read in the list's ``tz`` (an IANA zone such as
+``Asia/Dubai``; the machine's local zone when none is set) unless the value names its own offset
+(``2026-12-07T09:00+04:00``). A date alone as ``valid_until``
+includes that whole day. An empty cell leaves that side open. A read is matched against the entries valid at
+its time (the pass's first sighting in video, the moment of reading for photos).
+
 Plates compare without case, spaces or dashes. ``max_edits`` allows that many edits (Levenshtein, via
 rapidfuzz) to entries of ``fuzzy_from`` characters or more (shorter ones, such as ``A1``, must match in
 full: one edit is half of them), and ``confusables`` also lets the characters a reader confuses stand for
@@ -25,7 +32,9 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -51,12 +60,41 @@ def plate_key(text: str, confusables: bool = True) -> str:
 
 @dataclass(frozen=True)
 class ListEntry:
-    """One plate of a list: ``plate`` as written in the file, ``key`` its normalised form."""
+    """One plate of a list: ``plate`` as written in the file, ``key`` its normalised form; ``valid_from`` /
+    ``valid_until``: Unix seconds it counts from / until (None: open)."""
 
     plate: str
     key: str
     region: str | None = None
     label: str | None = None
+    valid_from: float | None = None
+    valid_until: float | None = None
+
+    def valid_at(self, t: float) -> bool:
+        """Whether the entry counts at Unix time ``t``."""
+        return (self.valid_from is None or t >= self.valid_from) and (self.valid_until is None or t < self.valid_until)
+
+
+def list_time(value: str, tz: str | None, end_of_day: bool, where: str) -> float:
+    """Unix seconds of a list's ``valid_from`` / ``valid_until`` cell: ISO 8601, in zone ``tz`` (IANA name; None:
+    the machine's local zone) unless it names an offset; a date alone is that day's start, or with
+    ``end_of_day`` the next day's."""
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{where}: expected ISO 8601 (2026-12-07 or 2026-12-07T18:00), got {value!r}") from None
+    if end_of_day and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        t += timedelta(days=1)
+    if t.tzinfo is None and tz:
+        t = t.replace(tzinfo=_zone(tz, where))
+    return t.timestamp()  # a naive time is the machine's local time
+
+
+def _zone(tz: str, where: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{where}: unknown time zone {tz!r} (an IANA name such as Asia/Dubai)") from None
 
 
 @dataclass(frozen=True)
@@ -80,9 +118,9 @@ class ListMatch:
         return d
 
 
-def parse_list(text: str, source: str = "<list>") -> list[ListEntry]:
+def parse_list(text: str, source: str = "<list>", tz: str | None = None) -> list[ListEntry]:
     """Entries of a list file's ``text`` (plain or CSV, see the module docstring); errors name ``source``
-    and the line."""
+    and the line. ``tz``: the zone of ``valid_from`` / ``valid_until`` times that name none (None: local)."""
     lines = [(i, ln) for i, ln in enumerate(text.splitlines(), 1) if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         return []
@@ -90,13 +128,13 @@ def parse_list(text: str, source: str = "<list>") -> list[ListEntry]:
     if "plate" in header:
         cells = [dict(zip(header, row, strict=False)) for row in csv.reader([ln for _, ln in lines[1:]])]
         rows = [
-            (_cell(c, "plate") or "", _cell(c, "region"), _cell(c, "label"), i)
+            (_cell(c, "plate") or "", _cell(c, "region"), _cell(c, "label"), i, c)
             for (i, _), c in zip(lines[1:], cells, strict=True)
         ]
     else:
-        rows = [(ln.strip(), None, None, i) for i, ln in lines]
+        rows = [(ln.strip(), None, None, i, {}) for i, ln in lines]
     entries = []
-    for plate, region, label, line in rows:
+    for plate, region, label, line, cell in rows:
         if "plate" not in header and "," in plate:
             raise ValueError(
                 f"{source}: line {line}: {plate!r} has commas; a CSV list needs a header line with a 'plate' "
@@ -105,7 +143,14 @@ def parse_list(text: str, source: str = "<list>") -> list[ListEntry]:
         key = normalise_plate(plate)
         if not key:
             raise ValueError(f"{source}: line {line}: {plate!r} has no letters or digits")
-        entries.append(ListEntry(plate, key, region, label))
+        where = f"{source}: line {line}"
+        start, end = (
+            list_time(v, tz, column == "valid_until", f"{where}: {column}") if (v := _cell(cell, column)) else None
+            for column in ("valid_from", "valid_until")
+        )
+        if start is not None and end is not None and end <= start:
+            raise ValueError(f"{where}: valid_until is not after valid_from")
+        entries.append(ListEntry(plate, key, region, label, start, end))
     return entries
 
 
@@ -126,13 +171,16 @@ class PlateList:
         confusables: bool = True,
         reload_s: float = 2.0,
         fuzzy_from: int = 5,
+        tz: str | None = None,
     ):
         if (path is None) == (entries is None):
             raise ValueError(f"list {name!r}: give a path or entries, not {'both' if path else 'neither'}")
         if max_edits < 0:
             raise ValueError(f"list {name!r}: max_edits must be >= 0, got {max_edits}")
         self.name, self.max_edits, self.confusables, self.reload_s = name, max_edits, confusables, reload_s
-        self.fuzzy_from = fuzzy_from
+        self.fuzzy_from, self.tz = fuzzy_from, tz
+        if tz:
+            _zone(tz, f"list {name!r}")
         self.path = Path(path) if path is not None else None
         self._mtime: float | None = None
         self._checked = 0.0
@@ -165,7 +213,7 @@ class PlateList:
 
     def _load(self) -> None:
         mtime = self.path.stat().st_mtime
-        self._set(parse_list(self.path.read_text(encoding="utf-8-sig"), str(self.path)))
+        self._set(parse_list(self.path.read_text(encoding="utf-8-sig"), str(self.path), self.tz))
         self._mtime = mtime
         log.info("list %s: %d plates from %s", self.name, len(self.entries), self.path)
 
@@ -182,14 +230,20 @@ class PlateList:
             log.error("list %s: keeping %d plates, cannot reload %s: %s", self.name, len(self.entries), self.path, e)
 
     def match(
-        self, texts: str | list[str], region: str | None = None, parts: tuple[str, ...] | list[str] = ()
+        self,
+        texts: str | list[str],
+        region: str | None = None,
+        parts: tuple[str, ...] | list[str] = (),
+        at: float | None = None,
     ) -> ListMatch | None:
         """The closest entry to any of ``texts`` (a read, then its alternatives) within ``max_edits``, or None.
         Ties go to the earlier text, then to the earlier entry. ``parts``: the read's code and number
         (:attr:`~plateforge.types.PlateResult.parts`); an entry written in as many groups (``1 11``) is then
         compared group by group, so ``1 11`` and ``11 1`` stay two plates. Alternatives get their parts from
-        the region's formats where those allow one split only."""
+        the region's formats where those allow one split only. ``at``: the read's Unix time (None: now);
+        entries not valid then (``valid_from`` / ``valid_until``) are passed over."""
         self._refresh()
+        at = time.time() if at is None else at
         index = self._index  # one list throughout, even if a reload swaps it meanwhile
         best: ListMatch | None = None
         for k, text in enumerate([texts] if isinstance(texts, str) else texts):
@@ -202,6 +256,8 @@ class PlateList:
                 if entry.region and not _in_region(region, entry.region):
                     continue
                 if d > 0 and len(entry.key) < self.fuzzy_from:
+                    continue
+                if not entry.valid_at(at):
                     continue
                 if best is None or d < best.edits:
                     best = ListMatch(self.name, entry.plate, text, int(d), entry.region, entry.label)
@@ -239,17 +295,24 @@ def _in_region(region: str | None, wanted: str) -> bool:
 class ListOptions:
     """A plate list (:mod:`plateforge.runtime.plate_lists`): ``name`` (events and ``only_lists`` of sinks
     use it), ``path`` (plain text or CSV); ``max_edits``, ``fuzzy_from`` and ``confusables`` for the
-    matching."""
+    matching; ``tz``: the zone of its ``valid_from`` / ``valid_until`` times (IANA, e.g. Asia/Dubai; None: the
+    machine's local zone)."""
 
     name: str
     path: str
     max_edits: int = 1
     fuzzy_from: int = 5
     confusables: bool = True
+    tz: str | None = None
 
     def load(self) -> PlateList:
         return PlateList(
-            self.name, self.path, max_edits=self.max_edits, confusables=self.confusables, fuzzy_from=self.fuzzy_from
+            self.name,
+            self.path,
+            max_edits=self.max_edits,
+            confusables=self.confusables,
+            fuzzy_from=self.fuzzy_from,
+            tz=self.tz,
         )
 
 
@@ -281,7 +344,11 @@ def load_lists(options: list[ListOptions]) -> list[PlateList]:
 
 
 def match_lists(
-    lists: list[PlateList], texts: str | list[str], region: str | None = None, parts: tuple[str, ...] = ()
+    lists: list[PlateList],
+    texts: str | list[str],
+    region: str | None = None,
+    parts: tuple[str, ...] = (),
+    at: float | None = None,
 ) -> list[ListMatch]:
-    """The match in each list that has one, in list order (``parts``: see :meth:`PlateList.match`)."""
-    return [m for pl in lists if (m := pl.match(texts, region, parts)) is not None]
+    """The match in each list that has one, in list order (``parts``, ``at``: see :meth:`PlateList.match`)."""
+    return [m for pl in lists if (m := pl.match(texts, region, parts, at)) is not None]

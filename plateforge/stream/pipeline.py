@@ -367,7 +367,7 @@ class CameraProcessor:
         self.events += 1
         seen = st.parts.get(voted.text)
         parts = max(seen, key=seen.get) if seen else ()
-        matches = self._list_matches(voted, parts)
+        matches = self._list_matches(voted, parts, st.first_wall)
         eid = event_id(self.camera, st.first_frame, st.first_t)
         frame_path = None
         if self.event_options.frames_dir is not None and st.view_frame is not None:
@@ -408,11 +408,12 @@ class CameraProcessor:
             zone=max(st.zone_hits, key=st.zone_hits.get) if st.zone_hits else None,
         )
 
-    def _list_matches(self, voted, parts: tuple[str, ...]) -> tuple[dict, ...]:
+    def _list_matches(self, voted, parts: tuple[str, ...], at: float) -> tuple[dict, ...]:
+        """The list entries the pass matched, valid at ``at`` (its first sighting, Unix seconds)."""
         if not self.lists:
             return ()
         texts = [voted.text] + [t for t, _ in voted.candidates if t != voted.text]
-        return tuple(m.to_dict() for m in match_lists(self.lists, texts, voted.region, parts))
+        return tuple(m.to_dict() for m in match_lists(self.lists, texts, voted.region, parts, at))
 
     def finish(self) -> list[PlateEvent]:
         """End of stream: every live and held track becomes an event (when long enough)."""
