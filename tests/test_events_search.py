@@ -159,3 +159,72 @@ def test_server_serves_a_passes_evidence_frame(outbox, tmp_path):
 def test_cli_serve_wants_events_with_frames(tmp_path):
     r = runner.invoke(app, ["serve", "--frames", str(tmp_path)])
     assert r.exit_code != 0 and "give --events too" in r.output
+
+
+def _fresh(tmp_path) -> Outbox:
+    box = Outbox(tmp_path / "site.db")
+    for eid, camera, text, candidates, region, parts, lists in PASSES[:4]:
+        box.put({"event_id": eid, "camera": camera, "text": text, "candidates": candidates, "region": region,
+                 "parts": parts, "lists": lists, "confidence": 0.5, "best_crop_jpeg": _crop()})  # fmt: skip
+    return box
+
+
+def test_a_correction_changes_the_text_and_sends_the_pass_again(tmp_path):
+    from plateforge.stream.outbox import Dispatcher
+
+    class Collect:
+        name = "collect"
+
+        def __init__(self):
+            self.got: list[dict] = []
+
+        def send(self, events):
+            self.got += events
+
+    box = _fresh(tmp_path)
+    sink = Collect()
+    dispatcher = Dispatcher(box, sink)
+    box.put({"event_id": "e9", "camera": "gate-in", "text": "A12845", "region": "uae-dubai", "format_ok": True})
+    dispatcher.start()
+    assert dispatcher.drain(5) and [e["event_id"] for e in sink.got] == ["e9"]
+    fixed = box.correct("e9", "a 12 845", by="ops")  # three groups typed: the formats split it
+    assert (fixed["text"], fixed["parts"], fixed["format_ok"], fixed["revision"]) == ("A12845", ["A", "12845"], True, 2)
+    assert dispatcher.drain(5) and [(e["event_id"], e.get("revision")) for e in sink.got] == [("e9", None), ("e9", 2)]
+    again = box.correct("e9", "AA 12845")
+    assert again["corrected"]["was"] == "A12845" and again["revision"] == 3 and again["parts"] == ["AA", "12845"]
+    assert again["corrected"]["by"] is None and again["corrected"]["at"].endswith("Z")
+    assert dispatcher.drain(5) and sink.got[-1]["text"] == "AA12845"
+    dispatcher.stop()
+    assert find_events(box.path, text="AA12845", limit=None)[0]["corrected"]["was"] == "A12845"
+    with pytest.raises(KeyError):
+        box.correct("nope", "A1")
+    with pytest.raises(ValueError, match="has no letters or digits"):
+        box.correct("e9", "--")
+
+
+def test_the_server_corrects_a_pass_and_harvest_takes_it_as_checked(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from plateforge.data.errors import BadItems
+    from plateforge.data.harvest import harvest, outbox_candidates
+    from plateforge.server.app import create_app
+
+    class NoReader:
+        detector = corners = recognizer = None
+
+    box = _fresh(tmp_path)
+    client = TestClient(create_app(NoReader(), events=box.path, api_key="k"))
+    key = {"X-API-Key": "k"}
+    r = client.post("/v1/events/e2/text", json={"text": "A 12345", "by": "guard"}, headers=key)
+    assert r.status_code == 200 and r.json()["text"] == "A12345" and r.json()["corrected"]["was"] == "A12846"
+    assert "best_crop_jpeg" not in r.json()
+    assert client.post("/v1/events/e2/text", json={"text": "A1"}).status_code == 401
+    assert client.post("/v1/events/e77/text", json={"text": "A1"}, headers=key).status_code == 404
+    assert client.post("/v1/events/e2/text", json={"text": "##"}, headers=key).status_code == 422
+    assert client.post("/v1/events/e2/text", json={"by": "x"}, headers=key).status_code == 400
+    assert client.post("/v1/events/e2/text", json={"text": "A1", "by": 3}, headers=key).status_code == 400
+    assert "correctPass" in client.get("/").text
+    rep = harvest(outbox_candidates(box.path, bad=BadItems()), tmp_path / "h")
+    rows = {r["source"]: r for r in csv.DictReader(rep.labels.open())}
+    assert (rows["e2"]["text"], rows["e2"]["read"], rows["e2"]["review"]) == ("A12345", "A12846", "ok")
+    assert (rows["e1"]["text"], rows["e1"]["read"], rows["e1"]["review"]) == ("AI2345", "AI2345", "")

@@ -43,7 +43,7 @@ def test_kafka_sink_delivers_keyed_by_camera():
     proc, bootstrap = start_kafka_mock()
     try:
         sink = KafkaSink(bootstrap, "plates", config={"log_level": 0})
-        sink.send([ev(1, "gate-1"), ev(2, "gate-2"), ev(3, "gate-1")])
+        sink.send([ev(1, "gate-1"), ev(2, "gate-2"), ev(3, "gate-1") | {"revision": 2}])  # id-3 corrected
         msgs = kafka_messages(bootstrap, "plates", 3)
         sink.close()
     finally:
@@ -51,6 +51,7 @@ def test_kafka_sink_delivers_keyed_by_camera():
     got = {json.loads(m.value())["event_id"]: m for m in msgs}
     assert set(got) == {"id-1", "id-2", "id-3"}
     assert got["id-1"].key() == b"gate-1" and dict(got["id-2"].headers())["event_id"] == b"id-2"
+    assert dict(got["id-2"].headers())["revision"] == b"1" and dict(got["id-3"].headers())["revision"] == b"2"
     assert got["id-1"].partition() == got["id-3"].partition()  # one camera, one partition: ordered
 
 
@@ -172,11 +173,13 @@ def test_webhook_posts_each_event_with_its_idempotency_key_and_retries_errors(tm
         assert ob.backlog("webhook") == 2  # HTTP 500: kept, retried
         status[0] = 204
         assert d.drain(10)
+        ob.correct("id-1", "T7")  # a person's correction: sent again, under a key of its own
+        assert d.drain(10)
     finally:
         d.stop()
         server.shutdown()
     ok = [(k, e) for k, e, s in seen if s == 204]
-    assert ok == [("id-1", "id-1"), ("id-2", "id-2")]
+    assert ok == [("id-1", "id-1"), ("id-2", "id-2"), ("id-1/2", "id-1")]
 
 
 def test_a_signed_webhook_is_told_from_a_forged_or_replayed_one(tmp_path, monkeypatch):

@@ -60,6 +60,8 @@ class Candidate:
     time: str = ""
     source: str = ""
     parts: tuple[str, ...] = ()
+    read: str = ""  # the reader's text where a person corrected it (``text`` is then theirs), else empty
+    review: str = ""  # "ok" where a person already checked the text
 
 
 @dataclass
@@ -85,7 +87,8 @@ def outbox_candidates(
     bad: BadItems | None = None,
 ) -> Iterator[Candidate]:
     """The events of an outbox (``find_events`` filters: ``camera``, stored ``since`` / ``until`` Unix seconds)
-    as candidates; events without a crop or a text (``events.crops: false``) are yielded with an empty crop."""
+    as candidates; events without a crop or a text (``events.crops: false``) are yielded with an empty crop. A
+    pass a person corrected (``Outbox.correct``) comes with their text, the reader's as ``read``, and review ok."""
     from plateforge.stream.outbox import find_events  # sqlite only, no runtime models
 
     if not Path(path).is_file():
@@ -110,6 +113,8 @@ def outbox_candidates(
             time=e.get("first_seen_utc") or "",
             source=e.get("event_id") or "",
             parts=tuple(e.get("parts") or ()),
+            read=(e.get("corrected") or {}).get("was") or "",
+            review="ok" if e.get("corrected") else "",
         )
 
 
@@ -218,8 +223,9 @@ def harvest(
             if not cv2.imwrite(str(out / image), c.crop, [cv2.IMWRITE_JPEG_QUALITY, 95]):
                 raise OSError(f"{out / image}: could not write the crop")
             ok = "" if c.format_ok is None else str(bool(c.format_ok)).lower()
+            read = c.read or c.text
             writer.writerow(
-                [n, image, c.text, c.text, "", c.region, f"{c.confidence:.4f}", ok, c.camera, c.time, c.source]
+                [n, image, c.text, read, c.review, c.region, f"{c.confidence:.4f}", ok, c.camera, c.time, c.source]
             )
     sheets = review_sheets(kept, out / "review") if kept else []
     return HarvestReport(out, labels, len(kept), sheets, seen, surer, over, no_crop)

@@ -9,6 +9,8 @@ Endpoints:
 - ``GET /v1/events`` (with ``events``): the vehicle passes a ``plateforge stream`` stored in its SQLite outbox,
   newest first, searched by plate text (as read, or ``near`` it: one slip away), camera and time
   (:func:`plateforge.stream.outbox.find_events`).
+- ``POST /v1/events/{event_id}/text`` (with ``events``): a person's correction of a pass's text, ``{"text": ...,
+  "by": ...}``; the pass goes to the stream's sinks again as revision 2, 3... (``Outbox.correct``).
 - ``GET /v1/events/{event_id}/frame`` (with ``events`` and ``frames``): a pass's evidence frame (JPEG), the
   frame where its plate was seen largest (``plateforge stream --frames``).
 - ``GET /v1/sessions?entry=CAM&exit=CAM`` (with ``events``): parking stays paired from those passes
@@ -134,9 +136,10 @@ def create_app(
     (its ``--frames``), served by ``GET /v1/events/{event_id}/frame``."""
     if max_upload_mb <= 0 or max_images < 1:
         raise ValueError(f"max_upload_mb and max_images must be positive, got {max_upload_mb} and {max_images}")
+    store = None  # writes (corrections); searches read through read-only connections of their own
     if events is not None:
         try:
-            Outbox(events).close()  # the schema, so that a search before the stream's first event finds none
+            store = Outbox(events)  # the schema, so that a search before the stream's first event finds none
         except sqlite3.DatabaseError as e:
             raise ValueError(f"{events}: not a plateforge events file ({e})") from None
     alpr = alpr if alpr is not None else make_alpr(reader or default_reader())
@@ -276,6 +279,30 @@ def create_app(
             if not crops:
                 found = [{k: v for k, v in e.items() if k != "best_crop_jpeg"} for e in found]
             return {"events": found}
+
+        @app.post("/v1/events/{event_id}/text")
+        async def correct_event(request: Request, event_id: str):
+            """Correct a pass's text as a person reads it: JSON ``{"text": "A 12345", "by": "operator"}``.
+            The stored event gets the text, ``corrected: {was, by, at}`` and ``revision`` one higher, and the
+            stream sends it to every sink again (:meth:`plateforge.stream.outbox.Outbox.correct`)."""
+            if api_key is not None and not _key_matches(request, api_key):
+                return error(401, unauthorized)
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+                return error(400, 'request body: expected JSON {"text": "...", "by": "..."}')
+            by = body.get("by")
+            if by is not None and not isinstance(by, str):
+                return error(400, f"request body: by must be a string, got {by!r}")
+            try:
+                event = await run_in_threadpool(store.correct, event_id, body["text"], by)
+            except KeyError:
+                return error(404, f"event {event_id}: not in {events}")
+            except ValueError as e:
+                return error(422, str(e))
+            return {k: v for k, v in event.items() if k != "best_crop_jpeg"}
 
         @app.get("/v1/events/{event_id}/frame", responses={200: {"content": {"image/jpeg": {}}}})
         def event_frame(request: Request, event_id: str):

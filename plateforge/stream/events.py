@@ -19,6 +19,9 @@ Schema ``plateforge.plate_event/1`` (all times in seconds; boxes xyxy pixels; co
      "zone": "entry" | null,    (the camera's named zone most of the pass's detections were in)
      "frame_path": "frames/gate-1/2026-11-23/<event_id>.jpg" | null,   (``events.frames_dir``: the frame in
                                  which the plate was seen largest, its box, corners and voted text drawn on it)
+     "corrected": {"was": "A12845", "by": "operator", "at": "2026-12-07T09:12:00.000Z"},   (a person's
+                                 correction of the text, ``Outbox.correct``; the pass is sent again)
+     "revision": 2,             (1, left out, as read; one higher with each correction)
      "producer": "plateforge/0.1.0"}
 
 ``first_seen`` / ``last_seen`` are the source's clock: the position in a video file or image folder, Unix

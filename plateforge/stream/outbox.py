@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -104,6 +105,51 @@ class Outbox:
             "INSERT OR IGNORE INTO deliveries (sink, seq, delivered) VALUES (?, ?, ?)", [(sink, s, now) for s in seqs]
         )
         con.execute("COMMIT")
+
+    def correct(self, event_id: str, text: str, by: str | None = None) -> dict:
+        """Set a stored pass's text as a person read it, and send the pass to every sink again.
+
+        ``text`` is stored without case, spaces or dashes; a UAE plate typed apart (``1 11``) keeps that split
+        as its ``parts`` where the formats allow it, else the formats split it where they can. The event gets
+        ``corrected: {was (the reader's text, kept over later corrections), by, at (ISO 8601 UTC)}``,
+        ``revision`` one higher (2 for the first correction), and ``format_ok`` for the new text; its deliveries
+        are forgotten, so each sink's dispatcher sends it again (consumers that drop duplicates by
+        ``event_id`` keep the first text; take the higher ``revision`` to follow corrections). Its plate-list
+        matches stay those of the read. Returns the event; KeyError for an unknown id, ValueError for a text
+        without letters or digits."""
+        from plateforge.runtime.plate_formats import format_ok
+        from plateforge.runtime.plate_parts import plate_parts, valid_cuts
+        from plateforge.stream.events import utc_iso
+
+        key = "".join(c for c in text.upper() if c.isalnum())
+        if not key:
+            raise ValueError(f"event {event_id}: text {text!r} has no letters or digits")
+        con = self._con()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            row = con.execute("SELECT seq, payload FROM events WHERE event_id = ?", (event_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"{self.path}: no event {event_id}")
+            seq, event = row[0], json.loads(row[1])
+            region = event.get("region")
+            typed = [g for g in re.split(r"[^0-9A-Za-z]+", text.upper()) if g]
+            cuts = valid_cuts(key, region) or []
+            parts = tuple(typed) if len(typed) == 2 and len(typed[0]) in cuts else plate_parts(key, region)
+            was = (event.get("corrected") or {}).get("was", event.get("text"))
+            event["text"] = key
+            event.pop("parts", None)
+            if parts:
+                event["parts"] = list(parts)
+            event["format_ok"] = format_ok(key, region)
+            event["corrected"] = {"was": was, "by": by, "at": utc_iso(time.time())}
+            event["revision"] = int(event.get("revision") or 1) + 1
+            con.execute("UPDATE events SET text = ?, payload = ? WHERE seq = ?", (key, json.dumps(event), seq))
+            con.execute("DELETE FROM deliveries WHERE seq = ?", (seq,))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return event
 
     def events(self, camera: str | None = None) -> list[dict]:
         """All stored events (oldest first), optionally of one camera."""

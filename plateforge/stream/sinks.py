@@ -5,11 +5,12 @@ A sink has a ``name`` (the outbox keys deliveries by it: keep it stable across r
 dispatcher then retries the whole batch later: at-least-once).
 
 - ``JsonlSink``: one JSON object per line, appended and fsync'ed.
-- ``KafkaSink`` (confluent-kafka): idempotent producer, ``acks=all``, partition key = camera, header
-  ``event_id``.
+- ``KafkaSink`` (confluent-kafka): idempotent producer, ``acks=all``, partition key = camera, headers
+  ``event_id`` and ``revision``.
 - ``MqttSink`` (paho-mqtt): QoS 1 to ``<topic>/<camera>``.
-- ``WebhookSink``: one HTTP POST per event (JSON body, header ``Idempotency-Key: <event_id>``, signed with
-  HMAC-SHA256 when given a secret); 2xx = done.
+- ``WebhookSink``: one HTTP POST per event (JSON body, header ``Idempotency-Key`` (:func:`delivery_key`:
+  ``<event_id>``, ``<event_id>/2`` for a corrected pass's revision 2), signed with HMAC-SHA256 when given a
+  secret); 2xx = done.
 
 ``make_sink`` builds one from a config dict (``{"type": "kafka", "bootstrap": "host:9092", "topic": ...}``)
 or a CLI string: ``events.jsonl`` / ``jsonl:PATH``, ``kafka://HOST:PORT/TOPIC``, ``mqtt://HOST:PORT/TOPIC``,
@@ -28,6 +29,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
+
+
+def delivery_key(event: dict) -> str:
+    """What tells one delivery of a pass from another: its ``event_id``, and ``/<revision>`` from a person's
+    first correction on (``Outbox.correct``), so receivers that keep one delivery per key take corrections."""
+    rev = event.get("revision")
+    return event["event_id"] if rev in (None, 1) else f"{event['event_id']}/{rev}"
 
 
 class SinkError(RuntimeError):
@@ -90,7 +98,7 @@ class KafkaSink:
                 self.topic,
                 key=str(e.get("camera", "")).encode(),
                 value=json.dumps(e).encode(),
-                headers={"event_id": e["event_id"]},
+                headers={"event_id": e["event_id"], "revision": str(e.get("revision") or 1)},
                 on_delivery=done,
             )
         left = self.producer.flush(self.timeout + 1)
@@ -187,7 +195,7 @@ class WebhookSink:
     def send(self, events: list[dict]) -> None:
         for e in events:
             body = json.dumps(e).encode()
-            headers = {"Content-Type": "application/json", "Idempotency-Key": e["event_id"], **self.headers}
+            headers = {"Content-Type": "application/json", "Idempotency-Key": delivery_key(e), **self.headers}
             if self.secret is not None:
                 stamp = str(int(time.time()))
                 headers["X-Plateforge-Timestamp"] = stamp
