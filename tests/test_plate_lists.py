@@ -300,3 +300,73 @@ def test_cli_lists_check_and_match_know_validity(tmp_path):
     assert r.exit_code == 1 and "no match" in r.output
     r = CliRunner().invoke(app, ["lists", "match", str(path), "A12345", "--at", "2020-01-01T12:00:00Z", "--tz", "UTC"])
     assert r.exit_code == 0 and "'edits': 0" in r.output
+
+
+def test_list_files_take_a_visitor_and_let_them_go(tmp_path):
+    from plateforge.runtime.list_files import remove_entries, upsert_entry
+
+    path = tmp_path / "visitors.csv"
+    path.write_text("# guests of the compound\nplate,region,label,valid_from,valid_until\nK 1,uae-dubai,old,,\n")
+    entry, replaced = upsert_entry(path, "A 12345", "uae-dubai", "Villa 12 guest", "2026-12-07T09:00", "2026-12-07")
+    assert not replaced and (entry.plate, entry.region, entry.label) == ("A 12345", "uae-dubai", "Villa 12 guest")
+    assert entry.valid_until is not None and entry.valid_until - entry.valid_from == 15 * 3600
+    entry, replaced = upsert_entry(path, "a12345", "uae-dubai", "moved in", None, None)  # same plate: replaced
+    assert replaced and entry.label == "moved in" and entry.valid_until is None
+    assert path.read_text().splitlines() == [
+        "# guests of the compound",
+        "plate,region,label,valid_from,valid_until",
+        "K 1,uae-dubai,old,,",
+        "a12345,uae-dubai,moved in,,",
+    ]
+    with pytest.raises(ValueError, match="valid_until is not after valid_from"):
+        upsert_entry(path, "B 2", None, None, "2026-12-07T10:00", "2026-12-07T09:00")
+    with pytest.raises(ValueError, match="has no letters or digits"):
+        upsert_entry(path, "--")
+    assert len(path.read_text().splitlines()) == 4  # refused edits leave the file as it was
+    assert remove_entries(path, "A 12345") == 0  # no region: only entries without one
+    assert remove_entries(path, "A-12345", "uae-dubai") == 1 and len(PlateList("v", path).entries) == 1
+    plain = tmp_path / "stolen.txt"
+    plain.write_text("X 1\n")
+    upsert_entry(plain, "Y 22")
+    assert plain.read_text() == "X 1\nY 22\n"
+    with pytest.raises(ValueError, match="a plain list holds plates only; to give label"):
+        upsert_entry(plain, "Z 3", label="red car")
+    narrow = tmp_path / "residents.csv"
+    narrow.write_text("plate,label\nA 1,x\n")
+    with pytest.raises(ValueError, match="has no column for valid_until"):
+        upsert_entry(narrow, "B 2", valid_until="2026-12-08")
+
+
+def test_server_edits_a_list_the_stream_reads(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from plateforge.server.app import create_app
+
+    class NoReader:
+        detector = corners = recognizer = None
+
+    path = tmp_path / "visitors.csv"
+    path.write_text("plate,region,label,valid_from,valid_until\n")
+    watching = PlateList("visitors", path, reload_s=0.0, tz="Asia/Dubai")  # as a stream holds it
+    served = PlateList("visitors", path, tz="Asia/Dubai")
+    client = TestClient(create_app(NoReader(), lists=[served], api_key="k"))
+    key = {"X-API-Key": "k"}
+    body = {"plate": "A 12345", "region": "uae-dubai", "label": "guest", "valid_from": "2026-12-07T09:00",
+            "valid_until": "2026-12-07T18:00"}  # fmt: skip
+    r = client.post("/v1/lists/visitors", json=body, headers=key)
+    assert r.status_code == 200 and r.json()["replaced"] is False and r.json()["entry"]["label"] == "guest"
+    noon = 1796630400.0  # 2026-12-07T12:00+04:00
+    assert served.match("A12345", "uae-dubai", at=noon).label == "guest"
+    os.utime(path, (time.time() + 5, time.time() + 5))  # a later mtime, as a separate write would leave
+    assert watching.match("A12345", "uae-dubai", at=noon).label == "guest"  # the stream's copy reloaded
+    assert client.get("/v1/lists", headers=key).json() == {"visitors": {"path": str(path), "plates": 1}}
+    assert client.get("/v1/lists/visitors", headers=key).json()["entries"][0]["valid_until"] == noon + 6 * 3600
+    assert client.post("/v1/lists/visitors", json=body).status_code == 401
+    bad = client.post("/v1/lists/visitors", json=body | {"valid_until": "soon"}, headers=key)
+    assert bad.status_code == 422 and "expected ISO 8601" in bad.json()["error"]
+    assert client.post("/v1/lists/visitors", json={"label": "x"}, headers=key).status_code == 400
+    assert client.post("/v1/lists/visitors", json=body | {"colour": "red"}, headers=key).status_code == 400
+    assert client.post("/v1/lists/watch", json=body, headers=key).status_code == 404
+    r = client.delete("/v1/lists/visitors/A%2012345?region=uae-dubai", headers=key)
+    assert r.status_code == 200 and r.json() == {"removed": 1} and served.entries == []
+    assert client.delete("/v1/lists/visitors/A12345?region=uae-dubai", headers=key).status_code == 404

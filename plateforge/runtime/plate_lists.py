@@ -211,6 +211,11 @@ class PlateList:
     def entries(self) -> list[ListEntry]:
         return self._index[0]
 
+    def reload(self) -> None:
+        """Read the file again now (after an edit this process made; others are seen within ``reload_s``)."""
+        if self.path is not None:
+            self._load()
+
     def _load(self) -> None:
         mtime = self.path.stat().st_mtime
         self._set(parse_list(self.path.read_text(encoding="utf-8-sig"), str(self.path), self.tz))

@@ -9,6 +9,10 @@ Endpoints:
 - ``GET /v1/events`` (with ``events``): the vehicle passes a ``plateforge stream`` stored in its SQLite outbox,
   newest first, searched by plate text (as read, or ``near`` it: one slip away), camera and time
   (:func:`plateforge.stream.outbox.find_events`).
+- ``GET /v1/lists``, ``GET /v1/lists/{name}``, ``POST /v1/lists/{name}``, ``DELETE /v1/lists/{name}/{plate}``
+  (with ``lists``): the plate lists, their entries, and edits of their files (a visitor's pass added with
+  ``valid_from`` / ``valid_until``; :mod:`plateforge.runtime.list_files`). Streams using the same files take
+  the edits within seconds.
 - ``POST /v1/events/{event_id}/text`` (with ``events``): a person's correction of a pass's text, ``{"text": ...,
   "by": ...}``; the pass goes to the stream's sinks again as revision 2, 3... (``Outbox.correct``).
 - ``GET /v1/events/{event_id}/frame`` (with ``events`` and ``frames``): a pass's evidence frame (JPEG), the
@@ -114,6 +118,11 @@ def json_photos(body: bytes, max_images: int) -> list[tuple[str, bytes | str]]:
     return photos
 
 
+def _entry_dict(e) -> dict:
+    return {"plate": e.plate, "region": e.region, "label": e.label, "valid_from": e.valid_from,
+            "valid_until": e.valid_until}  # fmt: skip
+
+
 def create_app(
     alpr: ALPR | None = None,
     reader: ReaderOptions | None = None,
@@ -127,8 +136,8 @@ def create_app(
 ):
     """The FastAPI app serving ``alpr`` (default: the reader ``reader`` describes, as a site config's ``reader``
     section; None: :func:`default_reader`). ``max_upload_mb``: largest request body accepted (MB);
-    ``max_images``: most photos per request; ``api_key``: when set, ``POST /v1/read`` and ``GET /v1/events``
-    want it in header ``X-API-Key`` or ``Authorization: Bearer KEY`` (401 otherwise; the page and ``/health``
+    ``max_images``: most photos per request; ``api_key``: when set, every ``/v1/`` endpoint (reads, events,
+    lists) wants it in header ``X-API-Key`` or ``Authorization: Bearer KEY`` (401 otherwise; the page and ``/health``
     stay open); ``cors_origins``: web origins (``https://gate.example.com``, or ``*``) whose pages may call the API
     from a browser; ``events``: the SQLite outbox a ``plateforge stream`` writes, searched by ``GET /v1/events``
     (created empty when missing, so the server may start before the stream); ``lists``: plate lists each read
@@ -244,6 +253,71 @@ def create_app(
         )
         status = 200 if any("plates" in row for row in rows) else 422
         return JSONResponse({"results": rows}, status_code=status)
+
+    by_name = {pl.name: pl for pl in lists or []}
+
+    @app.get("/v1/lists")
+    def plate_lists(request: Request):
+        """The server's plate lists: ``{name: {"path", "plates"}}``."""
+        if api_key is not None and not _key_matches(request, api_key):
+            return error(401, unauthorized)
+        return {
+            pl.name: {"path": str(pl.path) if pl.path else None, "plates": len(pl.entries)} for pl in by_name.values()
+        }
+
+    @app.get("/v1/lists/{name}")
+    def list_entries(request: Request, name: str):
+        """The entries of plate list ``name``: plate, region, label, valid_from / valid_until (Unix seconds)."""
+        if api_key is not None and not _key_matches(request, api_key):
+            return error(401, unauthorized)
+        pl = by_name.get(name)
+        if pl is None:
+            return error(404, f"no plate list {name!r} (the server has {sorted(by_name)})")
+        return {"entries": [_entry_dict(e) for e in pl.entries]}
+
+    @app.post("/v1/lists/{name}")
+    async def add_to_list(request: Request, name: str):
+        """Add a plate to list ``name``'s file, or replace its entry (same plate and region): JSON ``{"plate",
+        "region", "label", "valid_from", "valid_until"}`` (times ISO 8601 in the list's tz). Streams using
+        the same file take it within seconds."""
+        from plateforge.runtime.list_files import upsert_entry
+
+        if api_key is not None and not _key_matches(request, api_key):
+            return error(401, unauthorized)
+        pl = by_name.get(name)
+        if pl is None or pl.path is None:
+            return error(404, f"no plate list {name!r} with a file (the server has {sorted(by_name)})")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        fields = ("plate", "region", "label", "valid_from", "valid_until")
+        if not isinstance(body, dict) or not isinstance(body.get("plate"), str) or set(body) - set(fields):
+            return error(400, f"request body: expected JSON with 'plate' and optionally {', '.join(fields[1:])}")
+        if any(v is not None and not isinstance(v, str) for v in body.values()):
+            return error(400, "request body: every value must be a string")
+        try:
+            entry, replaced = await run_in_threadpool(upsert_entry, pl.path, **body, tz=pl.tz)
+        except ValueError as e:
+            return error(422, str(e))
+        pl.reload()
+        return {"entry": _entry_dict(entry), "replaced": replaced}
+
+    @app.delete("/v1/lists/{name}/{plate}")
+    def remove_from_list(request: Request, name: str, plate: str, region: str | None = None):
+        """Remove a plate (of ``region``, or without one) from list ``name``'s file."""
+        from plateforge.runtime.list_files import remove_entries
+
+        if api_key is not None and not _key_matches(request, api_key):
+            return error(401, unauthorized)
+        pl = by_name.get(name)
+        if pl is None or pl.path is None:
+            return error(404, f"no plate list {name!r} with a file (the server has {sorted(by_name)})")
+        removed = remove_entries(pl.path, plate, region)
+        if not removed:
+            return error(404, f"list {name!r}: no entry {plate!r}" + (f" in {region}" if region else ""))
+        pl.reload()
+        return {"removed": removed}
 
     if events is not None:
 
