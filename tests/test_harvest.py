@@ -207,8 +207,10 @@ def test_review_marks_rows_and_import_leaves_dropped_ones_out(outbox, tmp_path):
     labels.update(1, "drop")
     row = labels.update("2", "OK", "b 77-1")  # typed as printed: spaces, dash, lower case
     assert (row["text"], row["read"], row["review"]) == ("B771", rows_text(rep, 2), "ok")
-    labels.update(3, "ok")
+    assert labels.update(3, "ok", region="UAE-Sharjah")["region"] == "uae-sharjah"  # the reader placed it wrongly
     assert labels.summary() == {"rows": 6, "ok": 2, "drop": 1, "corrected": 1, "left": 3}
+    with pytest.raises(ValueError, match="region 'atlantis' is not one plateforge knows"):
+        labels.update(4, "ok", region="atlantis")
     with pytest.raises(KeyError):
         labels.update(99, "ok")
     with pytest.raises(ValueError, match="empty text cannot be ok"):
@@ -268,6 +270,11 @@ def test_review_page_and_api(outbox, tmp_path):
     assert client.post("/api/rows/77", json={"review": "ok"}).status_code == 404
     assert client.post("/api/rows/3", json={"review": "later"}).status_code == 422
     assert client.post("/api/rows/3", json={"review": "ok", "text": 5}).status_code == 422
+    assert client.post("/api/rows/3", json={"review": "ok", "region": "mars"}).status_code == 422
+    assert (
+        client.post("/api/rows/4", json={"review": "ok", "region": "uae-ajman"}).json()["row"]["region"] == "uae-ajman"
+    )
+    assert "uae-dubai" in client.get("/api/rows").json()["regions"]
     assert client.post("/api/rows/3", content=b"not json").status_code == 400
     rows = list(csv.DictReader(rep.labels.open()))
     assert [(r["text"], r["review"]) for r in rows[:3]] == [

@@ -19,6 +19,13 @@ from plateforge.data.errors import DataError
 REVIEWS = ("", "ok", "drop")
 
 
+def known_regions() -> list[str]:
+    """The region codes of plateforge's plate specs (``uae-dubai``, ``us-ny``, ...), sorted."""
+    from plateforge.specs import load_specs
+
+    return sorted(load_specs())
+
+
 class HarvestLabels:
     """The rows of ``<folder>/labels.csv`` (a :mod:`plateforge.data.harvest` output), kept in memory and
     written back on every :meth:`update`. Thread-safe."""
@@ -57,13 +64,18 @@ class HarvestLabels:
         return {"rows": len(self.rows), "ok": len(ok), "drop": drop, "corrected": corrected,
                 "left": len(self.rows) - len(ok) - drop}  # fmt: skip
 
-    def update(self, n: str | int, review: str, text: str | None = None) -> dict:
+    def update(self, n: str | int, review: str, text: str | None = None, region: str | None = None) -> dict:
         """Set row ``n``'s ``review`` (``ok``, ``drop`` or empty) and, when given, its ``text`` (spaces and dashes
-        removed, upper-cased; column ``read`` keeps the reader's text). Raises
-        KeyError for an unknown row, ValueError for a bad review or an empty text marked ok."""
+        removed, upper-cased; column ``read`` keeps the reader's text) and ``region`` (a region plateforge knows,
+        or empty for unknown). Raises KeyError for an unknown row, ValueError for a bad review or region, or an
+        empty text marked ok."""
         review = review.strip().lower()
         if review not in REVIEWS:
             raise ValueError(f"review must be empty, ok or drop, got {review!r}")
+        if region is not None:
+            region = region.strip().lower()
+            if region and region not in known_regions():
+                raise ValueError(f"region {region!r} is not one plateforge knows ({', '.join(known_regions())})")
         with self._lock:
             row = self._by_n.get(str(n))
             if row is None:
@@ -72,6 +84,10 @@ class HarvestLabels:
             if review == "ok" and not new_text:
                 raise ValueError(f"row {n}: an empty text cannot be ok (mark the row drop instead)")
             row["text"] = new_text
+            if region is not None:
+                if "region" not in self.columns:
+                    self.columns.insert(self.columns.index("review") + 1, "region")
+                row["region"] = region
             row["review"] = review
             self._write()
             return dict(row)

@@ -5,8 +5,10 @@ Endpoints:
 - ``GET /``: the page. The crops least sure first, each with its text in an input: Enter keeps the text
   (as read or as corrected) and moves to the next crop, Shift+Enter marks the crop drop (no plate, or
   unreadable); a filter shows the rows left, the corrected, the dropped or all.
-- ``GET /api/rows``: ``{"rows": [row, ...], "summary": {...}}``, each row the CSV's columns as strings.
-- ``POST /api/rows/{n}``: JSON ``{"review": "ok" | "drop" | "", "text": "..."}`` (text optional) sets row n
+- ``GET /api/rows``: ``{"rows": [row, ...], "summary": {...}, "regions": [...]}``, each row the CSV's columns as
+  strings; ``regions`` the codes a row's region may take.
+- ``POST /api/rows/{n}``: JSON ``{"review": "ok" | "drop" | "", "text": "...", "region": "..."}`` (text and
+  region optional) sets row n
   and writes ``labels.csv``; answers ``{"row": ..., "summary": ...}``, 404 for an unknown row, 422 for a bad
   review or an empty text marked ok. Errors are ``{"error": "..."}``.
 - ``GET /crops/{file}``: a crop of the folder's ``crops/``.
@@ -25,7 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from plateforge import __version__
-from plateforge.data.review import HarvestLabels
+from plateforge.data.review import HarvestLabels, known_regions
 
 _CROP_NAME = re.compile(r"^[A-Za-z0-9._-]+\.(jpg|jpeg|png)$")
 
@@ -33,6 +35,7 @@ _CROP_NAME = re.compile(r"^[A-Za-z0-9._-]+\.(jpg|jpeg|png)$")
 def create_review_app(folder: str | Path) -> FastAPI:
     """The review page and API over the harvest folder ``folder`` (its ``labels.csv`` and ``crops/``)."""
     labels = HarvestLabels(folder)
+    regions = known_regions()
     crops = labels.folder / "crops"
     page = resources.files("plateforge.server").joinpath("static/review.html").read_text(encoding="utf-8")
     app = FastAPI(title="plateforge review", version=__version__, summary="Check the reads of a harvest.")
@@ -48,7 +51,7 @@ def create_review_app(folder: str | Path) -> FastAPI:
     @app.get("/api/rows")
     def rows() -> dict:
         """Every row of labels.csv, least sure first, and the counts of rows checked and left."""
-        return {"folder": str(labels.folder), "rows": labels.rows, "summary": labels.summary()}
+        return {"folder": str(labels.folder), "rows": labels.rows, "summary": labels.summary(), "regions": regions}
 
     @app.post("/api/rows/{n}")
     async def update(n: str, request: Request):
@@ -59,11 +62,12 @@ def create_review_app(folder: str | Path) -> FastAPI:
             return error(400, 'request body: expected JSON {"review": "ok" | "drop" | "", "text": "..."}')
         if not isinstance(body, dict) or not isinstance(body.get("review", ""), str):
             return error(400, 'request body: expected JSON {"review": "ok" | "drop" | "", "text": "..."}')
-        text = body.get("text")
-        if text is not None and not isinstance(text, str):
-            return error(422, f"row {n}: text must be a string, got {text!r}")
+        text, region = body.get("text"), body.get("region")
+        for field, value in (("text", text), ("region", region)):
+            if value is not None and not isinstance(value, str):
+                return error(422, f"row {n}: {field} must be a string, got {value!r}")
         try:
-            row = labels.update(n, body.get("review", ""), text)
+            row = labels.update(n, body.get("review", ""), text, region)
         except KeyError:
             return error(404, f"{labels.path}: no row n={n}")
         except ValueError as e:
