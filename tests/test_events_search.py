@@ -198,8 +198,10 @@ def test_a_correction_changes_the_text_and_sends_the_pass_again(tmp_path):
     assert find_events(box.path, text="AA12845", limit=None)[0]["corrected"]["was"] == "A12845"
     with pytest.raises(KeyError):
         box.correct("nope", "A1")
-    with pytest.raises(ValueError, match="has no letters or digits"):
+    with pytest.raises(ValueError, match="expected letters A-Z and digits"):
         box.correct("e9", "--")
+    with pytest.raises(ValueError, match="expected letters A-Z and digits"):
+        box.correct("e9", "A12.345")
 
 
 def test_the_server_corrects_a_pass_and_harvest_takes_it_as_checked(tmp_path):

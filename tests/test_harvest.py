@@ -213,6 +213,9 @@ def test_review_marks_rows_and_import_leaves_dropped_ones_out(outbox, tmp_path):
         labels.update(4, "ok", region="atlantis")
     with pytest.raises(KeyError):
         labels.update(99, "ok")
+    assert labels.update(5, "ok", "a1?3")["text"] == "A1?3"  # ? for a character nobody can read
+    with pytest.raises(ValueError, match="expected letters A-Z, digits, and"):
+        labels.update(5, "ok", "A1.3")
     with pytest.raises(ValueError, match="empty text cannot be ok"):
         labels.update(4, "ok", " ")
     with pytest.raises(ValueError, match="review must be"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -66,7 +67,8 @@ class HarvestLabels:
 
     def update(self, n: str | int, review: str, text: str | None = None, region: str | None = None) -> dict:
         """Set row ``n``'s ``review`` (``ok``, ``drop`` or empty) and, when given, its ``text`` (spaces and dashes
-        removed, upper-cased; column ``read`` keeps the reader's text) and ``region`` (a region plateforge knows,
+        removed, upper-cased; A-Z, 0-9 and ``?`` for a character nobody can read, which training leaves out of
+        the loss; column ``read`` keeps the reader's text) and ``region`` (a region plateforge knows,
         or empty for unknown). Raises KeyError for an unknown row, ValueError for a bad review or region, or an
         empty text marked ok."""
         review = review.strip().lower()
@@ -83,6 +85,8 @@ class HarvestLabels:
             new_text = row["text"] if text is None else normalise_text(text)
             if review == "ok" and not new_text:
                 raise ValueError(f"row {n}: an empty text cannot be ok (mark the row drop instead)")
+            if new_text and not re.fullmatch(r"[0-9A-Z?]+", new_text):
+                raise ValueError(f"row {n}: text {new_text!r}: expected letters A-Z, digits, and ? for unreadable")
             row["text"] = new_text
             if region is not None:
                 if "region" not in self.columns:

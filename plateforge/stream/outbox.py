@@ -115,15 +115,17 @@ class Outbox:
         ``revision`` one higher (2 for the first correction), and ``format_ok`` for the new text; its deliveries
         are forgotten, so each sink's dispatcher sends it again (consumers that drop duplicates by
         ``event_id`` keep the first text; take the higher ``revision`` to follow corrections). Its plate-list
-        matches stay those of the read. Returns the event; KeyError for an unknown id, ValueError for a text
-        without letters or digits."""
+        matches stay those of the read. Returns the event; KeyError for an unknown id, ValueError for a text of
+        other characters than A-Z, 0-9, spaces and dashes."""
         from plateforge.runtime.plate_formats import format_ok
         from plateforge.runtime.plate_parts import plate_parts, valid_cuts
         from plateforge.stream.events import utc_iso
 
-        key = "".join(c for c in text.upper() if c.isalnum())
-        if not key:
-            raise ValueError(f"event {event_id}: text {text!r} has no letters or digits")
+        key = "".join(text.upper().split()).replace("-", "")
+        if not re.fullmatch(r"[0-9A-Z]+", key):
+            raise ValueError(
+                f"event {event_id}: text {text!r}: expected letters A-Z and digits (spaces, dashes allowed)"
+            )
         con = self._con()
         con.execute("BEGIN IMMEDIATE")
         try:
