@@ -573,6 +573,21 @@ def test_a_plate_hidden_for_a_moment_gives_one_event(merge_s, events):
         assert out[0].last_frame == 39 and out[0].frames == 20 and out[0].dwell_s == pytest.approx(39 / 25)
 
 
+def test_two_plates_first_seen_in_one_frame_are_two_passes_in_the_outbox(tmp_path):
+    """Two vehicles side by side enter the view in the same frame: their events must not share an id (the
+    outbox stores an id once, so one pass would be lost), and reading the same frames again gives the same ids."""
+    from plateforge.stream.outbox import Outbox
+    from plateforge.stream.pipeline import CameraProcessor
+
+    script = {i: [((10.0, 40.0, 60.0, 52.0), "ZH12345"), ((120.0, 40.0, 170.0, 52.0), "BE777")] for i in range(10)}
+    runs = [[e for _, e in _events(CameraProcessor("cam", ScriptedReader(script)), 60)] for _ in range(2)]
+    assert sorted(e.text for e in runs[0]) == ["BE777", "ZH12345"] and runs[0][0].first_frame == runs[0][1].first_frame
+    ids = [e.event_id for e in runs[0]]
+    assert len(set(ids)) == 2 and ids == [e.event_id for e in runs[1]]  # distinct, and idempotent
+    box = Outbox(tmp_path / "o.sqlite")
+    assert [box.put(e.to_dict()) for e in runs[0] + runs[1]] == [True, True, False, False]
+
+
 def _events(proc, frames: int, fps: float = 25.0) -> list[tuple[int, object]]:
     """(frame index at which it came out, event) for every event of ``frames`` scripted frames."""
     out = []

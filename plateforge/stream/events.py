@@ -25,7 +25,8 @@ Schema ``plateforge.plate_event/1`` (all times in seconds; boxes xyxy pixels; co
      "producer": "plateforge/0.1.0"}
 
 ``first_seen`` / ``last_seen`` are the source's clock: the position in a video file or image folder, Unix
-time for live streams. ``event_id`` is a UUID5 of camera, first frame and first-seen time, so processing
+time for live streams. ``event_id`` is a UUID5 of camera, first frame and first-seen time (and the track, for
+a second plate first seen in the same frame), so processing
 the same file again (after a crash, say) gives the same ids: the outbox stores each id once and consumers
 can drop duplicates of an at-least-once delivery by it.
 """
@@ -54,9 +55,11 @@ SCHEMA = "plateforge.plate_event/1"
 _NAMESPACE = uuid.UUID("3f6c1c4e-5a53-4d0e-9a38-7f1c9b8e2a10")
 
 
-def event_id(camera: str, first_frame: int, first_seen: float) -> str:
-    """The idempotent id of a pass: the same camera, first frame and first-seen time give the same id."""
-    return str(uuid.uuid5(_NAMESPACE, f"{camera}|{first_frame}|{first_seen:.3f}"))
+def event_id(camera: str, first_frame: int, first_seen: float, track: int | None = None) -> str:
+    """The idempotent id of a pass: the same camera, first frame and first-seen time give the same id;
+    ``track`` tells apart passes first seen in the same frame (the second of them and on)."""
+    key = f"{camera}|{first_frame}|{first_seen:.3f}" + (f"|{track}" if track is not None else "")
+    return str(uuid.uuid5(_NAMESPACE, key))
 
 
 def direction(first_box, last_box) -> tuple[str, str]:

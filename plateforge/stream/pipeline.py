@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +146,7 @@ class CameraProcessor:
         self.held: list[TrackState] = []  # ended tracks waiting ``merge_s`` for a continuation
         self.step = 0
         self.frames = self.detections = self.ocr_calls = self.tracked = self.events = self.outside = 0
+        self._ids: OrderedDict[str, None] = OrderedDict()  # the latest event ids given out (see _event_id)
 
     def _write_snapshot(self, img: np.ndarray) -> None:
         """The camera's first frame, with its zones drawn, to check them against the view."""
@@ -368,7 +370,7 @@ class CameraProcessor:
         seen = st.parts.get(voted.text)
         parts = max(seen, key=seen.get) if seen else ()
         matches = self._list_matches(voted, parts, st.first_wall)
-        eid = event_id(self.camera, st.first_frame, st.first_t)
+        eid = self._event_id(st)
         frame_path = None
         if self.event_options.frames_dir is not None and st.view_frame is not None:
             path = frame_file(self.event_options.frames_dir, self.camera, st.first_wall, eid)
@@ -407,6 +409,18 @@ class CameraProcessor:
             parts=parts,
             zone=max(st.zone_hits, key=st.zone_hits.get) if st.zone_hits else None,
         )
+
+    def _event_id(self, st: TrackState) -> str:
+        """The pass's idempotent id (:func:`event_id`). Two plates first seen in the same frame would share it
+        (and the outbox would keep only one), so a pass whose id was given out already gets one that also
+        names its track (the earliest track of a merged pass; the same again when the file is read again)."""
+        eid = event_id(self.camera, st.first_frame, st.first_t)
+        if eid in self._ids:
+            eid = event_id(self.camera, st.first_frame, st.first_t, st.track_id)
+        self._ids[eid] = None
+        if len(self._ids) > 10_000:  # passes first seen in one frame end within seconds of each other
+            self._ids.popitem(last=False)
+        return eid
 
     def _list_matches(self, voted, parts: tuple[str, ...], at: float) -> tuple[dict, ...]:
         """The list entries the pass matched, valid at ``at`` (its first sighting, Unix seconds)."""
