@@ -82,6 +82,23 @@ def test_split_is_reproducible_and_respects_given_groups(tmp_path):
         split_records(records, 1.5)
 
 
+def test_split_by_plate_keeps_one_car_on_one_side(tmp_path):
+    """Crops a site harvested: 30 cars, each seen on 3 days (different images). By images alone a car's crops
+    land on both sides; --by-plate keeps them together. Masked texts (?) do not group."""
+    records = []
+    for i in range(90):
+        path = make_image(tmp_path / f"{i}.png", 96, 64, seed=i)
+        text = f"A{1000 + i % 30}" if i < 88 else "A1?00"
+        records.append(ImageRecord(str(path), 96, 64, (PlateLabel((0, 0, 96, 64), None, text, "uae-dubai"),)))
+    write_manifest(records, tmp_path / "site.jsonl")
+    loose = split_manifest(tmp_path / "site.jsonl", tmp_path / "a", 0.2, seed=1)
+    tight = split_manifest(tmp_path / "site.jsonl", tmp_path / "b", 0.2, seed=1, by_plate=True)
+    assert loose["plates_in_both"] > 0 and tight["plates_in_both"] == 0
+    assert tight["groups"] == 30 + 2  # 30 cars, and the two masked crops each on its own
+    train, val = (read_manifest(tmp_path / "b" / f"{k}.jsonl") for k in ("train", "val"))
+    assert {r.plates[0].text for r in train}.isdisjoint({r.plates[0].text for r in val} - {"A1?00"})
+
+
 def test_dhash_handles_gray_and_bgra():
     img = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)

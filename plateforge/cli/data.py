@@ -119,14 +119,22 @@ def split(
     max_distance: Annotated[
         int, typer.Option(help="Images whose 64-bit dHash differ in ≤ this many bits are near-duplicates.")
     ] = DEFAULT_MAX_DISTANCE,
+    by_plate: Annotated[
+        bool,
+        typer.Option(
+            "--by-plate",
+            help="Also keep images of the same plate text on one side (crops a site harvested: one car, many days).",
+        ),
+    ] = False,
     overwrite: Overwrite = False,
 ) -> None:
     """Split into train/val without putting near-duplicate images into both."""
-    s = split_manifest(manifest, out_dir, val, seed, max_distance, overwrite)
+    s = split_manifest(manifest, out_dir, val, seed, max_distance, overwrite, by_plate)
     console.print(
-        f"{s['images']} images in {s['groups']} near-duplicate groups (largest {s['largest_group']}): "
+        f"{s['images']} images in {s['groups']} groups (largest {s['largest_group']}): "
         f"train {s['train']['images']} images / {s['train']['groups']} groups, "
-        f"val {s['val']['images']} images / {s['val']['groups']} groups → {out_dir}"
+        f"val {s['val']['images']} images / {s['val']['groups']} groups; "
+        f"plate texts in both: {s['plates_in_both']} → {out_dir}"
     )
 
 

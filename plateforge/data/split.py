@@ -83,9 +83,12 @@ def near_duplicate_groups(
     return [ids[r] for r in roots]
 
 
-def group_records(records: list[ImageRecord], max_distance: int = DEFAULT_MAX_DISTANCE) -> list[ImageRecord]:
+def group_records(
+    records: list[ImageRecord], max_distance: int = DEFAULT_MAX_DISTANCE, by_plate: bool = False
+) -> list[ImageRecord]:
     """Return the records with ``group`` set so that near-duplicates share one, as do records that already
-    shared a group name (one video, one source scene).
+    shared a group name (one video, one source scene), and with ``by_plate`` records that show the same plate
+    text (one car seen on many days: crops a site harvested; texts with a masked ``?`` are left out of this).
 
     The new name is ``dup-<dHash>`` of the group's smallest hash: stable across machines and runs.
     """
@@ -95,6 +98,10 @@ def group_records(records: list[ImageRecord], max_distance: int = DEFAULT_MAX_DI
     for i, r in enumerate(records):
         if r.group is not None:
             links.append((first_of.setdefault(r.group, i), i))
+        if by_plate:
+            for p in r.plates or ():
+                if p.text and "?" not in p.text:
+                    links.append((first_of.setdefault(f"plate:{p.text}", i), i))
     ids = near_duplicate_groups(hashes, max_distance, links)
     smallest: dict[int, int] = {}
     for g, h in zip(ids, hashes, strict=True):
@@ -103,16 +110,21 @@ def group_records(records: list[ImageRecord], max_distance: int = DEFAULT_MAX_DI
 
 
 def split_records(
-    records: list[ImageRecord], val: float = 0.2, seed: int = 0, max_distance: int = DEFAULT_MAX_DISTANCE
+    records: list[ImageRecord],
+    val: float = 0.2,
+    seed: int = 0,
+    max_distance: int = DEFAULT_MAX_DISTANCE,
+    by_plate: bool = False,
 ) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """Split into (train, val) so that no near-duplicate group has members in both.
+    """Split into (train, val) so that no near-duplicate group (with ``by_plate``, no plate text either) has
+    members in both.
 
     Groups are ordered by a seeded hash of their content-based name and given to val until it holds
     ``val`` × N images; the same data and seed give the same split on any machine.
     """
     if not 0.0 < val < 1.0:
         raise ValueError(f"val fraction must be between 0 and 1, got {val}")
-    grouped = group_records(records, max_distance)
+    grouped = group_records(records, max_distance, by_plate)
     members: dict[str, list[ImageRecord]] = defaultdict(list)
     for r in grouped:
         members[r.group].append(r)
@@ -135,13 +147,15 @@ def split_manifest(
     seed: int = 0,
     max_distance: int = DEFAULT_MAX_DISTANCE,
     overwrite: bool = False,
+    by_plate: bool = False,
 ) -> dict:
     """Split a manifest into ``out/train.jsonl`` and ``out/val.jsonl`` (see :func:`split_records`).
 
-    Returns a summary: image and group counts per split and the largest group's size.
+    Returns a summary: image and group counts per split, the largest group's size, and how many plate texts
+    appear in both splits (0 with ``by_plate``).
     """
     records = read_manifest(manifest)
-    train, valid = split_records(records, val, seed, max_distance)
+    train, valid = split_records(records, val, seed, max_distance, by_plate)
     out = Path(out)
     write_manifest(train, out / "train.jsonl", overwrite)
     write_manifest(valid, out / "val.jsonl", overwrite)
@@ -154,4 +168,9 @@ def split_manifest(
         "largest_group": max(sizes.values(), default=0),
         "train": {"images": len(train), "groups": len({r.group for r in train})},
         "val": {"images": len(valid), "groups": len({r.group for r in valid})},
+        "plates_in_both": len(_texts(train) & _texts(valid)),
     }
+
+
+def _texts(records: list[ImageRecord]) -> set[str]:
+    return {p.text for r in records for p in r.plates or () if p.text and "?" not in p.text}
