@@ -168,6 +168,11 @@ def test_cli_harvest_outbox_and_reads(outbox, tmp_path):
     assert r.exit_code != 0 and "filter an outbox" in r.output
     r = runner.invoke(app, ["data", "harvest", str(reads), "--out", str(tmp_path / "r")])
     assert r.exit_code == 0 and "wrote 0 crops of 0 plates" in r.output
+    both = ["data", "harvest", str(db), str(reads), str(db), "--out", str(tmp_path / "b"), "--skip-bad"]
+    r = runner.invoke(app, both)  # several sources, any mix: one list, least sure first
+    assert r.exit_code == 0 and "wrote 12 crops of 16 plates" in r.output
+    r = runner.invoke(app, ["data", "harvest", str(db), str(tmp_path / "gone.db"), "--out", str(tmp_path / "g")])
+    assert r.exit_code != 0 and "gone.db: not found" in r.output and not (tmp_path / "g").exists()
 
 
 def test_harvested_crops_train_a_recognizer(outbox, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Annotated
@@ -229,7 +230,10 @@ def corners(
 @app.command()
 @friendly_errors
 def harvest(
-    src: Annotated[Path, typer.Argument(help="A stream's outbox (SQLite) or `plateforge read --format jsonl` output.")],
+    sources: Annotated[
+        list[Path],
+        typer.Argument(help="Streams' outboxes (SQLite) and `plateforge read --format jsonl` outputs, any mix."),
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for crops/, labels.csv and review/ sheets.")],
     below: Annotated[
         float | None, typer.Option(help="Keep only reads less sure than this (0-1): the ones worth checking.")
@@ -251,17 +255,20 @@ def harvest(
     from plateforge.stream.events import parse_time
 
     bad = BadItems(skip_bad)
-    if not src.is_file():
-        raise FileNotFoundError(f"{src}: not found (expected an outbox .db or a reads .jsonl)")
-    with src.open("rb") as f:
-        is_outbox = f.read(16) == b"SQLite format 3\x00"
-    if is_outbox:
-        found = outbox_candidates(src, camera, parse_time(since, "--since"), parse_time(until, "--until"), bad)
-    else:
-        if camera or since or until:
+    times = parse_time(since, "--since"), parse_time(until, "--until")
+    found = []
+    for src in sources:  # every source checked before anything is written
+        if not src.is_file():
+            raise FileNotFoundError(f"{src}: not found (expected an outbox .db or a reads .jsonl)")
+        with src.open("rb") as f:
+            is_outbox = f.read(16) == b"SQLite format 3\x00"
+        if is_outbox:
+            found.append(outbox_candidates(src, camera, *times, bad))
+        elif camera or since or until:
             raise ValueError(f"{src}: --camera, --since and --until filter an outbox, and this is a reads JSONL")
-        found = reads_candidates(src, images, bad)
-    rep = run_harvest(progress(found, "harvesting"), out_dir, below, per_text, limit, overwrite)
+        else:
+            found.append(reads_candidates(src, images, bad))
+    rep = run_harvest(progress(itertools.chain(*found), "harvesting"), out_dir, below, per_text, limit, overwrite)
     report_skipped(bad)
     left = [
         f"{n} {what}"
