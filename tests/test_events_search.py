@@ -230,3 +230,25 @@ def test_the_server_corrects_a_pass_and_harvest_takes_it_as_checked(tmp_path):
     rows = {r["source"]: r for r in csv.DictReader(rep.labels.open())}
     assert (rows["e2"]["text"], rows["e2"]["read"], rows["e2"]["review"]) == ("A12345", "A12846", "ok")
     assert (rows["e1"]["text"], rows["e1"]["read"], rows["e1"]["review"]) == ("AI2345", "AI2345", "")
+
+
+def test_server_exports_passes_as_csv(outbox):
+    from fastapi.testclient import TestClient
+
+    from plateforge.server.app import create_app
+
+    class NoReader:
+        detector = corners = recognizer = None
+
+    client = TestClient(create_app(NoReader(), events=outbox))
+    r = client.get("/v1/events?format=csv&camera=gate-out")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-disposition"] == 'attachment; filename="passes.csv"'
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [(x["event_id"], x["parts"]) for x in rows] == [("e3", "A 1234"), ("e2", "A 12846")]
+    cli = runner.invoke(app, ["events", str(outbox), "--camera", "gate-out", "--format", "csv"])
+    assert cli.output == r.text  # the same export either way
+    assert len(list(csv.DictReader(io.StringIO(client.get("/v1/events?format=csv").text)))) == len(PASSES)
+    assert client.get("/v1/events?limit=5000").status_code == 400  # JSON stays at most 1000
+    assert client.get("/v1/events?format=xml").status_code == 422
+    assert 'id="passes-csv"' in client.get("/").text

@@ -4,7 +4,6 @@ or CSV), e.g. when a plate came in, or a day's passes for a report (:func:`plate
 from __future__ import annotations
 
 import base64
-import csv
 import json
 import sys
 from pathlib import Path
@@ -13,42 +12,7 @@ from typing import Annotated
 import typer
 
 from plateforge.cli.common import console, friendly_errors, out
-
-# CSV / table columns: (header, how to get it from an event)
-CSV_FIELDS = (
-    "first_seen_utc",
-    "camera",
-    "zone",
-    "text",
-    "parts",
-    "confidence",
-    "region",
-    "format_ok",
-    "motion",
-    "direction",
-    "dwell_s",
-    "lists",
-    "near",
-    "event_id",
-    "frame_path",
-)
-
-
-def csv_value(event: dict, field: str) -> str:
-    """One CSV cell of ``event``: parts joined by a space, lists as their names (``residents;visitors``), near
-    as ``TEXT (N edits)``, missing values empty."""
-    value = event.get(field)
-    if value is None or value == []:
-        return ""
-    if field == "parts":
-        return " ".join(value)
-    if field == "lists":
-        return ";".join(m["list"] for m in value)
-    if field == "near":
-        return f"{value['text']} ({value['edits']} edits)"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
+from plateforge.stream.events import csv_value, events_csv
 
 
 @friendly_errors
@@ -107,10 +71,7 @@ def events(
         for e in found:
             print(json.dumps({k: v for k, v in e.items() if k != "best_crop_jpeg"}))
     elif fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(CSV_FIELDS)
-        for e in found:
-            writer.writerow([csv_value(e, f) for f in CSV_FIELDS])
+        sys.stdout.write(events_csv(found))
     else:
         from rich import box
         from rich.table import Table

@@ -50,7 +50,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -59,7 +59,7 @@ from plateforge.runtime.alpr import ALPR
 from plateforge.runtime.options import ReaderOptions, make_alpr
 from plateforge.runtime.plate_lists import PlateList
 from plateforge.runtime.rows import image_row
-from plateforge.stream.events import parse_time
+from plateforge.stream.events import events_csv, parse_time
 from plateforge.stream.outbox import Outbox, find_events
 from plateforge.stream.sessions import Gate, pair_sessions
 
@@ -328,7 +328,19 @@ def create_app(
             text: str | None = Query(None, description="Plates read so, any case; * matches any characters (A12*)."),
             since: str | None = Query(None, description="Stored from this time: ISO 8601 or Unix seconds."),
             until: str | None = Query(None, description="Stored before this time: ISO 8601 or Unix seconds."),
-            limit: int = Query(100, ge=1, le=1000, description="At most this many events, newest first."),
+            limit: int | None = Query(
+                None,
+                ge=1,
+                le=100_000,
+                description="At most this many events, newest first (JSON: 100 unless "
+                "given, at most 1000; CSV: all unless given).",
+            ),
+            fmt: str = Query(
+                "json",
+                alias="format",
+                pattern="^(json|csv)$",
+                description="json, or csv (a download with the columns of plateforge events --format csv).",
+            ),
             crops: bool = Query(False, description="Include each event's best plate crop (base64 JPEG)."),
             plate_list: str | None = Query(
                 None, alias="list", description="Events that matched this plate list of the stream (* for any)."
@@ -345,11 +357,21 @@ def create_app(
             ``plateforge.plate_event/1`` JSON plus ``stored``, its Unix time in the outbox)."""
             if api_key is not None and not _key_matches(request, api_key):
                 return error(401, unauthorized)
+            if fmt == "json":
+                if limit is not None and limit > 1000:
+                    return error(400, f"limit: at most 1000 events as JSON, got {limit} (format=csv takes more)")
+                limit = limit or 100
             try:
                 times = [parse_time(v, k) for k, v in (("since", since), ("until", until))]
                 found = find_events(events, camera, text, *times, limit, plate_list, near, max_edits)
             except ValueError as e:
                 return error(400, str(e))
+            if fmt == "csv":
+                return Response(
+                    events_csv(found),
+                    media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="passes.csv"'},
+                )
             if not crops:
                 found = [{k: v for k, v in e.items() if k != "best_crop_jpeg"} for e in found]
             return {"events": found}

@@ -34,6 +34,8 @@ can drop duplicates of an at-least-once delivery by it.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import logging
 import re
 import shutil
@@ -53,6 +55,53 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "plateforge.plate_event/1"
 _NAMESPACE = uuid.UUID("3f6c1c4e-5a53-4d0e-9a38-7f1c9b8e2a10")
+
+
+# the columns of a CSV export of events (plateforge events --format csv, GET /v1/events?format=csv)
+CSV_FIELDS = (
+    "first_seen_utc",
+    "camera",
+    "zone",
+    "text",
+    "parts",
+    "confidence",
+    "region",
+    "format_ok",
+    "motion",
+    "direction",
+    "dwell_s",
+    "lists",
+    "near",
+    "event_id",
+    "frame_path",
+)
+
+
+def csv_value(event: dict, field: str) -> str:
+    """One CSV cell of ``event``: parts joined by a space, lists as their names (``residents;visitors``), near
+    as ``TEXT (N edits)``, missing values empty."""
+    value = event.get(field)
+    if value is None or value == []:
+        return ""
+    if field == "parts":
+        return " ".join(value)
+    if field == "lists":
+        return ";".join(m["list"] for m in value)
+    if field == "near":
+        return f"{value['text']} ({value['edits']} edits)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def events_csv(events: list[dict]) -> str:
+    """``events`` as CSV text: a header of :data:`CSV_FIELDS`, then one row per event (:func:`csv_value`)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for e in events:
+        writer.writerow([csv_value(e, f) for f in CSV_FIELDS])
+    return buf.getvalue()
 
 
 def event_id(camera: str, first_frame: int, first_seen: float, track: int | None = None) -> str:
