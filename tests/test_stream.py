@@ -573,6 +573,19 @@ def test_a_plate_hidden_for_a_moment_gives_one_event(merge_s, events):
         assert out[0].last_frame == 39 and out[0].frames == 20 and out[0].dwell_s == pytest.approx(39 / 25)
 
 
+def test_short_plates_one_character_apart_are_two_passes():
+    """A UAE car (31) leaves the view and another (A1) enters within the merge window: one edit apart, but
+    half of a two-character plate, so two passes; a hidden 7-character plate read one character off still
+    continues its pass, and 0/O-style confusions are free at any length."""
+    from plateforge.stream.pipeline import CameraProcessor, same_plate
+
+    assert not same_plate("31", "A1", 1) and same_plate("B0", "BO", 1) and same_plate("A1234", "A123", 1)
+    assert same_plate("ZH12345", "ZH12346", 1) and not same_plate("ZH12345", "ZH12356", 0)
+    script = {i: [((10.0, 40.0 + i, 60.0, 52.0 + i), "31")] for i in range(10)}
+    script |= {i: [((120.0, 90.0 - i, 170.0, 102.0 - i), "A1")] for i in range(20, 30)}
+    assert sorted(e.text for _, e in _events(CameraProcessor("cam", ScriptedReader(script)), 80)) == ["31", "A1"]
+
+
 def test_two_plates_first_seen_in_one_frame_are_two_passes_in_the_outbox(tmp_path):
     """Two vehicles side by side enter the view in the same frame: their events must not share an id (the
     outbox stores an id once, so one pass would be lost), and reading the same frames again gives the same ids."""

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
-from plateforge.runtime.plate_lists import match_lists
+from plateforge.runtime.plate_lists import match_lists, plate_key
 from plateforge.runtime.vehicles import plates_in_vehicles
 from plateforge.stream.events import PlateEvent, direction, event_id, frame_file, jpeg_b64, utc_iso, write_frame
 from plateforge.stream.sources import Frame, FrameSource
@@ -51,8 +52,9 @@ class OcrOptions:
 class EventOptions:
     """``min_hits``: detections a track needs to become an event (shorter ones are noise); ``crops``: put
     the best rectified crop (base64 JPEG) in the event; ``merge_s``: an ended track waits this long (source
-    clock, seconds) for a later track of the same camera whose voted text is within ``merge_edits`` edits,
-    and the two become one pass (a plate hidden for a moment by another vehicle); 0 emits at once.
+    clock, seconds) for a later track of the same camera whose voted text is within ``merge_edits`` edits
+    (:func:`same_plate`: 0/O-style confusions free, edits only between texts of 5 characters or more), and
+    the two become one pass (a plate hidden for a moment by another vehicle); 0 emits at once.
     ``max_delay_s``: send a pass's event while its plate is still in view, as soon as its reads settle
     (``OcrOptions.settle_reads`` agree at ``settle_conf``) or this many seconds (source clock) after it was
     first seen, whichever comes first; the rest of the pass then makes no second event. None: send it when
@@ -302,7 +304,7 @@ class CameraProcessor:
         hv = held.vote.result()
         if hv is None:
             return False
-        return st.first_t - held.last_t <= o.merge_s and edit_distance(hv.text, text) <= o.merge_edits
+        return st.first_t - held.last_t <= o.merge_s and same_plate(hv.text, text, o.merge_edits)
 
     def _end(self, track: Track) -> None:
         """A track ended: merge it with a held pass of similar text, then hold it for ``merge_s``."""
@@ -340,7 +342,7 @@ class CameraProcessor:
             if st.first_box is None or not 0 <= st.first_t - h.last_t <= o.merge_s:
                 continue
             v = st.vote.result()
-            if v is None or hv is None or edit_distance(hv.text, v.text) <= o.merge_edits:
+            if v is None or hv is None or same_plate(hv.text, v.text, o.merge_edits):
                 return True
         return False
 
@@ -443,15 +445,14 @@ def _vehicle(st: TrackState) -> dict | None:
     return {**st.vehicle, "label": max(st.vehicle_votes, key=st.vehicle_votes.get)}
 
 
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (plate texts are short: the plain dynamic programme is enough)."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+def same_plate(a: str, b: str, max_edits: int, fuzzy_from: int = 5) -> bool:
+    """Whether two tracks' voted texts may be one plate, as plate lists decide (:mod:`plateforge.runtime.
+    plate_lists`): the characters a reader confuses are free, and ``max_edits`` edits are allowed only when the
+    longer text has ``fuzzy_from`` characters or more. Short plates (UAE ``31`` and ``A1``) must agree in full:
+    one edit is half of them, and two vehicles' plates that close are common where plates are that short."""
+    ka, kb = plate_key(a), plate_key(b)
+    allowed = max_edits if max(len(ka), len(kb)) >= fuzzy_from else 0
+    return Levenshtein.distance(ka, kb, score_cutoff=allowed) <= allowed
 
 
 def _merge(a: TrackState, b: TrackState) -> TrackState:
