@@ -581,6 +581,14 @@ def test_short_plates_one_character_apart_are_two_passes():
 
     assert not same_plate("31", "A1", 1) and same_plate("B0", "BO", 1) and same_plate("A1234", "A123", 1)
     assert same_plate("ZH12345", "ZH12346", 1) and not same_plate("ZH12345", "ZH12356", 0)
+    from plateforge.stream.pipeline import one_plate
+    from plateforge.stream.voting import VotedText
+
+    def vote(text, *others):
+        return VotedText(text, 0.9, (), "uae-abudhabi", 1.0, True, 3, 2, ((text, 2.0), *((t, 0.5) for t in others)))
+
+    assert one_plate(vote("1642"), vote("42", "1642"), 1)  # leaving the view, read in part: still the pass
+    assert one_plate(vote("42", "1642"), vote("1642"), 1) and not one_plate(vote("1642"), vote("42", "B2"), 1)
     script = {i: [((10.0, 40.0 + i, 60.0, 52.0 + i), "31")] for i in range(10)}
     script |= {i: [((120.0, 90.0 - i, 170.0, 102.0 - i), "A1")] for i in range(20, 30)}
     assert sorted(e.text for _, e in _events(CameraProcessor("cam", ScriptedReader(script)), 80)) == ["31", "A1"]

@@ -285,7 +285,7 @@ class CameraProcessor:
             if voted is None:
                 continue
             st.sent = True
-            prior = next((h for h in self.held if self._continues(h, st, voted.text)), None)
+            prior = next((h for h in self.held if self._continues(h, st, voted)), None)
             if prior is not None and prior.sent:
                 continue
             st.track_id, st.first_frame, st.last_frame, st.hits = track.id, track.first_frame, frame.index, track.hits
@@ -298,13 +298,13 @@ class CameraProcessor:
                 out.append(e)
         return out
 
-    def _continues(self, held: TrackState, st: TrackState, text: str) -> bool:
-        """Whether ``st`` (voted ``text``) started within ``held``'s merge window with a text close to its."""
+    def _continues(self, held: TrackState, st: TrackState, voted) -> bool:
+        """Whether ``st`` (its vote ``voted``) started within ``held``'s merge window and reads as its plate."""
         o = self.event_options
         hv = held.vote.result()
         if hv is None:
             return False
-        return st.first_t - held.last_t <= o.merge_s and same_plate(hv.text, text, o.merge_edits)
+        return st.first_t - held.last_t <= o.merge_s and one_plate(hv, voted, o.merge_edits)
 
     def _end(self, track: Track) -> None:
         """A track ended: merge it with a held pass of similar text, then hold it for ``merge_s``."""
@@ -315,7 +315,7 @@ class CameraProcessor:
         voted = st.vote.result()
         if voted is not None:
             for h in self.held:  # a held track without votes (a sign the plate check rejected) continues nothing
-                if self._continues(h, st, voted.text):
+                if self._continues(h, st, voted):
                     self.held.remove(h)
                     st = _merge(h, st)
                     break
@@ -342,7 +342,7 @@ class CameraProcessor:
             if st.first_box is None or not 0 <= st.first_t - h.last_t <= o.merge_s:
                 continue
             v = st.vote.result()
-            if v is None or hv is None or same_plate(hv.text, v.text, o.merge_edits):
+            if v is None or hv is None or one_plate(hv, v, o.merge_edits):
                 return True
         return False
 
@@ -453,6 +453,16 @@ def same_plate(a: str, b: str, max_edits: int, fuzzy_from: int = 5) -> bool:
     ka, kb = plate_key(a), plate_key(b)
     allowed = max_edits if max(len(ka), len(kb)) >= fuzzy_from else 0
     return Levenshtein.distance(ka, kb, score_cutoff=allowed) <= allowed
+
+
+def one_plate(a, b, max_edits: int) -> bool:
+    """Whether two tracks' votes (:class:`~plateforge.stream.voting.VotedText`) read one plate: their voted
+    texts are :func:`same_plate`, or one's voted text is among the texts the other's vote weighed (a plate
+    leaving the view read in part, ``42`` voted over ``1642``, continues the ``1642`` pass)."""
+    if same_plate(a.text, b.text, max_edits):
+        return True
+    key_a, key_b = plate_key(a.text), plate_key(b.text)
+    return key_a in {plate_key(t) for t, _ in b.candidates} or key_b in {plate_key(t) for t, _ in a.candidates}
 
 
 def _merge(a: TrackState, b: TrackState) -> TrackState:
