@@ -147,7 +147,7 @@ def test_top_n_is_per_request(client, alpr, photos):
     assert all(p["alternatives"] == [] for p in r.json()["results"][0]["plates"]) and alpr.top_n == 1
 
 
-def test_an_api_key_guards_the_read_endpoint_only(alpr, photos):
+def test_an_api_key_guards_every_v1_endpoint_and_not_the_page(alpr, photos):
     guarded = TestClient(create_app(alpr, api_key="s3cret", cors_origins=["https://gate.example.com"]))
     data = photos[0][0]
     assert guarded.post("/v1/read", content=data).status_code == 401
@@ -161,6 +161,11 @@ def test_an_api_key_guards_the_read_endpoint_only(alpr, photos):
     assert r.headers["access-control-allow-origin"] == "https://gate.example.com"
     r = guarded.options("/v1/read", headers={**preflight, "Origin": "https://elsewhere.example.com"})
     assert "access-control-allow-origin" not in r.headers
+    # a refusal reaches the page on the allowed origin readable (CORS headers on the 401 too)
+    r = guarded.post("/v1/read", content=data, headers={"Origin": "https://gate.example.com"})
+    assert r.status_code == 401 and r.headers["access-control-allow-origin"] == "https://gate.example.com"
+    for path in ("/v1/lists", "/v1/lists/x", "/v1/events"):  # every /v1/ endpoint, with or without a handler
+        assert guarded.get(path).status_code == 401
 
 
 def test_regions_are_per_request(client, alpr, photos):

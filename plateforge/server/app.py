@@ -65,6 +65,7 @@ from plateforge.stream.sessions import Gate, pair_sessions
 
 MAX_UPLOAD_MB = 32.0  # a 50-megapixel JPEG is 15-25 MB
 MAX_IMAGES = 16  # photos per request
+_UNAUTHORIZED = "request: missing or wrong API key (send it as X-API-Key or Authorization: Bearer)"
 _EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -163,15 +164,28 @@ def create_app(
     )
 
     app.state.alpr = alpr
+    if api_key is not None:
+
+        @app.middleware("http")
+        async def require_key(request: Request, call_next):
+            """Every ``/v1/`` endpoint wants the key; the page, ``/health`` and CORS preflights stay open. Added
+            before the CORS middleware, so that a refusal carries the CORS headers a browser page needs to read it."""
+            guarded = request.url.path.startswith("/v1/") and request.method != "OPTIONS"
+            if guarded and not _key_matches(request, api_key):
+                return JSONResponse({"error": _UNAUTHORIZED}, status_code=401)
+            return await call_next(request)
+
     if cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"]
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["*"],
         )
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
 
-    unauthorized = "request: missing or wrong API key (send it as X-API-Key or Authorization: Bearer)"
     too_large = f"request body: larger than the {max_upload_mb:g} MB limit"
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -201,8 +215,6 @@ def create_app(
         ),
     ):
         """Read the plates in photos sent as multipart files, as base64 in JSON, or in one photo sent as the body."""
-        if api_key is not None and not _key_matches(request, api_key):
-            return error(401, unauthorized)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return error(413, too_large)
@@ -257,19 +269,15 @@ def create_app(
     by_name = {pl.name: pl for pl in lists or []}
 
     @app.get("/v1/lists")
-    def plate_lists(request: Request):
+    def plate_lists():
         """The server's plate lists: ``{name: {"path", "plates"}}``."""
-        if api_key is not None and not _key_matches(request, api_key):
-            return error(401, unauthorized)
         return {
             pl.name: {"path": str(pl.path) if pl.path else None, "plates": len(pl.entries)} for pl in by_name.values()
         }
 
     @app.get("/v1/lists/{name}")
-    def list_entries(request: Request, name: str):
+    def list_entries(name: str):
         """The entries of plate list ``name``: plate, region, label, valid_from / valid_until (Unix seconds)."""
-        if api_key is not None and not _key_matches(request, api_key):
-            return error(401, unauthorized)
         pl = by_name.get(name)
         if pl is None:
             return error(404, f"no plate list {name!r} (the server has {sorted(by_name)})")
@@ -282,8 +290,6 @@ def create_app(
         the same file take it within seconds."""
         from plateforge.runtime.list_files import upsert_entry
 
-        if api_key is not None and not _key_matches(request, api_key):
-            return error(401, unauthorized)
         pl = by_name.get(name)
         if pl is None or pl.path is None:
             return error(404, f"no plate list {name!r} with a file (the server has {sorted(by_name)})")
@@ -304,12 +310,10 @@ def create_app(
         return {"entry": _entry_dict(entry), "replaced": replaced}
 
     @app.delete("/v1/lists/{name}/{plate}")
-    def remove_from_list(request: Request, name: str, plate: str, region: str | None = None):
+    def remove_from_list(name: str, plate: str, region: str | None = None):
         """Remove a plate (of ``region``, or without one) from list ``name``'s file."""
         from plateforge.runtime.list_files import remove_entries
 
-        if api_key is not None and not _key_matches(request, api_key):
-            return error(401, unauthorized)
         pl = by_name.get(name)
         if pl is None or pl.path is None:
             return error(404, f"no plate list {name!r} with a file (the server has {sorted(by_name)})")
@@ -323,7 +327,6 @@ def create_app(
 
         @app.get("/v1/events")
         def search_events(
-            request: Request,
             camera: str | None = Query(None, description="Events of this camera only."),
             text: str | None = Query(None, description="Plates read so, any case; * matches any characters (A12*)."),
             since: str | None = Query(None, description="Stored from this time: ISO 8601 or Unix seconds."),
@@ -355,8 +358,6 @@ def create_app(
         ):
             """Vehicle passes a ``plateforge stream`` stored, newest first (``{"events": [...]}``, each the
             ``plateforge.plate_event/1`` JSON plus ``stored``, its Unix time in the outbox)."""
-            if api_key is not None and not _key_matches(request, api_key):
-                return error(401, unauthorized)
             if fmt == "json":
                 if limit is not None and limit > 1000:
                     return error(400, f"limit: at most 1000 events as JSON, got {limit} (format=csv takes more)")
@@ -381,8 +382,6 @@ def create_app(
             """Correct a pass's text as a person reads it: JSON ``{"text": "A 12345", "by": "operator"}``.
             The stored event gets the text, ``corrected: {was, by, at}`` and ``revision`` one higher, and the
             stream sends it to every sink again (:meth:`plateforge.stream.outbox.Outbox.correct`)."""
-            if api_key is not None and not _key_matches(request, api_key):
-                return error(401, unauthorized)
             try:
                 body = await request.json()
             except ValueError:
@@ -401,11 +400,9 @@ def create_app(
             return {k: v for k, v in event.items() if k != "best_crop_jpeg"}
 
         @app.get("/v1/events/{event_id}/frame", responses={200: {"content": {"image/jpeg": {}}}})
-        def event_frame(request: Request, event_id: str):
+        def event_frame(event_id: str):
             """The evidence frame of a pass (JPEG: the frame where its plate was seen largest, with the plate
             drawn), when the server was given the stream's frames folder."""
-            if api_key is not None and not _key_matches(request, api_key):
-                return error(401, unauthorized)
             if frames is None:
                 return error(404, "no frames folder: start the server with --frames (the stream's --frames)")
             if not _EVENT_ID.match(event_id):
@@ -417,7 +414,6 @@ def create_app(
 
         @app.get("/v1/sessions")
         def search_sessions(
-            request: Request,
             entry: Annotated[list[str], Query(description="Entry camera: CAMERA, CAMERA@ZONE, either with :MOTION.")],
             exit_: Annotated[
                 list[str], Query(alias="exit", description="Exit camera: CAMERA, CAMERA@ZONE, either with :MOTION.")
@@ -426,8 +422,6 @@ def create_app(
         ):
             """Parking stays from the stored passes (:func:`plateforge.stream.sessions.pair_sessions`):
             ``{"closed", "inside", "exits_without_entry", "entries_replaced"}``."""
-            if api_key is not None and not _key_matches(request, api_key):
-                return error(401, unauthorized)
             try:
                 gates = [Gate.parse(g) for g in entry], [Gate.parse(g) for g in exit_]
                 return pair_sessions(find_events(events, limit=None), *gates, max_edits).to_dict()
