@@ -370,3 +370,25 @@ def test_server_edits_a_list_the_stream_reads(tmp_path):
     r = client.delete("/v1/lists/visitors/A%2012345?region=uae-dubai", headers=key)
     assert r.status_code == 200 and r.json() == {"removed": 1} and served.entries == []
     assert client.delete("/v1/lists/visitors/A12345?region=uae-dubai", headers=key).status_code == 404
+
+
+def _add_many(path: str, prefix: str) -> None:
+    from plateforge.runtime.list_files import upsert_entry
+
+    for i in range(15):
+        upsert_entry(path, f"{prefix} {1000 + i}", label="guest")
+
+
+def test_two_processes_editing_one_list_lose_nothing(tmp_path):
+    import multiprocessing as mp
+
+    path = tmp_path / "visitors.csv"
+    path.write_text("plate,label\n")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_add_many, args=(str(path), p)) for p in ("A", "B")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    assert len(PlateList("v", path).entries) == 30

@@ -10,11 +10,18 @@ and the other entries are kept as written.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: the in-process lock only
+    fcntl = None
 
 from plateforge.runtime.plate_lists import ListEntry, normalise_plate, parse_list
 
@@ -22,9 +29,16 @@ _LOCKS: dict[Path, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def _lock(path: Path) -> threading.Lock:
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """Hold ``path`` for one edit: a lock per file within this process, and on POSIX an ``flock`` on
+    ``.<name>.lock`` beside it, so two servers editing one list never lose each other's entries."""
     with _LOCKS_GUARD:
-        return _LOCKS.setdefault(path.resolve(), threading.Lock())
+        lock = _LOCKS.setdefault(path.resolve(), threading.Lock())
+    with lock, open(path.with_name(f".{path.name}.lock"), "a") as f:
+        if fcntl is not None:
+            fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def _header(lines: list[str]) -> list[str] | None:
