@@ -252,3 +252,38 @@ def test_server_exports_passes_as_csv(outbox):
     assert client.get("/v1/events?limit=5000").status_code == 400  # JSON stays at most 1000
     assert client.get("/v1/events?format=xml").status_code == 422
     assert 'id="passes-csv"' in client.get("/").text
+
+
+def test_cli_events_follow_prints_new_passes_as_they_are_stored(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    box = _fresh(tmp_path)
+    cmd = [
+        sys.executable,
+        "-m",
+        "plateforge",
+        "events",
+        str(box.path),
+        "--follow",
+        "--format",
+        "jsonl",
+        "--near",
+        "K55555",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)  # started and printed the (empty) search
+        box.put({"event_id": "n1", "camera": "gate-in", "text": "K55555", "region": "uae-rak", "confidence": 0.9})
+        box.put({"event_id": "n2", "camera": "gate-in", "text": "Q11111", "region": "uae-rak", "confidence": 0.9})
+        box.put({"event_id": "n3", "camera": "gate-in", "text": "K5555S", "region": "uae-rak", "confidence": 0.9})
+        time.sleep(3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert [json.loads(x)["event_id"] for x in out.splitlines()] == ["n1", "n3"]  # oldest first; S for 5 is free
+    r = runner.invoke(app, ["events", str(box.path), "--follow", "--until", "2030-01-01"])
+    assert r.exit_code != 0 and "takes --since, not --until" in r.output

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +43,12 @@ def events(
         str, typer.Option("--format", help="table, jsonl (the event JSON, without crops) or csv.")
     ] = "table",
     crops: Annotated[Path | None, typer.Option(help="Also write each pass's plate crop here (<event_id>.jpg).")] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Then print each new pass that matches as it is stored, until Ctrl-C (as tail -f)."
+        ),
+    ] = False,
 ) -> None:
     """Search the vehicle passes a stream stored, newest first, and print them as a table, JSONL or CSV."""
     from plateforge.stream.events import parse_time
@@ -51,22 +58,76 @@ def events(
         raise ValueError(f"--format must be table, jsonl or csv, got {fmt!r}")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be at least 1, got {limit}")
-    found = find_events(
-        outbox,
-        camera,
-        plate,
-        parse_time(since, "--since"),
-        parse_time(until, "--until"),
-        limit,
-        plate_list,
-        near,
-        max_edits,
-    )
+    if follow and until is not None:
+        raise ValueError("--follow prints passes as they come: it takes --since, not --until")
+    start = parse_time(since, "--since")
+
+    def search(after: float | None, most: int | None) -> list[dict]:
+        return find_events(
+            outbox, camera, plate, after, parse_time(until, "--until"), most, plate_list, near, max_edits
+        )
+
+    found = search(start, limit)
+    _print(found, fmt)
+    _write_crops(found, crops)
+    if follow:
+        _follow(search, found, fmt, crops, start)
+
+
+def _write_crops(found: list[dict], crops: Path | None, say: bool = True) -> None:
     if crops is not None:
         crops.mkdir(parents=True, exist_ok=True)
         for e in found:
             if e.get("best_crop_jpeg"):
                 (crops / f"{e['event_id']}.jpg").write_bytes(base64.b64decode(e["best_crop_jpeg"]))
+        if say:
+            console.print(f"crops of {sum(1 for e in found if e.get('best_crop_jpeg'))} passes in {crops}")
+
+
+def _follow(search, found: list[dict], fmt: str, crops: Path | None, start: float | None, every_s: float = 1.0):
+    """Poll for passes stored after the newest one printed (ids remember those stored in the same instant)."""
+    newest = max((e["stored"] for e in found), default=start if start is not None else time.time())
+    seen = {e["event_id"] for e in found if e["stored"] >= newest}
+    try:
+        while True:
+            time.sleep(every_s)
+            new = [e for e in reversed(search(newest, None)) if e["event_id"] not in seen]  # oldest first
+            if not new:
+                continue
+            _write_crops(new, crops, say=False)
+            for e in new:
+                if fmt == "jsonl":
+                    print(json.dumps({k: v for k, v in e.items() if k != "best_crop_jpeg"}), flush=True)
+                elif fmt == "csv":
+                    sys.stdout.write(events_csv([e]).split("\n", 1)[1])
+                    sys.stdout.flush()
+                else:
+                    out.print("  ".join(c for c in _cells(e) if c), highlight=False)
+            top = max(e["stored"] for e in new)
+            seen = (seen if top == newest else set()) | {e["event_id"] for e in new if e["stored"] == top}
+            newest = top
+    except KeyboardInterrupt:
+        pass
+
+
+def _cells(e: dict) -> list[str]:
+    """A pass as the table shows it: seen (UTC), camera, plate (parts apart; the text matched ``near``), conf,
+    region, motion."""
+    text = csv_value(e, "parts") or e.get("text") or ""
+    if e.get("near") and e["near"]["text"] != e.get("text"):
+        text += f" (as {e['near']['text']})"
+    conf = e.get("confidence")
+    return [
+        (e.get("first_seen_utc") or "")[:19].replace("T", " "),
+        e.get("camera", ""),
+        text,
+        f"{conf:.2f}" if isinstance(conf, int | float) else "",
+        e.get("region") or "",
+        e.get("motion") or "",
+    ]
+
+
+def _print(found: list[dict], fmt: str) -> None:
     if fmt == "jsonl":
         for e in found:
             print(json.dumps({k: v for k, v in e.items() if k != "best_crop_jpeg"}))
@@ -82,19 +143,5 @@ def events(
         for col in cols:
             table.add_column(col, no_wrap=col in ("seen (UTC)", "plate", "event"))
         for e in found:
-            text = csv_value(e, "parts") or e.get("text") or ""
-            if e.get("near") and e["near"]["text"] != e.get("text"):
-                text += f" (as {e['near']['text']})"
-            conf = e.get("confidence")
-            cells = [
-                (e.get("first_seen_utc") or "")[:19].replace("T", " "),
-                e.get("camera", ""),
-                text,
-                f"{conf:.2f}" if isinstance(conf, int | float) else "",
-                e.get("region") or "",
-                e.get("motion") or "",
-            ]
-            table.add_row(*cells, *[csv_value(e, "lists")] * with_lists, (e.get("event_id") or "")[:8])
+            table.add_row(*_cells(e), *[csv_value(e, "lists")] * with_lists, (e.get("event_id") or "")[:8])
         out.print(table)
-    if crops is not None:
-        console.print(f"crops of {sum(1 for e in found if e.get('best_crop_jpeg'))} passes in {crops}")
