@@ -258,32 +258,24 @@ def test_cli_events_follow_prints_new_passes_as_they_are_stored(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
+    import threading
 
     box = _fresh(tmp_path)
-    cmd = [
-        sys.executable,
-        "-m",
-        "plateforge",
-        "events",
-        str(box.path),
-        "--follow",
-        "--format",
-        "jsonl",
-        "--near",
-        "K55555",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [sys.executable, "-m", "plateforge", "events", str(box.path), "--follow", "--format", "jsonl"]
+    proc = subprocess.Popen([*cmd, "--near", "K55555"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(90, proc.kill)  # a broken follow fails the test instead of hanging it
+    watchdog.start()
     try:
-        time.sleep(3)  # started and printed the (empty) search
+        assert "following" in proc.stderr.readline()  # in the loop, however slowly it started
         box.put({"event_id": "n1", "camera": "gate-in", "text": "K55555", "region": "uae-rak", "confidence": 0.9})
         box.put({"event_id": "n2", "camera": "gate-in", "text": "Q11111", "region": "uae-rak", "confidence": 0.9})
         box.put({"event_id": "n3", "camera": "gate-in", "text": "K5555S", "region": "uae-rak", "confidence": 0.9})
-        time.sleep(3)
+        lines = [proc.stdout.readline(), proc.stdout.readline()]  # waits until both are printed
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        rest, err = proc.communicate(timeout=30)
+        watchdog.cancel()
     assert proc.returncode == 0, err
-    assert [json.loads(x)["event_id"] for x in out.splitlines()] == ["n1", "n3"]  # oldest first; S for 5 is free
+    assert [json.loads(x)["event_id"] for x in lines] == ["n1", "n3"] and rest == ""  # oldest first; S for 5 free
     r = runner.invoke(app, ["events", str(box.path), "--follow", "--until", "2030-01-01"])
     assert r.exit_code != 0 and "takes --since, not --until" in r.output

@@ -88,6 +88,7 @@ def _follow(search, found: list[dict], fmt: str, crops: Path | None, start: floa
     """Poll for passes stored after the newest one printed (ids remember those stored in the same instant)."""
     newest = max((e["stored"] for e in found), default=start if start is not None else time.time())
     seen = {e["event_id"] for e in found if e["stored"] >= newest}
+    console.print("following: each new pass that matches is printed as it is stored (Ctrl-C stops)")
     try:
         while True:
             time.sleep(every_s)
