@@ -262,7 +262,14 @@ def test_cli_events_follow_prints_new_passes_as_they_are_stored(tmp_path):
 
     box = _fresh(tmp_path)
     cmd = [sys.executable, "-m", "plateforge", "events", str(box.path), "--follow", "--format", "jsonl"]
-    proc = subprocess.Popen([*cmd, "--near", "K55555"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a background shell starts its jobs with SIGINT ignored, and Python keeps it so: give the child Ctrl-C back
+    proc = subprocess.Popen(
+        [*cmd, "--near", "K55555"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     watchdog = threading.Timer(90, proc.kill)  # a broken follow fails the test instead of hanging it
     watchdog.start()
     try:
