@@ -47,11 +47,12 @@ SHEET_COLS, SHEET_ROWS = 4, 15  # crops per contact sheet: 60
 
 @dataclass
 class Candidate:
-    """One plate to harvest: its crop (BGR uint8), the reader's text and confidence, and where it came from
+    """One plate to harvest: its crop (JPEG bytes, BGR; empty: none), the reader's text and confidence, and where
+    it came from
     (``source``: an event id, or ``<image>#<plate index>``; ``time``: ISO 8601 UTC or empty; ``parts``: a UAE
     plate's code and number, shown apart on the review sheet)."""
 
-    crop: np.ndarray
+    jpeg: bytes
     text: str
     confidence: float
     region: str = ""
@@ -87,24 +88,23 @@ def outbox_candidates(
     bad: BadItems | None = None,
 ) -> Iterator[Candidate]:
     """The events of an outbox (``find_events`` filters: ``camera``, stored ``since`` / ``until`` Unix seconds)
-    as candidates; events without a crop or a text (``events.crops: false``) are yielded with an empty crop. A
-    pass a person corrected (``Outbox.correct``) comes with their text, the reader's as ``read``, and review ok."""
-    from plateforge.stream.outbox import find_events  # sqlite only, no runtime models
+    as candidates, one at a time; events without a crop or a text (``events.crops: false``) are yielded with an
+    empty crop. A pass a person corrected (``Outbox.correct``) comes with their text, the reader's as ``read``,
+    and review ok. The crops keep the stream's JPEG bytes (no second compression)."""
+    from plateforge.stream.outbox import iter_events  # sqlite only, no runtime models
 
     if not Path(path).is_file():
         raise DataError(str(path), "outbox file not found")
     bad = BadItems() if bad is None else bad
-    for e in find_events(path, camera=camera, since=since, until=until, limit=None):
-        crop = np.zeros((0, 0, 3), np.uint8)
+    for e in iter_events(path, camera=camera, since=since, until=until):
+        jpeg = b""
         if e.get("best_crop_jpeg") and e.get("text"):
-            buf = np.frombuffer(base64.b64decode(e["best_crop_jpeg"]), np.uint8)
-            decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-            if decoded is None:
+            jpeg = base64.b64decode(e["best_crop_jpeg"])
+            if cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) is None:
                 bad.report(DataError(f"{path}#event {e.get('event_id')}", "its best_crop_jpeg does not decode"))
                 continue
-            crop = decoded
         yield Candidate(
-            crop=crop,
+            jpeg=jpeg,
             text=e.get("text") or "",
             confidence=float(e.get("confidence") or 0.0),
             region=e.get("region") or "",
@@ -165,8 +165,9 @@ def _photo_candidate(img: np.ndarray, plate: dict, source: str, where: str) -> C
     long, tall = quad_size(quad)
     pad = 2 * RECTIFY_MARGIN * max(tall, 1.0)
     width, height = max(4, round(long + pad)), max(4, round(tall + pad))
+    crop = rectify(img, quad, width, height, RECTIFY_MARGIN)
     return Candidate(
-        crop=rectify(img, quad, width, height, RECTIFY_MARGIN),
+        jpeg=cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes(),
         text=plate.get("text") or "",
         confidence=float(plate.get("confidence") or 0.0),
         region=plate.get("region") or "",
@@ -193,58 +194,67 @@ def harvest(
         if value is not None and value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     out = prepare_out_dir(out, overwrite)
+    crops = out / "crops"
+    crops.mkdir()
     seen = surer = no_crop = over = 0
-    kept: list[Candidate] = []
+    kept: list[tuple[Candidate, Path]] = []  # each crop goes to disk at once: memory holds the rows only
     for c in candidates:
         seen += 1
-        if not c.crop.size or not c.text:
+        if not c.jpeg or not c.text:
             no_crop += 1
         elif below is not None and c.confidence >= below:
             surer += 1
         else:
-            kept.append(c)
-    kept.sort(key=lambda c: (c.confidence, c.source))
+            tmp = crops / f".{seen:08d}.jpg"
+            tmp.write_bytes(c.jpeg)
+            c.jpeg = b""
+            kept.append((c, tmp))
+    kept.sort(key=lambda k: (k[0].confidence, k[0].source))
     if per_text is not None:
         counts: dict[str, int] = {}
         capped = []
-        for c in kept:
+        for c, tmp in kept:
             counts[c.text] = counts.get(c.text, 0) + 1
             if counts[c.text] <= per_text:
-                capped.append(c)
+                capped.append((c, tmp))
+            else:
+                tmp.unlink()
         over, kept = len(kept) - len(capped), capped
-    kept = kept[:limit] if limit is not None else kept
-    (out / "crops").mkdir()
+    if limit is not None:
+        for _, tmp in kept[limit:]:
+            tmp.unlink()
+        kept = kept[:limit]
     labels = out / "labels.csv"
     with labels.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
-        for n, c in enumerate(kept, 1):
+        for n, (c, tmp) in enumerate(kept, 1):
             image = f"crops/{n:06d}.jpg"
-            if not cv2.imwrite(str(out / image), c.crop, [cv2.IMWRITE_JPEG_QUALITY, 95]):
-                raise OSError(f"{out / image}: could not write the crop")
+            tmp.rename(out / image)
             ok = "" if c.format_ok is None else str(bool(c.format_ok)).lower()
             read = c.read or c.text
             writer.writerow(
                 [n, image, c.text, read, c.review, c.region, f"{c.confidence:.4f}", ok, c.camera, c.time, c.source]
             )
-    sheets = review_sheets(kept, out / "review") if kept else []
-    return HarvestReport(out, labels, len(kept), sheets, seen, surer, over, no_crop)
+    rows = [(c, out / f"crops/{n:06d}.jpg") for n, (c, _) in enumerate(kept, 1)]
+    sheets = review_sheets(rows, out / "review") if rows else []
+    return HarvestReport(out, labels, len(rows), sheets, seen, surer, over, no_crop)
 
 
-def review_sheets(candidates: list[Candidate], folder: Path) -> list[Path]:
-    """Contact sheets of ``candidates`` in order, 60 to a PNG, each crop captioned ``n  TEXT  confidence``
-    (a UAE text as code and number)
-    (red under 0.5, orange under 0.8)."""
+def review_sheets(rows: list[tuple[Candidate, Path]], folder: Path) -> list[Path]:
+    """Contact sheets of ``rows`` (a candidate and its crop file) in order, 60 to a PNG, each crop captioned
+    ``n  TEXT  confidence`` (a UAE text as code and number; red under 0.5, orange under 0.8)."""
     folder.mkdir(parents=True, exist_ok=True)
     per = SHEET_COLS * SHEET_ROWS
     paths = []
-    for page in range(math.ceil(len(candidates) / per)):
-        tiles = [_tile(n, c) for n, c in enumerate(candidates[page * per : (page + 1) * per], page * per + 1)]
+    for page in range(math.ceil(len(rows) / per)):
+        part = rows[page * per : (page + 1) * per]
+        tiles = [_tile(n, c, path) for n, (c, path) in enumerate(part, page * per + 1)]
         tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % SHEET_COLS)
         grid = np.vstack([np.hstack(tiles[r : r + SHEET_COLS]) for r in range(0, len(tiles), SHEET_COLS)])
         header = np.full((34, grid.shape[1], 3), 255, np.uint8)
-        title = f"plates {page * per + 1}-{page * per + len(candidates[page * per : (page + 1) * per])}"
-        title += f" of {len(candidates)}, least sure first (n = the row of labels.csv)"
+        title = f"plates {page * per + 1}-{page * per + len(part)} of {len(rows)}, least sure first"
+        title += " (n = the row of labels.csv)"
         cv2.putText(header, title, (8, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
         path = folder / f"sheet-{page + 1:03d}.png"
         cv2.imwrite(str(path), np.vstack([header, grid]))
@@ -252,13 +262,15 @@ def review_sheets(candidates: list[Candidate], folder: Path) -> list[Path]:
     return paths
 
 
-def _tile(n: int, c: Candidate) -> np.ndarray:
+def _tile(n: int, c: Candidate, path: Path) -> np.ndarray:
     tile = np.full((104, 260, 3), 255, np.uint8)
-    h, w = c.crop.shape[:2]
-    scale = min(240 / w, 72 / h)
-    img = cv2.resize(c.crop, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    y, x = 4, (260 - img.shape[1]) // 2
-    tile[y : y + img.shape[0], x : x + img.shape[1]] = img
+    crop = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if crop is not None:
+        h, w = crop.shape[:2]
+        scale = min(240 / w, 72 / h)
+        img = cv2.resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        y, x = 4, (260 - img.shape[1]) // 2
+        tile[y : y + img.shape[0], x : x + img.shape[1]] = img
     colour = (0, 0, 200) if c.confidence < 0.5 else (0, 120, 230) if c.confidence < 0.8 else (40, 40, 40)
     caption = f"{n}  {' '.join(c.parts) or c.text}  {c.confidence:.2f}"
     cv2.putText(tile, caption, (6, 96), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, 1, cv2.LINE_AA)

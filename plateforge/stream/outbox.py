@@ -21,7 +21,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from plateforge.stream.events import prune_frames
@@ -310,6 +310,52 @@ class Pruner:
         self._thread.join(timeout=10)
 
 
+def _event_filter(
+    camera: str | None, text: str | None, since: float | None, until: float | None, plate_list: str | None
+) -> tuple[str, list]:
+    """The WHERE clause (with its leading space, or empty) and arguments of :func:`find_events`' filters."""
+    where, args = [], []
+    if camera is not None:
+        where.append("camera = ?")
+        args.append(camera)
+    if text is not None:
+        where.append("upper(text) LIKE ? ESCAPE '\\'")
+        escaped = text.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        args.append(escaped.replace("*", "%"))
+    if plate_list is not None:
+        matched = "SELECT 1 FROM json_each(payload, '$.lists') AS m"
+        if plate_list == "*":
+            where.append(f"EXISTS ({matched})")
+        else:
+            where.append(f"EXISTS ({matched} WHERE json_extract(m.value, '$.list') = ?)")
+            args.append(plate_list)
+    if since is not None:
+        where.append("created >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("created < ?")
+        args.append(until)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
+def iter_events(
+    path: str | Path, camera: str | None = None, since: float | None = None, until: float | None = None
+) -> Iterator[dict]:
+    """The events of the outbox at ``path``, oldest first, one at a time through a read-only connection (an
+    outbox of a year of passes never sits in memory whole); filters as :func:`find_events`'."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
+    where_sql, args = _event_filter(camera, None, since, until, None)
+    con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        for payload, created in con.execute(f"SELECT payload, created FROM events{where_sql} ORDER BY seq", args):
+            yield {**json.loads(payload), "stored": created}
+    except sqlite3.DatabaseError as e:
+        raise ValueError(f"{path}: not a plateforge events file ({e})") from None
+    finally:
+        con.close()
+
+
 def find_events(
     path: str | Path,
     camera: str | None = None,
@@ -332,28 +378,7 @@ def find_events(
     outbox."""
     if not Path(path).is_file():
         raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
-    where, args = [], []
-    if camera is not None:
-        where.append("camera = ?")
-        args.append(camera)
-    if text is not None:
-        where.append("upper(text) LIKE ? ESCAPE '\\'")
-        escaped = text.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        args.append(escaped.replace("*", "%"))
-    if plate_list is not None:
-        matched = "SELECT 1 FROM json_each(payload, '$.lists') AS m"
-        if plate_list == "*":
-            where.append(f"EXISTS ({matched})")
-        else:
-            where.append(f"EXISTS ({matched} WHERE json_extract(m.value, '$.list') = ?)")
-            args.append(plate_list)
-    if since is not None:
-        where.append("created >= ?")
-        args.append(since)
-    if until is not None:
-        where.append("created < ?")
-        args.append(until)
-    where_sql = " WHERE " + " AND ".join(where) if where else ""
+    where_sql, args = _event_filter(camera, text, since, until, plate_list)
     con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
         if near is not None:
