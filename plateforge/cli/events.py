@@ -64,7 +64,16 @@ def events(
 
     def search(after: float | None, most: int | None) -> list[dict]:
         return find_events(
-            outbox, camera, plate, after, parse_time(until, "--until"), most, plate_list, near, max_edits
+            outbox,
+            camera,
+            plate,
+            after,
+            parse_time(until, "--until"),
+            most,
+            plate_list,
+            near,
+            max_edits,
+            crops is not None,
         )
 
     found = search(start, limit)

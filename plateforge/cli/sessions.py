@@ -36,7 +36,7 @@ def sessions(
 
     if fmt not in ("table", "jsonl", "csv"):
         raise ValueError(f"--format must be table, jsonl or csv, got {fmt!r}")
-    events = find_events(outbox, limit=None)
+    events = find_events(outbox, limit=None, crops=False)
     report = pair_sessions(events, [Gate.parse(g) for g in entry], [Gate.parse(g) for g in exit_], max_edits)
     stays = report.closed + report.inside
     if fmt == "jsonl":

@@ -364,7 +364,7 @@ def create_app(
                 limit = limit or 100
             try:
                 times = [parse_time(v, k) for k, v in (("since", since), ("until", until))]
-                found = find_events(events, camera, text, *times, limit, plate_list, near, max_edits)
+                found = find_events(events, camera, text, *times, limit, plate_list, near, max_edits, crops)
             except ValueError as e:
                 return error(400, str(e))
             if fmt == "csv":
@@ -373,8 +373,6 @@ def create_app(
                     media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="passes.csv"'},
                 )
-            if not crops:
-                found = [{k: v for k, v in e.items() if k != "best_crop_jpeg"} for e in found]
             return {"events": found}
 
         @app.post("/v1/events/{event_id}/text")
@@ -424,7 +422,7 @@ def create_app(
             ``{"closed", "inside", "exits_without_entry", "entries_replaced"}``."""
             try:
                 gates = [Gate.parse(g) for g in entry], [Gate.parse(g) for g in exit_]
-                return pair_sessions(find_events(events, limit=None), *gates, max_edits).to_dict()
+                return pair_sessions(find_events(events, limit=None, crops=False), *gates, max_edits).to_dict()
             except ValueError as e:
                 return error(400, str(e))
 

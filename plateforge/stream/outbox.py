@@ -366,6 +366,7 @@ def find_events(
     plate_list: str | None = None,
     near: str | None = None,
     max_edits: int = 1,
+    crops: bool = True,
 ) -> list[dict]:
     """Events stored in the outbox at ``path``, newest first, read through a read-only connection (a running
     stream may keep writing). ``camera``: that camera's only; ``text``: plates read so, letters in any case,
@@ -374,16 +375,18 @@ def find_events(
     (``"*"``: any); ``near``: passes whose text, or another text their vote weighed (``candidates``), is this
     plate or ``max_edits`` edits from it, as plate lists match (case, spaces and dashes ignored, 0/O, 1/I, 8/B...
     free, plates under 5 characters only in full; :mod:`plateforge.runtime.plate_lists`); each such event
-    gets ``"near": {"text", "edits"}``, the text that matched. Raises ValueError naming a file that is not an
-    outbox."""
+    gets ``"near": {"text", "edits"}``, the text that matched; ``crops=False`` leaves out each event's
+    ``best_crop_jpeg`` inside SQLite (parking stays over months of passes need a few fields, not 5 KB of JPEG
+    each). Raises ValueError naming a file that is not an outbox."""
     if not Path(path).is_file():
         raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
     where_sql, args = _event_filter(camera, text, since, until, plate_list)
     con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    payload = "payload" if crops else "json_remove(payload, '$.best_crop_jpeg')"
     try:
         if near is not None:
-            return _find_near(con, where_sql, args, near, max_edits, limit)
-        sql = f"SELECT payload, created FROM events{where_sql} ORDER BY seq DESC LIMIT ?"
+            return _find_near(con, where_sql, args, near, max_edits, limit, payload)
+        sql = f"SELECT {payload}, created FROM events{where_sql} ORDER BY seq DESC LIMIT ?"
         rows = con.execute(sql, (*args, -1 if limit is None else int(limit))).fetchall()
     except sqlite3.DatabaseError as e:
         raise ValueError(f"{path}: not a plateforge events file ({e})") from None
@@ -392,7 +395,9 @@ def find_events(
     return [{**json.loads(p), "stored": created} for p, created in rows]
 
 
-def _find_near(con: sqlite3.Connection, where_sql: str, args: list, near: str, max_edits: int, limit: int | None):
+def _find_near(
+    con: sqlite3.Connection, where_sql: str, args: list, near: str, max_edits: int, limit: int | None, payload: str
+):
     """``find_events(near=...)``: the texts of the selected events (voted and candidates, without the crops)
     are screened with one rapidfuzz pass over their whole keys, which finds every event the plate-list match
     can (a match by parts is never closer than the whole texts are); only those are matched in full and
@@ -425,8 +430,8 @@ def _find_near(con: sqlite3.Connection, where_sql: str, args: list, near: str, m
         m = plate.match(texts, region, tuple(json.loads(parts or "[]")))
         if m is None:
             continue
-        payload, created = con.execute("SELECT payload, created FROM events WHERE seq = ?", (seq,)).fetchone()
-        found.append({**json.loads(payload), "stored": created, "near": {"text": m.text, "edits": m.edits}})
+        doc, created = con.execute(f"SELECT {payload}, created FROM events WHERE seq = ?", (seq,)).fetchone()
+        found.append({**json.loads(doc), "stored": created, "near": {"text": m.text, "edits": m.edits}})
         if limit is not None and len(found) >= limit:
             break
     return found
