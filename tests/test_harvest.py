@@ -101,7 +101,8 @@ def test_outbox_harvest_filters(outbox, tmp_path):
     rows = list(csv.DictReader(rep.labels.open()))
     # e5 is the lobby's; e0 (0.95) and e4 (0.97) are too sure; of A12's passes only the least sure (e2) stays
     assert [r["source"] for r in rows] == ["e1", "e3", "e2"] and (rep.surer, rep.over_per_text) == (2, 0)
-    rep = harvest(outbox_candidates(db, bad=bad), tmp_path / "b", per_text=1, limit=2)
+    rep = harvest(outbox_candidates(db, bad=bad), tmp_path / "b", per_text=1, limit=2, sheets=0)
+    assert rep.sheets == [] and not (tmp_path / "b" / "review").exists()  # rows and crops all the same
     assert [r["source"] for r in csv.DictReader(rep.labels.open())] == ["e1", "e3"] and rep.over_per_text == 2
     with pytest.raises(FileExistsError, match="--overwrite"):
         harvest(outbox_candidates(db, bad=bad), tmp_path / "b")

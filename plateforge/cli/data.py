@@ -244,6 +244,9 @@ def harvest(
     since: Annotated[str | None, typer.Option(help="Outbox: events stored from (ISO 8601 or Unix s).")] = None,
     until: Annotated[str | None, typer.Option(help="Outbox: events stored before (ISO 8601 or Unix s).")] = None,
     images: Annotated[Path | None, typer.Option(help="Reads: folder the rows' image paths are under.")] = None,
+    sheets: Annotated[
+        int, typer.Option(help="Contact sheets (60 crops each) of the least sure; data review shows them all.")
+    ] = 20,
     skip_bad: SkipBad = False,
     overwrite: Overwrite = False,
 ) -> None:
@@ -268,7 +271,9 @@ def harvest(
             raise ValueError(f"{src}: --camera, --since and --until filter an outbox, and this is a reads JSONL")
         else:
             found.append(reads_candidates(src, images, bad))
-    rep = run_harvest(progress(itertools.chain(*found), "harvesting"), out_dir, below, per_text, limit, overwrite)
+    rep = run_harvest(
+        progress(itertools.chain(*found), "harvesting"), out_dir, below, per_text, limit, overwrite, sheets
+    )
     report_skipped(bad)
     left = [
         f"{n} {what}"

@@ -16,6 +16,7 @@ Output folder::
                            or that nobody can read (``plateforge data review DIR`` does this in a browser;
                            :mod:`plateforge.data.review`)
     review/sheet-001.png   the crops in the same order, each captioned with its ``n``, read and confidence
+                           (the first ``sheets`` pages, 60 crops each)
 
 Written here rather than taken from a labelling tool because the reads are already known: a person only
 corrects, and least-sure-first puts the misreads at the top of the list.
@@ -184,10 +185,14 @@ def harvest(
     per_text: int | None = None,
     limit: int | None = None,
     overwrite: bool = False,
+    sheets: int = 20,
 ) -> HarvestReport:
     """Write ``candidates`` to ``out`` (see the module docstring), least sure first. ``below``: keep only reads
     less sure than this (the ones worth checking); ``per_text``: at most this many crops of one text (the
-    least sure ones; a resident's car passes daily); ``limit``: at most this many crops in all."""
+    least sure ones; a resident's car passes daily); ``limit``: at most this many crops in all; ``sheets``: at
+    most this many contact sheets, of 60 crops each, of the least sure (``plateforge data review`` shows all)."""
+    if sheets < 0:
+        raise ValueError(f"--sheets must be 0 or more, got {sheets}")
     if below is not None and not 0 < below <= 1:
         raise ValueError(f"--below must be in (0, 1], got {below}")
     for name, value in (("--per-text", per_text), ("--limit", limit)):
@@ -237,8 +242,9 @@ def harvest(
                 [n, image, c.text, read, c.review, c.region, f"{c.confidence:.4f}", ok, c.camera, c.time, c.source]
             )
     rows = [(c, out / f"crops/{n:06d}.jpg") for n, (c, _) in enumerate(kept, 1)]
-    sheets = review_sheets(rows, out / "review") if rows else []
-    return HarvestReport(out, labels, len(rows), sheets, seen, surer, over, no_crop)
+    drawn = rows[: sheets * SHEET_COLS * SHEET_ROWS]
+    pages = review_sheets(drawn, out / "review") if drawn else []
+    return HarvestReport(out, labels, len(rows), pages, seen, surer, over, no_crop)
 
 
 def review_sheets(rows: list[tuple[Candidate, Path]], folder: Path) -> list[Path]:
