@@ -286,3 +286,30 @@ def test_cli_events_follow_prints_new_passes_as_they_are_stored(tmp_path):
     assert [json.loads(x)["event_id"] for x in lines] == ["n1", "n3"] and rest == ""  # oldest first; S for 5 free
     r = runner.invoke(app, ["events", str(box.path), "--follow", "--until", "2030-01-01"])
     assert r.exit_code != 0 and "takes --since, not --until" in r.output
+
+
+def test_cameras_show_their_passes_and_when_they_went_quiet(tmp_path):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from plateforge.server.app import create_app
+    from plateforge.stream.outbox import camera_activity
+
+    class NoReader:
+        detector = corners = recognizer = None
+
+    box = _fresh(tmp_path)  # e0, e1 at gate-in; e2, e3 at gate-out
+    box._con().execute("UPDATE events SET created = created - 7200 WHERE camera = 'gate-out'")  # 2 h ago
+    box.put({"event_id": "x", "camera": "gate-in", "text": "Q1", "first_seen_utc": "2026-12-07T08:00:00.000Z"})
+    got = {c["camera"]: c for c in camera_activity(box.path, time.time() - 3600)}
+    assert (got["gate-in"]["passes"], got["gate-out"]["passes"]) == (3, 0)
+    assert got["gate-in"]["last_seen_utc"] == "2026-12-07T08:00:00.000Z"
+    assert time.time() - got["gate-out"]["last_stored"] > 7000  # quiet for two hours
+    client = TestClient(create_app(NoReader(), events=box.path))
+    body = client.get("/v1/cameras").json()
+    assert [(c["camera"], c["passes"]) for c in body["cameras"]] == [("gate-in", 3), ("gate-out", 2)]  # 24 h
+    hour_ago = time.time() - 3600
+    assert client.get(f"/v1/cameras?since={hour_ago}").json()["cameras"][1]["passes"] == 0
+    assert client.get("/v1/cameras?since=soon").status_code == 400
+    assert 'id="cameras"' in client.get("/").text

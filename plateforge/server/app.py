@@ -15,6 +15,8 @@ Endpoints:
   the edits within seconds.
 - ``POST /v1/events/{event_id}/text`` (with ``events``): a person's correction of a pass's text, ``{"text": ...,
   "by": ...}``; the pass goes to the stream's sinks again as revision 2, 3... (``Outbox.correct``).
+- ``GET /v1/cameras`` (with ``events``): per camera, passes stored in the last 24 h (or ``since``) and when
+  its last pass was stored, so a camera that went quiet shows.
 - ``GET /v1/events/{event_id}/frame`` (with ``events`` and ``frames``): a pass's evidence frame (JPEG), the
   frame where its plate was seen largest (``plateforge stream --frames``).
 - ``GET /v1/sessions?entry=CAM&exit=CAM`` (with ``events``): parking stays paired from those passes
@@ -44,6 +46,7 @@ import json
 import re
 import secrets
 import sqlite3
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -60,7 +63,7 @@ from plateforge.runtime.options import ReaderOptions, make_alpr
 from plateforge.runtime.plate_lists import PlateList
 from plateforge.runtime.rows import image_row
 from plateforge.stream.events import events_csv, parse_time
-from plateforge.stream.outbox import Outbox, find_events
+from plateforge.stream.outbox import Outbox, camera_activity, find_events
 from plateforge.stream.sessions import Gate, pair_sessions
 
 MAX_UPLOAD_MB = 32.0  # a 50-megapixel JPEG is 15-25 MB
@@ -396,6 +399,21 @@ def create_app(
             except ValueError as e:
                 return error(422, str(e))
             return {k: v for k, v in event.items() if k != "best_crop_jpeg"}
+
+        @app.get("/v1/cameras")
+        def cameras(
+            since: str | None = Query(
+                None, description="Count passes stored from this time (ISO 8601 or Unix seconds; default: 24 h ago)."
+            ),
+        ):
+            """Per camera: passes stored since ``since``, and when its last pass was stored
+            (:func:`plateforge.stream.outbox.camera_activity`): ``{"cameras": [...], "since": ..., "now": ...}``."""
+            now = time.time()
+            try:
+                start = parse_time(since, "since") if since is not None else now - 86400
+            except ValueError as e:
+                return error(400, str(e))
+            return {"cameras": camera_activity(events, start), "since": start, "now": now}
 
         @app.get("/v1/events/{event_id}/frame", responses={200: {"content": {"image/jpeg": {}}}})
         def event_frame(event_id: str):

@@ -437,6 +437,30 @@ def _find_near(
     return found
 
 
+def camera_activity(path: str | Path, since: float | None = None) -> list[dict]:
+    """Per camera of the outbox at ``path``: ``{"camera", "passes", "last_stored", "last_seen_utc"}`` over the
+    events stored from ``since`` (Unix seconds; None: all), and ``last_stored`` / ``last_seen_utc`` of its newest
+    pass whenever it was: a camera whose last pass is long ago has stopped seeing plates (a blocked lens, a
+    dropped stream). Read-only; sorted by camera."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
+    con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = con.execute(
+            "SELECT camera, SUM(created >= ?), MAX(created), "
+            "(SELECT json_extract(payload, '$.first_seen_utc') FROM events e2 WHERE e2.camera = e.camera "
+            "ORDER BY seq DESC LIMIT 1) FROM events e GROUP BY camera ORDER BY camera",
+            (since if since is not None else float("-inf"),),
+        ).fetchall()
+    except sqlite3.DatabaseError as e:
+        raise ValueError(f"{path}: not a plateforge events file ({e})") from None
+    finally:
+        con.close()
+    return [
+        {"camera": c, "passes": int(n or 0), "last_stored": last, "last_seen_utc": seen} for c, n, last, seen in rows
+    ]
+
+
 def _near_plate(near: str, max_edits: int):
     """A one-plate list to match events against (``find_events(near=...)``)."""
     from plateforge.runtime.plate_lists import ListEntry, PlateList, normalise_plate
