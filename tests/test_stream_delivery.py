@@ -308,3 +308,48 @@ def test_repeated_sink_types_get_stable_numbered_names(tmp_path):
         {"type": "jsonl", "path": "c.jsonl", "name": "audit"},
     ]
     assert [s.name for s, _ in _make_sinks(specs)] == ["jsonl", "jsonl-2", "audit"]
+
+
+def test_sinks_take_the_passes_of_their_camera_zone_and_direction(tmp_path):
+    """A site with an entry and an exit barrier: each barrier's webhook gets the listed vehicles approaching its
+    own camera; an alerts sink gets every camera's listed passes; the others are marked done unsent."""
+    from plateforge.stream.app import _make_sinks
+    from plateforge.stream.outbox import EventFilter
+
+    listed = [{"list": "residents"}]
+    events = [
+        {"event_id": "a", "camera": "entry", "motion": "approaching", "zone": "lane", "lists": listed},
+        {"event_id": "b", "camera": "entry", "motion": "receding", "zone": "lane", "lists": listed},
+        {"event_id": "c", "camera": "exit", "motion": "approaching", "zone": None, "lists": listed},
+        {"event_id": "d", "camera": "entry", "motion": "approaching", "zone": "lane", "lists": []},
+    ]
+    specs = [
+        {"type": "jsonl", "path": str(tmp_path / "in.jsonl"), "name": "entry-gate",
+         "only_cameras": "entry", "only_motion": ["approaching"], "only_lists": ["residents"]},
+        {"type": "jsonl", "path": str(tmp_path / "out.jsonl"), "name": "exit-gate", "only_cameras": ["exit"]},
+        {"type": "jsonl", "path": str(tmp_path / "lane.jsonl"), "name": "lane", "only_zones": ["lane"]},
+    ]  # fmt: skip
+    sinks = _make_sinks(specs, ["residents"], ["entry", "exit"], ["lane"])
+    assert sinks[0][1] == EventFilter(frozenset({"residents"}), frozenset({"entry"}), None, frozenset({"approaching"}))
+    ob = Outbox(tmp_path / "o.sqlite")
+    dispatchers = [Dispatcher(ob, s, only=only, backoff_start=0.05).start() for s, only in sinks]
+    for e in events:
+        ob.put(e)
+    try:
+        assert all(d.drain(10) for d in dispatchers)
+    finally:
+        for d in dispatchers:
+            d.stop()
+    got = {n: [json.loads(x)["event_id"] for x in (tmp_path / f"{n}.jsonl").read_text().splitlines()]
+           for n in ("in", "out", "lane")}  # fmt: skip
+    assert got == {"in": ["a"], "out": ["c"], "lane": ["a", "b", "d"]}
+    assert [d.skipped for d in dispatchers] == [3, 3, 1]
+    bad = [
+        ({"only_cameras": ["gate"]}, r"only_cameras \['gate'\] must name the site's cameras \['entry', 'exit'\]"),
+        ({"only_zones": "road"}, r"only_zones \['road'\] must name the cameras' zone names \['lane'\]"),
+        ({"only_motion": "in"}, r"only_motion \['in'\] must name one of \['approaching', 'receding', 'steady'\]"),
+        ({"only_cameras": []}, r"only_cameras \[\] must name"),
+    ]
+    for extra, message in bad:
+        with pytest.raises(ValueError, match=message):
+            _make_sinks([{"type": "jsonl", "path": "x.jsonl", **extra}], ["residents"], ["entry", "exit"], ["lane"])

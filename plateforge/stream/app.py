@@ -11,7 +11,7 @@ from collections.abc import Callable
 from plateforge.runtime.plate_lists import load_lists
 from plateforge.stream.config import SiteConfig, make_alpr, make_vehicles, parse_time
 from plateforge.stream.events import PlateEvent
-from plateforge.stream.outbox import Dispatcher, Outbox, Pruner
+from plateforge.stream.outbox import MOTIONS, Dispatcher, EventFilter, Outbox, Pruner
 from plateforge.stream.pipeline import CameraProcessor, StreamSummary, run_stream
 from plateforge.stream.sinks import make_sink
 from plateforge.stream.sources import FrameSource
@@ -19,24 +19,42 @@ from plateforge.stream.sources import FrameSource
 log = logging.getLogger(__name__)
 
 
-def _make_sinks(specs: list, lists: list[str] | None = None) -> list[tuple[object, list[str] | None]]:
-    """(sink, only_lists) per spec. Sinks get stable names: the type (as :func:`make_sink` names it), then
+def _make_sinks(
+    specs: list,
+    lists: list[str] | None = None,
+    cameras: list[str] | None = None,
+    zones: list[str] | None = None,
+) -> list[tuple[object, EventFilter | None]]:
+    """(sink, filter) per spec. Sinks get stable names: the type (as :func:`make_sink` names it), then
     ``type-2``, ``type-3``... for repeats, unless the config names a sink itself (the outbox keys deliveries
-    by name, so a restart with the same config resumes each sink where it was). ``only_lists`` (a dict
-    spec's key) must name lists of ``lists`` or be ``"*"``."""
+    by name, so a restart with the same config resumes each sink where it was). A dict spec may take only some
+    events (:class:`EventFilter`): ``only_lists`` (the site's ``lists`` or ``"*"``), ``only_cameras`` (camera
+    ids of ``cameras``), ``only_zones`` (zone names of ``zones``), ``only_motion`` (approaching, receding,
+    steady); a single value or a list each. Names that are not the site's are refused with the choices."""
     seen: dict[str, int] = {}
     sinks = []
+    choices = {
+        "only_lists": ("lists", [*(lists or []), "*"], "the site's lists"),
+        "only_cameras": ("cameras", cameras, "the site's cameras"),
+        "only_zones": ("zones", zones, "the cameras' zone names"),
+        "only_motion": ("motions", list(MOTIONS), "one of"),
+    }
     for spec in specs:
         only = None
-        if isinstance(spec, dict) and "only_lists" in spec:
-            spec = dict(spec)
-            only = spec.pop("only_lists")
-            only = [only] if isinstance(only, str) else list(only or [])
-            unknown = sorted(set(only) - set(lists or []) - {"*"})
-            if unknown or not only:
-                raise ValueError(
-                    f"sink {spec!r}: only_lists {only} must name the site's lists {sorted(lists or [])} or '*'"
-                )
+        if isinstance(spec, dict) and any(k in spec for k in choices):
+            spec, picked = dict(spec), {}
+            for key, (field, allowed, what) in choices.items():
+                if key not in spec:
+                    continue
+                value = spec.pop(key)
+                value = [value] if isinstance(value, str) else list(value or [])
+                unknown = sorted(set(value) - set(allowed)) if allowed is not None else []
+                if unknown or not value:
+                    shown = sorted(set(allowed or []) - {"*"})
+                    tail = " or '*'" if key == "only_lists" else ""
+                    raise ValueError(f"sink {spec!r}: {key} {value} must name {what} {shown}{tail}")
+                picked[field] = frozenset(value)
+            only = EventFilter(**picked)
         sink = make_sink(spec)
         if not (isinstance(spec, dict) and spec.get("name")):
             seen[sink.name] = seen.get(sink.name, 0) + 1
@@ -86,13 +104,14 @@ def run_site(
         alpr.warm_up()  # live cameras' first frames should not pay ONNX Runtime's first runs
     vehicles = make_vehicles(cfg.reader)
     lists = load_lists(cfg.lists)
-    sinks = _make_sinks(cfg.sinks, [pl.name for pl in lists])
+    zone_names = sorted({z.name for c in cfg.cameras for z in c.make_zones() if z.name})
+    sinks = _make_sinks(cfg.sinks, [pl.name for pl in lists], [c.id for c in cfg.cameras], zone_names)
     outbox = Outbox(cfg.outbox.path)
     pruner = None
     if cfg.outbox.keep_days is not None:
         pruner = Pruner(outbox, cfg.outbox.keep_days * 86400, frames_dir=cfg.events.frames_dir).start()
     on_result = metrics.sink_result if metrics else None
-    dispatchers = [Dispatcher(outbox, s, on_result=on_result, only_lists=only).start() for s, only in sinks]
+    dispatchers = [Dispatcher(outbox, s, on_result=on_result, only=only).start() for s, only in sinks]
     processors = {
         c.id: CameraProcessor(
             c.id,

@@ -22,6 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from plateforge.stream.events import prune_frames
@@ -181,12 +182,39 @@ class Outbox:
             self._local.con = None
 
 
+MOTIONS = ("approaching", "receding", "steady")
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a sink takes (a site's ``only_lists``, ``only_cameras``, ``only_zones``, ``only_motion``):
+    each set that is not None must hold the event's value; ``lists``: plate lists the pass matched, ``"*"``
+    any list. The entry barrier's webhook, say, takes the residents approaching the entry camera only."""
+
+    lists: frozenset[str] | None = None
+    cameras: frozenset[str] | None = None
+    zones: frozenset[str] | None = None
+    motions: frozenset[str] | None = None
+
+    def wants(self, event: dict) -> bool:
+        if self.cameras is not None and event.get("camera") not in self.cameras:
+            return False
+        if self.zones is not None and event.get("zone") not in self.zones:
+            return False
+        if self.motions is not None and event.get("motion") not in self.motions:
+            return False
+        if self.lists is not None:
+            names = {m.get("list") for m in event.get("lists") or []}
+            return bool(names) and ("*" in self.lists or bool(names & self.lists))
+        return True
+
+
 class Dispatcher:
     """Delivers one sink's pending events from the outbox in a background thread: batches in order,
     exponential backoff with jitter on failure (``backoff_start`` doubling to ``backoff_max`` seconds).
-    ``on_result(sink, delivered, error, backlog)`` reports each attempt (metrics). ``only_lists``: send only
-    events that matched one of these plate lists (``"*"``: any list); the others are marked delivered
-    unsent."""
+    ``on_result(sink, delivered, error, backlog)`` reports each attempt (metrics). ``only``: send only the
+    events this :class:`EventFilter` wants (``only_lists``: the same for plate lists alone); the others are
+    marked delivered unsent, so they never hold the sink's queue back."""
 
     def __init__(
         self,
@@ -197,9 +225,12 @@ class Dispatcher:
         backoff_max: float = 30.0,
         on_result: Callable[[str, int, str | None, int], None] | None = None,
         only_lists: list[str] | None = None,
+        only: EventFilter | None = None,
     ):
         self.outbox, self.sink, self.batch = outbox, sink, batch
-        self.only_lists = set(only_lists) if only_lists is not None else None
+        if only_lists is not None:
+            only = replace(only or EventFilter(), lists=frozenset(only_lists))
+        self.only = only
         self.backoff_start, self.backoff_max = backoff_start, backoff_max
         self.on_result = on_result
         self.delivered = self.skipped = self.failures = 0
@@ -245,10 +276,7 @@ class Dispatcher:
                 backoff = min(backoff * 2, self.backoff_max)
 
     def _wanted(self, event: dict) -> bool:
-        if self.only_lists is None:
-            return True
-        names = {m.get("list") for m in event.get("lists") or []}
-        return bool(names) and ("*" in self.only_lists or bool(names & self.only_lists))
+        return self.only is None or self.only.wants(event)
 
     def _report(self, n: int, error: str | None) -> None:
         if self.on_result is not None:
