@@ -297,7 +297,7 @@ def harvest(
 @friendly_errors
 def review(
     folder: Annotated[Path, typer.Argument(help="A folder `plateforge data harvest` wrote (labels.csv, crops/).")],
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on (no login: keep it local).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8010,
 ) -> None:
     """Check a harvest's reads in the browser: correct a text and press Enter, Shift+Enter drops a crop that is no
