@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from plateforge.runtime.plate_lists import load_lists
 from plateforge.stream.config import SiteConfig, make_alpr, make_vehicles, parse_time
-from plateforge.stream.events import PlateEvent
-from plateforge.stream.outbox import MOTIONS, Dispatcher, EventFilter, Outbox, Pruner
+from plateforge.stream.events import MOTIONS, PlateEvent
+from plateforge.stream.outbox import Dispatcher, EventFilter, Outbox, Pruner
 from plateforge.stream.pipeline import CameraProcessor, StreamSummary, run_stream
 from plateforge.stream.sinks import make_sink
 from plateforge.stream.sources import FrameSource

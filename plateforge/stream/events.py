@@ -111,6 +111,9 @@ def event_id(camera: str, first_frame: int, first_seen: float, track: int | None
     return str(uuid.uuid5(_NAMESPACE, key))
 
 
+MOTIONS = ("approaching", "receding", "steady")  # an event's ``motion``, from :func:`direction`
+
+
 def direction(first_box, last_box) -> tuple[str, str]:
     """(screen direction up/down/left/right of the plate centre from first to last box, motion
     approaching / receding / steady from the plate height) for two xyxy boxes."""
@@ -118,7 +121,7 @@ def direction(first_box, last_box) -> tuple[str, str]:
     dx, dy = (bx1 + bx2 - ax1 - ax2) / 2, (by1 + by2 - ay1 - ay2) / 2
     screen = ("right" if dx > 0 else "left") if abs(dx) >= abs(dy) else ("down" if dy > 0 else "up")
     ratio = (by2 - by1) / max(ay2 - ay1, 1e-6)
-    motion = "approaching" if ratio > 1.15 else "receding" if ratio < 1 / 1.15 else "steady"
+    motion = "approaching" if ratio > 1.15 else "receding" if ratio < 1 / 1.15 else "steady"  # MOTIONS
     return screen, motion
 
 

@@ -182,9 +182,6 @@ class Outbox:
             self._local.con = None
 
 
-MOTIONS = ("approaching", "receding", "steady")
-
-
 @dataclass(frozen=True)
 class EventFilter:
     """Which events a sink takes (a site's ``only_lists``, ``only_cameras``, ``only_zones``, ``only_motion``):

@@ -25,9 +25,7 @@ from dataclasses import asdict, dataclass
 from rapidfuzz.distance import Levenshtein
 
 from plateforge.runtime.plate_lists import plate_key
-from plateforge.stream.events import parse_time
-
-MOTIONS = ("approaching", "receding", "steady")
+from plateforge.stream.events import MOTIONS, parse_time
 
 
 @dataclass(frozen=True)
