@@ -363,22 +363,30 @@ def _event_filter(
     return (" WHERE " + " AND ".join(where) if where else ""), args
 
 
+@contextlib.contextmanager
+def _read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the outbox at ``path`` (a running stream may keep writing), closed after;
+    ValueError naming ``path`` when it is missing or not an outbox."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
+    con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        yield con
+    except sqlite3.DatabaseError as e:
+        raise ValueError(f"{path}: not a plateforge events file ({e})") from None
+    finally:
+        con.close()
+
+
 def iter_events(
     path: str | Path, camera: str | None = None, since: float | None = None, until: float | None = None
 ) -> Iterator[dict]:
     """The events of the outbox at ``path``, oldest first, one at a time through a read-only connection (an
     outbox of a year of passes never sits in memory whole); filters as :func:`find_events`'."""
-    if not Path(path).is_file():
-        raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
     where_sql, args = _event_filter(camera, None, since, until, None)
-    con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    try:
+    with _read_only(path) as con:
         for payload, created in con.execute(f"SELECT payload, created FROM events{where_sql} ORDER BY seq", args):
             yield {**json.loads(payload), "stored": created}
-    except sqlite3.DatabaseError as e:
-        raise ValueError(f"{path}: not a plateforge events file ({e})") from None
-    finally:
-        con.close()
 
 
 def find_events(
@@ -403,20 +411,13 @@ def find_events(
     gets ``"near": {"text", "edits"}``, the text that matched; ``crops=False`` leaves out each event's
     ``best_crop_jpeg`` inside SQLite (parking stays over months of passes need a few fields, not 5 KB of JPEG
     each). Raises ValueError naming a file that is not an outbox."""
-    if not Path(path).is_file():
-        raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
     where_sql, args = _event_filter(camera, text, since, until, plate_list)
-    con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     payload = "payload" if crops else "json_remove(payload, '$.best_crop_jpeg')"
-    try:
+    with _read_only(path) as con:
         if near is not None:
             return _find_near(con, where_sql, args, near, max_edits, limit, payload)
         sql = f"SELECT {payload}, created FROM events{where_sql} ORDER BY seq DESC LIMIT ?"
         rows = con.execute(sql, (*args, -1 if limit is None else int(limit))).fetchall()
-    except sqlite3.DatabaseError as e:
-        raise ValueError(f"{path}: not a plateforge events file ({e})") from None
-    finally:
-        con.close()
     return [{**json.loads(p), "stored": created} for p, created in rows]
 
 
@@ -439,20 +440,19 @@ def _find_near(
         f"json_extract(payload, '$.parts') FROM events{where_sql} ORDER BY seq DESC"
     )
     rows = con.execute(sql, args).fetchall()
-    texts, owner = [], []
-    for i, (_, text, candidates, _, _) in enumerate(rows):
-        for t in [text or ""] + [c[0] for c in json.loads(candidates or "[]") if c and c[0]]:
-            texts.append(t)
-            owner.append(i)
-    keys = plate_keys(texts, plate.confusables)
+    row_texts = []  # per event: its voted text, then the other texts its vote weighed
+    for _, text, candidates, _, _ in rows:
+        text = text or ""
+        row_texts.append([text] + [c[0] for c in json.loads(candidates or "[]") if c and c[0] and c[0] != text])
+    owner = [i for i, texts in enumerate(row_texts) for _ in texts]
+    keys = plate_keys([t for texts in row_texts for t in texts], plate.confusables)
     query = plate_key(near, plate.confusables)
     screened = sorted({owner[j] for _, _, j in process.extract(
         query, keys, scorer=Levenshtein.distance, score_cutoff=max_edits, limit=None)})  # fmt: skip
     found = []
     for i in screened:  # newest first, as rows are
-        seq, text, candidates, region, parts = rows[i]
-        texts = [text or ""] + [c[0] for c in json.loads(candidates or "[]") if c and c[0] and c[0] != text]
-        m = plate.match(texts, region, tuple(json.loads(parts or "[]")))
+        seq, _, _, region, parts = rows[i]
+        m = plate.match(row_texts[i], region, tuple(json.loads(parts or "[]")))
         if m is None:
             continue
         doc, created = con.execute(f"SELECT {payload}, created FROM events WHERE seq = ?", (seq,)).fetchone()
@@ -467,20 +467,13 @@ def camera_activity(path: str | Path, since: float | None = None) -> list[dict]:
     events stored from ``since`` (Unix seconds; None: all), and ``last_stored`` / ``last_seen_utc`` of its newest
     pass whenever it was: a camera whose last pass is long ago has stopped seeing plates (a blocked lens, a
     dropped stream). Read-only; sorted by camera."""
-    if not Path(path).is_file():
-        raise ValueError(f"{path}: no such events file (the SQLite outbox plateforge stream writes)")
-    con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    try:
+    with _read_only(path) as con:
         rows = con.execute(
             "SELECT camera, SUM(created >= ?), MAX(created), "
             "(SELECT json_extract(payload, '$.first_seen_utc') FROM events e2 WHERE e2.camera = e.camera "
             "ORDER BY seq DESC LIMIT 1) FROM events e GROUP BY camera ORDER BY camera",
             (since if since is not None else float("-inf"),),
         ).fetchall()
-    except sqlite3.DatabaseError as e:
-        raise ValueError(f"{path}: not a plateforge events file ({e})") from None
-    finally:
-        con.close()
     return [
         {"camera": c, "passes": int(n or 0), "last_stored": last, "last_seen_utc": seen} for c, n, last, seen in rows
     ]
