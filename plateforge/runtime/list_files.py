@@ -23,7 +23,7 @@ try:
 except ImportError:  # Windows: the in-process lock only
     fcntl = None
 
-from plateforge.runtime.plate_lists import ListEntry, normalise_plate, parse_list
+from plateforge.runtime.plate_lists import ListEntry, list_header, normalise_plate, parse_list
 
 _LOCKS: dict[Path, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -39,15 +39,6 @@ def _lock(path: Path) -> Iterator[None]:
         if fcntl is not None:
             fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
         yield
-
-
-def _header(lines: list[str]) -> list[str] | None:
-    """The CSV header of a list file's lines (lower case), or None for a plain list (one plate per line)."""
-    for line in lines:
-        if line.strip() and not line.lstrip().startswith("#"):
-            header = [h.strip().lower() for h in next(csv.reader([line]))]
-            return header if "plate" in header else None
-    return None
 
 
 def _is_entry(line: str, header: list[str] | None, key: str, region: str | None) -> bool:
@@ -83,7 +74,7 @@ def upsert_entry(
     with _lock(path):
         text = path.read_text(encoding="utf-8-sig") if path.exists() else ""
         lines = text.splitlines()
-        header = _header(lines)
+        header = list_header(lines)
         given = [k for k, v in values.items() if v not in (None, "")]
         if header is None and given != ["plate"]:
             raise ValueError(
@@ -113,7 +104,7 @@ def remove_entries(path: str | os.PathLike, plate: str, region: str | None = Non
     key = normalise_plate(plate)
     with _lock(path):
         lines = path.read_text(encoding="utf-8-sig").splitlines()
-        header = _header(lines)
+        header = list_header(lines)
         kept = [ln for ln in lines if not _is_entry(ln, header, key, region)]
         if len(kept) < len(lines):
             _write(path, "\n".join(kept) + "\n")

@@ -128,14 +128,30 @@ class ListMatch:
         return d
 
 
+def plate_groups(text: str) -> list[str]:
+    """The letter-and-digit groups a plate is written in (``"1 11"`` → ``["1", "11"]``, ``"A-12345"`` → ``["A",
+    "12345"]``), upper-cased."""
+    return [g for g in re.split(r"[^0-9A-Za-z]+", text.upper()) if g]
+
+
+def list_header(lines: list[str]) -> list[str] | None:
+    """The CSV header (lower case) of a list file's ``lines``: its first line that is neither blank nor a comment,
+    when it has a ``plate`` column; None for a plain list (one plate per line)."""
+    first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), None)
+    if first is None:
+        return None
+    header = [h.strip().lower() for h in next(csv.reader([first]))]
+    return header if "plate" in header else None
+
+
 def parse_list(text: str, source: str = "<list>", tz: str | None = None) -> list[ListEntry]:
     """Entries of a list file's ``text`` (plain or CSV, see the module docstring); errors name ``source``
     and the line. ``tz``: the zone of ``valid_from`` / ``valid_until`` times that name none (None: local)."""
     lines = [(i, ln) for i, ln in enumerate(text.splitlines(), 1) if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         return []
-    header = [h.strip().lower() for h in next(csv.reader([lines[0][1]]))]
-    if "plate" in header:
+    header = list_header([lines[0][1]])
+    if header is not None:
         cells = [dict(zip(header, row, strict=False)) for row in csv.reader([ln for _, ln in lines[1:]])]
         rows = [
             (_cell(c, "plate") or "", _cell(c, "region"), _cell(c, "label"), i, c)
@@ -145,7 +161,7 @@ def parse_list(text: str, source: str = "<list>", tz: str | None = None) -> list
         rows = [(ln.strip(), None, None, i, {}) for i, ln in lines]
     entries = []
     for plate, region, label, line, cell in rows:
-        if "plate" not in header and "," in plate:
+        if header is None and "," in plate:
             raise ValueError(
                 f"{source}: line {line}: {plate!r} has commas; a CSV list needs a header line with a 'plate' "
                 "column (and optionally 'region' and 'label')"
@@ -210,7 +226,7 @@ class PlateList:
         # entries written in groups ('1 11', 'A-12345'): (indices, group keys joined by '|') by group count
         grouped: dict[int, tuple[list[int], list[str]]] = {}
         for i, e in enumerate(entries):
-            groups = [plate_key(g, self.confusables) for g in re.split(r"[^0-9A-Za-z]+", e.plate) if g]
+            groups = [plate_key(g, self.confusables) for g in plate_groups(e.plate)]
             if len(groups) > 1:
                 idx, joined = grouped.setdefault(len(groups), ([], []))
                 idx.append(i)

@@ -118,11 +118,13 @@ class Outbox:
         ``event_id`` keep the first text; take the higher ``revision`` to follow corrections). Its plate-list
         matches stay those of the read. Returns the event; KeyError for an unknown id, ValueError for a text of
         other characters than A-Z, 0-9, spaces and dashes."""
+        from plateforge.data.crops_csv import normalise_text
         from plateforge.runtime.plate_formats import format_ok
+        from plateforge.runtime.plate_lists import plate_groups
         from plateforge.runtime.plate_parts import plate_parts, valid_cuts
         from plateforge.stream.events import utc_iso
 
-        key = "".join(text.upper().split()).replace("-", "")
+        key = normalise_text(text)
         if not re.fullmatch(r"[0-9A-Z]+", key):
             raise ValueError(
                 f"event {event_id}: text {text!r}: expected letters A-Z and digits (spaces, dashes allowed)"
@@ -135,7 +137,7 @@ class Outbox:
                 raise KeyError(f"{self.path}: no event {event_id}")
             seq, event = row[0], json.loads(row[1])
             region = event.get("region")
-            typed = [g for g in re.split(r"[^0-9A-Za-z]+", text.upper()) if g]
+            typed = plate_groups(text)
             cuts = valid_cuts(key, region) or []
             parts = tuple(typed) if len(typed) == 2 and len(typed[0]) in cuts else plate_parts(key, region)
             was = (event.get("corrected") or {}).get("was", event.get("text"))
