@@ -113,7 +113,7 @@ def test_events_name_the_lists_they_match():
 
 
 def test_a_sink_with_only_lists_gets_only_listed_passes_and_the_rest_is_not_held_back(tmp_path):
-    from plateforge.stream.outbox import Dispatcher, Outbox
+    from plateforge.stream.outbox import Dispatcher, EventFilter, Outbox
 
     class Collect:
         name = "gate"
@@ -127,7 +127,8 @@ def test_a_sink_with_only_lists_gets_only_listed_passes_and_the_rest_is_not_held
     ob = Outbox(tmp_path / "o.sqlite")
     gate, any_list = Collect(), Collect()
     any_list.name = "alerts"
-    ds = [Dispatcher(ob, gate, only_lists=["residents"]), Dispatcher(ob, any_list, only_lists=["*"])]
+    ds = [Dispatcher(ob, gate, only=EventFilter(lists=frozenset({"residents"}))),
+          Dispatcher(ob, any_list, only=EventFilter(lists=frozenset({"*"})))]  # fmt: skip
     for i, lists in enumerate([[{"list": "residents"}], [], [{"list": "watch"}], [{"list": "residents"}]]):
         ob.put({"event_id": f"e{i}", "camera": "cam", "first_seen": float(i), "lists": lists})
     assert all(d.start().drain(5) for d in ds)

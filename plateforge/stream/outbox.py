@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from plateforge.stream.events import prune_frames
@@ -212,8 +212,8 @@ class Dispatcher:
     """Delivers one sink's pending events from the outbox in a background thread: batches in order,
     exponential backoff with jitter on failure (``backoff_start`` doubling to ``backoff_max`` seconds).
     ``on_result(sink, delivered, error, backlog)`` reports each attempt (metrics). ``only``: send only the
-    events this :class:`EventFilter` wants (``only_lists``: the same for plate lists alone); the others are
-    marked delivered unsent, so they never hold the sink's queue back."""
+    events this :class:`EventFilter` wants; the others are marked delivered unsent, so they never hold the
+    sink's queue back."""
 
     def __init__(
         self,
@@ -223,12 +223,9 @@ class Dispatcher:
         backoff_start: float = 0.5,
         backoff_max: float = 30.0,
         on_result: Callable[[str, int, str | None, int], None] | None = None,
-        only_lists: list[str] | None = None,
         only: EventFilter | None = None,
     ):
         self.outbox, self.sink, self.batch = outbox, sink, batch
-        if only_lists is not None:
-            only = replace(only or EventFilter(), lists=frozenset(only_lists))
         self.only = only
         self.backoff_start, self.backoff_max = backoff_start, backoff_max
         self.on_result = on_result
