@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from rich.console import Console
@@ -26,3 +27,15 @@ def progress(items: Iterable[T], description: str, total: int | None = None, pri
         return
     with Progress(*Progress.get_default_columns(), console=_console, transient=True, redirect_stdout=False) as bar:
         yield from bar.track(items, total=total, description=description)
+
+
+@contextlib.contextmanager
+def counter(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar for work counted by a callback rather than a loop (frames a video writer took): yields
+    ``update(done, total)`` (total 0: unknown); quiet under the same conditions as :func:`progress`."""
+    if os.environ.get("PLATEFORGE_QUIET") or not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    with Progress(*Progress.get_default_columns(), console=_console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total or None)

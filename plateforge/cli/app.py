@@ -10,6 +10,7 @@ import typer
 from plateforge import __version__
 from plateforge.cli import (
     bench,
+    blur,
     data,
     evaluate,
     events,
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.command("read")(read.read)
 app.command("bench")(bench.bench)
+app.command("blur")(blur.blur)
 app.command("stream")(stream.stream)
 app.command("serve")(serve.serve)
 app.command("events")(events.events)

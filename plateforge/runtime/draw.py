@@ -7,6 +7,9 @@ import numpy as np
 
 from plateforge.types import PlateResult
 
+BLUR_CELLS = 3  # pixel blocks across a blurred plate's height: at 6, a Dubai "U 4" (two characters, 84 px tall)
+# kept two dark blobs from which the reader guessed its text in 2 of 2,337 readable frames; at 3, in none
+
 
 def draw_plates(image: np.ndarray, plates: list[PlateResult]) -> np.ndarray:
     """A copy of ``image`` with each plate's box (green; orange when its format check failed), its corner
@@ -30,18 +33,30 @@ def draw_plates(image: np.ndarray, plates: list[PlateResult]) -> np.ndarray:
     return out
 
 
-def blur_plates(image: np.ndarray, plates: list, grow: float = 0.15, cells: int = 6) -> np.ndarray:
-    """A copy of BGR ``image`` with each plate made unreadable (anonymising photos): its corner quad (the box
-    when it has none), grown by ``grow`` of its size, is pixelated to about ``cells`` blocks across its height
-    and then blurred, so no character survives. ``plates``: anything with ``box`` and ``corners`` (image
-    pixels)."""
+def plate_quad(plate, grow: float = 0.15) -> np.ndarray:
+    """The region that hides ``plate`` (anything with ``box`` xyxy and ``corners`` TL, TR, BR, BL, image pixels):
+    its corner quad (the box when it has none) grown about its centre by ``grow`` of its size on each side;
+    (4, 2) float32 pixels."""
+    x1, y1, x2, y2 = plate.box
+    quad = np.array(plate.corners if len(plate.corners) == 4 else [(x1, y1), (x2, y1), (x2, y2), (x1, y2)], np.float32)
+    centre = quad.mean(0)
+    return centre + (quad - centre) * (1 + 2 * grow)
+
+
+def blur_plates(image: np.ndarray, plates: list, grow: float = 0.15, cells: int = BLUR_CELLS) -> np.ndarray:
+    """A copy of BGR ``image`` with each plate made unreadable (anonymising photos): its quad grown by ``grow``
+    (:func:`plate_quad`) is pixelated and blurred (:func:`blur_quads`). ``plates``: anything with ``box`` and
+    ``corners`` (image pixels)."""
+    return blur_quads(image, [plate_quad(p, grow) for p in plates], cells)
+
+
+def blur_quads(image: np.ndarray, quads: list[np.ndarray], cells: int = BLUR_CELLS) -> np.ndarray:
+    """A copy of BGR ``image`` with each quad ((4, 2) pixels, any convex polygon) pixelated to about ``cells``
+    blocks across its height and then blurred, so no character inside survives."""
     out = image.copy()
     h, w = out.shape[:2]
-    for p in plates:
-        x1, y1, x2, y2 = p.box
-        quad = np.array(p.corners if len(p.corners) == 4 else [(x1, y1), (x2, y1), (x2, y2), (x1, y2)], np.float32)
-        centre = quad.mean(0)
-        quad = centre + (quad - centre) * (1 + 2 * grow)
+    for quad in quads:
+        quad = np.asarray(quad, np.float32)
         bx1, by1 = np.floor(quad.min(0)).astype(int)
         bx2, by2 = np.ceil(quad.max(0)).astype(int) + 1
         bx1, by1, bx2, by2 = max(bx1, 0), max(by1, 0), min(bx2, w), min(by2, h)
