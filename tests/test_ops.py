@@ -104,3 +104,11 @@ def test_rectify_keeps_the_asked_margin_around_the_plate(margin):
     want_y = 48 * m_px / (50 + 2 * m_px)
     assert xs.min() == pytest.approx(want_x, abs=1) and 159 - xs.max() == pytest.approx(want_x, abs=1)
     assert ys.min() == pytest.approx(want_y, abs=1) and 47 - ys.max() == pytest.approx(want_y, abs=1)
+
+
+def test_rectify_takes_a_degenerate_quad():
+    """A detector's corners can collapse to a point or a line at low scores: a crop, not a ZeroDivisionError."""
+    image = np.full((60, 80, 3), 128, np.uint8)
+    for quad in ([[5, 5]] * 4, [[5, 5], [5, 5], [5, 9], [5, 9]]):
+        crop = rectify(image, np.array(quad, np.float32), 128, 32, margin=0.075)
+        assert crop.shape == (32, 128, 3) and crop.mean() == 128

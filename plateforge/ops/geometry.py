@@ -29,8 +29,8 @@ def rectify(image: np.ndarray, corners: np.ndarray, width: int, height: int, mar
     side = max(np.linalg.norm(src[1] - src[0]), np.linalg.norm(src[2] - src[3]))
     dst = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
     if margin > 0:
-        long, tall = quad_size(src)
-        pad = margin * max(tall, 1.0)  # margin in source pixels, the same on all sides
+        long, tall = (max(v, 1.0) for v in quad_size(src))  # a degenerate quad (a point) gets a 1-px plate's margin
+        pad = margin * tall  # margin in source pixels, the same on all sides
         mx, my = width * pad / (long + 2 * pad), height * pad / (tall + 2 * pad)
         dst = np.array([[mx, my], [width - mx, my], [width - mx, height - my], [mx, height - my]], np.float32)
         side *= width / (width - 2 * mx)
