@@ -117,6 +117,7 @@ def main() -> None:
     ap.add_argument("--soak-minutes", type=float, default=0)
     ap.add_argument("--json", type=Path, help="write the results here too")
     ap.add_argument("--no-tta", action="store_true", help="read plates once, without the test-time zooms")
+    ap.add_argument("--tiles", type=int, default=1, help="also detect in N x N tiles (reader.tiles)")
     ap.add_argument("--max-delay", type=float, help="add a run that sends events while the plate is in view")
     ap.add_argument(
         "--only", nargs="+", help="run only these (throttled every_frame fp32_throttled no_plate_check early)"
@@ -139,13 +140,16 @@ def main() -> None:
         video = args.out
     frames, passes = read_ground_truth(video)
     tta = not args.no_tta
-    int8 = ALPR(detector=str(bundled_model(INT8_DETECTOR)), threads=args.threads, fast_resize=True, tta=tta)
+    int8 = ALPR(
+        detector=str(bundled_model(INT8_DETECTOR)), threads=args.threads, fast_resize=True, tta=tta, tiles=args.tiles
+    )
     results = {
         "video": str(video),
         "frames": len(frames),
         "passes": len(passes),
         "threads": args.threads,
         "every": args.every,
+        "tiles": args.tiles,
         "cpus": os.cpu_count(),
     }
     if args.soak_minutes:

@@ -165,3 +165,22 @@ def test_a_video_cut_short_keeps_its_decoded_frames_and_fails_the_run(video, tmp
     row = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("{")))
     assert row["incomplete"] and 10 < row["frames"] < 60 and row["frames_in_header"] == 60
     assert cv2.VideoCapture(row["output"]).get(cv2.CAP_PROP_FRAME_COUNT) == row["frames"]
+
+
+def test_frames_decoded_on_a_thread_keep_their_order_and_errors():
+    from plateforge.stream.blur import _on_thread
+
+    assert list(_on_thread(iter(range(50)), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for item in _on_thread(broken()):
+            got.append(item)
+    assert got == [1]
+    endless = _on_thread(iter(range(10**9)), depth=2)
+    assert next(endless) == 0
+    endless.close()  # stops the producer thread instead of leaving it blocked

@@ -300,3 +300,18 @@ def test_serve_cli_takes_the_reader_from_a_site_config(tmp_path, monkeypatch):
     site.write_text("reader: {colour: red}\n")
     res = CliRunner().invoke(cli, ["serve", "--config", str(site)])
     assert res.exit_code == 2 and "reader: unknown key(s) ['colour']" in res.output
+
+
+def test_blur_returns_the_photo_with_no_plate_left_readable(client, alpr, photos):
+    data, texts = photos[0]
+    r = client.post("/v1/blur", content=data, headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert int(r.headers["x-plates-blurred"]) >= len(texts)
+    original = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    blurred = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+    assert blurred.shape == original.shape
+    assert {p.text for p in alpr.read(original)} & texts  # readable before
+    assert not {p.text for p in alpr.read(blurred)} & texts  # and not after
+    bad = client.post("/v1/blur", content=b"not a photo")
+    assert bad.status_code == 422 and bad.json()["error"].startswith("request body: not a readable image")
+    assert client.post("/v1/blur", content=b"").status_code == 400

@@ -86,10 +86,11 @@ def evaluate_blur(
     leaked_passes: set[int] = set()
     readable_passes: set[int] = set()
     covers = []
-    n = 0
+    n = regions = 0
     for out in PlateBlurrer(detector, options).run(frames()):
         original = originals.popleft()
         n += 1
+        regions += len(out.regions)
         plates = truth.get(out.index, [])
         for p in plates:
             quad = np.asarray(p["corners"], np.float32)
@@ -121,6 +122,7 @@ def evaluate_blur(
         "covered": round(covered / total, 4) if total else None,
         "min_cover": min_cover,
         "mean_cover": round(float(np.mean(covers)), 4) if covers else None,
+        "regions_per_frame": round(regions / n, 2) if n else None,  # blurred regions, plates or not
         "by_height": {
             k: {**g, "share": round(g["covered"] / g["plates"], 4) if g["plates"] else None} for k, g in groups.items()
         },

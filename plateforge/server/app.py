@@ -21,6 +21,9 @@ Endpoints:
   frame where its plate was seen largest (``plateforge stream --frames``).
 - ``GET /v1/sessions?entry=CAM&exit=CAM`` (with ``events``): parking stays paired from those passes
   (:func:`plateforge.stream.sessions.pair_sessions`).
+- ``POST /v1/blur``: one photo as the body in, the same photo out as JPEG with every plate blurred (as
+  ``plateforge blur``: the detector from score ``conf``, 0.1, on the whole photo and 2 x 2 tiles); header
+  ``X-Plates-Blurred`` counts the regions. 422 for a body that is no readable image.
 - ``POST /v1/read``: photos in, plates out. Send one or more photos as files of a multipart form (any field
   name), or one photo as the raw request body (``Content-Type: image/jpeg``, ``image/png``,
   ``application/octet-stream``...; query ``name`` names it in the answer, default ``body``), or as JSON
@@ -51,6 +54,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
+import cv2
 from fastapi import FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -268,6 +272,37 @@ def create_app(
         )
         status = 200 if any("plates" in row for row in rows) else 422
         return JSONResponse({"results": rows}, status_code=status)
+
+    blur_detector = copy.copy(alpr.detector)  # the same session; blurring also searches 2 x 2 tiles
+    if hasattr(blur_detector, "tiles"):
+        blur_detector.tiles = max(blur_detector.tiles, 2)
+
+    @app.post("/v1/blur", responses={200: {"content": {"image/jpeg": {}}}})
+    async def blur(
+        request: Request,
+        conf: float = Query(0.1, gt=0, le=1, description="Detector score from which a plate is blurred."),
+    ):
+        """One photo as the request body in; the same photo out (JPEG) with every plate pixelated and blurred, as
+        ``plateforge blur`` does, and the number of regions blurred in header ``X-Plates-Blurred``."""
+        from plateforge.runtime.images import ImageError, load_image
+        from plateforge.stream.blur import BlurOptions, blur_image
+
+        if not hasattr(blur_detector, "candidates"):
+            return error(400, "blur: this server's detector cannot list its candidates")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return error(413, too_large)
+        if not body:
+            return error(400, "request: no photo in it; send one photo as the request body")
+        try:
+            image = load_image(bytes(body))
+        except ImageError as e:
+            return error(422, re.sub(r"^<bytes[^>]*>", "request body", str(e)))
+        blurred, quads = await run_in_threadpool(blur_image, image, blur_detector, BlurOptions(conf=conf))
+        ok, jpeg = cv2.imencode(".jpg", blurred, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        return Response(jpeg.tobytes(), media_type="image/jpeg", headers={"X-Plates-Blurred": str(len(quads))})
 
     by_name = {pl.name: pl for pl in lists or []}
 

@@ -18,6 +18,9 @@ No OCR runs: only the detector, so it is as fast as detection (the INT8 detector
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -190,6 +193,52 @@ class BlurReport:
         return {**self.__dict__, "seconds": round(self.seconds, 2), "fps": round(fps, 1)}
 
 
+def _on_thread(items: Iterator, depth: int = 8) -> Iterator:
+    """``items`` produced on a daemon thread, ``depth`` ahead (OpenCV decodes without the GIL, so decoding
+    overlaps detection). An exception in the producer is raised here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    end = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(end)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    try:
+        while (item := q.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while producer.is_alive():  # let a blocked producer see the stop, and finish with the source
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.05)
+
+
+def _write_all(writer, frames: queue.Queue) -> None:
+    while (image := frames.get()) is not None:
+        writer.write(image)
+
+
+def _put(frames: queue.Queue, image, writing: threading.Thread) -> None:
+    """Hand ``image`` to the writer thread (None: the end), unless it has stopped."""
+    while writing.is_alive():
+        try:
+            frames.put(image, timeout=0.5)
+            return
+        except queue.Full:
+            continue
+
+
 def blur_video(
     source: str | Path,
     output: str | Path,
@@ -229,9 +278,13 @@ def blur_video(
 
     report = BlurReport(str(source), str(output), frames_in_header=total)
     start = time.perf_counter()
+    written: queue.Queue = queue.Queue(maxsize=8)  # encoding on a thread of its own, as decoding (below)
+    writing = threading.Thread(target=_write_all, args=(writer, written), daemon=True)
+    writing.start()
+    decoded = _on_thread(frames())
     try:
-        for out in PlateBlurrer(detector, options).run(frames()):
-            writer.write(out.image)
+        for out in PlateBlurrer(detector, options).run(decoded):
+            _put(written, out.image, writing)
             report.frames += 1
             report.regions += len(out.regions)
             report.detected += out.detected
@@ -244,6 +297,9 @@ def blur_video(
             if progress is not None:
                 progress(report.frames, total)
     finally:
+        decoded.close()  # the decoding thread is done with the capture before it is released
+        _put(written, None, writing)
+        writing.join()
         cap.release()
         writer.release()
     report.seconds = time.perf_counter() - start
