@@ -188,6 +188,7 @@ def create_app(
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
+            expose_headers=["X-Plates-Blurred"],  # /v1/blur counts what it blurred here
         )
 
     def error(status: int, message: str) -> JSONResponse:
