@@ -20,8 +20,10 @@ import json
 import os
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from plateforge.eval.stream_eval import score_stream
@@ -31,6 +33,7 @@ from plateforge.runtime.session import bundled_model
 from plateforge.stream.outbox import Outbox
 from plateforge.stream.pipeline import CameraProcessor, EventOptions, OcrOptions, run_stream
 from plateforge.stream.sources import FrameSource, SourceOptions
+from plateforge.stream.zone import Zone, parse_zone
 from plateforge.synth.video import VideoOptions, make_video, read_ground_truth
 
 
@@ -50,7 +53,15 @@ class ClockedProcessor(CameraProcessor):
 
 
 def one_run(
-    video: Path, alpr, ocr: OcrOptions, every: int, frames, passes, events_opts: EventOptions | None = None
+    video: Path,
+    alpr,
+    ocr: OcrOptions,
+    every: int,
+    frames,
+    passes,
+    events_opts: EventOptions | None = None,
+    zones: list | None = None,
+    crop_to_zones: bool = True,
 ) -> dict:
     reads, sent_after = [], []
     proc = ClockedProcessor(
@@ -59,6 +70,8 @@ def one_run(
         ocr=ocr,
         events=events_opts or EventOptions(),
         on_read=lambda c, t, f, r: reads.append((t, f, r.text)),
+        zones=zones,
+        crop_to_zones=crop_to_zones,
     )
     source = FrameSource(str(video / "video.mp4"), "bench", SourceOptions(every=every))
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,6 +88,19 @@ def one_run(
         **score,
         "sent_after_s": {"p50": round(float(q[0]), 2), "p95": round(float(q[1]), 2)},
     }
+
+
+def passes_in_zone(video: Path, frames, passes, zone: Zone) -> list[dict]:
+    """The passes whose plate centre lies in ``zone`` in most of the frames that show it."""
+    cap = cv2.VideoCapture(str(video / "video.mp4"))
+    shape = (int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+    cap.release()
+    inside, seen = Counter(), Counter()
+    for f in frames:
+        for p in f["plates"]:
+            seen[p["pass"]] += 1
+            inside[p["pass"]] += zone.contains(p["box"], shape)
+    return [p for p in passes if inside[p["index"]] > seen[p["index"]] / 2]
 
 
 def soak(video: Path, alpr, minutes: float) -> dict:
@@ -118,6 +144,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write the results here too")
     ap.add_argument("--no-tta", action="store_true", help="read plates once, without the test-time zooms")
     ap.add_argument("--tiles", type=int, default=1, help="also detect in N x N tiles (reader.tiles)")
+    ap.add_argument(
+        "--zone",
+        help="where plates count ('x,y x,y ...', fractions or px): only passes mostly inside are scored, and a "
+        "run 'zone_no_crop' is added (the detector on the whole frame, as before zones cropped it)",
+    )
     ap.add_argument("--max-delay", type=float, help="add a run that sends events while the plate is in view")
     ap.add_argument(
         "--only", nargs="+", help="run only these (throttled every_frame fp32_throttled no_plate_check early)"
@@ -139,6 +170,10 @@ def main() -> None:
         )
         video = args.out
     frames, passes = read_ground_truth(video)
+    zones = None
+    if args.zone:
+        zones = [Zone(parse_zone(args.zone), "--zone")]
+        passes = passes_in_zone(video, frames, passes, zones[0])
     tta = not args.no_tta
     int8 = ALPR(
         detector=str(bundled_model(INT8_DETECTOR)), threads=args.threads, fast_resize=True, tta=tta, tiles=args.tiles
@@ -156,7 +191,7 @@ def main() -> None:
         results["soak"] = soak(video, int8, args.soak_minutes)
     else:
         runs = {
-            "throttled": lambda: one_run(video, int8, OcrOptions(), args.every, frames, passes),
+            "throttled": lambda: one_run(video, int8, OcrOptions(), args.every, frames, passes, zones=zones),
             "every_frame": lambda: one_run(video, int8, OcrOptions(always=True), args.every, frames, passes),
             "fp32_throttled": lambda: one_run(
                 video, ALPR(threads=args.threads, fast_resize=True, tta=tta), OcrOptions(), args.every, frames, passes
@@ -170,6 +205,10 @@ def main() -> None:
                 passes,
             ),
         }
+        if zones:
+            runs["zone_no_crop"] = lambda: one_run(
+                video, int8, OcrOptions(), args.every, frames, passes, zones=zones, crop_to_zones=False
+            )
         if args.max_delay is not None:
             early = EventOptions(max_delay_s=args.max_delay)
             runs["early"] = lambda: one_run(video, int8, OcrOptions(), args.every, frames, passes, early)

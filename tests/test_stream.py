@@ -992,3 +992,31 @@ def test_an_event_that_cannot_be_stored_is_retried_then_stops_the_run():
     assert _store(ok, {"event_id": "a"}) and ok.stored == [{"event_id": "a"}]
     with pytest.raises(RuntimeError, match="flaky.sqlite: cannot store event b"):
         _store(Flaky(9), {"event_id": "b"}, tries=2)
+
+
+def test_with_zones_the_detector_looks_at_the_window_around_them_and_boxes_come_back_in_frame_pixels():
+    from plateforge.stream.pipeline import CameraProcessor
+    from plateforge.stream.zone import Zone, zones_window
+
+    class WhiteBoxDetector:  # finds the white rectangle in whatever image it is given
+        seen = []
+
+        def detect(self, img):
+            self.seen.append(img.shape)
+            ys, xs = np.nonzero(img[:, :, 0] == 255)
+            box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+            return [Detection(box, ((box[0], box[1]), (box[2], box[1]), (box[2], box[3]), (box[0], box[3])), 0.9)]
+
+    class Reader:
+        detector = WhiteBoxDetector()
+
+    frame = np.zeros((300, 400, 3), np.uint8)
+    frame[200:212, 250:290] = 255
+    lane = Zone([[0.6, 0.5], [0.8, 0.5], [0.8, 1], [0.6, 1]])
+    assert zones_window([lane], frame.shape) == (208, 118, 352, 300)  # grown by 8 % of 400 px, clipped
+    assert zones_window([Zone([[0, 0], [1, 0], [1, 1], [0, 1]])], frame.shape) is None  # the whole frame anyway
+    cropped = CameraProcessor("cam", Reader(), zones=[lane])._detect(frame)
+    assert Reader.detector.seen[-1] == (182, 144, 3)  # the detector saw the window only
+    assert cropped[0].box == (250.0, 200.0, 290.0, 212.0) and cropped[0].corners[2] == (290.0, 212.0)
+    whole = CameraProcessor("cam", Reader(), zones=[lane], crop_to_zones=False)._detect(frame)
+    assert Reader.detector.seen[-1] == (300, 400, 3) and whole[0].box == cropped[0].box

@@ -27,7 +27,7 @@ from plateforge.stream.events import PlateEvent, direction, event_id, frame_file
 from plateforge.stream.sources import Frame, FrameSource
 from plateforge.stream.tracker import PlateTracker, Track, TrackerOptions
 from plateforge.stream.voting import TextVote
-from plateforge.stream.zone import Zone, which_zone
+from plateforge.stream.zone import Zone, which_zone, zones_window
 from plateforge.types import Detection, PlateResult
 
 log = logging.getLogger(__name__)
@@ -122,8 +122,9 @@ class CameraProcessor:
     and each event names its vehicle. ``lists``: :class:`~plateforge.runtime.plate_lists.PlateList` s each
     event is matched against (its voted text, then its other whole-text candidates). ``zones``:
     :class:`~plateforge.stream.zone.Zone` s; plates whose box centre lies outside all of them are dropped
-    before tracking, and each event names the (named) zone most of its detections were in. ``snapshot``:
-    write the first frame here as ``<camera>_first_frame.jpg``, the zones drawn on it."""
+    before tracking, and each event names the (named) zone most of its detections were in; with
+    ``crop_to_zones``, the detector looks only at the window around the zones (their plates larger at its
+    input). ``snapshot``: write the first frame here as ``<camera>_first_frame.jpg``, the zones drawn on it."""
 
     def __init__(
         self,
@@ -138,8 +139,10 @@ class CameraProcessor:
         lists: list | None = None,
         zones: list[Zone] | None = None,
         snapshot: str | Path | None = None,
+        crop_to_zones: bool = True,
     ):
         self.camera, self.alpr, self.ocr, self.event_options = camera, alpr, ocr, events
+        self.crop_to_zones = crop_to_zones
         self.lists, self.zones = list(lists or []), list(zones or [])
         self.snapshot = Path(snapshot) if snapshot is not None else None
         self.tracker = PlateTracker(tracker or TrackerOptions())
@@ -172,6 +175,22 @@ class CameraProcessor:
         height = track.box[3] - track.box[1]
         return st.best_height > 0 and height >= o.grow * st.best_height
 
+    def _detect(self, img: np.ndarray) -> list[Detection]:
+        """The frame's plates; with zones, the detector looks only at the window around them
+        (:func:`~plateforge.stream.zone.zones_window`), so their plates are larger at its input."""
+        window = zones_window(self.zones, img.shape) if self.zones and self.crop_to_zones else None
+        if window is None:
+            return self.alpr.detector.detect(img)
+        x1, y1, x2, y2 = window
+        return [
+            Detection(
+                (d.box[0] + x1, d.box[1] + y1, d.box[2] + x1, d.box[3] + y1),
+                tuple((x + x1, y + y1) for x, y in d.corners),
+                d.score,
+            )
+            for d in self.alpr.detector.detect(img[y1:y2, x1:x2])
+        ]
+
     def process(self, frame: Frame) -> list[PlateEvent]:
         """Process one frame of this camera; returns the events of tracks that ended."""
         t0 = time.perf_counter()
@@ -182,7 +201,7 @@ class CameraProcessor:
             pairs = plates_in_vehicles(self.alpr.detector, img, found)
             dets, owners = [d for d, _ in pairs], [found[i] for _, i in pairs]
         else:
-            dets = self.alpr.detector.detect(img)
+            dets = self._detect(img)
         if self.frames == 0 and self.snapshot is not None:
             self._write_snapshot(img)
         in_zone = None

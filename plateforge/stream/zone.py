@@ -77,3 +77,23 @@ class Zone:
 def which_zone(zones: list[Zone], box, shape) -> Zone | None:
     """The first of ``zones`` that holds the centre of xyxy ``box`` in an image of ``shape``, or None."""
     return next((z for z in zones if z.contains(box, shape)), None)
+
+
+ZONE_MARGIN = 0.08  # of the frame's longer side: a plate whose centre is in a zone may reach this far out of it
+
+
+def zones_window(zones: list[Zone], shape, margin: float = ZONE_MARGIN) -> tuple[int, int, int, int] | None:
+    """The part of an image of ``shape`` (h, w, ...) where plates that count can lie: the bounding box of the
+    ``zones``, grown by ``margin`` of the image's longer side on each side and clipped to the image (x1, y1,
+    x2, y2 pixels); None when that is (nearly) the whole image. The detector looks there only, so its
+    letterboxed input shows the zones' plates larger."""
+    if not zones:
+        return None
+    h, w = shape[:2]
+    pts = np.concatenate([z.polygon(shape).reshape(-1, 2) for z in zones])
+    pad = margin * max(h, w)
+    x1, y1 = np.floor(np.maximum(pts.min(0) - pad, 0)).astype(int)
+    x2, y2 = np.ceil(np.minimum(pts.max(0) + pad, [w, h])).astype(int)
+    if (x2 - x1) * (y2 - y1) > 0.9 * w * h:
+        return None
+    return int(x1), int(y1), int(x2), int(y2)
