@@ -30,10 +30,10 @@ from plateforge.eval.stream_eval import score_stream
 from plateforge.runtime.alpr import ALPR
 from plateforge.runtime.detector import INT8_DETECTOR
 from plateforge.runtime.session import bundled_model
+from plateforge.runtime.zone import Zone, parse_zone
 from plateforge.stream.outbox import Outbox
 from plateforge.stream.pipeline import CameraProcessor, EventOptions, OcrOptions, run_stream
 from plateforge.stream.sources import FrameSource, SourceOptions
-from plateforge.stream.zone import Zone, parse_zone
 from plateforge.synth.video import VideoOptions, make_video, read_ground_truth
 
 

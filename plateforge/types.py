@@ -39,6 +39,14 @@ class Detection:
     def to_dict(self) -> dict:
         return {"box": list(self.box), "corners": [list(c) for c in self.corners], "score": self.score}
 
+    def shifted(self, dx: float, dy: float) -> Detection:
+        """The same plate in an image whose origin lies (-dx, -dy) from this one's: a detection in a crop at
+        (dx, dy) moved to the full image's pixels."""
+        x1, y1, x2, y2 = self.box
+        return Detection(
+            (x1 + dx, y1 + dy, x2 + dx, y2 + dy), tuple((x + dx, y + dy) for x, y in self.corners), self.score
+        )
+
 
 @dataclass(frozen=True)
 class PlateResult:

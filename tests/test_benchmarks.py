@@ -74,3 +74,29 @@ def test_server_bench_reads_through_http(monkeypatch, tmp_path):
     run_script(monkeypatch, "server_bench.py", *args)
     rep = json.loads((tmp_path / "s.json").read_text())
     assert rep["failed_requests"] == 0 and rep["plates_read_first_photo"] and rep["requests_per_s"] > 0
+
+
+def test_zone_read_compares_the_window_with_the_whole_photo(monkeypatch, tmp_path):
+    pytest.importorskip("albumentations")
+    from plateforge.synth.video import VideoOptions, make_video
+
+    make_video(
+        tmp_path / "v", VideoOptions(width=640, height=360, passes=2, seed=5, plate_height=(30, 40)), overwrite=True
+    )
+    out = tmp_path / "z.json"
+    run_script(
+        monkeypatch,
+        "zone_read.py",
+        "--video",
+        str(tmp_path / "v"),
+        "--zone",
+        "0,0 1,0 1,1 0,1",
+        "--every",
+        "10",
+        "--json",
+        str(out),
+    )
+    r = json.loads(out.read_text())
+    assert (
+        r["plates"] > 0 and r["with_zone"]["found"] == r["whole_photo"]["found"]
+    )  # a whole-frame zone is the whole photo

@@ -714,3 +714,38 @@ def test_read_cli_int8_reads_with_the_bundled_int8_detector(scenes, monkeypatch)
     assert used[-1].endswith("detector_int8.onnx") and json.loads(res.stdout)["plates"]
     res = CliRunner().invoke(app, ["read", str(scenes[0][0]), "--int8", "--detector", "mine.onnx"])
     assert res.exit_code == 2 and "not both" in res.output
+
+
+def test_zones_report_only_their_plates_in_the_photo_pixels(alpr, scenes):
+    """`ALPR(zones=...)`: the detector looks at the window around the zones, and only plates centred in a zone
+    come back, in the whole photo's pixels, read as the whole photo reads them."""
+    path, labels = next((p, ls) for p, ls in scenes if len(ls) >= 2)
+    whole = alpr.read(path)
+    target = labels[0]
+    x1, y1, x2, y2 = target.box
+    zone = [[x1 - 40, y1 - 30], [x2 + 40, y1 - 30], [x2 + 40, y2 + 30], [x1 - 40, y2 + 30]]  # pixels
+    zoned = ALPR(detector=alpr.detector, recognizer=alpr.recognizer, corners=alpr.corners, zones=[zone])
+    got = zoned.read(path)
+    assert [p.text for p in got] == [target.text]
+    same = next(p for p in whole if p.text == target.text)
+    assert np.allclose(got[0].box, same.box, atol=3.0) and np.allclose(got[0].corners, same.corners, atol=3.0)
+    elsewhere = ALPR(
+        detector=alpr.detector,
+        recognizer=alpr.recognizer,
+        corners=alpr.corners,
+        zones=[[[0, 0], [0.01, 0], [0.01, 0.01]]],
+    )
+    assert elsewhere.read(path) == []
+
+
+def test_read_cli_zone_filters_and_names_a_bad_zone(scenes):
+    path, labels = scenes[0]
+    x1, y1, x2, y2 = labels[0].box
+    zone = " ".join(
+        f"{x:.0f},{y:.0f}" for x, y in ((x1 - 40, y1 - 30), (x2 + 40, y1 - 30), (x2 + 40, y2 + 30), (x1 - 40, y2 + 30))
+    )
+    r = CliRunner().invoke(app, ["read", str(path), "--zone", zone, "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    assert [p["text"] for p in json.loads(r.stdout.splitlines()[0])["plates"]] == [labels[0].text]
+    bad = CliRunner().invoke(app, ["read", str(path), "--zone", "0,0 1"])
+    assert bad.exit_code == 2 and "zone '0,0 1': expected points" in bad.output

@@ -421,8 +421,8 @@ def test_site_config_errors_name_section_and_key(tmp_path):
 
 @pytest.mark.parametrize("name", ["site.example.yaml", "site.gate.yaml"])
 def test_the_example_site_configs_load(name):
+    from plateforge.runtime.zone import Zone
     from plateforge.stream.config import load_site_config
-    from plateforge.stream.zone import Zone
 
     cfg = load_site_config(Path(__file__).resolve().parents[1] / "configs" / name)
     assert cfg.cameras and all(c.zone is None or Zone(c.zone).fractions for c in cfg.cameras)
@@ -659,7 +659,7 @@ def test_a_pass_sent_early_stays_one_event_when_its_plate_is_hidden_and_back():
 
 
 def test_zones_take_pixels_or_fractions_and_name_bad_points():
-    from plateforge.stream.zone import Zone, parse_zone
+    from plateforge.runtime.zone import Zone, parse_zone
 
     lane = Zone([[0, 0.5], [0.5, 0.5], [0.5, 1], [0, 1]])  # the bottom-left quarter, any resolution
     assert (
@@ -681,8 +681,8 @@ def test_zones_take_pixels_or_fractions_and_name_bad_points():
 
 
 def test_plates_outside_the_zone_make_no_track_and_no_event():
+    from plateforge.runtime.zone import Zone
     from plateforge.stream.pipeline import CameraProcessor
-    from plateforge.stream.zone import Zone
 
     # the frames are 200 px wide: ZH12345 drives in the left half, GR4711 in the right
     script = {i: [((10.0, 40.0, 60.0, 52.0), "ZH12345"), ((120.0, 40.0, 170.0, 52.0), "GR4711")] for i in range(20)}
@@ -995,8 +995,8 @@ def test_an_event_that_cannot_be_stored_is_retried_then_stops_the_run():
 
 
 def test_with_zones_the_detector_looks_at_the_window_around_them_and_boxes_come_back_in_frame_pixels():
+    from plateforge.runtime.zone import Zone, zones_window
     from plateforge.stream.pipeline import CameraProcessor
-    from plateforge.stream.zone import Zone, zones_window
 
     class WhiteBoxDetector:  # finds the white rectangle in whatever image it is given
         seen = []

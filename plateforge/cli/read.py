@@ -124,6 +124,14 @@ def read(
     specialists: Specialists = True,
     regions: Regions = None,
     plate_list: PlateLists = None,
+    zone: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Where plates count in these photos (a fixed camera): polygon 'x,y x,y x,y ...' in pixels, or "
+            "fractions of the photo when all are in [0, 1]; repeat for more. Plates centred outside are not "
+            "reported, and the detector looks only around the zones, so their plates are larger to it."
+        ),
+    ] = None,
 ) -> None:
     """Read licence plates in photos. JSONL prints one object per image (plates, or an error) and goes on past
     bad images; the exit code is 1 when any image failed, 2 for bad arguments."""
@@ -155,8 +163,10 @@ def read(
         raise typer.Exit(EXIT_BAD_INPUT)
     try:
         from plateforge.runtime.plate_lists import load_lists, parse_list_option
+        from plateforge.runtime.zone import Zone, parse_zone
 
         lists = load_lists([parse_list_option(item) for item in plate_list or []])
+        zones = [Zone(parse_zone(z), f"--zone {z!r}") for z in zone or []]
         alpr = ALPR(
             detector,
             recognizer,
@@ -177,6 +187,7 @@ def read(
             small_below=small_below,
             specialists=specialists,
             regions=regions,
+            zones=zones,
         )
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")

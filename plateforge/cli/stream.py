@@ -97,8 +97,8 @@ def stream(
     names = list(camera or [])
     if names and len(names) != len(sources):
         raise ValueError(f"--camera given {len(names)} time(s) for {len(sources)} source(s): give one per source")
+    from plateforge.runtime.zone import parse_zone
     from plateforge.stream.sources import camera_name
-    from plateforge.stream.zone import parse_zone
 
     points = [list(p) for p in parse_zone(zone)] if zone is not None else None
     for i, src in enumerate(sources):

@@ -32,6 +32,7 @@ from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts, valid_anywhere
 from plateforge.runtime.plate_parts import plate_parts
 from plateforge.runtime.recognizer import PlateRecognizer
+from plateforge.runtime.zone import Zone, which_zone, zones_window
 from plateforge.types import Detection, PlateRead, PlateResult
 
 
@@ -86,7 +87,10 @@ class ALPR:
     this probability of being a plate at all, which drops signs and plate-like text the detector finds (None
     or 0: off; each result's ``plate_score`` shows the probability either way; ignored for a recognizer
     without the head); ``plate_check_sure``: a plate scored from ``plate_check`` up to this is reported only
-    when its read fits its region's patterns (None or 0: no such condition). Detectors exported
+    when its read fits its region's patterns (None or 0: no such condition); ``zones``: the parts of the
+    photo where plates count, for a fixed camera (:class:`~plateforge.runtime.zone.Zone` s or point lists, in
+    pixels or fractions): only plates whose box centre lies in one are reported, and the detector looks only at
+    the window around them, so their plates are larger at its input. Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -113,6 +117,7 @@ class ALPR:
         low_score_read: float = LOW_SCORE_READ,
         plate_check: float | None = PLATE_CHECK,
         plate_check_sure: float | None = PLATE_CHECK_SURE,
+        zones: Sequence | None = None,
     ):
         if regions is not None and hasattr(recognizer, "read_crops"):
             raise ValueError("regions: give them to your PlateRecognizer(regions=...), not to ALPR")
@@ -157,6 +162,7 @@ class ALPR:
         self.low_score_read = low_score_read
         self.plate_check = plate_check or None
         self.plate_check_sure = plate_check_sure or None
+        self.zones = [z if isinstance(z, Zone) else Zone(z, "zones") for z in zones or []]
 
     def warm_up(self) -> None:
         """Run every model once on blank input and load the plate formats. ONNX Runtime's first run of a session
@@ -189,7 +195,7 @@ class ALPR:
         t0 = time.perf_counter()
         img = load_image(image)
         t1 = time.perf_counter()
-        detections, sure = self._detect(img)
+        detections, sure = self._detect_in_zones(img) if self.zones else self._detect(img)
         t2 = time.perf_counter()
         plates, _, rectify_s, recognize_s = self._read_detections(img, detections, sure=sure)
         plates = plates[:sure] + [p for p in plates[sure:] if p.confidence >= self.low_score_read and p.format_ok]
@@ -197,6 +203,19 @@ class ALPR:
         timing = {"decode": t1 - t0, "detect": t2 - t1, "rectify": rectify_s, "recognize": recognize_s}
         timing["total"] = time.perf_counter() - t0
         return ImageRead(plates, {k: round(v * 1000, 2) for k, v in timing.items()}, img)
+
+    def _detect_in_zones(self, img: np.ndarray) -> tuple[list[Detection], int]:
+        """:meth:`_detect` in the window around the zones (their plates larger at the detector's input), keeping
+        the plates whose box centre lies in a zone, in the image's pixels."""
+        window = zones_window(self.zones, img.shape)
+        if window is None:
+            found, sure = self._detect(img)
+        else:
+            x1, y1, x2, y2 = window
+            found, sure = self._detect(img[y1:y2, x1:x2])
+            found = [d.shifted(x1, y1) for d in found]
+        keep = [i for i, d in enumerate(found) if which_zone(self.zones, d.box, img.shape) is not None]
+        return [found[i] for i in keep], sum(i < sure for i in keep)
 
     def _detect(self, img: np.ndarray) -> tuple[list[Detection], int]:
         """The detector's plates, then (``low_score_from``) up to ``LOW_SCORE_MAX`` detections scored from

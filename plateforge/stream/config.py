@@ -41,7 +41,7 @@ __all__ = ["SiteConfig", "load_site_config", "ListOptions", "ReaderOptions", "ma
 @dataclass(frozen=True)
 class CameraConfig:
     """One source. ``zone``: the polygon where plates count, [[x, y], ...] in pixels or in fractions of the
-    frame (:mod:`plateforge.stream.zone`); None: the whole frame. ``zones``: named polygons instead
+    frame (:mod:`plateforge.runtime.zone`); None: the whole frame. ``zones``: named polygons instead
     (``{entry: [...], exit: [...]}``): a plate counts in any, and its event names the zone. ``start_time``:
     when a recording's first frame was filmed (ISO 8601, UTC unless it names a time zone; or Unix seconds),
     so its events carry the times they show."""
@@ -56,8 +56,8 @@ class CameraConfig:
     start_time: str | None = None
 
     def make_zones(self) -> list:
-        """The camera's :class:`~plateforge.stream.zone.Zone` s (empty: the whole frame); errors name it."""
-        from plateforge.stream.zone import Zone
+        """The camera's :class:`~plateforge.runtime.zone.Zone` s (empty: the whole frame); errors name it."""
+        from plateforge.runtime.zone import Zone
 
         if self.zone is not None and self.zones:
             raise ValueError(f"camera {self.id}: give zone or zones, not both")

@@ -23,11 +23,11 @@ from rapidfuzz.distance import Levenshtein
 
 from plateforge.runtime.plate_lists import match_lists, plate_key
 from plateforge.runtime.vehicles import plates_in_vehicles
+from plateforge.runtime.zone import Zone, which_zone, zones_window
 from plateforge.stream.events import PlateEvent, direction, event_id, frame_file, jpeg_b64, utc_iso, write_frame
 from plateforge.stream.sources import Frame, FrameSource
 from plateforge.stream.tracker import PlateTracker, Track, TrackerOptions
 from plateforge.stream.voting import TextVote
-from plateforge.stream.zone import Zone, which_zone, zones_window
 from plateforge.types import Detection, PlateResult
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class CameraProcessor:
     :class:`~plateforge.runtime.vehicles.VehicleDetector`; plates are then searched inside vehicle boxes only
     and each event names its vehicle. ``lists``: :class:`~plateforge.runtime.plate_lists.PlateList` s each
     event is matched against (its voted text, then its other whole-text candidates). ``zones``:
-    :class:`~plateforge.stream.zone.Zone` s; plates whose box centre lies outside all of them are dropped
+    :class:`~plateforge.runtime.zone.Zone` s; plates whose box centre lies outside all of them are dropped
     before tracking, and each event names the (named) zone most of its detections were in; with
     ``crop_to_zones``, the detector looks only at the window around the zones (their plates larger at its
     input). ``snapshot``: write the first frame here as ``<camera>_first_frame.jpg``, the zones drawn on it."""
@@ -177,19 +177,12 @@ class CameraProcessor:
 
     def _detect(self, img: np.ndarray) -> list[Detection]:
         """The frame's plates; with zones, the detector looks only at the window around them
-        (:func:`~plateforge.stream.zone.zones_window`), so their plates are larger at its input."""
+        (:func:`~plateforge.runtime.zone.zones_window`), so their plates are larger at its input."""
         window = zones_window(self.zones, img.shape) if self.zones and self.crop_to_zones else None
         if window is None:
             return self.alpr.detector.detect(img)
         x1, y1, x2, y2 = window
-        return [
-            Detection(
-                (d.box[0] + x1, d.box[1] + y1, d.box[2] + x1, d.box[3] + y1),
-                tuple((x + x1, y + y1) for x, y in d.corners),
-                d.score,
-            )
-            for d in self.alpr.detector.detect(img[y1:y2, x1:x2])
-        ]
+        return [d.shifted(x1, y1) for d in self.alpr.detector.detect(img[y1:y2, x1:x2])]
 
     def process(self, frame: Frame) -> list[PlateEvent]:
         """Process one frame of this camera; returns the events of tracks that ended."""
