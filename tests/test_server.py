@@ -315,3 +315,18 @@ def test_blur_returns_the_photo_with_no_plate_left_readable(client, alpr, photos
     bad = client.post("/v1/blur", content=b"not a photo")
     assert bad.status_code == 422 and bad.json()["error"].startswith("request body: not a readable image")
     assert client.post("/v1/blur", content=b"").status_code == 400
+
+
+def test_read_takes_a_zone_per_request(client, photos):
+    data, texts = next((d, t) for d, t in photos if len(t) >= 2)
+    everything = client.post("/v1/read", content=data).json()["results"][0]["plates"]
+    first = everything[0]
+    x1, y1, x2, y2 = first["box"]
+    zone = " ".join(
+        f"{x:.0f},{y:.0f}" for x, y in ((x1 - 30, y1 - 20), (x2 + 30, y1 - 20), (x2 + 30, y2 + 20), (x1 - 30, y2 + 20))
+    )
+    zoned = client.post("/v1/read", params={"zone": zone}, content=data).json()["results"][0]["plates"]
+    assert [p["text"] for p in zoned] == [first["text"]] and len(everything) >= 2
+    bad = client.post("/v1/read", params={"zone": "1,2 3"}, content=data)
+    assert bad.status_code == 400 and "zone '1,2 3'" in bad.json()["error"]
+    assert len(client.post("/v1/read", content=data).json()["results"][0]["plates"]) == len(everything)  # not kept

@@ -29,7 +29,8 @@ Endpoints:
   ``application/octet-stream``...; query ``name`` names it in the answer, default ``body``), or as JSON
   ``{"images": [{"name": "cam1.jpg", "data": "<base64>"}, ...]}`` (``Content-Type: application/json``). Query ``top_n``
   (1-10) asks for alternative texts per plate, ``regions`` (``uae``, ``us,eu-de``) places the plates among
-  those regions only (as ``plateforge read --regions``). The answer is ``{"results": [row, ...]}``, one row per photo in
+  those regions only (as ``plateforge read --regions``), ``zone`` (repeatable) reads only the plates centred in
+  it (as ``plateforge read --zone``). The answer is ``{"results": [row, ...]}``, one row per photo in
   the order sent, each the JSON object ``plateforge read`` prints for a photo (:mod:`plateforge.runtime.rows`:
   plates with box xyxy and corners TL, TR, BR, BL in the photo's pixels, text, confidences, region, format
   check, detection and plate scores; timing in ms; or the error that photo met).
@@ -66,6 +67,7 @@ from plateforge.runtime.alpr import ALPR
 from plateforge.runtime.options import ReaderOptions, make_alpr
 from plateforge.runtime.plate_lists import PlateList
 from plateforge.runtime.rows import image_row
+from plateforge.runtime.zone import Zone, parse_zone
 from plateforge.stream.events import events_csv, parse_time
 from plateforge.stream.outbox import Outbox, camera_activity, find_events
 from plateforge.stream.sessions import Gate, pair_sessions
@@ -221,6 +223,13 @@ def create_app(
         regions: str | None = Query(
             None, description="The regions these photos' plates come from, names or prefixes, comma-separated (uae)."
         ),
+        zone: Annotated[
+            list[str] | None,
+            Query(
+                description="Where plates count (a fixed camera): polygon 'x,y x,y x,y ...' in pixels or fractions "
+                "of the photo; repeat for more. Only plates centred in one are read, the detector looking around them."
+            ),
+        ] = None,
     ):
         """Read the plates in photos sent as multipart files, as base64 in JSON, or in one photo sent as the body."""
         declared = request.headers.get("content-length", "")
@@ -255,9 +264,13 @@ def create_app(
         if sum(len(data) for _, data in uploads if isinstance(data, bytes)) > limit:
             return error(413, too_large)
         reader = alpr
-        if top_n is not None or regions is not None:
+        if top_n is not None or regions is not None or zone:
             reader = copy.copy(alpr)  # shares the models; only this request's options differ
             reader.top_n = alpr.top_n if top_n is None else top_n
+            try:
+                reader.zones = [Zone(parse_zone(z), f"zone {z!r}") for z in zone or []] or alpr.zones
+            except ValueError as e:
+                return error(400, str(e))
             if regions is not None:
                 if not hasattr(alpr.recognizer, "with_regions"):
                     return error(400, "regions: this server's recognizer cannot be limited to regions")
