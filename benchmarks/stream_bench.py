@@ -211,7 +211,11 @@ def main() -> None:
             )
         if args.max_delay is not None:
             early = EventOptions(max_delay_s=args.max_delay)
-            runs["early"] = lambda: one_run(video, int8, OcrOptions(), args.every, frames, passes, early)
+            runs["early"] = lambda: one_run(video, int8, OcrOptions(), args.every, frames, passes, early, zones)
+            if zones:
+                runs["early_no_crop"] = lambda: one_run(
+                    video, int8, OcrOptions(), args.every, frames, passes, early, zones, crop_to_zones=False
+                )
         for name, run in runs.items():
             if not args.only or name in args.only:
                 results[name] = run()

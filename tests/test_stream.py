@@ -686,7 +686,8 @@ def test_plates_outside_the_zone_make_no_track_and_no_event():
 
     # the frames are 200 px wide: ZH12345 drives in the left half, GR4711 in the right
     script = {i: [((10.0, 40.0, 60.0, 52.0), "ZH12345"), ((120.0, 40.0, 170.0, 52.0), "GR4711")] for i in range(20)}
-    proc = CameraProcessor("cam", ScriptedReader(script), zones=[Zone([[0, 0], [0.5, 0], [0.5, 1], [0, 1]])])
+    lane = [Zone([[0, 0], [0.5, 0], [0.5, 1], [0, 1]])]  # the stand-in detector ignores the window: whole frames
+    proc = CameraProcessor("cam", ScriptedReader(script), zones=lane, crop_to_zones=False)
     (_, e), *rest = _events(proc, 40)
     assert not rest and e.text == "ZH12345" and e.zone is None and e.to_dict()["zone"] is None
     assert proc.outside == 20 and proc.detections == 20
@@ -1020,3 +1021,22 @@ def test_with_zones_the_detector_looks_at_the_window_around_them_and_boxes_come_
     assert cropped[0].box == (250.0, 200.0, 290.0, 212.0) and cropped[0].corners[2] == (290.0, 212.0)
     whole = CameraProcessor("cam", Reader(), zones=[lane], crop_to_zones=False)._detect(frame)
     assert Reader.detector.seen[-1] == (300, 400, 3) and whole[0].box == cropped[0].box
+
+
+def test_a_plate_cut_by_the_frame_edge_is_not_read_while_its_track_is_young():
+    """A vehicle entering from the bottom shows a cut plate for a few frames, which reads as something else;
+    those frames are not read, so the vote starts from the whole plate. A plate that stays at the edge is read
+    once its track is older (BORDER_HITS)."""
+    from plateforge.stream.pipeline import BORDER_HITS, CameraProcessor
+
+    script = {i: [((40.0, 90.0 - i, 90.0, 100.0), "ZH1")] for i in range(3)}  # cut by the bottom edge (100 px)
+    script |= {i: [((40.0, 80.0 - i, 90.0, 92.0 - i), "ZH12345")] for i in range(3, 20)}
+    reads = []
+    proc = CameraProcessor("cam", ScriptedReader(script), on_read=lambda c, t, f, r: reads.append((f, r.text)))
+    (_, event), *rest = _events(proc, 60)
+    assert not rest and event.text == "ZH12345" and event.first_frame == 0
+    assert reads and reads[0][0] == 3 and all(text == "ZH12345" for _, text in reads)
+    stuck = {i: [((0.0, 40.0, 50.0, 52.0), "GR4711")] for i in range(20)}  # always at the left edge
+    reads.clear()
+    proc = CameraProcessor("cam", ScriptedReader(stuck), on_read=lambda c, t, f, r: reads.append((f, r.text)))
+    assert [e.text for _, e in _events(proc, 60)] == ["GR4711"] and reads[0][0] == BORDER_HITS

@@ -97,3 +97,20 @@ def zones_window(zones: list[Zone], shape, margin: float = ZONE_MARGIN) -> tuple
     if (x2 - x1) * (y2 - y1) > 0.9 * w * h:
         return None
     return int(x1), int(y1), int(x2), int(y2)
+
+
+WINDOW_EDGE = 2.0  # px: a detection this close to an edge the window cut out of the image is a cut plate
+
+
+def cut_by_window(box, window: tuple[int, int, int, int], shape, edge: float = WINDOW_EDGE) -> bool:
+    """Whether xyxy ``box`` (pixels of the window's crop) touches an edge where ``window`` (x1, y1, x2, y2 of an
+    image of ``shape``) cut the image: a plate only partly inside the window, whose read would be of a part.
+    The image's own edges do not count."""
+    x1, y1, x2, y2 = window
+    h, w = shape[:2]
+    return bool(
+        (x1 > 0 and box[0] <= edge)
+        or (y1 > 0 and box[1] <= edge)
+        or (x2 < w and box[2] >= x2 - x1 - edge)
+        or (y2 < h and box[3] >= y2 - y1 - edge)
+    )

@@ -23,7 +23,7 @@ from rapidfuzz.distance import Levenshtein
 
 from plateforge.runtime.plate_lists import match_lists, plate_key
 from plateforge.runtime.vehicles import plates_in_vehicles
-from plateforge.runtime.zone import Zone, which_zone, zones_window
+from plateforge.runtime.zone import Zone, cut_by_window, which_zone, zones_window
 from plateforge.stream.events import PlateEvent, direction, event_id, frame_file, jpeg_b64, utc_iso, write_frame
 from plateforge.stream.sources import Frame, FrameSource
 from plateforge.stream.tracker import PlateTracker, Track, TrackerOptions
@@ -111,6 +111,7 @@ def _clear_of_border(box, shape, margin: float = 4.0) -> bool:
     return box[0] > margin and box[1] > margin and box[2] < w - margin and box[3] < h - margin
 
 
+BORDER_HITS = 4  # a plate touching the frame's edge is read only once its track is older: it is cut, and misread
 ReadHook = Callable[[str, int, int, PlateResult], None]
 
 
@@ -164,10 +165,12 @@ class CameraProcessor:
         if not cv2.imwrite(str(path), img):
             log.warning("%s: cannot write the snapshot %s", self.camera, path)
 
-    def _needs_read(self, track: Track, st: TrackState) -> bool:
+    def _needs_read(self, track: Track, st: TrackState, box, shape) -> bool:
         o = self.ocr
         if o.always:
             return True
+        if track.hits <= BORDER_HITS and not _clear_of_border(box, shape):
+            return False  # cut by the frame's edge (entering): a part of the plate reads as another plate
         if st.settled or st.reads >= o.max_reads:
             return False
         if st.reads == 0 or self.step - st.last_read_step >= o.every:
@@ -177,12 +180,14 @@ class CameraProcessor:
 
     def _detect(self, img: np.ndarray) -> list[Detection]:
         """The frame's plates; with zones, the detector looks only at the window around them
-        (:func:`~plateforge.runtime.zone.zones_window`), so their plates are larger at its input."""
+        (:func:`~plateforge.runtime.zone.zones_window`), so their plates are larger at its input, and plates the
+        window cuts are left out (a part of a plate is read as another plate)."""
         window = zones_window(self.zones, img.shape) if self.zones and self.crop_to_zones else None
         if window is None:
             return self.alpr.detector.detect(img)
         x1, y1, x2, y2 = window
-        return [d.shifted(x1, y1) for d in self.alpr.detector.detect(img[y1:y2, x1:x2])]
+        found = self.alpr.detector.detect(img[y1:y2, x1:x2])
+        return [d.shifted(x1, y1) for d in found if not cut_by_window(d.box, window, img.shape)]
 
     def process(self, frame: Frame) -> list[PlateEvent]:
         """Process one frame of this camera; returns the events of tracks that ended."""
@@ -228,7 +233,7 @@ class CameraProcessor:
                 st.zone_hits[in_zone[di]] = st.zone_hits.get(in_zone[di], 0) + 1
             if self.event_options.frames_dir is not None and box[3] - box[1] > st.view_height:
                 st.view_frame, st.view_det, st.view_height = img, dets[di], box[3] - box[1]
-            if self._needs_read(track, st):
+            if self._needs_read(track, st, box, img.shape):
                 to_read.append((track, di, st))
         if to_read:
             reads, crops = self.alpr.read_detections(img, [dets[di] for _, di, _ in to_read])
