@@ -7,8 +7,8 @@ import numpy as np
 
 from plateforge.types import PlateResult
 
-BLUR_CELLS = 3  # pixel blocks across a blurred plate's height: at 6, a Dubai "U 4" (two characters, 84 px tall)
-# kept two dark blobs from which the reader guessed its text in 2 of 2,337 readable frames; at 3, in none
+BLUR_CELLS = 3  # pixel blocks across a blurred plate's height: at 6, two-character plates (a Dubai "U 4", 84 px
+# tall) kept two dark blobs from which the reader guessed the text in 2 of 2,337 readable frames; at 3, in none
 
 
 def draw_plates(image: np.ndarray, plates: list[PlateResult]) -> np.ndarray:
