@@ -313,3 +313,69 @@ def test_cameras_show_their_passes_and_when_they_went_quiet(tmp_path):
     assert client.get(f"/v1/cameras?since={hour_ago}").json()["cameras"][1]["passes"] == 0
     assert client.get("/v1/cameras?since=soon").status_code == 400
     assert 'id="cameras"' in client.get("/").text
+
+
+def test_pass_counts_by_local_hour_and_day_with_empty_hours_as_zeros(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from plateforge.server.app import create_app
+    from plateforge.stream.outbox import pass_counts
+
+    class NoReader:
+        detector = corners = recognizer = None
+
+    box = Outbox(tmp_path / "site.db")
+    seen = [  # UTC; Dubai is UTC+4
+        ("a", "gate-in", "2026-12-07T05:10:00.000Z", "approaching"),
+        ("b", "gate-in", "2026-12-07T05:50:00.000Z", "approaching"),
+        ("c", "gate-in", "2026-12-07T08:05:00.000Z", "receding"),
+        ("d", "gate-out", "2026-12-07T19:59:00.000Z", "receding"),  # 23:59 in Dubai
+        ("e", "gate-out", "2026-12-07T20:01:00.000Z", "steady"),  # 00:01 the next day in Dubai
+        ("f", "gate-out", None, "steady"),  # no time: not counted
+    ]
+    for eid, camera, utc, motion in seen:
+        box.put({"event_id": eid, "camera": camera, "text": "A1", "first_seen_utc": utc, "motion": motion})
+    box.close()
+    hours = pass_counts(box.path, "hour", "Asia/Dubai", camera="gate-in")
+    assert [(r["period"], r["passes"], r["approaching"], r["receding"]) for r in hours] == [
+        ("2026-12-07 09:00", 2, 2, 0),
+        ("2026-12-07 10:00", 0, 0, 0),  # a quiet hour shows
+        ("2026-12-07 11:00", 0, 0, 0),
+        ("2026-12-07 12:00", 1, 0, 1),
+    ]
+    days = pass_counts(box.path, "day", "Asia/Dubai")
+    assert [(r["period"], r["camera"], r["passes"]) for r in days] == [
+        ("2026-12-07", "gate-in", 3),
+        ("2026-12-07", "gate-out", 1),
+        ("2026-12-08", "gate-out", 1),
+    ]
+    assert [r["passes"] for r in pass_counts(box.path, "day")] == [3, 2]  # in UTC both gate-out passes are the 7th
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Base'"):
+        pass_counts(box.path, "hour", "Mars/Base")
+    with pytest.raises(ValueError, match="by: expected one of hour, day"):
+        pass_counts(box.path, "week")
+    r = runner.invoke(app, ["events", str(box.path), "--counts", "day", "--tz", "Asia/Dubai", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[:2] == [
+        "period,camera,passes,approaching,receding,steady",
+        "2026-12-07,gate-in,3,2,1,0",
+    ]
+    assert runner.invoke(app, ["events", str(box.path), "--counts", "day", "--plate", "A1"]).exit_code == 2
+    client = TestClient(create_app(NoReader(), events=box.path))
+    body = client.get("/v1/counts", params={"by": "day", "tz": "Asia/Dubai", "camera": "gate-out"}).json()
+    assert [(c["period"], c["passes"], c["steady"]) for c in body["counts"]] == [
+        ("2026-12-07", 1, 0),
+        ("2026-12-08", 1, 1),
+    ]
+    assert client.get("/v1/counts", params={"by": "minute"}).status_code == 400
+
+
+def test_pass_counts_step_over_a_daylight_saving_change(tmp_path):
+    from plateforge.stream.outbox import pass_counts
+
+    box = Outbox(tmp_path / "site.db")
+    for eid, utc in (("a", "2026-03-29T00:30:00.000Z"), ("b", "2026-03-29T02:30:00.000Z")):  # 01:30 CET, 04:30 CEST
+        box.put({"event_id": eid, "camera": "cam", "text": "ZH1", "first_seen_utc": utc, "motion": "steady"})
+    box.close()
+    got = [(r["period"], r["passes"]) for r in pass_counts(box.path, "hour", "Europe/Zurich")]
+    assert got == [("2026-03-29 01:00", 1), ("2026-03-29 03:00", 0), ("2026-03-29 04:00", 1)]  # 02:00 never was

@@ -49,6 +49,16 @@ def events(
             "--follow", "-f", help="Then print each new pass that matches as it is stored, until Ctrl-C (as tail -f)."
         ),
     ] = False,
+    counts: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead of the passes: how many per 'hour' or 'day' and camera (approaching / receding / steady), "
+            "hours without a pass as zeros; with --camera, --since, --until, --list."
+        ),
+    ] = None,
+    tz: Annotated[str, typer.Option(help="--counts: the time zone whose hours and days count (IANA: Asia/Dubai).")] = (
+        "UTC"
+    ),
 ) -> None:
     """Search the vehicle passes a stream stored, newest first, and print them as a table, JSONL or CSV."""
     from plateforge.stream.events import parse_time
@@ -56,6 +66,12 @@ def events(
 
     if fmt not in ("table", "jsonl", "csv"):
         raise ValueError(f"--format must be table, jsonl or csv, got {fmt!r}")
+    if counts is not None:
+        if plate or near or crops or follow or limit:
+            raise ValueError("--counts counts passes: it takes --camera, --since, --until and --list only")
+        window = parse_time(since, "--since"), parse_time(until, "--until")
+        _print_counts(outbox, counts, tz, camera, *window, plate_list, fmt)
+        return
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be at least 1, got {limit}")
     if follow and until is not None:
@@ -154,4 +170,30 @@ def _print(found: list[dict], fmt: str) -> None:
             table.add_column(col, no_wrap=col in ("seen (UTC)", "plate", "event"))
         for e in found:
             table.add_row(*_cells(e), *[csv_value(e, "lists")] * with_lists, (e.get("event_id") or "")[:8])
+        out.print(table)
+
+
+def _print_counts(outbox, by, tz, camera, since, until, plate_list, fmt: str) -> None:
+    import csv
+
+    from plateforge.stream.outbox import pass_counts
+
+    rows = pass_counts(outbox, by, tz, camera, since, until, plate_list)
+    fields = ["period", "camera", "passes", "approaching", "receding", "steady"]
+    if fmt == "jsonl":
+        for r in rows:
+            print(json.dumps({**r, "tz": tz}))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(fields)
+        writer.writerows([r[f] for f in fields] for r in rows)
+    else:
+        from rich.table import Table
+
+        total = sum(r["passes"] for r in rows)
+        table = Table(title=f"{total} passes by {by} ({tz})")
+        for f in fields:
+            table.add_column(f, justify="right" if f not in ("period", "camera") else "left")
+        for r in rows:
+            table.add_row(*(str(r[f]) for f in fields))
         out.print(table)

@@ -96,11 +96,11 @@ def list_time(value: str, tz: str | None, end_of_day: bool, where: str) -> float
     if end_of_day and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
         t += timedelta(days=1)
     if t.tzinfo is None and tz:
-        t = t.replace(tzinfo=_zone(tz, where))
+        t = t.replace(tzinfo=time_zone(tz, where))
     return t.timestamp()  # a naive time is the machine's local time
 
 
-def _zone(tz: str, where: str) -> ZoneInfo:
+def time_zone(tz: str, where: str) -> ZoneInfo:
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
@@ -206,7 +206,7 @@ class PlateList:
         self.name, self.max_edits, self.confusables, self.reload_s = name, max_edits, confusables, reload_s
         self.fuzzy_from, self.tz = fuzzy_from, tz
         if tz:
-            _zone(tz, f"list {name!r}")
+            time_zone(tz, f"list {name!r}")
         self.path = Path(path) if path is not None else None
         self._mtime: float | None = None
         self._checked = 0.0

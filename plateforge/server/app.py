@@ -17,6 +17,8 @@ Endpoints:
   "by": ...}``; the pass goes to the stream's sinks again as revision 2, 3... (``Outbox.correct``).
 - ``GET /v1/cameras`` (with ``events``): per camera, passes stored in the last 24 h (or ``since``) and when
   its last pass was stored, so a camera that went quiet shows.
+- ``GET /v1/counts?by=hour&tz=Asia/Dubai`` (with ``events``): passes per hour or day and camera, split by
+  motion, hours without a pass as zeros (:func:`plateforge.stream.outbox.pass_counts`).
 - ``GET /v1/events/{event_id}/frame`` (with ``events`` and ``frames``): a pass's evidence frame (JPEG), the
   frame where its plate was seen largest (``plateforge stream --frames``).
 - ``GET /v1/sessions?entry=CAM&exit=CAM`` (with ``events``): parking stays paired from those passes
@@ -69,7 +71,7 @@ from plateforge.runtime.plate_lists import PlateList
 from plateforge.runtime.rows import image_row
 from plateforge.runtime.zone import Zone, parse_zone
 from plateforge.stream.events import events_csv, parse_time
-from plateforge.stream.outbox import Outbox, camera_activity, find_events
+from plateforge.stream.outbox import Outbox, camera_activity, find_events, pass_counts
 from plateforge.stream.sessions import Gate, pair_sessions
 
 MAX_UPLOAD_MB = 32.0  # a 50-megapixel JPEG is 15-25 MB
@@ -463,6 +465,24 @@ def create_app(
             except ValueError as e:
                 return error(400, str(e))
             return {"cameras": camera_activity(events, start), "since": start, "now": now}
+
+        @app.get("/v1/counts")
+        def counts(
+            by: str = Query("hour", description="hour or day."),
+            tz: str = Query("UTC", description="The time zone whose hours and days count (IANA: Asia/Dubai)."),
+            camera: str | None = Query(None, description="This camera's passes only."),
+            since: str | None = Query(None, description="Stored from (ISO 8601 or Unix seconds)."),
+            until: str | None = Query(None, description="Stored before (ISO 8601 or Unix seconds)."),
+            plate_list: str | None = Query(None, alias="list", description="Passes that matched this list (* any)."),
+        ):
+            """Passes per hour or day and camera, split by motion, hours without a pass as zeros
+            (:func:`plateforge.stream.outbox.pass_counts`): ``{"counts": [...], "by": ..., "tz": ...}``."""
+            try:
+                window = parse_time(since, "since"), parse_time(until, "until")
+                rows = pass_counts(events, by, tz, camera, *window, plate_list)
+            except ValueError as e:
+                return error(400, str(e))
+            return {"counts": rows, "by": by, "tz": tz}
 
         @app.get("/v1/events/{event_id}/frame", responses={200: {"content": {"image/jpeg": {}}}})
         def event_frame(event_id: str):

@@ -23,9 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from plateforge.stream.events import prune_frames
+from plateforge.stream.events import MOTIONS, prune_frames
 
 log = logging.getLogger(__name__)
 
@@ -476,6 +477,70 @@ def camera_activity(path: str | Path, since: float | None = None) -> list[dict]:
     return [
         {"camera": c, "passes": int(n or 0), "last_stored": last, "last_seen_utc": seen} for c, n, last, seen in rows
     ]
+
+
+COUNT_PERIODS = ("hour", "day")
+
+
+def pass_counts(
+    path: str | Path,
+    by: str = "hour",
+    tz: str = "UTC",
+    camera: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    plate_list: str | None = None,
+) -> list[dict]:
+    """Vehicle passes per ``by`` (hour or day, of the wall clock in IANA time zone ``tz``: a site's own hours)
+    and camera, from the outbox at ``path``: ``{"period" ("2026-12-07 14:00" or "2026-12-07"), "camera",
+    "passes", "approaching", "receding", "steady"}``, oldest first. Periods without a pass between a camera's
+    first and last counted one are rows of zeros, so a camera that stopped shows. A pass counts in the period
+    its plate was first seen (``first_seen_utc``). Filters as :func:`find_events` (stored time, camera, list).
+    Read-only, one row at a time."""
+    from plateforge.runtime.plate_lists import time_zone
+
+    if by not in COUNT_PERIODS:
+        raise ValueError(f"by: expected one of {', '.join(COUNT_PERIODS)}, got {by!r}")
+    zone = time_zone(tz, "tz")
+    step = timedelta(hours=1) if by == "hour" else timedelta(days=1)
+    where_sql, args = _event_filter(camera, None, since, until, plate_list)
+    counts: dict[tuple[datetime, str], dict] = {}
+    with _read_only(path) as con:
+        rows = con.execute(
+            f"SELECT camera, json_extract(payload, '$.first_seen_utc'), json_extract(payload, '$.motion') "
+            f"FROM events{where_sql}",
+            args,
+        )
+        for cam, seen, motion in rows:
+            if not seen:
+                continue
+            local = datetime.fromisoformat(seen.replace("Z", "+00:00")).astimezone(zone)
+            start = local.replace(minute=0, second=0, microsecond=0)
+            if by == "day":
+                start = start.replace(hour=0)
+            row = counts.setdefault((start, cam), _zero_counts())
+            row["passes"] += 1
+            if motion in MOTIONS:
+                row[motion] += 1
+    out = []
+    for cam in sorted({c for _, c in counts}):
+        starts = sorted(t for t, c in counts if c == cam)
+        t = starts[0]
+        while t <= starts[-1]:  # step in UTC so that a daylight-saving change neither skips nor repeats an hour
+            label = t.strftime("%Y-%m-%d %H:00" if by == "hour" else "%Y-%m-%d")
+            out.append({"period": label, "camera": cam, **counts.get((t, cam), _zero_counts())})
+            t = (t.astimezone(UTC) + step).astimezone(zone) if by == "hour" else _next_day(t, zone)
+    return sorted(out, key=lambda r: (r["period"], r["camera"]))
+
+
+def _zero_counts() -> dict:
+    return {m: 0 for m in ("passes", *MOTIONS)}
+
+
+def _next_day(t, zone):
+    """Local midnight of the day after ``t`` (a local midnight) in ``zone``."""
+    d = t.date() + timedelta(days=1)
+    return datetime(d.year, d.month, d.day, tzinfo=zone)
 
 
 def _near_plate(near: str, max_edits: int):
