@@ -368,6 +368,7 @@ def test_pass_counts_by_local_hour_and_day_with_empty_hours_as_zeros(tmp_path):
         ("2026-12-08", 1, 1),
     ]
     assert client.get("/v1/counts", params={"by": "minute"}).status_code == 400
+    assert 'id="counts-table"' in client.get("/").text  # the page's passes per hour today
 
 
 def test_pass_counts_step_over_a_daylight_saving_change(tmp_path):
