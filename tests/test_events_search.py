@@ -380,3 +380,21 @@ def test_pass_counts_step_over_a_daylight_saving_change(tmp_path):
     box.close()
     got = [(r["period"], r["passes"]) for r in pass_counts(box.path, "hour", "Europe/Zurich")]
     assert got == [("2026-03-29 01:00", 1), ("2026-03-29 03:00", 0), ("2026-03-29 04:00", 1)]  # 02:00 never was
+
+
+def test_pass_counts_keep_the_two_hours_of_a_night_when_clocks_go_back_apart(tmp_path):
+    from plateforge.stream.outbox import pass_counts
+
+    box = Outbox(tmp_path / "site.db")
+    seen = (
+        "2026-10-24T23:30:00.000Z",
+        "2026-10-25T00:30:00.000Z",
+        "2026-10-25T01:30:00.000Z",
+        "2026-10-25T02:30:00.000Z",
+    )
+    for k, utc in enumerate(seen):  # Zurich: 01:30 CEST, 02:30 CEST, 02:30 CET (clocks went back), 03:30 CET
+        box.put({"event_id": f"e{k}", "camera": "cam", "text": "ZH1", "first_seen_utc": utc, "motion": "steady"})
+    box.close()
+    got = [(r["period"], r["passes"]) for r in pass_counts(box.path, "hour", "Europe/Zurich")]
+    assert got == [("2026-10-25 01:00", 1), ("2026-10-25 02:00", 1), ("2026-10-25 02:00", 1), ("2026-10-25 03:00", 1)]
+    assert [(r["period"], r["passes"]) for r in pass_counts(box.path, "day", "Europe/Zurich")] == [("2026-10-25", 4)]

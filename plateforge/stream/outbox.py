@@ -502,8 +502,8 @@ def pass_counts(
     if by not in COUNT_PERIODS:
         raise ValueError(f"by: expected one of {', '.join(COUNT_PERIODS)}, got {by!r}")
     zone = time_zone(tz, "tz")
-    step = timedelta(hours=1) if by == "hour" else timedelta(days=1)
     where_sql, args = _event_filter(camera, None, since, until, plate_list)
+    # keyed by the period's start in UTC: the two 02:00 hours of a night when clocks go back are two periods
     counts: dict[tuple[datetime, str], dict] = {}
     with _read_only(path) as con:
         rows = con.execute(
@@ -518,7 +518,7 @@ def pass_counts(
             start = local.replace(minute=0, second=0, microsecond=0)
             if by == "day":
                 start = start.replace(hour=0)
-            row = counts.setdefault((start, cam), _zero_counts())
+            row = counts.setdefault((start.astimezone(UTC), cam), _zero_counts())
             row["passes"] += 1
             if motion in MOTIONS:
                 row[motion] += 1
@@ -526,10 +526,10 @@ def pass_counts(
     for cam in sorted({c for _, c in counts}):
         starts = sorted(t for t, c in counts if c == cam)
         t = starts[0]
-        while t <= starts[-1]:  # step in UTC so that a daylight-saving change neither skips nor repeats an hour
-            label = t.strftime("%Y-%m-%d %H:00" if by == "hour" else "%Y-%m-%d")
+        while t <= starts[-1]:  # steps in UTC, so that a daylight-saving change neither skips nor repeats an hour
+            label = t.astimezone(zone).strftime("%Y-%m-%d %H:00" if by == "hour" else "%Y-%m-%d")
             out.append({"period": label, "camera": cam, **counts.get((t, cam), _zero_counts())})
-            t = (t.astimezone(UTC) + step).astimezone(zone) if by == "hour" else _next_day(t, zone)
+            t = t + timedelta(hours=1) if by == "hour" else _next_day(t, zone)
     return sorted(out, key=lambda r: (r["period"], r["camera"]))
 
 
@@ -537,10 +537,10 @@ def _zero_counts() -> dict:
     return {m: 0 for m in ("passes", *MOTIONS)}
 
 
-def _next_day(t, zone):
-    """Local midnight of the day after ``t`` (a local midnight) in ``zone``."""
-    d = t.date() + timedelta(days=1)
-    return datetime(d.year, d.month, d.day, tzinfo=zone)
+def _next_day(t: datetime, zone) -> datetime:
+    """The next local midnight in ``zone`` after ``t`` (a local midnight, in UTC), in UTC."""
+    d = t.astimezone(zone).date() + timedelta(days=1)
+    return datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(UTC)
 
 
 def _near_plate(near: str, max_edits: int):
