@@ -1043,10 +1043,12 @@ def test_a_plate_cut_by_the_frame_edge_is_not_read_while_its_track_is_young():
 
 
 def test_a_plate_the_window_cuts_is_left_out_but_not_one_at_the_image_edge():
-    from plateforge.runtime.zone import cut_by_window
+    from plateforge.ops.boxes import cut_by_window
 
-    window, shape = (100, 0, 300, 200), (200, 400, 3)  # cut on the left and right; top and bottom are the image's
-    assert cut_by_window((0.0, 50.0, 40.0, 60.0), window, shape)  # at the window's left edge
-    assert cut_by_window((170.0, 50.0, 200.0, 60.0), window, shape)  # at its right edge
-    assert not cut_by_window((50.0, 0.0, 90.0, 12.0), window, shape)  # the image's own top edge
-    assert not cut_by_window((50.0, 50.0, 90.0, 62.0), window, shape)
+    def cut(box):  # cut on the left and right; top and bottom are the image's (400 x 200)
+        return bool(cut_by_window([box], (100, 0, 300, 200), 400, 200)[0])
+
+    assert cut((0.0, 50.0, 40.0, 60.0))  # at the window's left edge
+    assert cut((170.0, 50.0, 200.0, 60.0))  # at its right edge
+    assert not cut((50.0, 0.0, 90.0, 12.0))  # the image's own top edge
+    assert not cut((50.0, 50.0, 90.0, 62.0))

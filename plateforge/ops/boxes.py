@@ -80,6 +80,23 @@ def tile_windows(width: int, height: int, grid: int, overlap: float = 0.3) -> li
     return [(x, y, x + tw, y + th) for y in ys for x in xs]
 
 
+WINDOW_EDGE = 2.0  # px: a box this close to an edge a window cut out of its image is a cut plate
+
+
+def cut_by_window(boxes, window: tuple[int, int, int, int], width: int, height: int, edge: float = WINDOW_EDGE):
+    """For each xyxy box (K × 4, pixels of the crop ``window`` = x1, y1, x2, y2 of a ``width`` × ``height``
+    image; tiles, zone windows): whether it touches, within ``edge`` px, an edge where the window cut the image.
+    Such a box holds part of a plate, read as another plate. The image's own edges do not count. (K,) bool."""
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    x1, y1, x2, y2 = window
+    return (
+        ((x1 > 0) & (b[:, 0] <= edge))
+        | ((y1 > 0) & (b[:, 1] <= edge))
+        | ((x2 < width) & (b[:, 2] >= x2 - x1 - edge))
+        | ((y2 < height) & (b[:, 3] >= y2 - y1 - edge))
+    )
+
+
 def order_corners(points: np.ndarray) -> np.ndarray:
     """Order 4 points (4, 2) as TL, TR, BR, BL: sorted clockwise around their centre (image y points down),
     starting at the corner whose edge to the next corner points most nearly to the right. Correct for any

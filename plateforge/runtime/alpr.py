@@ -32,7 +32,7 @@ from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts, valid_anywhere
 from plateforge.runtime.plate_parts import plate_parts
 from plateforge.runtime.recognizer import PlateRecognizer
-from plateforge.runtime.zone import Zone, cut_by_window, which_zone, zones_window
+from plateforge.runtime.zone import Zone, from_window, which_zone, zones_window
 from plateforge.types import Detection, PlateRead, PlateResult
 
 
@@ -213,8 +213,7 @@ class ALPR:
         else:
             x1, y1, x2, y2 = window
             found, sure = self._detect(img[y1:y2, x1:x2])
-            cut = [cut_by_window(d.box, window, img.shape) for d in found]  # parts of plates: left out
-            found = [d.shifted(x1, y1) if not c else None for d, c in zip(found, cut, strict=True)]
+            found = from_window(found, window, img.shape)  # None: a plate the window cuts
         keep = [i for i, d in enumerate(found) if d is not None and which_zone(self.zones, d.box, img.shape)]
         return [found[i] for i in keep], sum(i < sure for i in keep)
 

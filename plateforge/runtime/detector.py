@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from plateforge.ops.boxes import Letterbox, letterbox, nms, tile_windows
+from plateforge.ops.boxes import Letterbox, cut_by_window, letterbox, nms, tile_windows
 from plateforge.ops.detect import postprocess
 from plateforge.ops.geometry import quad_boxes
 from plateforge.runtime.foreign import ForeignDetector
@@ -19,7 +19,6 @@ DEFAULT_DETECTOR = "detector.onnx"
 INT8_DETECTOR = "detector_int8.onnx"  # bundled: the same detector trained with QAT, exported as QDQ INT8
 TILE_OVERLAP = 0.3  # each tile 1.3 times a plain grid cell, so a small plate lies whole inside at least one
 TILE_MAX_HEIGHT = 16.0  # a tile's plate is kept only if lower than this at the whole image's letterbox scale (px)
-TILE_EDGE = 2.0  # px: a tile's box this close to an edge the tile shares with its neighbour is a cut plate
 DEFAULT_NMS_IOU = 0.3  # plates do not overlap: two boxes of one small plate a few pixels apart fall under 0.5
 
 
@@ -134,11 +133,7 @@ class PlateDetector:
         parts = [(boxes, scores, corners)]
         for (x1, y1, x2, y2), out, lb in passes[1:]:
             b, s, c = self._decode(out, lb, conf)
-            keep = (b[:, 3] - b[:, 1]) < max_height
-            keep &= (b[:, 0] > TILE_EDGE) | (x1 == 0)
-            keep &= (b[:, 1] > TILE_EDGE) | (y1 == 0)
-            keep &= (b[:, 2] < x2 - x1 - TILE_EDGE) | (x2 == w)
-            keep &= (b[:, 3] < y2 - y1 - TILE_EDGE) | (y2 == h)
+            keep = ((b[:, 3] - b[:, 1]) < max_height) & ~cut_by_window(b, (x1, y1, x2, y2), w, h)
             parts.append((b[keep] + [x1, y1, x1, y1], s[keep], c[keep] + [x1, y1]))
         boxes, scores, corners = (np.concatenate(p).astype(np.float32) for p in zip(*parts, strict=True))
         # a plate the whole-image pass finds at the model's threshold keeps that box (the corner model and the

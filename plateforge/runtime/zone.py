@@ -13,6 +13,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from plateforge.ops.boxes import cut_by_window
+from plateforge.types import Detection
+
 
 def parse_zone(text: str) -> list[tuple[float, float]]:
     """Points from ``"x,y x,y x,y ..."`` (the ``--zone`` option); errors name the text."""
@@ -99,18 +102,8 @@ def zones_window(zones: list[Zone], shape, margin: float = ZONE_MARGIN) -> tuple
     return int(x1), int(y1), int(x2), int(y2)
 
 
-WINDOW_EDGE = 2.0  # px: a detection this close to an edge the window cut out of the image is a cut plate
-
-
-def cut_by_window(box, window: tuple[int, int, int, int], shape, edge: float = WINDOW_EDGE) -> bool:
-    """Whether xyxy ``box`` (pixels of the window's crop) touches an edge where ``window`` (x1, y1, x2, y2 of an
-    image of ``shape``) cut the image: a plate only partly inside the window, whose read would be of a part.
-    The image's own edges do not count."""
-    x1, y1, x2, y2 = window
-    h, w = shape[:2]
-    return bool(
-        (x1 > 0 and box[0] <= edge)
-        or (y1 > 0 and box[1] <= edge)
-        or (x2 < w and box[2] >= x2 - x1 - edge)
-        or (y2 < h and box[3] >= y2 - y1 - edge)
-    )
+def from_window(found: list[Detection], window: tuple[int, int, int, int], shape) -> list[Detection | None]:
+    """Detections made in the crop ``window`` (x1, y1, x2, y2) of an image of ``shape`` (h, w, ...), moved to the
+    image's pixels; None for each that the window's edge cuts (:func:`~plateforge.ops.boxes.cut_by_window`)."""
+    cut = cut_by_window([d.box for d in found], window, shape[1], shape[0])
+    return [None if c else d.shifted(window[0], window[1]) for d, c in zip(found, cut, strict=True)]

@@ -23,7 +23,7 @@ from rapidfuzz.distance import Levenshtein
 
 from plateforge.runtime.plate_lists import match_lists, plate_key
 from plateforge.runtime.vehicles import plates_in_vehicles
-from plateforge.runtime.zone import Zone, cut_by_window, which_zone, zones_window
+from plateforge.runtime.zone import Zone, from_window, which_zone, zones_window
 from plateforge.stream.events import PlateEvent, direction, event_id, frame_file, jpeg_b64, utc_iso, write_frame
 from plateforge.stream.sources import Frame, FrameSource
 from plateforge.stream.tracker import PlateTracker, Track, TrackerOptions
@@ -186,8 +186,8 @@ class CameraProcessor:
         if window is None:
             return self.alpr.detector.detect(img)
         x1, y1, x2, y2 = window
-        found = self.alpr.detector.detect(img[y1:y2, x1:x2])
-        return [d.shifted(x1, y1) for d in found if not cut_by_window(d.box, window, img.shape)]
+        found = from_window(self.alpr.detector.detect(img[y1:y2, x1:x2]), window, img.shape)
+        return [d for d in found if d is not None]
 
     def process(self, frame: Frame) -> list[PlateEvent]:
         """Process one frame of this camera; returns the events of tracks that ended."""
