@@ -26,19 +26,12 @@ class ScriptedDetector:
         x = 20.0 + 10 * frame
         return (x, 100.0, x + 40, 120.0)
 
-    def candidates(self, image, conf):
+    def detect(self, image, conf):
         self.frame += 1
         if self.frame not in self.found:
-            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 4, 2))
+            return []
         x1, y1, x2, y2 = self.box(self.frame)
-        corners = np.array([[[x1, y1], [x2, y1], [x2, y2], [x1, y2]]], np.float32)
-        return np.array([[x1, y1, x2, y2]], np.float32), np.array([0.9], np.float32), corners
-
-    def as_detections(self, image, boxes, scores, corners):
-        return [
-            Detection(tuple(map(float, b)), tuple(map(tuple, c)), float(s))
-            for b, s, c in zip(boxes, scores, corners, strict=True)
-        ]
+        return [Detection((x1, y1, x2, y2), ((x1, y1), (x2, y1), (x2, y2), (x1, y2)), 0.9)]
 
 
 def _quad(box):

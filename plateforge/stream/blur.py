@@ -103,8 +103,7 @@ class PlateBlurrer:
     def push(self, index: int, image: np.ndarray) -> list[BlurredFrame]:
         """Add frame ``index``; returns the frames that are now final (oldest first)."""
         o = self.options
-        boxes, scores, corners = self.detector.candidates(image, o.conf)
-        detections = self.detector.as_detections(image, boxes, scores, corners)
+        detections = self.detector.detect(image, conf=o.conf)
         current = BlurredFrame(index, image)
         quads = [plate_quad(d, o.grow) for d in detections]
         current.regions += quads
@@ -167,8 +166,7 @@ class PlateBlurrer:
 def blur_image(image: np.ndarray, detector, options: BlurOptions = BlurOptions()) -> tuple[np.ndarray, list]:
     """One photo (BGR) with its plates blurred (detections at ``options.conf`` and up, no tracking): (the
     blurred copy, the blurred quads ((4, 2) pixels each))."""
-    boxes, scores, corners = detector.candidates(image, options.conf)
-    quads = [plate_quad(d, options.grow) for d in detector.as_detections(image, boxes, scores, corners)]
+    quads = [plate_quad(d, options.grow) for d in detector.detect(image, conf=options.conf)]
     return blur_quads(image, quads, options.cells), quads
 
 
