@@ -200,6 +200,15 @@ def create_app(
 
     too_large = f"request body: larger than the {max_upload_mb:g} MB limit"
 
+    async def raw_body(request: Request) -> bytes | None:
+        """The request body, read as it streams in; None as soon as it passes ``max_upload_mb``."""
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return None
+        return bytes(body)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
         return page
@@ -249,18 +258,16 @@ def create_app(
                 uploads.append((upload.filename or field, await upload.read()))
             await form.close()
         else:
-            body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    return error(413, too_large)
+            body = await raw_body(request)
+            if body is None:
+                return error(413, too_large)
             if content_type.startswith("application/json"):
                 try:
-                    uploads = json_photos(bytes(body), max_images)
+                    uploads = json_photos(body, max_images)
                 except ValueError as e:
                     return error(400, str(e))
             elif body:
-                uploads.append((name, bytes(body)))
+                uploads.append((name, body))
         if not uploads:
             return error(400, "request: no photo in it; send photos as multipart files, or one photo as the body")
         if sum(len(data) for _, data in uploads if isinstance(data, bytes)) > limit:
@@ -305,15 +312,13 @@ def create_app(
 
         if not hasattr(blur_detector, "candidates"):
             return error(400, "blur: this server's detector cannot list its candidates")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return error(413, too_large)
+        body = await raw_body(request)
+        if body is None:
+            return error(413, too_large)
         if not body:
             return error(400, "request: no photo in it; send one photo as the request body")
         try:
-            image = load_image(bytes(body))
+            image = load_image(body)
         except ImageError as e:
             return error(422, re.sub(r"^<bytes[^>]*>", "request body", str(e)))
         blurred, quads = await run_in_threadpool(blur_image, image, blur_detector, BlurOptions(conf=conf))
