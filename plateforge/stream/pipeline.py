@@ -165,11 +165,12 @@ class CameraProcessor:
         if not cv2.imwrite(str(path), img):
             log.warning("%s: cannot write the snapshot %s", self.camera, path)
 
-    def _needs_read(self, track: Track, st: TrackState, box, shape) -> bool:
+    def _needs_read(self, track: Track, st: TrackState, clear: bool) -> bool:
+        """Whether to read the track's plate in this frame; ``clear``: its box is clear of the frame's edge."""
         o = self.ocr
         if o.always:
             return True
-        if track.hits <= BORDER_HITS and not _clear_of_border(box, shape):
+        if track.hits <= BORDER_HITS and not clear:
             return False  # cut by the frame's edge (entering): a part of the plate reads as another plate
         if st.settled or st.reads >= o.max_reads:
             return False
@@ -226,14 +227,15 @@ class CameraProcessor:
                 v = owners[di]
                 st.vehicle_votes[v.label] = st.vehicle_votes.get(v.label, 0.0) + v.score
                 st.vehicle = v.to_dict()
-            if _clear_of_border(box, img.shape):
+            clear = _clear_of_border(box, img.shape)
+            if clear:
                 st.first_inner = st.first_inner or box
                 st.last_inner = box
             if in_zone is not None and in_zone[di] is not None:
                 st.zone_hits[in_zone[di]] = st.zone_hits.get(in_zone[di], 0) + 1
             if self.event_options.frames_dir is not None and box[3] - box[1] > st.view_height:
                 st.view_frame, st.view_det, st.view_height = img, dets[di], box[3] - box[1]
-            if self._needs_read(track, st, box, img.shape):
+            if self._needs_read(track, st, clear):
                 to_read.append((track, di, st))
         if to_read:
             reads, crops = self.alpr.read_detections(img, [dets[di] for _, di, _ in to_read])
