@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from plateforge.data.crops_csv import normalise_text
 from plateforge.stream.blur import BlurOptions, PlateBlurrer
 
 HEIGHTS = (16, 32)  # px: plate-height groups < 16, 16-32, >= 32
@@ -44,10 +45,6 @@ def quad_cover(quad, regions, shape) -> float:
     for r in regions:
         cv2.fillPoly(cover, [np.round(np.asarray(r, np.float32) - [x1, y1]).astype(np.int32)], 1)
     return float((plate & cover).sum()) / area
-
-
-def _same(a: str, b: str) -> bool:
-    return a.replace(" ", "").upper() == b.replace(" ", "").upper()
 
 
 def evaluate_blur(
@@ -106,10 +103,11 @@ def evaluate_blur(
         after = alpr.read_corners(out.image, quads)
         for p, b, a in zip(plates, before, after, strict=True):
             read["plates_read"] += 1
-            if _same(b.text, p["text"]):
+            truth = normalise_text(p["text"])
+            if normalise_text(b.text) == truth:
                 read["readable_before"] += 1
                 readable_passes.add(p["pass"])
-            if _same(a.text, p["text"]):
+            if normalise_text(a.text) == truth:
                 read["readable_after"] += 1
                 leaked_passes.add(p["pass"])
     cap.release()
