@@ -103,11 +103,11 @@ def evaluate_blur(
         after = alpr.read_corners(out.image, quads)
         for p, b, a in zip(plates, before, after, strict=True):
             read["plates_read"] += 1
-            truth = normalise_text(p["text"])
-            if normalise_text(b.text) == truth:
+            text = normalise_text(p["text"])
+            if normalise_text(b.text) == text:
                 read["readable_before"] += 1
                 readable_passes.add(p["pass"])
-            if normalise_text(a.text) == truth:
+            if normalise_text(a.text) == text:
                 read["readable_after"] += 1
                 leaked_passes.add(p["pass"])
     cap.release()
