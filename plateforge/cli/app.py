@@ -20,6 +20,7 @@ from plateforge.cli import (
     serve,
     sessions,
     stream,
+    survey,
     synth,
     train,
 )
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.command("read")(read.read)
 app.command("bench")(bench.bench)
 app.command("blur")(blur.blur)
+app.command("survey")(survey.survey)
 app.command("stream")(stream.stream)
 app.command("serve")(serve.serve)
 app.command("events")(events.events)
