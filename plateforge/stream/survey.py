@@ -24,12 +24,12 @@ from plateforge.ops.geometry import quad_size, rectify
 # Limits, from the measurements in docs/stream.md "Camera survey" (bundled reader, INT8 detector, synthetic
 # 1080p videos of 180 passes, processed every 1-16 frames, and 600 clean crops with their contrast lowered;
 # ``python benchmarks/survey_limits.py`` measures them again).
-GOOD_HEIGHT_PX = 25.0  # passes whose plate reached 25 px: 98.5 % read right; 20-25 px 85 %
-MIN_HEIGHT_PX = 16.0  # 16-20 px: 45 % right; under 16 px: 25 % (most not even found)
+GOOD_HEIGHT_PX = 25.0  # passes whose plate reached 25 px: 98.6 % of 146 read right; 20-25 px 80 %
+MIN_HEIGHT_PX = 16.0  # 16-20 px 71 %; 12-16 px 42 %; under 12 px 20 % (most of those never found)
 MAX_ROLL_DEG = 20.0  # measured up to 20 degrees with no loss; beyond that, not measured
-MIN_FRAMES = 8  # passes in view 8+ processed frames: 97.5-98.6 % right; 6-8 94.5 %; 4-6 73 %; 3-4 60 %; < 3 17 %
-MIN_CONTRAST = 40.0  # p95 - p5 grey levels: under 40, 0-75 % of crops read right; 40-60 89.5 %; 60+ 97-98.5 %
-SURE = 0.8  # voted reads this sure and valid were right for 99.7 % of passes (86.5 % of them reached it)
+MIN_FRAMES = 8  # passes in view 8+ processed frames: 97.7-98.6 % right; 6-8 95 %; 4-6 73 %; 3-4 62 %; < 3 15 %
+MIN_CONTRAST = 40.0  # p95 - p5 grey levels of a crop: < 20 3 % read right; 20-30 38; 30-40 75; 40-60 89.5; 60+ 97-98
+SURE = 0.8  # voted reads this sure and valid were right for 99.2 % of passes; 85 % of passes 25 px+ reached it
 
 
 @dataclass
