@@ -11,7 +11,8 @@ text equals the truth; a pass with no event is wrong. Heights and roll are the t
 the whole plate is in view, so passes the survey never found count too. Contrast: ``--crops`` clean synthetic
 crops (``--augment none``) with their contrast lowered about the middle, towards white and towards black, plus
 sensor noise (sigma 3), read at their true corners (``ALPR.read_corners``), binned by the survey's contrast
-measure (p95 − p5 grey levels).
+measure (p95 − p5 grey levels). Motion blur: the first 300 of those crops enlarged twice, smeared across or
+along the plate's height by 0-0.3 of it, shrunk to a 30-px plate and read at their true corners.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import cv2
 import numpy as np
 
 from plateforge.eval.stream_eval import match_pass
+from plateforge.ops.geometry import quad_size
 from plateforge.runtime.alpr import ALPR
 from plateforge.runtime.options import ReaderOptions, make_alpr
 from plateforge.stream.survey import crop_light, plate_geometry, survey_video
@@ -89,6 +91,31 @@ def contrast_rows(crops: Path, alpr) -> list[dict]:
     return rows
 
 
+def blur_rows(crops: Path, alpr, n: int = 300) -> list[dict]:
+    """The first ``n`` clean crops enlarged twice, smeared across or along the plate's height by a share of
+    it, shrunk to a 30-px plate and read at their true corners."""
+    rows = []
+    for line in (crops / "manifest.jsonl").read_text().splitlines()[:n]:
+        rec = json.loads(line)
+        big = cv2.resize(cv2.imread(str(crops / rec["image"])), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+        corners = np.asarray(rec["plates"][0]["corners"], np.float32) * 2
+        height = quad_size(corners)[1]
+        for axis in ("across", "along"):
+            for share in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3):
+                k = max(1, int(round(share * height)))
+                kernel = np.zeros((k, k), np.float32)
+                if axis == "across":
+                    kernel[k // 2, :] = 1.0 / k
+                else:
+                    kernel[:, k // 2] = 1.0 / k
+                x = cv2.filter2D(big, -1, kernel, borderType=cv2.BORDER_REPLICATE) if k > 1 else big
+                s = 30.0 / height
+                x = cv2.resize(x, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+                read = alpr.read_corners(x, [corners * s])[0]
+                rows.append({"blur": share, "axis": axis, "right": read.text == rec["plates"][0]["text"]})
+    return rows
+
+
 def table(rows: list[dict], key: str, edges: list[float]) -> list[dict]:
     out = []
     for lo, hi in zip(edges, edges[1:], strict=False):
@@ -149,6 +176,11 @@ def main() -> None:
             from plateforge.synth.generate import SynthJob, run_job
 
             run_job(SynthJob("crops", crops, a.crops, seed=4610, augment="none"), overwrite=True)
+        rows_b = blur_rows(crops, ALPR(threads=a.threads))
+        for axis in ("across", "along"):
+            result[f"by_blur_plate_heights ({axis})"] = table(
+                [r for r in rows_b if r["axis"] == axis], "blur", [0, 0.01, 0.06, 0.11, 0.16, 0.21, 0.31]
+            )
         result["by_contrast"] = table(
             contrast_rows(crops, ALPR(threads=a.threads)), "contrast", [0, 20, 30, 40, 60, 80, 256]
         )

@@ -283,6 +283,28 @@ def test_video_signs_stand_on_the_background_and_leave_the_passes_alone(tmp_path
     assert np.abs(first[0].astype(int) - first[1].astype(int)).max() > 60  # painted signs, not codec noise
 
 
+def test_video_exposure_smears_the_moving_plates_and_leaves_the_truth_alone(tmp_path):
+    from plateforge.ops.geometry import quad_size, rectify
+    from plateforge.synth.video import VideoOptions, make_video, read_ground_truth
+
+    opts = VideoOptions(width=480, height=270, passes=2, seed=5, plate_height=(30, 40))
+    make_video(tmp_path / "sharp", opts)
+    make_video(tmp_path / "smeared", replace(opts, exposure=1.0))
+    frames, _ = read_ground_truth(tmp_path / "sharp")
+    assert read_ground_truth(tmp_path / "smeared") == (frames, read_ground_truth(tmp_path / "sharp")[1])
+    caps = [cv2.VideoCapture(str(tmp_path / v / "video.mp4")) for v in ("sharp", "smeared")]
+    detail = [[], []]
+    for fr in frames:
+        images = [c.read()[1] for c in caps]
+        for p in fr["plates"]:
+            if p["full"]:
+                w, h = quad_size(p["corners"])
+                for k, img in enumerate(images):
+                    crop = rectify(img, np.array(p["corners"], np.float32), int(w), int(h))
+                    detail[k].append(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var())
+    assert np.median(detail[1]) < 0.5 * np.median(detail[0])  # the plates lost their edges
+
+
 def test_video_vehicles_stand_still_halfway_for_stop_s(tmp_path):
     from plateforge.synth.video import VideoOptions, make_video, read_ground_truth
 

@@ -18,7 +18,9 @@ from plateforge.stream.survey import (
     SurveyReport,
     crop_light,
     findings,
+    longest_exposure,
     plate_geometry,
+    shutter_finding,
     suggest_zone,
 )
 
@@ -78,6 +80,16 @@ def test_findings_say_what_to_change():
     assert none == {"plates found": "poor"}
 
 
+def test_shutter_keeps_the_blur_of_moving_plates_under_the_limit():
+    # 0.4 plate heights a frame at 25 frames/s: 10 plate heights a second; 0.05 / 10 = 1/200 s → 1/250
+    assert longest_exposure(0.4, 25.0) == pytest.approx(1 / 200)
+    f = shutter_finding(0.4, 25.0)
+    assert "1/250 s" in f.advice and f.verdict == "good"
+    fast = shutter_finding(2.0, 25.0)  # 50 plate heights a second → 1/1000 s
+    assert "1/1000 s" in fast.advice and fast.verdict == "check"
+    assert longest_exposure(0.0, 25.0) == math.inf
+
+
 def test_suggested_zone_covers_the_sure_reads_only():
     passes = [_pass(box=(100, 300, 200, 330)), _pass(box=(400, 500, 500, 540)), _pass(box=(250, 400, 320, 420))]
     unsure = _pass(conf=0.3, box=(0, 0, 50, 20))
@@ -110,7 +122,7 @@ def test_survey_measures_each_pass_of_a_video(video, tmp_path):
     for p in report.passes:
         assert 10 <= p.height_px <= tallest + 2 and p.frames >= 6 and p.contrast > 40
     assert [f.name for f in report.findings] == [
-        "plate height", "plate roll", "frames in view", "plate contrast", "sure reads",
+        "plate height", "plate roll", "frames in view", "shutter", "plate contrast", "sure reads",
     ]  # fmt: skip
     paths = write_report(report, tmp_path)
     data = json.loads(Path(paths["json"]).read_text())

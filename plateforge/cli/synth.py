@@ -183,6 +183,16 @@ def video(
         float,
         typer.Option(help="Share of approaching vehicles that leave again later, receding (car park entry and exit)."),
     ] = 0.0,
+    exposure: Annotated[
+        float,
+        typer.Option(
+            help="Motion blur: share of the frame interval the shutter is open (0 sharp; 1: 1/fps s, each vehicle "
+            "smeared over its whole move since the last frame)."
+        ),
+    ] = 0.0,
+    plate_height: Annotated[
+        str, typer.Option(help="Plate height in pixels at its largest, LO,HI (each pass draws one).")
+    ] = "32,70",
     regions: Regions = None,
     seed: Seed = 0,
     overwrite: Overwrite = False,
@@ -202,6 +212,10 @@ def video(
         signs=signs,
         stop_s=stop_s,
         returns=returns,
+        exposure=exposure,
+        plate_height=_pair(plate_height, "--plate-height", float),
     )
+    if not 0 <= exposure <= 1:
+        raise ValueError(f"--exposure: expected a share of the frame interval between 0 and 1, got {exposure}")
     info = make_video(out, opts, overwrite)
     console.print(f"wrote {info['video']}: {info['frames']} frames, {info['passes']} passes, {fps:g} fps")

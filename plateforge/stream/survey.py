@@ -29,6 +29,8 @@ MIN_HEIGHT_PX = 16.0  # 16-20 px 71 %; 12-16 px 42 %; under 12 px 20 % (most of 
 MAX_ROLL_DEG = 20.0  # measured up to 20 degrees with no loss; beyond that, not measured
 MIN_FRAMES = 8  # passes in view 8+ processed frames: 97.7-98.6 % right; 6-8 95 %; 4-6 73 %; 3-4 62 %; < 3 15 %
 MIN_CONTRAST = 40.0  # p95 - p5 grey levels of a crop: < 20 3 % read right; 20-30 38; 30-40 75; 40-60 89.5; 60+ 97-98
+BLUR_LIMIT = 0.05  # motion blur, in plate heights: 0.05 costs 1 point of crop reads; 0.1 6-11; 0.15 23-33; 0.2 58
+SHUTTERS = (50, 60, 100, 125, 250, 500, 1000, 2000, 4000, 8000)  # 1/N s, the exposures cameras offer
 SURE = 0.8  # voted reads this sure and valid were right for 99.2 % of passes; 85 % of passes 25 px+ reached it
 
 
@@ -187,6 +189,9 @@ def findings(report: SurveyReport) -> list[Finding]:
                 "the view along the direction of travel",
             )
         )
+    motions = [p.motion for p in ps if p.motion is not None]
+    if report.mode == "video" and motions and report.fps:
+        out.append(shutter_finding(_pct(motions, 90), report.fps))
     contrasts = [p.contrast for p in ps]
     low = sum(c < MIN_CONTRAST for c in contrasts) / len(ps)
     out.append(
@@ -210,6 +215,22 @@ def findings(report: SurveyReport) -> list[Finding]:
         )
     )
     return out
+
+
+def longest_exposure(motion: float, fps: float) -> float:
+    """The longest exposure in seconds that keeps motion blur under ``BLUR_LIMIT`` plate heights for a plate
+    moving ``motion`` plate heights a frame at ``fps`` frames a second (inf for a plate standing still)."""
+    speed = motion * fps  # plate heights a second
+    return BLUR_LIMIT / speed if speed > 0 else math.inf
+
+
+def shutter_finding(motion: float, fps: float) -> Finding:
+    """The exposure to set for plates moving ``motion`` plate heights a frame (the 90th percentile)."""
+    longest = longest_exposure(motion, fps)
+    n = next((v for v in SHUTTERS if 1.0 / v <= longest), SHUTTERS[-1])
+    value = f"90 % of plates move under {motion:.2f} plate heights a frame ({motion * fps:.1f} a second)"
+    advice = f"keep the exposure at 1/{n} s or shorter, or moving plates smear (over {BLUR_LIMIT} of their height)"
+    return Finding("shutter", value, "good" if n <= 250 else "check", advice)
 
 
 def suggest_zone(passes: list[SurveyPass], size: tuple[int, int], grow: float = 0.05) -> str | None:

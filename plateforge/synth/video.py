@@ -44,7 +44,10 @@ class VideoOptions:
     ``stop_s``: seconds each vehicle stands still halfway along its path, as at a barrier (0: none; the
     passes are otherwise those of 0, each longer by the stop); ``returns``: share of approaching vehicles
     that come back later, receding, with the same plate, ``stay_s`` (least, most) seconds after they left
-    the view (a car park's entry and exit; the other passes stay those of 0)."""
+    the view (a car park's entry and exit; the other passes stay those of 0); ``exposure``: share of the
+    frame interval the shutter stays open: each vehicle is smeared along its motion over that share of its
+    move since the previous frame, as a camera's exposure smears it (0: sharp; 1: an exposure of 1/fps
+    seconds; the ground truth and the passes stay those of 0)."""
 
     width: int = 1920
     height: int = 1080
@@ -61,6 +64,7 @@ class VideoOptions:
     stop_s: float = 0.0
     returns: float = 0.0
     stay_s: tuple[float, float] = (2.0, 6.0)
+    exposure: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,26 @@ def _draw_body(img: np.ndarray, quad: np.ndarray, color: tuple[int, int, int]) -
         cv2.rectangle(img, (int(sx), int(y0 - ph * 1.2)), (int(sx + 0.7 * pw), int(y0 - ph * 0.4)), (30, 30, 200), -1)
 
 
+def _smear(img: np.ndarray, box: tuple[np.ndarray, np.ndarray], move: np.ndarray) -> None:
+    """Motion blur inside ``box`` (top-left, bottom-right px): the mean along the ``move`` vector (x, y px)."""
+    length = float(np.hypot(*move))
+    if length < 1.0:
+        return
+    n = int(np.ceil(length)) | 1  # odd: the kernel has a centre
+    kernel = np.zeros((n, n), np.float32)
+    c, (dx, dy) = n // 2, move / 2
+    cv2.line(kernel, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, 1, cv2.LINE_AA)
+    kernel /= kernel.sum()
+    h, w = img.shape[:2]
+    x0, y0 = (max(int(v), 0) for v in box[0])
+    x1, y1 = min(int(box[1][0]) + 1, w), min(int(box[1][1]) + 1, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    ax0, ay0, ax1, ay1 = max(x0 - n, 0), max(y0 - n, 0), min(x1 + n, w), min(y1 + n, h)  # with neighbours
+    smeared = cv2.filter2D(img[ay0:ay1, ax0:ax1], -1, kernel, borderType=cv2.BORDER_REPLICATE)
+    img[y0:y1, x0:x1] = smeared[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0]
+
+
 def _share_inside(quad: np.ndarray, w: int, h: int) -> float:
     """Share of the plate's box inside the frame."""
     lo, hi = quad.min(0), quad.max(0)
@@ -220,6 +244,9 @@ def make_video(out: str | Path, opts: VideoOptions = VideoOptions(), overwrite: 
             for p, plate, quad in quads:
                 _draw_body(img, quad, p.body)
                 paste_plate(img, plate, quad)
+                if opts.exposure > 0 and f > p.start:
+                    before = _quad_at(p, plate, f - 1, opts.width, opts.height)
+                    _smear(img, _body_box(quad), (quad.mean(0) - before.mean(0)) * opts.exposure)
             for p, _, quad in quads:
                 nearer = [q for o, _, q in quads if o is not p and np.ptp(q[:, 1]) > np.ptp(quad[:, 1])]
                 if _covered(quad, nearer) or _share_inside(quad, opts.width, opts.height) < 0.3:
