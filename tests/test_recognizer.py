@@ -467,3 +467,21 @@ def test_a_masked_character_slot_is_pushed_away_from_end_of_text():
     assert on < 0.01 and stop > 1.0
     without_mask = torch.from_numpy(encode_text("12A5", ALPHA, 6))[None]
     assert RecognizerModule._char_loss(fake, reads_on, without_mask) == pytest.approx(float(on), abs=1e-3)
+
+
+def test_grey_share_shows_that_share_of_crops_in_grey_levels(trained_run):
+    import dataclasses
+
+    from plateforge.train.ocr import OcrConfig, build_data
+    from plateforge.typed_config import load_config
+
+    _, config, _ = trained_run
+    cfg = load_config(OcrConfig, config)
+    assert cfg.dataset.grey == 0.0  # off unless a config asks for it
+    cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, grey=0.5))
+    train, _, _, _ = build_data(cfg, cfg.model.regions)
+    synth = train.datasets[0]
+    assert all(d.grey == 0.5 for d in train.datasets)
+    grey = [bool((img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all()) for img, _, _ in (
+        synth[k % len(synth)] for k in range(200))]  # fmt: skip
+    assert 0.35 < np.mean(grey) < 0.65

@@ -50,6 +50,7 @@ class OcrDataCfg:
     val: list[ValSet] = dataclasses.field(default_factory=list)
     real_augment: str = "medium"
     cache_dir: str = "runs/cache"
+    grey: float = 0.0  # share of training samples shown in grey levels (monochrome / infrared cameras)
 
 
 @dataclasses.dataclass
@@ -210,10 +211,12 @@ def build_data(cfg: OcrConfig, regions: list[str]):
         real.append((crops, r.repeat))
         by_preset.setdefault((r.augment or d.real_augment, r.lowres), []).append((crops, r.repeat))
     seed = cfg.experiment.seed
-    train = [OcrDataset([(synth, 1)], m.alphabet, m.slots, regions, seed=seed, lowres=d.synth.lowres)]
+    train = [OcrDataset([(synth, 1)], m.alphabet, m.slots, regions, seed=seed, lowres=d.synth.lowres, grey=d.grey)]
     for (preset, lowres), parts in by_preset.items():
         aug = crop_pipeline(preset) if preset != "none" else None
-        train.append(OcrDataset(parts, m.alphabet, m.slots, regions, augment=aug, seed=seed, lowres=lowres))
+        train.append(
+            OcrDataset(parts, m.alphabet, m.slots, regions, augment=aug, seed=seed, lowres=lowres, grey=d.grey)
+        )
     vals, names = [], []
     for v in d.val:
         arrays = (

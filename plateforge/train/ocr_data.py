@@ -141,7 +141,8 @@ def shrink_crop(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 class OcrDataset(Dataset):
     """Samples from several :class:`PlateCrops`; ``augment`` (an albumentations pipeline or None) runs per access;
-    ``lowres``: the share of accesses that then see the crop through :func:`shrink_crop`."""
+    ``lowres``: the share of accesses that then see the crop through :func:`shrink_crop`; ``grey``: the share
+    that see it in grey levels (its luma in all three channels), as a monochrome or infrared camera gives it."""
 
     def __init__(
         self,
@@ -152,13 +153,14 @@ class OcrDataset(Dataset):
         augment=None,
         seed: int = 0,
         lowres: float = 0.0,
+        grey: float = 0.0,
     ):
         self.index = [(arrays, i) for arrays, repeat in parts for _ in range(repeat) for i in range(len(arrays))]
         self.alphabet, self.slots = alphabet, slots
         self.region_index = {r: k for k, r in enumerate(regions)}
         self.augment = augment
         self.seed = seed
-        self.lowres = lowres
+        self.lowres, self.grey = lowres, grey
         self.calls = 0
 
     def __len__(self) -> int:
@@ -179,6 +181,10 @@ class OcrDataset(Dataset):
             rng = np.random.default_rng([self.seed, k, self.calls])
             if rng.random() < self.lowres:
                 img = shrink_crop(img, rng)
+        if self.grey > 0:
+            self.calls += 1
+            if np.random.default_rng([self.seed, k, self.calls, 7]).random() < self.grey:
+                img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         target = encode_text(arrays.texts[i], self.alphabet, self.slots)
         region = self.region_index.get(arrays.regions[i], IGNORE)
         return torch.from_numpy(np.ascontiguousarray(img)), torch.from_numpy(target), torch.tensor(region)
