@@ -161,6 +161,18 @@ def test_train_set_draws_scenes_from_every_source_in_turn():
     assert tuple(img.shape) == (96, 96, 3) and len(t.boxes) == 1
 
 
+def test_train_set_shows_its_grey_share_in_grey_levels():
+    from plateforge.train.det_data import DetTrainSet, SceneSource
+
+    small = {"width": 160, "height": 120, "plate_height": (20.0, 30.0), "plates": (1, 1), "real_photo": 0.0}
+    colour = DetTrainSet([SceneSource(n=20, seed=1, **small)], [], 96)
+    half = DetTrainSet([SceneSource(n=20, seed=1, **small)], [], 96, grey=0.5)
+    flat = lambda img: np.ptp(img.numpy().astype(int), axis=2).max() == 0  # noqa: E731
+    assert 4 <= sum(flat(half[i][0]) for i in range(20)) <= 16 and not any(flat(colour[i][0]) for i in range(5))
+    for i in range(20):  # the labels never change
+        assert np.allclose(half[i][1].boxes, colour[i][1].boxes)
+
+
 def _tiny_config(tmp_path: Path, **training) -> Path:
     cfg = {
         "experiment": {"name": "tiny", "output_dir": str(tmp_path / "runs"), "seed": 0},

@@ -51,8 +51,8 @@ from plateforge.typed_config import load_config
 @dataclasses.dataclass
 class DetDataCfg:
     """Training sources (synthetic ``scenes``, ``more_scenes`` drawn besides them, e.g. a focus on a few
-    regions, and real ``photos``), validation sets, the photometric preset for photos, and the random scale
-    range around the letterbox scale."""
+    regions, and real ``photos``), validation sets, the photometric preset for photos, the random scale
+    range around the letterbox scale, and ``grey``, the share of training images shown in grey levels."""
 
     scenes: SceneSource = dataclasses.field(default_factory=SceneSource)
     more_scenes: list[SceneSource] = dataclasses.field(default_factory=list)
@@ -60,6 +60,7 @@ class DetDataCfg:
     val: list[DetValSet] = dataclasses.field(default_factory=list)
     augment: str = "medium"
     scale_range: list[float] = dataclasses.field(default_factory=lambda: [0.6, 1.5])
+    grey: float = 0.0  # share of training images shown in grey levels (monochrome / infrared cameras)
 
     @property
     def scene_sources(self) -> list[SceneSource]:
@@ -259,7 +260,9 @@ def train_det(
         setattr(getattr(cfg, section), name, value)
     pl.seed_everything(cfg.experiment.seed, workers=True)
     d, t, size = cfg.dataset, cfg.training, cfg.model.input_size
-    train_set = DetTrainSet(d.scene_sources, d.photos, size, d.augment, tuple(d.scale_range), cfg.experiment.seed)
+    train_set = DetTrainSet(
+        d.scene_sources, d.photos, size, d.augment, tuple(d.scale_range), cfg.experiment.seed, grey=d.grey
+    )
     loader = DataLoader(
         train_set,
         batch_size=t.batch_size,

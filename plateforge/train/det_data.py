@@ -202,11 +202,13 @@ class DetTrainSet(Dataset):
         augment: str = "medium",
         scale_range: tuple[float, float] = (0.6, 1.5),
         seed: int = 0,
+        grey: float = 0.0,
     ):
         self.makers = [SceneMaker(s) for s in scenes if s.n > 0]
         self.n_scenes = sum(m.src.n for m in self.makers)
         self.photos = [r for src in photos for r in _records(src.manifest, src.subset) for _ in range(src.repeat)]
         self.size, self.augment, self.scale_range, self.seed = size, augment, tuple(scale_range), seed
+        self.grey = grey
         self.epoch = 0
         from plateforge.synth.augment import scene_pipeline
 
@@ -241,6 +243,8 @@ class DetTrainSet(Dataset):
         img, t = random_placement(img, t, self.size, rng, self.scale_range)
         # photometric after placement: on the (smaller) network input, same look, half the cost
         img = augment(img, scene_pipeline(preset), int(rng.integers(0, 2**31)))
+        if self.grey > 0 and rng.random() < self.grey:  # a monochrome or infrared camera
+            img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         return torch.from_numpy(np.ascontiguousarray(img)), t
 
 
