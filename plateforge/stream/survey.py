@@ -10,6 +10,7 @@ compare those measures with limits measured on the bundled reader (docs/stream.m
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import time
@@ -88,7 +89,7 @@ class SurveyReport:
     mode: str  # "video" or "photos"
     frames: int = 0
     seconds: float = 0.0  # source clock covered (video)
-    fps: float | None = None  # source frame rate (video)
+    fps: float | None = None  # source frame rate (video; a live source's as measured)
     size: tuple[int, int] = (0, 0)  # frame width, height in pixels
     passes: list[SurveyPass] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -272,14 +273,21 @@ def survey_video(
     report = SurveyReport(camera, uri, "video")
     source = FrameSource(uri, camera, SourceOptions(every=every))
     sightings: dict[int, list[_Sighting]] = {}  # track id → its reads
+    surest: dict[int, _Sighting] = {}  # track id → its most confident read, the only one whose crop is kept
     current: dict = {}
 
     def on_read(_camera, track_id, frame_index, read) -> None:
         contrast, brightness, crop = crop_light(current["image"], read.corners)
         height, width, roll = plate_geometry(read.corners)
-        sightings.setdefault(track_id, []).append(
-            _Sighting(frame_index, tuple(read.box), height, width, roll, contrast, brightness, crop)
-        )
+        seen = _Sighting(frame_index, tuple(read.box), height, width, roll, contrast, brightness, crop, read.confidence)
+        sightings.setdefault(track_id, []).append(seen)
+        held = surest.get(track_id)
+        if held is None or seen.confidence > held.confidence:
+            if held is not None:
+                held.crop = None  # memory stays bounded over a long survey
+            surest[track_id] = seen
+        else:
+            seen.crop = None
 
     proc = CameraProcessor(camera, alpr, zones=zones, on_read=on_read)
     events = []
@@ -316,8 +324,8 @@ def survey_video(
     if report.frames == 0:
         report.errors.append(f"{source.name}: no frame could be read")
     report.seconds = float(last_t - first_t) if first_t is not None else 0.0
-    if source.live:
-        report.fps = report.frames / max(report.seconds, 1e-9) if report.frames > 1 else None
+    if source.live:  # the rate frames arrived at (motion is per source frame), not the rate they were processed
+        report.fps = every * source.captured / max(report.seconds, 1e-9) if report.frames > 1 else None
     elif len(ts) > 1:
         report.fps = every * (len(ts) - 1) / max(ts[-1] - ts[0], 1e-9)
     by_frame: dict[int, list[_Sighting]] = {}
@@ -355,13 +363,17 @@ def survey_video(
                 frame=int(best["frame"]),
             )
         )
-        report.crops.append(light.crop)
+        crop = light.crop
+        if crop is None and e.best_crop_jpeg:  # the best read came from a track merged into this pass
+            crop = cv2.imdecode(np.frombuffer(base64.b64decode(e.best_crop_jpeg), np.uint8), cv2.IMREAD_COLOR)
+        report.crops.append(crop)
     return _finish(report)
 
 
 @dataclass
 class _Sighting:
-    """One read of a tracked plate: frame index, box xyxy px, height / width px, roll deg, crop light, crop."""
+    """One read of a tracked plate: frame index, box xyxy px, height / width px, roll deg, crop light, crop,
+    read confidence."""
 
     frame: int
     box: tuple
@@ -370,7 +382,8 @@ class _Sighting:
     roll: float
     contrast: float
     brightness: float
-    crop: np.ndarray
+    crop: np.ndarray | None  # kept for the track's most confident read only
+    confidence: float = 0.0
 
 
 def _gap(a, b) -> float:
