@@ -182,6 +182,12 @@ def read(
     regions: Regions = None,
     width: Annotated[int, typer.Option(help="Width of the synthetic scenes (px); plates stay 16-140 px high.")] = 1280,
     height: Annotated[int, typer.Option(help="Height of the synthetic scenes (px).")] = 720,
+    grey: Annotated[
+        bool, typer.Option("--grey", help="Turn the synthetic scenes grey, as a monochrome or infrared camera films.")
+    ] = False,
+    grey_models: Annotated[
+        bool, typer.Option(help="Read monochrome images with the bundled grey-trained detector and recognizer.")
+    ] = True,
 ) -> None:
     """End to end: exact plate reads on synthetic scenes (also with occluder-hidden characters ignored), per
     plate height; on labelled photos of a manifest and on UC3M-LP's real scenes, the plates read right."""
@@ -215,8 +221,9 @@ def read(
         small_below=small_below,
         specialists=specialists,
         regions=regions,
+        grey=grey_models,
     )
-    rep = {"synthetic": evaluate_reader(alpr, scenes, seed, width, height) if scenes > 0 else None}
+    rep = {"synthetic": evaluate_reader(alpr, scenes, seed, width, height, grey) if scenes > 0 else None}
     if records is not None:
         rep["data"] = evaluate_labelled_reads(alpr, records, what=str(data))
     if uc3m is not None:
@@ -224,7 +231,8 @@ def read(
     _write_json(json_out, rep)
     syn = rep["synthetic"]
     if syn:
-        table = Table(title=f"{scenes} synthetic {width}x{height} scenes, seed {seed} ({syn['plates']} plates)")
+        kind = "grey " if grey else ""
+        table = Table(title=f"{scenes} {kind}synthetic {width}x{height} scenes, seed {seed} ({syn['plates']} plates)")
         table.add_column("group")
         for col in ("plates", "exact", "hidden ignored", "true corners"):
             table.add_column(col, justify="right")

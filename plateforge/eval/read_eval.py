@@ -10,6 +10,7 @@ import bisect
 import re
 import time
 
+import cv2
 import numpy as np
 
 from plateforge.eval.det_metrics import match
@@ -85,7 +86,9 @@ def masked_text(text: str, hidden) -> str:
     return "".join("?" if i in hidden else c for i, c in enumerate(text))
 
 
-def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024, width: int = 1280, height: int = 720) -> dict:
+def evaluate_reader(
+    alpr, scenes: int = 200, seed: int = 2024, width: int = 1280, height: int = 720, grey: bool = False
+) -> dict:
     """Exact plate reads over all labelled plates of ``scenes`` synthetic ``width`` × ``height`` scenes
     (``exact``); the same with characters hidden by an occluder ignored (``visible_right``; ``partly_hidden``
     plates have such characters); both with plate counts per layout, region and plate height (px) in
@@ -93,13 +96,16 @@ def evaluate_reader(alpr, scenes: int = 200, seed: int = 2024, width: int = 1280
 
     When ``alpr`` has ``read_corners`` (:class:`~plateforge.runtime.alpr.ALPR` does), each plate is also read
     from its true corners (``true_corners_exact``, also per group) and each misread is put down to one stage
-    in ``failures`` (:func:`failure_stage`): which model to improve first."""
+    in ``failures`` (:func:`failure_stage`): which model to improve first. ``grey``: each scene is turned
+    grey first (its luma in all three channels), as a monochrome or infrared camera films it."""
     total = right = found = visible_right = partly_hidden = right_at_corners = 0
     per: dict[str, list[int]] = {}
     failures = dict.fromkeys(FAILURE_STAGES, 0)
     times, errors = [], []
     read_at = getattr(alpr, "read_corners", None)
     for img, labels, hidden in progress(scenes_with_texts(scenes, seed, width, height), "reading scenes", total=scenes):
+        if grey:
+            img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         t = time.perf_counter()
         plates = alpr.read(img)
         times.append(time.perf_counter() - t)

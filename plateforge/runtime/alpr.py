@@ -28,6 +28,7 @@ from plateforge.runtime.defaults import (
     SMALL_BELOW,
 )
 from plateforge.runtime.detector import PlateDetector
+from plateforge.runtime.grey import frame_colour
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts, valid_anywhere
 from plateforge.runtime.plate_parts import plate_parts
@@ -90,7 +91,10 @@ class ALPR:
     when its read fits its region's patterns (None or 0: no such condition); ``zones``: the parts of the
     photo where plates count, for a fixed camera (:class:`~plateforge.runtime.zone.Zone` s or point lists, in
     pixels or fractions): only plates whose box centre lies in one are reported, and the detector looks only at
-    the window around them, so their plates are larger at its input. Detectors exported
+    the window around them, so their plates are larger at its input; ``grey``: a monochrome image (infrared
+    and grey cameras) is read by the bundled detector's and recognizer's grey-trained copies (see
+    :mod:`plateforge.runtime.grey`; colour images are read as without them; ignored for detectors and
+    recognizers given as objects or paths of your own). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
     """
 
@@ -118,6 +122,7 @@ class ALPR:
         plate_check: float | None = PLATE_CHECK,
         plate_check_sure: float | None = PLATE_CHECK_SURE,
         zones: Sequence | None = None,
+        grey: bool = True,
     ):
         if regions is not None and hasattr(recognizer, "read_crops"):
             raise ValueError("regions: give them to your PlateRecognizer(regions=...), not to ALPR")
@@ -132,7 +137,14 @@ class ALPR:
         self.detector = (
             detector
             if hasattr(detector, "detect")
-            else PlateDetector(detector, conf=conf, threads=threads, fast_resize=fast_resize, tiles=tiles)
+            else PlateDetector(
+                detector,
+                conf=conf,
+                threads=threads,
+                fast_resize=fast_resize,
+                tiles=tiles,
+                grey="auto" if grey else None,
+            )
         )
         self.recognizer = (
             recognizer
@@ -145,6 +157,7 @@ class ALPR:
                 specialists="auto" if specialists else None,
                 small_specialist="auto" if specialists else None,
                 regions=regions,
+                grey="auto" if grey else None,
             )
         )
         if corners == "auto":
@@ -195,9 +208,10 @@ class ALPR:
         t0 = time.perf_counter()
         img = load_image(image)
         t1 = time.perf_counter()
-        detections, sure = self._detect_in_zones(img) if self.zones else self._detect(img)
-        t2 = time.perf_counter()
-        plates, _, rectify_s, recognize_s = self._read_detections(img, detections, sure=sure)
+        with frame_colour(img):  # a monochrome frame is read by the grey-trained networks
+            detections, sure = self._detect_in_zones(img) if self.zones else self._detect(img)
+            t2 = time.perf_counter()
+            plates, _, rectify_s, recognize_s = self._read_detections(img, detections, sure=sure)
         plates = plates[:sure] + [p for p in plates[sure:] if p.confidence >= self.low_score_read and p.format_ok]
         plates = [p for p in plates if self.is_plate(p)]
         timing = {"decode": t1 - t0, "detect": t2 - t1, "rectify": rectify_s, "recognize": recognize_s}
@@ -240,7 +254,8 @@ class ALPR:
         """Rectify and read the given detections of a decoded BGR image: one result and one rectified BGR crop
         (the recognizer's input size) per detection, same order. Video uses it to read only the plates whose
         track still needs a read."""
-        plates, crops, _, _ = self._read_detections(image, detections)
+        with frame_colour(image):
+            plates, crops, _, _ = self._read_detections(image, detections)
         return plates, crops
 
     def read_corners(self, image: ImageInput, corners: Sequence | np.ndarray) -> list[PlateResult]:
@@ -261,7 +276,8 @@ class ALPR:
             Detection(tuple(float(v) for v in b), tuple((float(x), float(y)) for x, y in q), 1.0)
             for b, q in zip(quad_boxes(quads, img.shape[1], img.shape[0]), quads, strict=True)
         ]
-        return self._read_detections(img, detections, quads)[0]
+        with frame_colour(img):
+            return self._read_detections(img, detections, quads)[0]
 
     def plate_corners(self, image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
         """The corners the reader rectifies each detection by (K, 4, 2; TL, TR, BR, BL image pixels): the corner

@@ -10,6 +10,7 @@ from plateforge.ops.boxes import Letterbox, cut_by_window, letterbox, nms, tile_
 from plateforge.ops.detect import postprocess
 from plateforge.ops.geometry import quad_boxes
 from plateforge.runtime.foreign import ForeignDetector
+from plateforge.runtime.grey import grey_frame
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.session import bundled_model, create_session, read_spec
 from plateforge.runtime.spec import ModelSpec
@@ -17,6 +18,7 @@ from plateforge.types import Detection
 
 DEFAULT_DETECTOR = "detector.onnx"
 INT8_DETECTOR = "detector_int8.onnx"  # bundled: the same detector trained with QAT, exported as QDQ INT8
+GREY_DETECTORS = {DEFAULT_DETECTOR: "detector_grey.onnx", INT8_DETECTOR: "detector_grey_int8.onnx"}  # monochrome
 TILE_OVERLAP = 0.3  # each tile 1.3 times a plain grid cell, so a small plate lies whole inside at least one
 TILE_MAX_HEIGHT = 16.0  # a tile's plate is kept only if lower than this at the whole image's letterbox scale (px)
 DEFAULT_NMS_IOU = 0.3  # plates do not overlap: two boxes of one small plate a few pixels apart fall under 0.5
@@ -36,6 +38,10 @@ class PlateDetector:
     (sliced inference, as SAHI): for wide views and 320-px thumbnails; it costs N² more detector runs. A tile
     keeps only plates lower than 16 px at the whole image's input scale and not cut by a tile edge; a plate the
     whole-image pass finds at ``conf`` keeps that pass's box, so the tiles only add plates (NMS).
+
+    ``grey``: a detector for monochrome images (infrared and grey cameras; :mod:`plateforge.runtime.grey`),
+    which then looks at every image without colour instead of ``model``; ``"auto"``: the bundled grey-trained
+    copy of a bundled ``model`` (FP32 or INT8), none for other models; None: none.
     """
 
     def __init__(
@@ -49,6 +55,7 @@ class PlateDetector:
         corners=None,
         fast_resize: bool = False,
         tiles: int = 1,
+        grey: str | os.PathLike | None = "auto",
     ):
         if not isinstance(tiles, int) or tiles < 1:
             raise ValueError(f"tiles must be a whole number >= 1 (tiles per side), got {tiles!r}")
@@ -72,11 +79,23 @@ class PlateDetector:
         self.iou, self.max_det = (iou if iou is not None else float(default_iou)), max_det
         self.corners, self.fast_resize = corners, fast_resize
         self.input_name = self.session.get_inputs()[0].name
+        if grey == "auto":
+            bundled = {str(bundled_model(name)): name for name in GREY_DETECTORS}
+            grey = bundled_model(GREY_DETECTORS[bundled[self.path]]) if self.path in bundled else None
+        self.grey_path = None if grey is None else str(grey)
+        self.grey_session = None
+        if self.grey_path is not None:
+            self.grey_session = create_session(self.grey_path, threads, providers, batch=1)
+            theirs = read_spec(self.grey_session)
+            if theirs is None or (theirs.task, theirs.height, theirs.width) != (spec.task, spec.height, spec.width):
+                raise ValueError(f"grey detector {self.grey_path}: not a detector of {self.path}'s input size")
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: np.ndarray, grey: bool = False) -> np.ndarray:
         """Raw output (1, N, 13) for a letterboxed (1, S, S, 3) uint8 BGR batch (the session is built for
-        batches of one: a detector runs one image or tile at a time)."""
-        return self.session.run(None, {self.input_name: batch})[0]
+        batches of one: a detector runs one image or tile at a time); ``grey``: with the grey detector, when
+        there is one."""
+        session = self.grey_session if grey and self.grey_session is not None else self.session
+        return session.run(None, {self.input_name: batch})[0]
 
     def detect(self, image: ImageInput, conf: float | None = None) -> list[Detection]:
         """Plates in one image (path, bytes or BGR array), best score first; ``conf``: this call's score
@@ -110,6 +129,7 @@ class PlateDetector:
         if self.tiles > 1:
             windows += tile_windows(w, h, self.tiles, TILE_OVERLAP)
         passes = []
+        grey = self.grey_session is not None and grey_frame(img)
         for x1, y1, x2, y2 in windows:
             part = img[y1:y2, x1:x2]
             if self.foreign is not None:
@@ -117,7 +137,7 @@ class PlateDetector:
                 out = self.session.run(None, {self.input_name: x})[0]
             else:
                 square, lb = letterbox(part, self.size, self.spec.letterbox_fill, self.fast_resize)
-                out = self.infer(square[None])[0]
+                out = self.infer(square[None], grey)[0]
             passes.append(((x1, y1, x2, y2), out, lb))
         return passes
 

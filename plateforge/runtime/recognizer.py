@@ -11,6 +11,7 @@ import numpy as np
 
 from plateforge.ops.slots import decode_ctc, decode_slots, softmax
 from plateforge.runtime.foreign import FastPlateOcrConfig
+from plateforge.runtime.grey import GREY_FRAME
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.session import bundled_model, create_session, read_spec
 from plateforge.runtime.spec import ModelSpec
@@ -28,6 +29,7 @@ BUNDLED_SPECIALISTS = {
     "eu-de": RU_BR_DE,
     "uae-": "recognizer_uae.onnx",
 }
+GREY_RECOGNIZER = "recognizer_grey.onnx"  # bundled: the general network trained on grey crops too (monochrome frames)
 SMALL_SPECIALIST = "recognizer_small.onnx"  # bundled: distant plates, averaged in where the reader flags a plate small
 MIN_SIDE = 4  # px: a crop smaller than this holds no readable character
 PLATE_OUTPUT = "plate"  # a recognizer's optional plate check: N x 1 probability that each crop is a plate
@@ -114,7 +116,12 @@ class PlateRecognizer:
     emirates, ``["us", "eu-de"]``); the region head then chooses among those alone, so each plate's region,
     its specialist and the format patterns its read is checked against are among them (a gate in Dubai,
     a car park in Zürich). Raises ValueError for an entry that names none of the model's regions, or for a
-    model without a region head."""
+    model without a region head.
+
+    ``grey``: a recognizer of the same spec that reads instead of this one's own network while
+    :data:`~plateforge.runtime.grey.GREY_FRAME` says the frame is monochrome (infrared and grey cameras; the
+    reader sets it per image); ``"auto"``: the bundled grey-trained network (:data:`GREY_RECOGNIZER`) when
+    ``model`` is None; None: none. Specialists keep their own networks."""
 
     def __init__(
         self,
@@ -127,6 +134,7 @@ class PlateRecognizer:
         specialists: Mapping[str, str | os.PathLike | PlateRecognizer] | str | None = "auto",
         small_specialist: str | os.PathLike | PlateRecognizer | None = "auto",
         regions: Sequence[str] | None = None,
+        grey: str | os.PathLike | None = "auto",
     ):
         self.zooms = tuple(TTA_ZOOMS if tta is True else (tta or (0.0,)))
         self.path = str(model or bundled_model(DEFAULT_RECOGNIZER))
@@ -153,6 +161,10 @@ class PlateRecognizer:
         self.spec = spec
         self.input_name = self.session.get_inputs()[0].name
         outputs = [o.name for o in self.session.get_outputs()]  # a plate check: plateforge/train/plate_head.py
+        self._output_names = outputs
+        if grey == "auto":
+            grey = bundled_model(GREY_RECOGNIZER) if model is None else None
+        self.grey_session = None if grey is None else self._grey_session(grey, threads, providers)
         self._plate_index = outputs.index(PLATE_OUTPUT) if self.fpo is None and PLATE_OUTPUT in outputs else None
         self._attention_index = (
             outputs.index(ATTENTION_OUTPUT) if self.fpo is None and ATTENTION_OUTPUT in outputs else None
@@ -188,6 +200,17 @@ class PlateRecognizer:
             small_specialist = bundled_model(SMALL_SPECIALIST) if model is None else None
         self.small_specialist = None if small_specialist is None else load(small_specialist, "small plates")
         self.region_mask = self._region_mask(regions)
+
+    def _grey_session(self, path, threads, providers):
+        """The session of the grey network ``path``, checked to share this one's spec and outputs."""
+        session = create_session(str(path), threads, providers)
+        theirs, mine = read_spec(session), self.spec
+        same = theirs is not None and (theirs.alphabet, theirs.slots, theirs.height, theirs.width, theirs.regions) == (
+            mine.alphabet, mine.slots, mine.height, mine.width, mine.regions,
+        )  # fmt: skip
+        if not same or not set(self._output_names) <= {o.name for o in session.get_outputs()}:
+            raise ValueError(f"grey recognizer {path}: its spec or outputs differ from {self.path}'s")
+        return session
 
     def _region_mask(self, regions: str | Sequence[str] | None) -> np.ndarray | None:
         return None if regions is None else allowed_regions(regions, self.spec.regions, self.path)
@@ -231,7 +254,8 @@ class PlateRecognizer:
         n = len(batch)
         if self.fixed_batch and n < self.fixed_batch:  # fill a fixed-size batch with copies, keep the first n
             batch = np.concatenate([batch, np.repeat(batch[-1:], self.fixed_batch - n, axis=0)])
-        outputs = [o[:n] for o in self.session.run(None, {self.input_name: batch})]
+        session = self.grey_session if self.grey_session is not None and GREY_FRAME.get() else self.session
+        outputs = [o[:n] for o in session.run(self._output_names, {self.input_name: batch})]
         if self.fpo is not None:
             return self.fpo.to_slot_logits(outputs[0])[0], None, None, None
         plate = None if self._plate_index is None else outputs[self._plate_index].reshape(n)

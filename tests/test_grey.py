@@ -1,0 +1,88 @@
+"""Monochrome frames (infrared and grey cameras) are read by the bundled grey-trained networks; colour frames
+are read as before."""
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from plateforge.eval.read_eval import scenes_with_texts, texts_on
+from plateforge.runtime.alpr import ALPR
+from plateforge.runtime.detector import INT8_DETECTOR, PlateDetector
+from plateforge.runtime.grey import GREY_FRAME, frame_colour, is_monochrome
+from plateforge.runtime.recognizer import GREY_RECOGNIZER, PlateRecognizer
+from plateforge.runtime.session import bundled_model
+
+
+def _grey(img):
+    return cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return list(scenes_with_texts(24, seed=28028))
+
+
+def test_is_monochrome_tells_grey_frames_from_dark_colour_ones(scenes):
+    img = scenes[0][0]
+    assert not is_monochrome(img)
+    assert is_monochrome(_grey(img)) and is_monochrome(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+    ok, jpeg = cv2.imencode(".jpg", _grey(img), [cv2.IMWRITE_JPEG_QUALITY, 60])
+    assert is_monochrome(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))  # a codec keeps grey grey
+    dark = (img.astype(np.float32) * 0.06).astype(np.uint8)  # a car park at night, colour camera
+    assert not is_monochrome(dark)
+    sticker = _grey(img)
+    sticker[:72, :128] = (0, 0, 255)  # 1 % of the frame in colour: still a grey frame
+    assert is_monochrome(sticker)
+    sticker[:216, :256] = (0, 0, 255)  # 6 %: not
+    assert not is_monochrome(sticker)
+
+
+def test_bundled_models_pair_with_their_grey_copies(tmp_path):
+    assert PlateDetector().grey_path == str(bundled_model("detector_grey.onnx"))
+    assert PlateDetector(bundled_model(INT8_DETECTOR)).grey_path == str(bundled_model("detector_grey_int8.onnx"))
+    own = tmp_path / "mine.onnx"
+    shutil.copy(bundled_model("detector.onnx"), own)
+    assert PlateDetector(own).grey_path is None and PlateDetector(grey=None).grey_path is None
+    assert PlateRecognizer().grey_session is not None
+    assert PlateRecognizer(bundled_model("recognizer.onnx")).grey_session is None  # a model of your own
+    with pytest.raises(ValueError, match="grey recognizer"):
+        PlateRecognizer(grey=bundled_model("recognizer_us.onnx"))  # no plate head: other outputs
+
+
+def test_grey_frames_use_the_grey_networks_and_colour_frames_do_not(scenes):
+    img, labels, _ = scenes[0]
+    grey = _grey(img)
+    det, grey_det = PlateDetector(), PlateDetector(bundled_model("detector_grey.onnx"), grey=None)
+    colour_det = PlateDetector(grey=None)
+    assert np.array_equal(det.run_passes(grey)[0][1], grey_det.run_passes(grey)[0][1])  # looks by itself
+    assert np.array_equal(det.run_passes(img)[0][1], colour_det.run_passes(img)[0][1])
+    token = GREY_FRAME.set(False)  # the reader said: a colour frame
+    try:
+        assert np.array_equal(det.run_passes(grey)[0][1], colour_det.run_passes(grey)[0][1])
+    finally:
+        GREY_FRAME.reset(token)
+
+    rec, grey_rec = PlateRecognizer(), PlateRecognizer(bundled_model(GREY_RECOGNIZER))
+    crops = [grey[int(y1) : int(y2), int(x1) : int(x2)] for x1, y1, x2, y2 in (p.box for p in labels)]
+    own = rec.first_look(crops)[0]  # no frame set: its own network
+    with frame_colour(grey) as is_grey:
+        assert is_grey
+        routed = rec.first_look(crops)[0]
+    assert np.array_equal(routed, grey_rec.first_look(crops)[0]) and not np.array_equal(routed, own)
+    assert all(sp.grey_session is None for sp in rec.specialists.values())  # specialists keep their own networks
+
+
+def test_the_reader_reads_grey_scenes_better_and_colour_scenes_as_before(scenes):
+    routed, colour_only = ALPR(threads=1), ALPR(threads=1, grey=False)
+    right = {"routed": 0, "colour_only": 0}
+    for img, _, _ in scenes[:6]:
+        a, b = routed.read(img), colour_only.read(img)
+        assert [(p.text, p.box, p.confidence) for p in a] == [(p.text, p.box, p.confidence) for p in b]
+    for img, labels, _ in scenes:
+        grey = _grey(img)
+        for name, reader in (("routed", routed), ("colour_only", colour_only)):
+            texts = texts_on(reader.read(grey), labels)
+            right[name] += sum(t == p.text for t, p in zip(texts, labels, strict=True))
+    assert right["routed"] >= right["colour_only"] + 5, right
