@@ -86,3 +86,16 @@ def test_the_reader_reads_grey_scenes_better_and_colour_scenes_as_before(scenes)
             texts = texts_on(reader.read(grey), labels)
             right[name] += sum(t == p.text for t, p in zip(texts, labels, strict=True))
     assert right["routed"] >= right["colour_only"] + 5, right
+
+
+def test_a_grey_video_counts_as_monochrome_after_the_decoder(tmp_path):
+    from plateforge.synth.video import VideoOptions, make_video
+
+    make_video(tmp_path / "v", VideoOptions(width=480, height=270, passes=2, seed=5, grey=True))
+    cap, seen, grey = cv2.VideoCapture(str(tmp_path / "v" / "video.mp4")), 0, 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        seen, grey = seen + 1, grey + is_monochrome(frame)
+    assert seen > 50 and grey == seen  # the decoder's constant channel offset is not colour

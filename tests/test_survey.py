@@ -117,7 +117,7 @@ def test_survey_measures_each_pass_of_a_video(video, tmp_path):
     tallest = max(plate_geometry(p["corners"])[0] for f in frames for p in f["plates"] if p["full"])
     report = survey_video(str(video / "video.mp4"), ALPR(threads=1), seconds=None)
     assert report.frames == len(frames) and report.fps == pytest.approx(25.0, abs=0.01)
-    assert report.size == (960, 540)
+    assert report.size == (960, 540) and report.monochrome is False
     assert len(report.passes) == len(passes) and {p.text for p in report.passes} & truth
     for p in report.passes:
         assert 10 <= p.height_px <= tallest + 2 and p.frames >= 6 and p.contrast > 40

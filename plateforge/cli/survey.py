@@ -106,7 +106,8 @@ def survey(
         what = f"{report.frames} frames ({report.seconds:.0f} s)"
         if report.mode == "photos":
             what = f"{report.frames} photos"
-        table = Table(title=f"{name}: {len(report.passes)} plates in {what}, {report.size[0]}x{report.size[1]}")
+        mono = ", monochrome (read by the grey-trained networks)" if report.monochrome else ""
+        table = Table(title=f"{name}: {len(report.passes)} plates in {what}, {report.size[0]}x{report.size[1]}{mono}")
         for col in ("check", "measured", "verdict", "what to change"):
             table.add_column(col, overflow="fold")
         for f in report.findings:

@@ -193,6 +193,9 @@ def video(
     plate_height: Annotated[
         str, typer.Option(help="Plate height in pixels at its largest, LO,HI (each pass draws one).")
     ] = "32,70",
+    grey: Annotated[
+        bool, typer.Option("--grey", help="Grey frames, as a monochrome or infrared camera films them.")
+    ] = False,
     regions: Regions = None,
     seed: Seed = 0,
     overwrite: Overwrite = False,
@@ -214,6 +217,7 @@ def video(
         returns=returns,
         exposure=exposure,
         plate_height=_pair(plate_height, "--plate-height", float),
+        grey=grey,
     )
     if not 0 <= exposure <= 1:
         raise ValueError(f"--exposure: expected a share of the frame interval between 0 and 1, got {exposure}")

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from plateforge.ops.geometry import quad_size, rectify
+from plateforge.runtime.grey import is_monochrome
 
 # Limits, from the measurements in docs/stream.md "Camera survey" (bundled reader, INT8 detector, synthetic
 # 1080p videos of 180 passes, processed every 1-16 frames, and 600 clean crops with their contrast lowered;
@@ -94,6 +95,7 @@ class SurveyReport:
     passes: list[SurveyPass] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     zone: str | None = None  # suggested --zone (fractions of the frame), from where plates were read surely
+    monochrome: bool | None = None  # the first frame has no colour (infrared or grey camera): grey networks read it
     errors: list[str] = field(default_factory=list)
     view: np.ndarray | None = field(default=None, repr=False)  # a frame to draw the passes on
     crops: list[np.ndarray] = field(default_factory=list, repr=False)  # best crop per pass (BGR), same order
@@ -302,6 +304,7 @@ def survey_video(
             if report.view is None:
                 report.view = frame.image.copy()
                 report.size = (frame.image.shape[1], frame.image.shape[0])
+                report.monochrome = is_monochrome(frame.image)
             first_t = frame.t if first_t is None else first_t
             last_t = frame.t
             if len(ts) < 200:
@@ -423,6 +426,7 @@ def survey_photos(paths: list[str | Path], alpr, camera: str = "photos", on_phot
         if report.view is None:
             report.view = image.copy()
             report.size = (image.shape[1], image.shape[0])
+            report.monochrome = is_monochrome(image)
         report.frames += 1
         for p in plates:
             contrast, brightness, crop = crop_light(image, p.corners)

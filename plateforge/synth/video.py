@@ -47,7 +47,8 @@ class VideoOptions:
     the view (a car park's entry and exit; the other passes stay those of 0); ``exposure``: share of the
     frame interval the shutter stays open: each vehicle is smeared along its motion over that share of its
     move since the previous frame, as a camera's exposure smears it (0: sharp; 1: an exposure of 1/fps
-    seconds; the ground truth and the passes stay those of 0)."""
+    seconds; the ground truth and the passes stay those of 0); ``grey``: frames in grey levels, as a
+    monochrome or infrared camera films them (the rest stays the same)."""
 
     width: int = 1920
     height: int = 1080
@@ -65,6 +66,7 @@ class VideoOptions:
     returns: float = 0.0
     stay_s: tuple[float, float] = (2.0, 6.0)
     exposure: float = 0.0
+    grey: bool = False
 
 
 @dataclass(frozen=True)
@@ -267,7 +269,7 @@ def make_video(out: str | Path, opts: VideoOptions = VideoOptions(), overwrite: 
                 if full:
                     first[p.index] = f if first[p.index] < 0 else first[p.index]
                     last[p.index] = f
-            writer.write(img)
+            writer.write(cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) if opts.grey else img)
             gt.write(json.dumps({"frame": f, "t": round(f / opts.fps, 4), "plates": labels}) + "\n")
     writer.release()
     final = [asdict(p) | {"first_visible": a, "last_visible": b} for p, a, b in zip(passes, first, last, strict=True)]
