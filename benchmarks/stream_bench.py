@@ -150,6 +150,10 @@ def main() -> None:
         "run 'zone_no_crop' is added (the detector on the whole frame, as before zones cropped it)",
     )
     ap.add_argument("--max-delay", type=float, help="add a run that sends events while the plate is in view")
+    ap.add_argument("--grey", action="store_true", help="make the video in grey levels (an infrared camera)")
+    ap.add_argument(
+        "--no-grey-models", action="store_true", help="read grey frames with the colour-trained networks too"
+    )
     ap.add_argument(
         "--only", nargs="+", help="run only these (throttled every_frame fp32_throttled no_plate_check early)"
     )
@@ -165,6 +169,7 @@ def main() -> None:
                 overlap=args.overlap,
                 signs=args.signs,
                 stop_s=args.stop_s,
+                grey=args.grey,
             ),
             overwrite=True,
         )
@@ -175,8 +180,14 @@ def main() -> None:
         zones = [Zone(parse_zone(args.zone), "--zone")]
         passes = passes_in_zone(video, frames, passes, zones[0])
     tta = not args.no_tta
+    grey = not args.no_grey_models
     int8 = ALPR(
-        detector=str(bundled_model(INT8_DETECTOR)), threads=args.threads, fast_resize=True, tta=tta, tiles=args.tiles
+        detector=str(bundled_model(INT8_DETECTOR)),
+        threads=args.threads,
+        fast_resize=True,
+        tta=tta,
+        tiles=args.tiles,
+        grey=grey,
     )
     results = {
         "video": str(video),
@@ -185,6 +196,7 @@ def main() -> None:
         "threads": args.threads,
         "every": args.every,
         "tiles": args.tiles,
+        "grey_models": grey,
         "cpus": os.cpu_count(),
     }
     if args.soak_minutes:
@@ -194,7 +206,12 @@ def main() -> None:
             "throttled": lambda: one_run(video, int8, OcrOptions(), args.every, frames, passes, zones=zones),
             "every_frame": lambda: one_run(video, int8, OcrOptions(always=True), args.every, frames, passes),
             "fp32_throttled": lambda: one_run(
-                video, ALPR(threads=args.threads, fast_resize=True, tta=tta), OcrOptions(), args.every, frames, passes
+                video,
+                ALPR(threads=args.threads, fast_resize=True, tta=tta, grey=grey),
+                OcrOptions(),
+                args.every,
+                frames,
+                passes,
             ),
             "no_plate_check": lambda: one_run(
                 video,
