@@ -99,3 +99,26 @@ def test_a_grey_video_counts_as_monochrome_after_the_decoder(tmp_path):
             break
         seen, grey = seen + 1, grey + is_monochrome(frame)
     assert seen > 50 and grey == seen  # the decoder's constant channel offset is not colour
+
+
+class _Spy:
+    """A session that notes each run."""
+
+    def __init__(self, real, calls, name):
+        self.real, self.calls, self.name = real, calls, name
+
+    def run(self, *args, **kwargs):
+        self.calls.add(self.name)
+        return self.real.run(*args, **kwargs)
+
+    def __getattr__(self, attr):
+        return getattr(self.real, attr)
+
+
+def test_warm_up_runs_the_grey_networks_too():
+    alpr, calls = ALPR(threads=1), set()
+    for owner, part in ((alpr.detector, "detector"), (alpr.recognizer, "recognizer")):
+        for attr in ("session", "grey_session"):
+            setattr(owner, attr, _Spy(getattr(owner, attr), calls, f"{part}.{attr}"))
+    alpr.warm_up()  # a server's or a stream's first grey frame should not pay ONNX Runtime's first run
+    assert calls == {"detector.session", "detector.grey_session", "recognizer.session", "recognizer.grey_session"}

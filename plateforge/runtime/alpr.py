@@ -28,7 +28,7 @@ from plateforge.runtime.defaults import (
     SMALL_BELOW,
 )
 from plateforge.runtime.detector import PlateDetector
-from plateforge.runtime.grey import frame_colour
+from plateforge.runtime.grey import GREY_FRAME, frame_colour
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts, valid_anywhere
 from plateforge.runtime.plate_parts import plate_parts
@@ -183,14 +183,19 @@ class ALPR:
         so a server or a stream calls this before its first image."""
         valid_anywhere("")  # loads the regions' plate formats
         blank = np.full((720, 1280, 3), 114, np.uint8)
-        self.detector.detect(blank)
+        crops = [np.full((48, 160, 3), 200, np.uint8)] * 3
+        rec = self.recognizer
+        for grey in (False, True):  # the colour networks and the grey-trained ones (monochrome frames)
+            token = GREY_FRAME.set(grey)
+            try:
+                self.detector.detect(blank)
+                for r in [rec, *getattr(rec, "specialists", {}).values(), getattr(rec, "small_specialist", None)]:
+                    if r is not None:
+                        r.read_crops(crops)
+            finally:
+                GREY_FRAME.reset(token)
         if self.corners is not None:
             self.corners.refine(blank, np.array([[600, 340, 700, 380]], np.float32))
-        rec = self.recognizer
-        crops = [np.full((48, 160, 3), 200, np.uint8)] * 3
-        for r in [rec, *getattr(rec, "specialists", {}).values(), getattr(rec, "small_specialist", None)]:
-            if r is not None:
-                r.read_crops(crops)
 
     def is_plate(self, plate: PlateResult) -> bool:
         """Whether the plate check lets ``plate`` be reported: its ``plate_score`` is at least ``plate_check``,
