@@ -1,6 +1,7 @@
 """Monochrome frames (infrared and grey cameras) are read by the bundled grey-trained networks; colour frames
 are read as before."""
 
+import os
 import shutil
 
 import cv2
@@ -42,6 +43,8 @@ def test_is_monochrome_tells_grey_frames_from_dark_colour_ones(scenes):
 def test_bundled_models_pair_with_their_grey_copies(tmp_path):
     assert PlateDetector().grey_path == str(bundled_model("detector_grey.onnx"))
     assert PlateDetector(bundled_model(INT8_DETECTOR)).grey_path == str(bundled_model("detector_grey_int8.onnx"))
+    relative = os.path.relpath(bundled_model(INT8_DETECTOR))  # the bundled file however it is named
+    assert PlateDetector(relative).grey_path == str(bundled_model("detector_grey_int8.onnx"))
     own = tmp_path / "mine.onnx"
     shutil.copy(bundled_model("detector.onnx"), own)
     assert PlateDetector(own).grey_path is None and PlateDetector(grey=None).grey_path is None

@@ -80,8 +80,9 @@ class PlateDetector:
         self.corners, self.fast_resize = corners, fast_resize
         self.input_name = self.session.get_inputs()[0].name
         if grey == "auto":
-            bundled = {str(bundled_model(name)): name for name in GREY_DETECTORS}
-            grey = bundled_model(GREY_DETECTORS[bundled[self.path]]) if self.path in bundled else None
+            bundled = {os.path.realpath(bundled_model(name)): name for name in GREY_DETECTORS}
+            mine = os.path.realpath(self.path)
+            grey = bundled_model(GREY_DETECTORS[bundled[mine]]) if mine in bundled else None
         self.grey_path = None if grey is None else str(grey)
         self.grey_session = None
         if self.grey_path is not None:
