@@ -72,8 +72,8 @@ class SurveyPass:
 
 @dataclass
 class Finding:
-    """One measure of the view: ``verdict`` ``good`` / ``check`` / ``poor`` / ``n/a``; ``value`` as shown;
-    ``advice`` what to change (empty when good)."""
+    """One measure of the view: ``verdict`` ``good`` / ``check`` / ``poor``; ``value`` as shown; ``advice``
+    what to change (empty when good, except the shutter's, which always gives the exposure to set)."""
 
     name: str
     value: str
