@@ -151,3 +151,19 @@ def test_survey_command_on_a_video_and_a_photo_folder(video, tmp_path):
     assert (out / "lane1_view.jpg").exists() and (out / "snaps_crops.jpg").exists()
     missing = CliRunner().invoke(app, ["survey", str(tmp_path / "nope.mp4"), "--out", str(out)])
     assert missing.exit_code == 2 and "nope.mp4" in missing.output
+
+
+def test_survey_command_takes_the_cameras_of_a_site_config(video, tmp_path):
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        f"cameras:\n  - {{id: lane-2, source: {video / 'video.mp4'}, every: 2, "
+        "zone: [[0, 0], [1, 0], [1, 1], [0, 1]]}\nreader: {threads: 1}\n"
+    )
+    res = CliRunner().invoke(app, ["survey", "--config", str(site), "--out", str(tmp_path / "o"), "--json"])
+    assert res.exit_code == 0, res.output
+    (row,) = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
+    assert row["camera"] == "lane-2" and row["fps"] == pytest.approx(25.0, abs=0.01)
+    total = len((video / "frames.jsonl").read_text().splitlines())
+    assert row["frames"] == (total + 1) // 2  # its every: 2
+    none = CliRunner().invoke(app, ["survey", "--out", str(tmp_path / "o")])
+    assert none.exit_code == 2 and "nothing to survey" in none.output

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -29,11 +30,15 @@ def _photos(src: str) -> list[Path] | None:
 @friendly_errors
 def survey(
     sources: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             help="One per camera: a video file, an rtsp:// or http:// URL, a webcam number, or a photo folder."
         ),
-    ],
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Site YAML: survey each of its cameras with its own every and zones, and its reader."),
+    ] = None,
     out: Annotated[
         Path, typer.Option(help="Folder for <camera>_survey.json, <camera>_view.jpg and <camera>_crops.jpg.")
     ] = Path("survey"),
@@ -53,7 +58,9 @@ def survey(
         bool, typer.Option(help="A photo folder is a video's frames in name order (tracked), not separate photos.")
     ] = False,
     regions: Regions = None,
-    tiles: Annotated[int, typer.Option(help="Also search N x N tiles for small plates, as the stream will.")] = 1,
+    tiles: Annotated[
+        int | None, typer.Option(help="Also search N x N tiles for small plates, as the stream will.")
+    ] = None,
     fp32: Annotated[bool, typer.Option("--fp32", help="FP32 detector instead of the INT8 one.")] = False,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads per model.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print each camera's findings as one JSON line.")] = False,
@@ -70,21 +77,29 @@ def survey(
     from plateforge.stream.sources import camera_name
     from plateforge.stream.survey import survey_photos, survey_video, write_report
 
+    sources = list(sources or [])
     names = list(camera or [])
     if names and len(names) != len(sources):
         raise ValueError(f"--camera given {len(names)} time(s) for {len(sources)} source(s): give one per source")
     zones = [Zone(parse_zone(zone), "--zone")] if zone is not None else None
-    alpr = make_alpr(
-        ReaderOptions(
-            int8=not fp32,
-            threads=threads,
-            tiles=tiles,
-            regions=selector_items(regions) if regions is not None else None,
-        )
-    )
+    cameras = [(names[i] if names else camera_name(src), src, every, zones) for i, src in enumerate(sources)]
+    reader = ReaderOptions(threads=threads)
+    if config is not None:
+        from plateforge.stream.config import load_site_config
+
+        cfg = load_site_config(config)
+        cameras = [(c.id, c.source, c.every, c.make_zones() or None) for c in cfg.cameras] + cameras
+        reader = cfg.reader if threads is None else dataclasses.replace(cfg.reader, threads=threads)
+    if not cameras:
+        raise ValueError("nothing to survey: give video files, stream URLs, photo folders, or --config site.yaml")
+    overrides = {"int8": False} if fp32 else {}
+    if tiles is not None:
+        overrides["tiles"] = tiles
+    if regions is not None:
+        overrides["regions"] = selector_items(regions)
+    alpr = make_alpr(dataclasses.replace(reader, **overrides))
     failed = 0
-    for i, src in enumerate(sources):
-        name = names[i] if names else camera_name(src)
+    for name, src, cam_every, cam_zones in cameras:
         photos = None if sequence else _photos(src)
         if photos is not None:
             if not photos:
@@ -94,8 +109,8 @@ def survey(
         else:
             with counter(f"surveying {name}") as update:
                 report = survey_video(
-                    src, alpr, camera=name, seconds=seconds or None, max_frames=max_frames, every=every,
-                    zones=zones, on_frame=update,
+                    src, alpr, camera=name, seconds=seconds or None, max_frames=max_frames, every=cam_every,
+                    zones=cam_zones, on_frame=update,
                 )  # fmt: skip
         if report.frames == 0:
             failed += 1
