@@ -139,6 +139,9 @@ def main() -> None:
     ap.add_argument("--every", default="1,2,4,8,16")
     ap.add_argument("--crops", type=int, default=600, help="clean crops for the contrast table (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--passes", type=int, default=60, help="passes per video")
+    ap.add_argument("--blur-crops", type=int, default=300, help="clean crops for the motion-blur table")
+    ap.add_argument("--json", type=Path, help="also write the results here")
     a = ap.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
     folders = []
@@ -147,7 +150,7 @@ def main() -> None:
         small = i == len(seeds) - 1 and len(seeds) > 1
         if not (folder / "frames.jsonl").exists():
             opts = VideoOptions(
-                passes=60, seed=seed, plate_height=(10.0, 30.0) if small else (10.0, 80.0), max_yaw=45.0,
+                passes=a.passes, seed=seed, plate_height=(10.0, 30.0) if small else (10.0, 80.0), max_yaw=45.0,
                 max_roll=20.0, seconds=(0.5, 4.0),
             )  # fmt: skip
             make_video(folder, opts, overwrite=True)
@@ -176,7 +179,7 @@ def main() -> None:
             from plateforge.synth.generate import SynthJob, run_job
 
             run_job(SynthJob("crops", crops, a.crops, seed=4610, augment="none"), overwrite=True)
-        rows_b = blur_rows(crops, ALPR(threads=a.threads))
+        rows_b = blur_rows(crops, ALPR(threads=a.threads), a.blur_crops)
         for axis in ("across", "along"):
             result[f"by_blur_plate_heights ({axis})"] = table(
                 [r for r in rows_b if r["axis"] == axis], "blur", [0, 0.01, 0.06, 0.11, 0.16, 0.21, 0.31]
@@ -185,6 +188,8 @@ def main() -> None:
             contrast_rows(crops, ALPR(threads=a.threads)), "contrast", [0, 20, 30, 40, 60, 80, 256]
         )
     print(json.dumps(result, indent=1))
+    if a.json:
+        a.json.write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -100,3 +100,14 @@ def test_zone_read_compares_the_window_with_the_whole_photo(monkeypatch, tmp_pat
     assert (
         r["plates"] > 0 and r["with_zone"]["found"] == r["whole_photo"]["found"]
     )  # a whole-frame zone is the whole photo
+
+
+def test_survey_limits_tables_passes_by_height_frames_and_crops_by_contrast(monkeypatch, tmp_path):
+    pytest.importorskip("albumentations")
+    out = tmp_path / "s.json"
+    args = ["--videos", str(tmp_path / "v"), "--seeds", "7", "--passes", "2", "--every", "1,4", "--crops", "3"]
+    run_script(monkeypatch, "survey_limits.py", *args, "--blur-crops", "2", "--threads", "1", "--json", str(out))
+    r = json.loads(out.read_text())
+    assert r["passes"] == 2 and sum(row["n"] for row in r["by_height_px"]) == 2
+    assert sum(row["n"] for row in r["by_contrast"]) == 3 * 3 * 8  # 3 crops, 3 ways, 8 contrasts
+    assert sum(row["n"] for row in r["by_blur_plate_heights (across)"]) == 2 * 6
