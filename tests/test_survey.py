@@ -149,6 +149,12 @@ def test_survey_command_on_a_video_and_a_photo_folder(video, tmp_path):
     assert rows[0]["mode"] == "video" and rows[1]["mode"] == "photos" and rows[1]["frames"] == 3
     assert any("broken.jpg" in e for e in rows[1]["errors"])  # named, and the other photos surveyed
     assert (out / "lane1_view.jpg").exists() and (out / "snaps_crops.jpg").exists()
+    left = CliRunner().invoke(
+        app, ["survey", str(tmp_path / "scenes" / "images"), "--zone", "0,0 0.01,0 0.01,0.01", "--out", str(out),
+              "--json", "--threads", "1"],
+    )  # fmt: skip
+    (row,) = [json.loads(line) for line in left.output.splitlines() if line.startswith("{")]
+    assert row["passes"] == []  # a zone in the corner: no plate of the photos counts
     missing = CliRunner().invoke(app, ["survey", str(tmp_path / "nope.mp4"), "--out", str(out)])
     assert missing.exit_code == 2 and "nope.mp4" in missing.output
 

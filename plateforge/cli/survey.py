@@ -104,8 +104,10 @@ def survey(
         if photos is not None:
             if not photos:
                 raise ValueError(f"{src}: no photos in this folder")
+            alpr.zones = list(cam_zones or [])  # a gate's snapshots: only the plates in its lane
             with counter(f"surveying {name}") as update:
                 report = survey_photos(photos, alpr, camera=name, on_photo=update)
+            alpr.zones = []
         else:
             with counter(f"surveying {name}") as update:
                 report = survey_video(
