@@ -10,12 +10,12 @@ import bisect
 import re
 import time
 
-import cv2
 import numpy as np
 
 from plateforge.eval.det_metrics import match
 from plateforge.ops.geometry import quad_size
 from plateforge.progress import progress
+from plateforge.runtime.grey import grey_copy
 
 
 def scenes_with_texts(
@@ -105,7 +105,7 @@ def evaluate_reader(
     read_at = getattr(alpr, "read_corners", None)
     for img, labels, hidden in progress(scenes_with_texts(scenes, seed, width, height), "reading scenes", total=scenes):
         if grey:
-            img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            img = grey_copy(img)
         t = time.perf_counter()
         plates = alpr.read(img)
         times.append(time.perf_counter() - t)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+import cv2
 import numpy as np
 
 GREY_FRAME: ContextVar[bool | None] = ContextVar("plateforge_grey_frame", default=None)
@@ -24,6 +25,11 @@ SPREAD = 2  # grey levels a channel difference may stray from the frame's own an
 # rounding; a dark colour photo has about a third of its pixels further off, a grey JPEG none)
 COLOURED_SHARE = 0.02  # a frame with fewer sampled pixels than this share coloured is grey
 SAMPLES = 16000  # pixels looked at, about: every 8th row and column of a 720p frame, every 11th of a 1080p one
+
+
+def grey_copy(image: np.ndarray) -> np.ndarray:
+    """A BGR uint8 image as a monochrome or infrared camera would give it: its luma in all three channels."""
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
 
 
 def is_monochrome(image: np.ndarray) -> bool:

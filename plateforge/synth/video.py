@@ -26,6 +26,7 @@ import numpy as np
 
 from plateforge.data.files import prepare_out_dir
 from plateforge.progress import progress
+from plateforge.runtime.grey import grey_copy
 from plateforge.specs import select_regions
 from plateforge.synth.plate import RenderedPlate, render_plate
 from plateforge.synth.scene import Backgrounds, _draw_distractors, paste_plate, plate_quad
@@ -269,7 +270,7 @@ def make_video(out: str | Path, opts: VideoOptions = VideoOptions(), overwrite: 
                 if full:
                     first[p.index] = f if first[p.index] < 0 else first[p.index]
                     last[p.index] = f
-            writer.write(cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) if opts.grey else img)
+            writer.write(grey_copy(img) if opts.grey else img)
             gt.write(json.dumps({"frame": f, "t": round(f / opts.fps, 4), "plates": labels}) + "\n")
     writer.release()
     final = [asdict(p) | {"first_visible": a, "last_visible": b} for p, a, b in zip(passes, first, last, strict=True)]

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from plateforge.data.manifest import ImageRecord, read_manifest
 from plateforge.ops.boxes import letterbox
+from plateforge.runtime.grey import grey_copy
 
 FLIP_ORDER = [1, 0, 3, 2]  # TL, TR, BR, BL mirrored → TR, TL, BL, BR
 
@@ -244,7 +245,7 @@ class DetTrainSet(Dataset):
         # photometric after placement: on the (smaller) network input, same look, half the cost
         img = augment(img, scene_pipeline(preset), int(rng.integers(0, 2**31)))
         if self.grey > 0 and rng.random() < self.grey:  # a monochrome or infrared camera
-            img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            img = grey_copy(img)
         return torch.from_numpy(np.ascontiguousarray(img)), t
 
 

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from plateforge.data.plate_crops import PlateCrops
 from plateforge.ops.slots import IGNORE, encode_text
 from plateforge.progress import progress
+from plateforge.runtime.grey import grey_copy
 
 SYNTH_CACHE_VERSION = 2  # bump when the renderer changes what a seed produces
 
@@ -184,7 +185,7 @@ class OcrDataset(Dataset):
         if self.grey > 0:
             self.calls += 1
             if np.random.default_rng([self.seed, k, self.calls, 7]).random() < self.grey:
-                img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+                img = grey_copy(img)
         target = encode_text(arrays.texts[i], self.alphabet, self.slots)
         region = self.region_index.get(arrays.regions[i], IGNORE)
         return torch.from_numpy(np.ascontiguousarray(img)), torch.from_numpy(target), torch.tensor(region)
