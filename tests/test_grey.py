@@ -125,3 +125,22 @@ def test_warm_up_runs_the_grey_networks_too():
             setattr(owner, attr, _Spy(getattr(owner, attr), calls, f"{part}.{attr}"))
     alpr.warm_up()  # a server's or a stream's first grey frame should not pay ONNX Runtime's first run
     assert calls == {"detector.session", "detector.grey_session", "recognizer.session", "recognizer.grey_session"}
+
+
+def test_a_stream_frame_is_looked_at_for_colour_once(scenes, monkeypatch):
+    import time
+
+    from plateforge.runtime import grey as grey_module
+    from plateforge.stream.pipeline import CameraProcessor, OcrOptions
+    from plateforge.stream.sources import Frame
+
+    looks = []
+    real = grey_module.is_monochrome
+    monkeypatch.setattr(grey_module, "is_monochrome", lambda image: looks.append(1) or real(image))
+    proc = CameraProcessor("cam", ALPR(threads=1), ocr=OcrOptions(always=True))  # reads in every frame
+    img = _grey(scenes[0][0])
+    reads = []
+    proc.on_read = lambda *args: reads.append(args)
+    for i in range(3):
+        proc.process(Frame("cam", i, i / 25, time.time(), img))
+    assert reads and len(looks) == 3  # detector and reader follow the frame's one answer

@@ -52,7 +52,13 @@ def is_monochrome(image: np.ndarray) -> bool:
 
 @contextmanager
 def frame_colour(image: np.ndarray) -> Iterator[bool]:
-    """Within the block, :data:`GREY_FRAME` says whether ``image`` is monochrome; yields that."""
+    """Within the block, :data:`GREY_FRAME` says whether ``image`` is monochrome; yields that. Inside a block
+    already open (the stream opens one per frame, and the reader one per image within it), the frame's
+    answer stands and is not computed again."""
+    known = GREY_FRAME.get()
+    if known is not None:
+        yield known
+        return
     grey = is_monochrome(image)
     token = GREY_FRAME.set(grey)
     try:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
+from plateforge.runtime.grey import frame_colour
 from plateforge.runtime.plate_lists import match_lists, plate_key
 from plateforge.runtime.vehicles import plates_in_vehicles
 from plateforge.runtime.zone import Zone, from_window, which_zone, zones_window
@@ -192,6 +193,10 @@ class CameraProcessor:
 
     def process(self, frame: Frame) -> list[PlateEvent]:
         """Process one frame of this camera; returns the events of tracks that ended."""
+        with frame_colour(frame.image):  # decided once per frame: detector, vehicle crops and reads follow it
+            return self._process(frame)
+
+    def _process(self, frame: Frame) -> list[PlateEvent]:
         t0 = time.perf_counter()
         img = frame.image
         owners = None
