@@ -132,6 +132,11 @@ def _pct(values, q) -> float:
     return float(np.percentile(np.asarray(values, np.float64), q))
 
 
+def _checked(name: str, value: str, ok: bool, advice: str) -> Finding:
+    """A finding that is ``good`` when ``ok``, else ``check`` with ``advice``."""
+    return Finding(name, value, "good" if ok else "check", "" if ok else advice)
+
+
 def findings(report: SurveyReport) -> list[Finding]:
     """The installer's checklist for one camera, from its passes."""
     ps = report.passes
@@ -166,13 +171,11 @@ def findings(report: SurveyReport) -> list[Finding]:
     rolls = [abs(p.roll_deg) for p in ps]
     p90 = _pct(rolls, 90)
     out.append(
-        Finding(
+        _checked(
             "plate roll",
             f"90 % within {p90:.1f} deg",
-            "good" if p90 <= MAX_ROLL_DEG else "check",
-            ""
-            if p90 <= MAX_ROLL_DEG
-            else f"level the camera: plates lean more than the {MAX_ROLL_DEG:.0f} deg the reader was measured on",
+            p90 <= MAX_ROLL_DEG,
+            f"level the camera: plates lean more than the {MAX_ROLL_DEG:.0f} deg the reader was measured on",
         )
     )
     if report.mode == "video":
@@ -182,14 +185,12 @@ def findings(report: SurveyReport) -> list[Finding]:
         if report.fps:
             value += f" (source {report.fps:.1f} frames/s)"
         out.append(
-            Finding(
+            _checked(
                 "frames in view",
                 value,
-                "good" if few <= 0.1 else "check",
-                ""
-                if few <= 0.1
-                else "vehicles cross the view too fast: raise the frame rate (or process every frame), or widen "
-                "the view along the direction of travel",
+                few <= 0.1,
+                "vehicles cross the view too fast: raise the frame rate (or process every frame), or widen the "
+                "view along the direction of travel",
             )
         )
     motions = [p.motion for p in ps if p.motion is not None]
@@ -198,13 +199,11 @@ def findings(report: SurveyReport) -> list[Finding]:
     contrasts = [p.contrast for p in ps]
     low = sum(c < MIN_CONTRAST for c in contrasts) / len(ps)
     out.append(
-        Finding(
+        _checked(
             "plate contrast",
             f"median {_pct(contrasts, 50):.0f} grey levels; {low:.0%} under {MIN_CONTRAST:.0f}",
-            "good" if low <= 0.1 else "check",
-            ""
-            if low <= 0.1
-            else "plates are dim or washed out: adjust exposure for the plate, not the scene (or add IR light)",
+            low <= 0.1,
+            "plates are dim or washed out: adjust exposure for the plate, not the scene (or add IR light)",
         )
     )
     sure = sum(p.sure for p in ps) / len(ps)
@@ -294,7 +293,6 @@ def survey_video(
     proc = CameraProcessor(camera, alpr, zones=zones, on_read=on_read)
     events = []
     first_t = last_t = None
-    ts: list[float] = []
     source.start()
     try:
         while not source.done:
@@ -307,8 +305,6 @@ def survey_video(
                 report.monochrome = is_monochrome(frame.image)
             first_t = frame.t if first_t is None else first_t
             last_t = frame.t
-            if len(ts) < 200:
-                ts.append(frame.t)
             current["image"] = frame.image
             try:
                 events += proc.process(frame)
@@ -327,10 +323,9 @@ def survey_video(
     if report.frames == 0:
         report.errors.append(f"{source.name}: no frame could be read")
     report.seconds = float(last_t - first_t) if first_t is not None else 0.0
-    if source.live:  # the rate frames arrived at (motion is per source frame), not the rate they were processed
-        report.fps = every * source.captured / max(report.seconds, 1e-9) if report.frames > 1 else None
-    elif len(ts) > 1:
-        report.fps = every * (len(ts) - 1) / max(ts[-1] - ts[0], 1e-9)
+    if report.frames > 1 and report.seconds > 0:  # motion is per source frame: the source's rate, not ours
+        kept = source.captured if source.live else report.frames - 1  # a file's clock is its frame index / fps
+        report.fps = every * kept / report.seconds
     by_frame: dict[int, list[_Sighting]] = {}
     for seen in sightings.values():
         for x in seen:
