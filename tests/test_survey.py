@@ -173,3 +173,9 @@ def test_survey_command_takes_the_cameras_of_a_site_config(video, tmp_path):
     assert row["frames"] == (total + 1) // 2  # its every: 2
     none = CliRunner().invoke(app, ["survey", "--out", str(tmp_path / "o")])
     assert none.exit_code == 2 and "nothing to survey" in none.output
+
+
+@pytest.mark.parametrize("command", ["survey", "stream"])
+def test_camera_ids_must_match_the_sources(command, tmp_path):
+    res = CliRunner().invoke(app, [command, "a.mp4", "b.mp4", "--camera", "gate-1"])
+    assert res.exit_code == 2 and "--camera given 1 time(s) for 2 source(s)" in res.output

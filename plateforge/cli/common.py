@@ -63,6 +63,22 @@ PlateLists = Annotated[
         "plate names the entries it matches, within one edit and 0/O-style confusions. Repeat for more lists.",
     ),
 ]
+CameraIds = Annotated[
+    list[str] | None, typer.Option("--camera", help="Camera id for each SOURCE, in order (default: from the name).")
+]
+
+
+def camera_ids(sources: list[str], given: list[str] | None) -> list[str]:
+    """One camera id per source: ``--camera`` as given (one per source, else ValueError), or each source's own
+    (``plateforge.stream.sources.camera_name``: the host of a stream URL, a file's or folder's name)."""
+    from plateforge.stream.sources import camera_name
+
+    names = list(given or [])
+    if names and len(names) != len(sources):
+        raise ValueError(f"--camera given {len(names)} time(s) for {len(sources)} source(s): give one per source")
+    return names or [camera_name(src) for src in sources]
+
+
 Specialists = Annotated[
     bool,
     typer.Option(

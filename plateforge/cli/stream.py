@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from plateforge.cli.common import PlateLists, Regions, console, friendly_errors
+from plateforge.cli.common import CameraIds, PlateLists, Regions, camera_ids, console, friendly_errors
 
 
 @friendly_errors
@@ -23,9 +23,7 @@ def stream(
         list[str] | None, typer.Argument(help="Video files, image folders, rtsp:// or http:// URLs, webcam numbers.")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="Site YAML (cameras, reader, tracker, ocr, sinks...).")] = None,
-    camera: Annotated[
-        list[str] | None, typer.Option(help="Camera id for each SOURCE, in order (default: from the name).")
-    ] = None,
+    camera: CameraIds = None,
     sink: Annotated[
         list[str] | None,
         typer.Option(help="Extra sink: PATH.jsonl, kafka://HOST:PORT/TOPIC, mqtt://HOST:PORT/TOPIC, http(s)://URL."),
@@ -94,15 +92,10 @@ def stream(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_site_config(config)
     sources = list(sources or [])
-    names = list(camera or [])
-    if names and len(names) != len(sources):
-        raise ValueError(f"--camera given {len(names)} time(s) for {len(sources)} source(s): give one per source")
     from plateforge.runtime.zone import parse_zone
-    from plateforge.stream.sources import camera_name
 
     points = [list(p) for p in parse_zone(zone)] if zone is not None else None
-    for i, src in enumerate(sources):
-        name = names[i] if names else camera_name(src)
+    for name, src in zip(camera_ids(sources, camera), sources, strict=True):
         cfg.cameras.append(CameraConfig(name, src, every, max_fps, realtime, zone=points, start_time=start_time))
     cfg.sinks += list(sink or [])
     cfg.lists += [parse_list_option(item) for item in plate_list or []]

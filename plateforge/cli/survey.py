@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from plateforge.cli.common import Regions, console, friendly_errors
+from plateforge.cli.common import CameraIds, Regions, camera_ids, console, friendly_errors
 
 VERDICT_STYLE = {"good": "green", "check": "yellow", "poor": "red"}
 
@@ -47,9 +47,7 @@ def survey(
     ] = 120.0,
     max_frames: Annotated[int | None, typer.Option("--frames", help="Video: stop after this many frames.")] = None,
     every: Annotated[int, typer.Option(help="Video: process every k-th frame, as the stream will.")] = 1,
-    camera: Annotated[
-        list[str] | None, typer.Option(help="Camera id for each SOURCE, in order (default: from the name).")
-    ] = None,
+    camera: CameraIds = None,
     zone: Annotated[
         str | None,
         typer.Option(help="Where plates count: polygon 'x,y x,y ...' in pixels or fractions, as in the stream."),
@@ -74,15 +72,11 @@ def survey(
     from plateforge.runtime.options import ReaderOptions, make_alpr
     from plateforge.runtime.zone import Zone, parse_zone
     from plateforge.specs import selector_items
-    from plateforge.stream.sources import camera_name
     from plateforge.stream.survey import survey_photos, survey_video, write_report
 
     sources = list(sources or [])
-    names = list(camera or [])
-    if names and len(names) != len(sources):
-        raise ValueError(f"--camera given {len(names)} time(s) for {len(sources)} source(s): give one per source")
     zones = [Zone(parse_zone(zone), "--zone")] if zone is not None else None
-    cameras = [(names[i] if names else camera_name(src), src, every, zones) for i, src in enumerate(sources)]
+    cameras = [(name, src, every, zones) for name, src in zip(camera_ids(sources, camera), sources, strict=True)]
     reader = ReaderOptions(threads=threads)
     if config is not None:
         from plateforge.stream.config import load_site_config
