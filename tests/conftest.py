@@ -49,3 +49,8 @@ def voc_dir(tmp_path: Path) -> Path:
             f"<depth>3</depth></size>{objs}</annotation>"
         )
     return root
+
+
+# the regions every synthetic video and scene of the tests drew before Saudi plates joined in session 47: tests
+# whose expectations were set on those plates keep drawing them
+REGIONS_BEFORE_SA = "br,ch,eu,gb,in,ru,uae,us"

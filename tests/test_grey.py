@@ -138,7 +138,7 @@ def test_a_stream_frame_is_looked_at_for_colour_once(scenes, monkeypatch):
     real = grey_module.is_monochrome
     monkeypatch.setattr(grey_module, "is_monochrome", lambda image: looks.append(1) or real(image))
     proc = CameraProcessor("cam", ALPR(threads=1), ocr=OcrOptions(always=True))  # reads in every frame
-    img = _grey(scenes[0][0])
+    img = _grey(scenes[1][0])  # three plates read from the first frames (scene 0 changed in session 47)
     reads = []
     proc.on_read = lambda *args: reads.append(args)
     for i in range(3):

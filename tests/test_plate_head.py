@@ -172,7 +172,7 @@ def test_an_unsure_plate_check_keeps_only_reads_that_fit_their_patterns(tmp_path
     unsure = ALPR(recognizer=_with_bias(tmp_path, float(np.log(0.2 / 0.8))), threads=1, specialists=False)
     off = ALPR(detector=unsure.detector, recognizer=unsure.recognizer, corners=unsure.corners, plate_check=0)
     lenient = ALPR(detector=unsure.detector, recognizer=unsure.recognizer, corners=unsure.corners, plate_check_sure=0)
-    images = _plate_free_scenes(4) + [img for img, _, _ in scenes_with_texts(2, seed=31)]
+    images = _plate_free_scenes(12) + [img for img, _, _ in scenes_with_texts(2, seed=31)]
     every = [p for im in images for p in off.read(im)]
     assert {p.format_ok for p in every} == {True, False}  # both kinds are there to keep and to drop
     assert all(p.plate_score == pytest.approx(0.2, abs=1e-4) for p in every)

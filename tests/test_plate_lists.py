@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from plateforge.runtime.plate_lists import ListEntry, PlateList, match_lists, normalise_plate, parse_list
+from tests.conftest import REGIONS_BEFORE_SA
 
 RESIDENTS = """# residents of the compound
 plate,region,label
@@ -169,7 +170,11 @@ def test_cli_stream_with_a_list_sends_listed_passes_early_to_the_gate_sink(tmp_p
     from plateforge.synth.video import VideoOptions, make_video, read_ground_truth
 
     video = tmp_path / "video"
-    make_video(video, VideoOptions(width=960, height=540, passes=4, seed=3, plate_height=(30, 48)), overwrite=True)
+    make_video(
+        video,
+        VideoOptions(width=960, height=540, passes=4, seed=3, plate_height=(30, 48), regions=REGIONS_BEFORE_SA),
+        overwrite=True,
+    )
     _, passes = read_ground_truth(video)
     texts = [p["text"] for p in passes]
     listed = [texts[0], texts[2][:-1] + ("0" if texts[2][-1] != "0" else "1")]

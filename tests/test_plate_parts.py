@@ -31,6 +31,16 @@ def test_the_formats_settle_most_splits_and_other_regions_have_none():
     assert plate_parts("11234", "uae-abudhabi") == ()  # ambiguous, and nothing says which
 
 
+def test_saudi_plates_split_into_their_number_and_letter_blocks():
+    from plateforge.specs import arabic_text
+
+    assert plate_parts("1234ABJ", "sa") == ("1234", "ABJ") and plate_parts("7X", "sa") == ("7", "X")
+    assert plate_parts("0012DKV", "sa") == ("0012", "DKV")
+    assert plate_parts("ABJ1234", "sa") == () and plate_parts("12345ABJ", "sa") == ()  # not a Saudi text
+    number, letters = plate_parts("0512HRV", "sa")
+    assert arabic_text(number) == "٠٥١٢" and arabic_text(letters) == "ه ر ى"
+
+
 def test_the_attention_tells_an_ambiguous_code_from_its_number():
     # one line: code in the red box at the left, the number after a gap
     one_code = attention_at([2, 9, 11, 13, 15])

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from plateforge.cli.app import app
 from plateforge.stream.outbox import Outbox
 from plateforge.stream.sessions import Gate, format_duration, pair_sessions
+from tests.conftest import REGIONS_BEFORE_SA
 
 T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC).timestamp()
 
@@ -128,7 +129,16 @@ def test_a_car_park_video_gives_its_stays_with_the_times_the_recording_shows(tmp
     from plateforge.synth.video import VideoOptions, make_video, read_ground_truth
 
     video = tmp_path / "park"
-    opts = VideoOptions(width=960, height=540, passes=4, seed=6, plate_height=(36, 56), overlap=0.0, returns=1.0)
+    opts = VideoOptions(
+        width=960,
+        height=540,
+        passes=4,
+        seed=6,
+        plate_height=(36, 56),
+        overlap=0.0,
+        returns=1.0,
+        regions=REGIONS_BEFORE_SA,
+    )
     make_video(video, opts, overwrite=True)
     _, passes = read_ground_truth(video)
     back = [p for p in passes if p["returns_of"] is not None]

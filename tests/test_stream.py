@@ -20,6 +20,7 @@ from plateforge.stream.sources import FrameSource, SourceOptions
 from plateforge.stream.tracker import PlateTracker, TrackerOptions, buffered_iou
 from plateforge.stream.voting import TextVote
 from plateforge.types import Detection, PlateResult
+from tests.conftest import REGIONS_BEFORE_SA
 
 
 def det(x, y, w=60, h=16, score=0.9):
@@ -252,7 +253,11 @@ def video(tmp_path_factory):
     from plateforge.synth.video import VideoOptions, make_video
 
     out = tmp_path_factory.mktemp("video")
-    make_video(out, VideoOptions(width=960, height=540, passes=6, seed=3, plate_height=(26, 48)), overwrite=True)
+    make_video(
+        out,
+        VideoOptions(width=960, height=540, passes=6, seed=3, plate_height=(26, 48), regions=REGIONS_BEFORE_SA),
+        overwrite=True,
+    )
     return out
 
 

@@ -22,7 +22,7 @@ from tests.conftest import real_dir
 EXPECTED_REGIONS = {
     "uae-dubai", "uae-abudhabi", "uae-sharjah", "uae-ajman", "uae-rak", "uae-fujairah", "uae-uaq",
     "ch", "eu-de", "eu-fr", "eu-es", "eu-it", "eu-nl", "us-ca", "us-ny", "us-tx", "us-fl", "br", "ru",
-    "gb", "in",
+    "gb", "in", "sa",
 }  # fmt: skip
 MAX_TEXT = 10  # characters: the bundled recognizer's slots
 
@@ -241,6 +241,41 @@ def test_regex_rejects_wrong_texts():
     assert all(specs["in"].is_valid(t) for t in ("MH12NE8922", "DL7CN5617", "22BH1234AA"))
     assert not specs["in"].is_valid("KA14RJH0043") and not specs["in"].is_valid("M12AB1234")  # 10 at most
     assert not specs["in"].is_valid("HH02CB4545")  # not a state code
+    assert specs["sa"].is_valid("1234ABJ") and specs["sa"].is_valid("7XR") and specs["sa"].is_valid("0012DKV")
+    assert not specs["sa"].is_valid("1234ABC") and not specs["sa"].is_valid("ABJ1234")  # C is not used; number first
+
+
+def test_saudi_plates_repeat_their_text_in_arabic_above_the_latin_row():
+    from plateforge.specs import arabic_text
+
+    assert arabic_text("0123") == "٠١٢٣"
+    assert arabic_text("ABJ") == "ا ب ح"  # logical order: the first letter is drawn rightmost, as on the plates
+    assert arabic_text("12 XV") == "١٢ ص ى"
+    spec = load_specs()["sa"]
+    style = next(s for s in spec.styles if s.name == "sa_2014")
+    assert [d.field for d in style.decor if d.type == "mirror"] == [0, 1]
+    tops, bottoms = {}, {}
+    for seed in range(40):
+        plate = render_plate(spec, np.random.default_rng(seed), height=96, style=style, dirty=False)
+        assert spec.is_valid(plate.text) and all(box[1] > 0.5 * 96 for box in plate.char_boxes)  # Latin row only
+        grey = plate.image.mean(2)
+        tops[plate.text], bottoms[plate.text] = grey[8:44, 10:140], grey[53:88, 10:140]
+    texts = sorted(tops)
+    # the Arabic number changes with the plate's number, and only the Latin row is the text
+    by_number = {}
+    for t in texts:
+        by_number.setdefault(t.rstrip("ABDEGHJKLNRSTUVXZ"), []).append(t)
+    assert len(by_number) > 30
+    a, b = texts[0], next(t for t in texts if t.rstrip("ABDEGHJKLNRSTUVXZ") != texts[0].rstrip("ABDEGHJKLNRSTUVXZ"))
+    assert np.abs(tops[a] - tops[b]).mean() > 5 and tops[a].std() > 20
+
+
+def test_a_mirror_decor_must_name_one_of_its_styles_fields():
+    base = {"name": "x", "size_mm": [335, 155], "fields": [{"text": "{N4}", "box": [0.1, 0.5, 0.4, 0.9]}]}
+    with pytest.raises(ValueError, match="mirror decor needs 'field'.*1 fields, got 3"):
+        _style({**base, "decor": [{"type": "mirror", "field": 3, "box": [0.1, 0.1, 0.4, 0.4]}]}, {}, "sa.yaml")
+    with pytest.raises(ValueError, match="mirror decor needs 'field'"):
+        _style({**base, "decor": [{"type": "mirror", "box": [0.1, 0.1, 0.4, 0.4]}]}, {}, "sa.yaml")
 
 
 def test_select_regions_by_group_and_code():

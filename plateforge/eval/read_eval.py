@@ -87,7 +87,13 @@ def masked_text(text: str, hidden) -> str:
 
 
 def evaluate_reader(
-    alpr, scenes: int = 200, seed: int = 2024, width: int = 1280, height: int = 720, grey: bool = False
+    alpr,
+    scenes: int = 200,
+    seed: int = 2024,
+    width: int = 1280,
+    height: int = 720,
+    grey: bool = False,
+    regions: str | None = None,
 ) -> dict:
     """Exact plate reads over all labelled plates of ``scenes`` synthetic ``width`` × ``height`` scenes
     (``exact``); the same with characters hidden by an occluder ignored (``visible_right``; ``partly_hidden``
@@ -97,13 +103,16 @@ def evaluate_reader(
     When ``alpr`` has ``read_corners`` (:class:`~plateforge.runtime.alpr.ALPR` does), each plate is also read
     from its true corners (``true_corners_exact``, also per group) and each misread is put down to one stage
     in ``failures`` (:func:`failure_stage`): which model to improve first. ``grey``: each scene is turned
-    grey first (its luma in all three channels), as a monochrome or infrared camera films it."""
+    grey first (its luma in all three channels), as a monochrome or infrared camera films it. ``regions``: the
+    scenes' regions (a selector as :func:`~plateforge.specs.select_regions` takes; None: every region)."""
     total = right = found = visible_right = partly_hidden = right_at_corners = 0
     per: dict[str, list[int]] = {}
     failures = dict.fromkeys(FAILURE_STAGES, 0)
     times, errors = [], []
     read_at = getattr(alpr, "read_corners", None)
-    for img, labels, hidden in progress(scenes_with_texts(scenes, seed, width, height), "reading scenes", total=scenes):
+    for img, labels, hidden in progress(
+        scenes_with_texts(scenes, seed, width, height, regions=regions), "reading scenes", total=scenes
+    ):
         if grey:
             img = grey_copy(img)
         t = time.perf_counter()

@@ -1,5 +1,7 @@
 """A plate's text split into the parts printed apart, for regions whose plates are a code and a number
-written without a separator (the UAE: ``16`` and ``37820`` read as ``1637820``).
+written without a separator (the UAE: ``16`` and ``37820`` read as ``1637820``), and for Saudi plates, whose
+number and letters are printed in two blocks (``1234ABJ``: ``1234`` and ``ABJ``; the letters' Arabic form is
+:func:`plateforge.specs.arabic_text`).
 
 The split matters where two plates read alike: Abu Dhabi's code ``1`` with number ``1234`` and code ``11``
 with number ``234`` are both ``11234``. The region's spec says which codes exist and how long a number is
@@ -21,6 +23,7 @@ import numpy as np
 from plateforge.specs import TOKEN, load_specs
 
 TWO_LINE_SPREAD = 0.7  # character centres spread over more than this many grid rows: a two-line plate
+NUMBER_LETTERS = {"sa": re.compile(r"([0-9]{1,4})([A-Z]{1,3})")}  # regions printing a number block, a letter block
 
 
 @cache
@@ -76,9 +79,13 @@ def char_centres(attention: np.ndarray, n: int, grid: tuple[int, int]) -> tuple[
 def plate_parts(
     text: str, region: str | None, attention: np.ndarray | None = None, grid: tuple[int, int] | None = None
 ) -> tuple[str, ...]:
-    """``(code, number)`` of a plate of a code-and-number region (see the module docstring), or ``()``: for
-    other regions, for texts with no valid split, and where several splits are valid but no attention
-    (slots × cells, for a feature ``grid`` of rows × columns) says which."""
+    """``(code, number)`` of a plate of a code-and-number region (see the module docstring), ``(number,
+    letters)`` of a Saudi plate, or ``()``: for other regions, for texts with no valid split, and where several
+    splits are valid but no attention (slots × cells, for a feature ``grid`` of rows × columns) says which."""
+    blocks = NUMBER_LETTERS.get(region or "")
+    if blocks is not None:
+        m = blocks.fullmatch(text)
+        return (m.group(1), m.group(2)) if m else ()
     cuts = valid_cuts(text, region)
     if not cuts:
         return ()

@@ -18,7 +18,9 @@ A style is drawn on a canvas whose coordinates are fractions of the plate (x rig
 - ``decor``: what a plate shows that is not its text: ``rect`` (a coloured block), ``text`` (a fixed or
   chosen label such as ``DUBAI``), ``circle`` (seals, emblems), ``eu_band`` (blue band, 12 stars, country
   code), ``flag`` (horizontal stripes), ``sticker`` (a registration sticker of random colour), ``emblem`` (a
-  picture of random kind and colours, new for every plate: a star, a sun, a fruit, a state outline, a figure).
+  picture of random kind and colours, new for every plate: a star, a sun, a fruit, a state outline, a figure),
+  ``mirror`` (field ``field``'s printed text again in Arabic script: Arabic-Indic digits and, for the Latin
+  letters of Saudi plates, the Arabic letters they stand for (:data:`ARABIC_LETTERS`); not part of the text).
 
 The same typed classes serve the generator, training (alphabet, regions) and the runtime (format checks).
 """
@@ -58,7 +60,10 @@ FONT_FILES = {
 }
 FONTS = tuple(FONT_FILES)
 SCENIC = ("scenic", "scenic_dark")  # a background drawn anew for every plate (light or dark)
-DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag", "sticker", "emblem")
+DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag", "sticker", "emblem", "mirror")
+# Latin letter -> the Arabic letter it transliterates on Saudi plates (17 letters; Arabic-Indic digits for digits)
+ARABIC_LETTERS = dict(zip("ABJDRSXTEGKLZNHUV", "ابحدرسصطعقكلمنهوى", strict=True))
+ARABIC_DIGITS = dict(zip("0123456789", "٠١٢٣٤٥٦٧٨٩", strict=True))
 TOKEN = re.compile(r"\{([A-Za-z_]+)(\d+)?(?:-(\d+))?\}")
 
 
@@ -84,6 +89,7 @@ class Decor:
     text: str | None = None
     font: str | None = None
     colors: tuple[str, ...] = ()  # flag stripes, top to bottom
+    field: int | None = None  # mirror: index of the field whose printed text it repeats in Arabic
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,7 @@ def _style(d: dict, region_choices: dict, where: str) -> Style:
                 text=item.get("text"),
                 font=item.get("font"),
                 colors=tuple(item.get("colors", ())),
+                field=_mirror_field(item, len(fields), where),
             )
         )
     for f in (*fonts, *(f.font for f in fields), *(x.font for x in decor)):
@@ -205,6 +212,27 @@ def _style(d: dict, region_choices: dict, where: str) -> Style:
         letter_weights={str(k): float(v) for k, v in d["letter_weights"].items()} if d.get("letter_weights") else None,
         serif_i=_share(d.get("serif_i", 0.0), f"{where}: serif_i"),
     )
+
+
+def _mirror_field(item: dict, n_fields: int, where: str) -> int | None:
+    """The field index a ``mirror`` decor repeats (checked against the style's fields); None for other decor."""
+    if item.get("type") != "mirror":
+        return None
+    index = item.get("field")
+    if not isinstance(index, int) or not 0 <= index < n_fields:
+        raise ValueError(
+            f"{where}: a mirror decor needs 'field', the index of one of its {n_fields} fields, got {index!r}"
+        )
+    return index
+
+
+def arabic_text(printed: str) -> str:
+    """``printed`` (a field's text as printed) in Arabic script: digits as Arabic-Indic digits in the same
+    order, letters as the Arabic letters of :data:`ARABIC_LETTERS` (written right to left, one space
+    apart, as Saudi plates print them); other characters are dropped."""
+    digits = "".join(ARABIC_DIGITS[c] for c in printed if c in ARABIC_DIGITS)
+    letters = " ".join(ARABIC_LETTERS[c] for c in printed if c in ARABIC_LETTERS)
+    return " ".join(t for t in (digits, letters) if t)
 
 
 def _share(value: object, what: str) -> float:

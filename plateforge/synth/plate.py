@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from plateforge.specs import SCENIC, TOKEN, Decor, RegionSpec, Style
+from plateforge.specs import SCENIC, TOKEN, Decor, RegionSpec, Style, arabic_text
 from plateforge.synth import effects
 from plateforge.synth.glyphs import expand_pattern, fit_mask, label_mask, plate_text, text_mask, text_mask_with_spans
 
@@ -195,7 +195,20 @@ def _decor(img: np.ndarray, d: Decor, style: Style, rng: np.random.Generator | N
 
 
 def _is_static(d: Decor) -> bool:
-    return d.type not in ("sticker", "emblem") and (d.text is None or "{" not in d.text)
+    return d.type not in ("sticker", "emblem", "mirror") and (d.text is None or "{" not in d.text)
+
+
+def _mirror(img: np.ndarray, d: Decor, style: Style, rows: list[str]) -> None:
+    """Draw a ``mirror`` decor: its field's printed text in Arabic script, fitted into its box."""
+    text = arabic_text(rows[d.field])
+    if text:
+        _draw_text(
+            img,
+            label_mask(text, d.font or "arabic"),
+            _px(d.box, img.shape[1], img.shape[0]),
+            hex_bgr(d.color or style.fg),
+            "center",
+        )
 
 
 _BASE_CACHE: dict[tuple[int, int], np.ndarray] = {}
@@ -335,11 +348,14 @@ def render_plate(
         img = _base(style, height).copy()
     w = img.shape[1]
     for d in style.decor:
-        if not _is_static(d):
+        if not _is_static(d) and d.type != "mirror":
             _decor(img, d, style, rng, style.choices)
     rows = _draw_rows(spec, style, rng)
     if free_text:
         rows = _free_rows(rows, style, rng)
+    for d in style.decor:
+        if d.type == "mirror":
+            _mirror(img, d, style, rows)
     char_boxes = []
     serif_i = _serif_i(style, rows)
     for f, printed in zip(style.fields, rows, strict=True):
