@@ -13,6 +13,7 @@ from plateforge.ops.slots import decode_ctc, decode_slots, softmax
 from plateforge.runtime.foreign import FastPlateOcrConfig
 from plateforge.runtime.grey import GREY_FRAME
 from plateforge.runtime.images import ImageInput, load_image
+from plateforge.runtime.plate_formats import format_ok
 from plateforge.runtime.session import bundled_model, create_session, read_spec
 from plateforge.runtime.spec import ModelSpec
 from plateforge.specs import selector_items
@@ -284,16 +285,13 @@ class PlateRecognizer:
         and 0. A copy; ``regions`` itself is left as it is."""
         if regions is None or regions.ndim != 2 or regions.shape[1] < 2 or self.spec.decoder != "slots":
             return regions
-        from plateforge.specs import load_specs
-
-        specs = load_specs()
         order = np.argsort(-regions, axis=1)[:, :2]
         out = regions.copy()
         for i, (text, _, _) in enumerate(decode_slots(chars, self.spec.alphabet)):
             a, b = (self.spec.regions[k] for k in order[i])
             if regions[i, order[i, 0]] - regions[i, order[i, 1]] >= REGION_FORMAT_MARGIN:
                 continue
-            if a in specs and b in specs and not specs[a].is_valid(text) and specs[b].is_valid(text):
+            if format_ok(text, a) is False and format_ok(text, b):
                 out[i, order[i, 0]], out[i, order[i, 1]] = regions[i, order[i, 1]], regions[i, order[i, 0]]
         return out
 
@@ -339,20 +337,21 @@ class PlateRecognizer:
         regions = self.fit_region_formats(chars, regions)
         if not (specialists and len(chars)):
             return chars, regions
-        if self.specialists and regions is not None and self.spec.regions:
+        placed = [self.spec.regions[k] for k in regions.argmax(1)] if regions is not None and self.spec.regions else []
+        if self.specialists and placed:
             plates: dict[PlateRecognizer, list[int]] = {}  # specialist -> the plates it reads, in one call
-            for i, k in enumerate(regions.argmax(1)):
-                sp = self.specialist_for(self.spec.regions[k])
+            for i, region in enumerate(placed):
+                sp = self.specialist_for(region)
                 if sp is not None:
                     plates.setdefault(sp, []).append(i)
             for sp, mine in plates.items():
                 chars[mine] = sp.view_logits([views[i] for i in mine], zooms, specialists=False)[0]
         mine = np.flatnonzero(small) if small is not None and self.small_specialist is not None else []
-        if len(mine) and regions is not None and self.spec.regions and self.small_specialist.spec.regions:
+        if len(mine) and placed and self.small_specialist.spec.regions:
             # only plates placed in a region the small-plate network learnt (it never saw Saudi plates: its read
             # of their Arabic row would pull the mean away)
             learnt = set(self.small_specialist.spec.regions)
-            mine = [i for i in mine if self.spec.regions[int(regions[i].argmax())] in learnt]
+            mine = [i for i in mine if placed[i] in learnt]
         if len(mine):  # measured: the mean reads more plates, synthetic and real, than either alone
             theirs = self.small_specialist.view_logits([views[i] for i in mine], zooms, specialists=False)[0]
             chars[mine] = np.log((softmax(theirs) + softmax(chars[mine])) / 2 + 1e-9)

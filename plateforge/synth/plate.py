@@ -128,9 +128,11 @@ def _emblem(img: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Gene
         poly(np.stack([cx + hx * r / 17, cy + hy * r / 17], 1), colors[0])
 
 
-def _decor(img: np.ndarray, d: Decor, style: Style, rng: np.random.Generator | None, choices) -> None:
+def _decor(
+    img: np.ndarray, d: Decor, style: Style, rng: np.random.Generator | None, choices, rows: list[str] | None = None
+) -> None:
     """Draw one decor item; ``rng`` is only used by items drawn anew per plate (a ``{choice}`` text, a
-    sticker, an emblem)."""
+    sticker, an emblem); ``rows``: the plate's printed fields, which a ``mirror`` repeats."""
     h, w = img.shape[:2]
     x1, y1, x2, y2 = _px(d.box, w, h)
     color = hex_bgr(d.color or style.fg)
@@ -187,6 +189,10 @@ def _decor(img: np.ndarray, d: Decor, style: Style, rng: np.random.Generator | N
         )
     elif d.type == "emblem":
         _emblem(img, (x1, y1, x2, y2), rng)
+    elif d.type == "mirror":  # its field's printed text in Arabic script
+        text = arabic_text(rows[d.field])
+        if text:
+            _draw_text(img, label_mask(text, d.font or "arabic"), (x1, y1, x2, y2), color, "center")
     elif d.type == "text":
         text = expand_pattern(d.text or "", rng, "", choices)
         font = d.font or style.font
@@ -196,19 +202,6 @@ def _decor(img: np.ndarray, d: Decor, style: Style, rng: np.random.Generator | N
 
 def _is_static(d: Decor) -> bool:
     return d.type not in ("sticker", "emblem", "mirror") and (d.text is None or "{" not in d.text)
-
-
-def _mirror(img: np.ndarray, d: Decor, style: Style, rows: list[str]) -> None:
-    """Draw a ``mirror`` decor: its field's printed text in Arabic script, fitted into its box."""
-    text = arabic_text(rows[d.field])
-    if text:
-        _draw_text(
-            img,
-            label_mask(text, d.font or "arabic"),
-            _px(d.box, img.shape[1], img.shape[0]),
-            hex_bgr(d.color or style.fg),
-            "center",
-        )
 
 
 _BASE_CACHE: dict[tuple[int, int], np.ndarray] = {}
@@ -353,9 +346,9 @@ def render_plate(
     rows = _draw_rows(spec, style, rng)
     if free_text:
         rows = _free_rows(rows, style, rng)
-    for d in style.decor:
+    for d in style.decor:  # drawn once the fields' texts are known
         if d.type == "mirror":
-            _mirror(img, d, style, rows)
+            _decor(img, d, style, rng, style.choices, rows)
     char_boxes = []
     serif_i = _serif_i(style, rows)
     for f, printed in zip(style.fields, rows, strict=True):
