@@ -376,9 +376,10 @@ def test_saudi_plates_are_placed_in_sa_and_read_by_their_specialist():
 
 
 def test_close_regions_are_settled_by_the_plate_patterns_the_read_fits(reader):
-    """When the two likeliest regions are close, a read that fits only the runner-up's patterns is placed
-    there: an Indian text the network half takes for Saudi goes to India; a clear lead, or a read that fits
-    the leader, keeps the leader."""
+    """When a read fails the likeliest region's patterns, it goes to the likeliest close region whose patterns
+    it fits (past the runner-up, only to a region whose patterns alone it fits): an Indian text the network
+    half takes for Saudi goes to India, also when India is only third; a clear lead, or a read that fits the
+    leader, keeps the leader."""
     from plateforge.runtime.recognizer import REGION_FORMAT_MARGIN
 
     spec = reader.spec
@@ -390,22 +391,29 @@ def test_close_regions_are_settled_by_the_plate_patterns_the_read_fits(reader):
             logits[k, alphabet.index(text[k]) if k < len(text) else len(alphabet)] = 12.0
         return logits
 
-    def regions_with(lead: str, second: str, gap: float) -> np.ndarray:
+    def regions_with(lead: str, second: str, gap: float, third: str | None = None) -> np.ndarray:
         r = np.zeros(len(spec.regions), np.float32)
         r[spec.regions.index(lead)], r[spec.regions.index(second)] = 5.0, 5.0 - gap
+        if third is not None:
+            r[spec.regions.index(third)] = 5.0 - gap - 0.2
         return r
 
-    chars = np.stack([chars_of("MH12NE8922"), chars_of("MH12NE8922"), chars_of("1234ABJ"), chars_of("1234ABJ")])
+    indian = chars_of("MH12NE8922")
+    uk_misread = chars_of("M666Y08")  # fails the UK patterns; fits every US state's, which take almost anything
+    chars = np.stack([indian, indian, chars_of("1234ABJ"), chars_of("1234ABJ"), indian, indian, uk_misread])
     regions = np.stack(
         [
             regions_with("sa", "in", 1.0),  # Indian text, close call: India
             regions_with("sa", "in", REGION_FORMAT_MARGIN + 0.5),  # a clear lead stays
             regions_with("sa", "in", 0.5),  # fits the leader: stays
             regions_with("in", "sa", 0.5),  # Saudi text the network half takes for Indian: Saudi
+            regions_with("sa", "ru", 0.5, "in"),  # India third but close, Russia's patterns fail: India
+            regions_with("sa", "ru", REGION_FORMAT_MARGIN - 0.1, "in"),  # India third and too far: Saudi
+            regions_with("gb", "sa", 0.4, "us-ny"),  # past the runner-up only a region the read alone fits
         ]
     )
     fitted = reader.fit_region_formats(chars, regions)
     placed = [spec.regions[k] for k in fitted.argmax(1)]
-    assert placed == ["in", "sa", "sa", "sa"]
+    assert placed == ["in", "sa", "sa", "sa", "in", "sa", "gb"]
     np.testing.assert_array_equal(np.sort(fitted, 1), np.sort(regions, 1))  # the two logits swap, nothing else
     assert reader.fit_region_formats(chars, None) is None

@@ -22,6 +22,11 @@ def format_ok(text: str, region: str | None) -> bool | None:
     return None if spec is None else spec.is_valid(text)
 
 
+def fits_only(text: str, region: str) -> bool:
+    """Whether ``text`` is a valid plate of ``region`` and of no other region in the specs."""
+    return format_ok(text, region) is True and sum(s.is_valid(text) for s in _specs().values()) == 1
+
+
 def valid_anywhere(text: str) -> bool:
     """Whether ``text`` is a valid plate of any region in the specs."""
     return any(s.is_valid(text) for s in _specs().values())

@@ -13,7 +13,7 @@ from plateforge.ops.slots import decode_ctc, decode_slots, softmax
 from plateforge.runtime.foreign import FastPlateOcrConfig
 from plateforge.runtime.grey import GREY_FRAME
 from plateforge.runtime.images import ImageInput, load_image
-from plateforge.runtime.plate_formats import format_ok
+from plateforge.runtime.plate_formats import fits_only, format_ok
 from plateforge.runtime.session import bundled_model, create_session, read_spec
 from plateforge.runtime.spec import ModelSpec
 from plateforge.specs import selector_items
@@ -278,21 +278,29 @@ class PlateRecognizer:
         return (chars, regions, plate, att) if attention else (chars, regions, plate)
 
     def fit_region_formats(self, chars: np.ndarray, regions: np.ndarray | None) -> np.ndarray | None:
-        """Region logits (N, R) with the two best regions' logits swapped for the plates whose read (the
-        likeliest text of ``chars``) fits only the runner-up's plate patterns, when the two are within
-        :data:`REGION_FORMAT_MARGIN`. Measured with the Saudi-aware general network (session 47): on the 3,000
-        crops of the v6 holdout it moves 24 plates to their true region and 1 off it, on 1,000 Saudi crops 18
-        and 0. A copy; ``regions`` itself is left as it is."""
+        """Region logits (N, R) where, for each plate whose read (the likeliest text of ``chars``) fails the
+        likeliest region's plate patterns, that region's logit is swapped with the logit of the likeliest
+        region within :data:`REGION_FORMAT_MARGIN` of it whose patterns the read fits: the runner-up, or a
+        region further down whose patterns are the only ones the read fits (none such: unchanged). Measured
+        with the Saudi-aware general network: on the 3,000 crops of the v6 holdout the runner-up alone
+        (session 47) moved 24 plates to their true region and 1 off it, on 1,000 Saudi crops 18 and 0. Looking
+        further down (session 48) finds Indian plates placed in Saudi Arabia first and Russia or the UK second;
+        it asks for the only fit since US patterns take almost any text (a UK plate of cc0 read ``M666Y08``
+        went to New York and was misread there). A copy; ``regions`` itself is left as it is."""
         if regions is None or regions.ndim != 2 or regions.shape[1] < 2 or self.spec.decoder != "slots":
             return regions
-        order = np.argsort(-regions, axis=1)[:, :2]
+        order = np.argsort(-regions, axis=1)
         out = regions.copy()
         for i, (text, _, _) in enumerate(decode_slots(chars, self.spec.alphabet)):
-            a, b = (self.spec.regions[k] for k in order[i])
-            if regions[i, order[i, 0]] - regions[i, order[i, 1]] >= REGION_FORMAT_MARGIN:
+            lead = order[i, 0]
+            if format_ok(text, self.spec.regions[lead]) is not False:
                 continue
-            if format_ok(text, a) is False and format_ok(text, b):
-                out[i, order[i, 0]], out[i, order[i, 1]] = regions[i, order[i, 1]], regions[i, order[i, 0]]
+            for rank, k in enumerate(order[i, 1:], 1):
+                if regions[i, lead] - regions[i, k] >= REGION_FORMAT_MARGIN:
+                    break
+                if format_ok(text, self.spec.regions[k]) and (rank == 1 or fits_only(text, self.spec.regions[k])):
+                    out[i, lead], out[i, k] = regions[i, k], regions[i, lead]
+                    break
         return out
 
     def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateRead]:
