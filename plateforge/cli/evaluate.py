@@ -127,13 +127,19 @@ def det(
             "does (0.05; boxes are not read, so --plate-check-sure does not apply); 0: the detector alone."
         ),
     ] = 0.0,
+    scene_regions: Annotated[
+        str | None,
+        typer.Option(help="Regions of the synthetic scenes (codes or groups, comma-separated; default every region)."),
+    ] = None,
 ) -> None:
     """COCO mAP@0.5 and @0.5:0.95, AP/AR for small plates, precision / recall / F1, corner MAE, speed."""
     from plateforge.eval.det_eval import evaluate_detector
 
     if data is None and scenes <= 0:
         raise ValueError("give --data MANIFEST or --scenes N")
-    rep = evaluate_detector(model, data, subset, scenes, conf, threads, fast_resize, tiles, corners, plate_check)
+    rep = evaluate_detector(
+        model, data, subset, scenes, conf, threads, fast_resize, tiles, corners, plate_check, None, scene_regions
+    )
     _write_json(json_out, rep)
     table = Table(title=f"{rep['data']} ({rep['n_images']} images, {rep['n_plates']} plates, {rep['n_small']} small)")
     for col in ("mAP@0.5", "mAP@.5:.95", "AP small", "AR small", "P", "R", "F1", "corner MAE", "ms/image"):

@@ -25,12 +25,22 @@ def _labelled_images(data: str | Path, subset: str | None):
         yield ds.labelled(i)
 
 
-def synthetic_scenes(n: int, seed: int = 777, width: int = 1280, height: int = 720, augment: str = "light"):
-    """``n`` synthetic scenes (all regions) with labels, made reproducibly from ``seed`` (needs ``[synth]``):
-    the images of a scene validation set, before the letterbox."""
+def synthetic_scenes(
+    n: int,
+    seed: int = 777,
+    width: int = 1280,
+    height: int = 720,
+    augment: str = "light",
+    regions: str | None = None,
+):
+    """``n`` synthetic scenes with labels, made reproducibly from ``seed`` (needs ``[synth]``): the images of a
+    scene validation set, before the letterbox. ``regions``: a selector of the plates' regions (codes or
+    groups, comma-separated; None: every region)."""
     from plateforge.train.det_data import DetValImages, DetValSet, SceneSource
 
-    scenes = SceneSource(n=n, seed=seed, augment=augment, width=width, height=height, plate_height=(12.0, 140.0))
+    scenes = SceneSource(
+        n=n, seed=seed, regions=regions, augment=augment, width=width, height=height, plate_height=(12.0, 140.0)
+    )
     ds = DetValImages(DetValSet("synth", scenes=scenes), 32)
     for i in range(n):
         yield ds.labelled(i)
@@ -51,10 +61,12 @@ def evaluate_detector(
     corners: CornerRegressor | str | Path | None = None,
     plate_check: float | None = None,
     recognizer: PlateRecognizer | str | Path | None = None,
+    scene_regions: str | None = None,
 ) -> dict:
     """COCO AP / AR, precision / recall / F1 at the model's default threshold (or ``conf``), corner MAE, and
     milliseconds per image (letterbox + inference + decoding at the threshold, as ``detect`` runs), on
-    ``data`` or on ``scenes`` synthetic scenes; ``tiles``: as :class:`PlateDetector`.
+    ``data`` or on ``scenes`` synthetic scenes (of ``scene_regions``, a region selector; None: every region);
+    ``tiles``: as :class:`PlateDetector`.
 
     ``corners``: a corner model (object, ONNX path or ``"bundled"``) that refines each candidate scoring at
     least ``REFINE_MIN_SCORE``, whose box becomes the bounding box of the refined corners, as the reader
@@ -75,7 +87,7 @@ def evaluate_detector(
         )
         if not rec.has_plate_head:
             raise ValueError(f"{rec.path}: no plate check in this recognizer (plateforge train plate-head)")
-    items = _labelled_images(data, subset) if data else synthetic_scenes(scenes)
+    items = _labelled_images(data, subset) if data else synthetic_scenes(scenes, regions=scene_regions)
     results, elapsed = [], 0.0
     for img, t in items:
         h, w = img.shape[:2]
@@ -102,7 +114,8 @@ def evaluate_detector(
     if not results:
         raise ValueError("nothing to evaluate: give a manifest with labelled images or scenes > 0")
     rep = detection_report(results, conf=det.conf).as_dict()
-    rep.update(model=det.path, data=str(data) if data else f"{scenes} synthetic scenes", input_size=det.size)
+    what = f"{scenes} synthetic scenes" + (f" of {scene_regions}" if scene_regions else "")
+    rep.update(model=det.path, data=str(data) if data else what, input_size=det.size)
     rep["tiles"] = tiles
     rep["corner_model"] = corners.path if corners is not None else None
     rep["plate_check"] = {"recognizer": rec.path, "threshold": plate_check} if rec is not None else None
