@@ -51,6 +51,6 @@ def voc_dir(tmp_path: Path) -> Path:
     return root
 
 
-# the regions every synthetic video and scene of the tests drew before Saudi plates joined in session 47: tests
-# whose expectations were set on those plates keep drawing them
+# the regions every synthetic video and scene of the tests drew before Saudi (session 47) and Omani (session 48)
+# plates joined: tests whose expectations were set on those plates keep drawing them
 REGIONS_BEFORE_SA = "br,ch,eu,gb,in,ru,uae,us"

@@ -45,6 +45,14 @@ def test_eval_det_cli_scores_the_corner_models_boxes(tmp_path):
     assert rep["corner_model"].endswith("corners.onnx") and rep["n_images"] == 6 and rep["map5095"] > 0.5
     res = CliRunner().invoke(app, ["eval", "det", "--scenes", "2", "--corners", str(tmp_path / "nope.onnx")])
     assert res.exit_code == 2 and "nope.onnx" in res.output
+    # --scene-regions: scenes of those regions' plates only, named in the report
+    args = ["eval", "det", "--scenes", "2", "--threads", "1", "--scene-regions", "om", "--json", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    rep = json.loads(out.read_text())
+    assert rep["data"] == "2 synthetic scenes of om" and rep["n_plates"] >= 2
+    res = CliRunner().invoke(app, ["eval", "det", "--scenes", "2", "--scene-regions", "mars"])
+    assert res.exit_code != 0 and "mars" in res.output
 
 
 def test_int8_detector_is_qdq_and_close_to_fp32():

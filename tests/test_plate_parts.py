@@ -41,6 +41,11 @@ def test_saudi_plates_split_into_their_number_and_letter_blocks():
     assert arabic_text(number) == "٠٥١٢" and arabic_text(letters) == "ه ر ى"
 
 
+def test_omani_plates_split_into_their_number_and_letter_blocks():
+    assert plate_parts("12345AB", "om") == ("12345", "AB") and plate_parts("7M", "om") == ("7", "M")
+    assert plate_parts("123456AB", "om") == () and plate_parts("AB123", "om") == ()  # not an Omani text
+
+
 def test_the_attention_tells_an_ambiguous_code_from_its_number():
     # one line: code in the red box at the left, the number after a gap
     one_code = attention_at([2, 9, 11, 13, 15])

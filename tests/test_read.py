@@ -17,6 +17,7 @@ from plateforge.ops.slots import text_confidences
 from plateforge.runtime.alpr import ALPR, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts
 from plateforge.runtime.recognizer import PlateRecognizer
+from tests.conftest import REGIONS_BEFORE_SA
 
 pytest.importorskip("albumentations")
 
@@ -260,6 +261,7 @@ def test_eval_read_at_a_camera_resolution_with_tiles(tmp_path):
     for tiles in ("1", "2"):
         out = tmp_path / f"t{tiles}.json"
         args = ["eval", "read", "--scenes", "10", "--width", "2560", "--height", "1440", "--tiles", tiles]
+        args += ["--scene-regions", REGIONS_BEFORE_SA]  # the scenes the numbers above were taken on
         res = CliRunner().invoke(app, [*args, "--threads", "1", "--json", str(out)])
         assert res.exit_code == 0, res.output
         assert "2560x1440" in res.output
@@ -337,7 +339,7 @@ def test_plates_under_small_below_are_also_read_by_the_small_plate_specialist(mo
     view_logits = small.view_logits
     monkeypatch.setattr(small, "view_logits", lambda v, *a, **kw: seen.append(len(v)) or view_logits(v, *a, **kw))
     flagged = 0
-    for img, _, _ in scenes_with_texts(3, seed=8, plate_height=(16, 40), plates=(3, 3)):
+    for img, _, _ in scenes_with_texts(3, seed=8, plate_height=(16, 40), plates=(3, 3), regions=REGIONS_BEFORE_SA):
         plates = reader.read(img)
         outline = quad_boxes(np.array([p.corners for p in plates], np.float32).reshape(-1, 4, 2))
         flagged += int((outline[:, 3] - outline[:, 1] < SMALL_BELOW).sum())
@@ -350,7 +352,7 @@ def test_plates_under_small_below_are_also_read_by_the_small_plate_specialist(mo
         small_below=None,
         recheck_below=None,
     )
-    for img, _, _ in scenes_with_texts(3, seed=8, plate_height=(16, 40), plates=(3, 3)):
+    for img, _, _ in scenes_with_texts(3, seed=8, plate_height=(16, 40), plates=(3, 3), regions=REGIONS_BEFORE_SA):
         off.read(img)
     assert seen == []
 

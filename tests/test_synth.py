@@ -22,7 +22,7 @@ from tests.conftest import real_dir
 EXPECTED_REGIONS = {
     "uae-dubai", "uae-abudhabi", "uae-sharjah", "uae-ajman", "uae-rak", "uae-fujairah", "uae-uaq",
     "ch", "eu-de", "eu-fr", "eu-es", "eu-it", "eu-nl", "us-ca", "us-ny", "us-tx", "us-fl", "br", "ru",
-    "gb", "in", "sa",
+    "gb", "in", "sa", "om",
 }  # fmt: skip
 MAX_TEXT = 10  # characters: the bundled recognizer's slots
 
@@ -243,6 +243,9 @@ def test_regex_rejects_wrong_texts():
     assert not specs["in"].is_valid("HH02CB4545")  # not a state code
     assert specs["sa"].is_valid("1234ABJ") and specs["sa"].is_valid("7XR") and specs["sa"].is_valid("0012DKV")
     assert not specs["sa"].is_valid("1234ABC") and not specs["sa"].is_valid("ABJ1234")  # C is not used; number first
+    assert specs["om"].is_valid("12345AB") and specs["om"].is_valid("7M") and specs["om"].is_valid("4821KK")
+    assert not specs["om"].is_valid("123456AB") and not specs["om"].is_valid("123ABC")  # 5 digits, 2 letters at most
+    assert not specs["om"].is_valid("1234AJ") and not specs["om"].is_valid("AB1234")  # J is not used; number first
 
 
 def test_saudi_plates_repeat_their_text_in_arabic_above_the_latin_row():
@@ -270,12 +273,36 @@ def test_saudi_plates_repeat_their_text_in_arabic_above_the_latin_row():
     assert np.abs(tops[a] - tops[b]).mean() > 5 and tops[a].std() > 20
 
 
+def test_omani_plates_print_their_letters_in_arabic_with_omans_own_transliteration():
+    from plateforge.specs import arabic_text
+
+    assert arabic_text("HM", "om") == "ح م" and arabic_text("HM", "sa") == "ه"  # Saudi plates write م as Z
+    assert arabic_text("12345WY", "om") == "١٢٣٤٥ و ي"
+    spec = load_specs()["om"]
+    for style in spec.styles:
+        mirrors = [d for d in style.decor if d.type == "mirror"]
+        assert mirrors and all(d.script == "om" for d in mirrors)
+    seen = set()
+    for seed in range(60):
+        plate = render_plate(spec, np.random.default_rng(seed), height=64, dirty=False)
+        assert spec.is_valid(plate.text), plate.text
+        seen.add(plate.style)
+        if plate.style == "om_commercial":
+            assert plate.text.lstrip("0123456789") in {"K", "KA", "KB", "KK", "T", "TT"}
+        else:
+            assert set(plate.text.lstrip("0123456789")) <= set("ABDHMRSWY")
+    assert seen == {s.name for s in spec.styles}
+
+
 def test_a_mirror_decor_must_name_one_of_its_styles_fields():
     base = {"name": "x", "size_mm": [335, 155], "fields": [{"text": "{N4}", "box": [0.1, 0.5, 0.4, 0.9]}]}
     with pytest.raises(ValueError, match="mirror decor needs 'field'.*1 fields, got 3"):
         _style({**base, "decor": [{"type": "mirror", "field": 3, "box": [0.1, 0.1, 0.4, 0.4]}]}, {}, "sa.yaml")
     with pytest.raises(ValueError, match="mirror decor needs 'field'"):
         _style({**base, "decor": [{"type": "mirror", "box": [0.1, 0.1, 0.4, 0.4]}]}, {}, "sa.yaml")
+    with pytest.raises(ValueError, match="script must be one of \\('sa', 'om'\\), got 'eg'"):
+        egyptian = {"type": "mirror", "field": 0, "script": "eg", "box": [0.1, 0.1, 0.4, 0.4]}
+        _style({**base, "decor": [egyptian]}, {}, "x")
 
 
 def test_select_regions_by_group_and_code():

@@ -1,7 +1,7 @@
 """A plate's text split into the parts printed apart, for regions whose plates are a code and a number
-written without a separator (the UAE: ``16`` and ``37820`` read as ``1637820``), and for Saudi plates, whose
-number and letters are printed in two blocks (``1234ABJ``: ``1234`` and ``ABJ``; the letters' Arabic form is
-:func:`plateforge.specs.arabic_text`).
+written without a separator (the UAE: ``16`` and ``37820`` read as ``1637820``), and for Saudi and Omani plates,
+whose number and letters are printed in two blocks (``1234ABJ``: ``1234`` and ``ABJ``; ``12345AB``: ``12345``
+and ``AB``; the Arabic form is :func:`plateforge.specs.arabic_text`).
 
 The split matters where two plates read alike: Abu Dhabi's code ``1`` with number ``1234`` and code ``11``
 with number ``234`` are both ``11234``. The region's spec says which codes exist and how long a number is
@@ -23,7 +23,10 @@ import numpy as np
 from plateforge.specs import TOKEN, load_specs
 
 TWO_LINE_SPREAD = 0.7  # character centres spread over more than this many grid rows: a two-line plate
-NUMBER_LETTERS = {"sa": re.compile(r"([0-9]{1,4})([A-Z]{1,3})")}  # regions printing a number block, a letter block
+NUMBER_LETTERS = {  # regions printing a number block and a letter block
+    "sa": re.compile(r"([0-9]{1,4})([A-Z]{1,3})"),
+    "om": re.compile(r"([0-9]{1,5})([A-Z]{1,2})"),
+}
 
 
 @cache

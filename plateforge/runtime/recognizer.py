@@ -30,6 +30,7 @@ BUNDLED_SPECIALISTS = {
     "eu-de": RU_BR_DE,
     "uae-": "recognizer_uae.onnx",
     "sa": "recognizer_sa.onnx",  # Saudi plates (session 47)
+    "om": "recognizer_om.onnx",  # Omani plates (session 48)
 }
 GREY_RECOGNIZER = "recognizer_grey.onnx"  # bundled: the general network trained on grey crops too (monochrome frames)
 SMALL_SPECIALIST = "recognizer_small.onnx"  # bundled: distant plates, averaged in where the reader flags a plate small
@@ -108,7 +109,7 @@ class PlateRecognizer:
     ``specialists``: region prefix → recognizer (path or :class:`PlateRecognizer`) that reads the plates this
     one places in a region with that prefix, instead of this one (the same views and zooms; the region stays
     this recognizer's). ``"auto"``: the bundled specialists (:data:`BUNDLED_SPECIALISTS`: US, Indian,
-    Russian / Brazilian / German plates, which the shared network reads least well, UAE and Saudi plates) when
+    Russian / Brazilian / German plates, which the shared network reads least well, UAE, Saudi and Omani plates) when
     ``model`` is None, none otherwise; None or {}: none. One file may serve several prefixes (it loads
     once); the longest matching prefix routes. ``small_specialist``: a recognizer (path or object) trained on
     distant plates, whose character probabilities are averaged into those of the plates :meth:`view_logits` is

@@ -20,7 +20,8 @@ A style is drawn on a canvas whose coordinates are fractions of the plate (x rig
   code), ``flag`` (horizontal stripes), ``sticker`` (a registration sticker of random colour), ``emblem`` (a
   picture of random kind and colours, new for every plate: a star, a sun, a fruit, a state outline, a figure),
   ``mirror`` (field ``field``'s printed text again in Arabic script: Arabic-Indic digits and, for the Latin
-  letters of Saudi plates, the Arabic letters they stand for (:data:`ARABIC_LETTERS`); not part of the text).
+  letters, the Arabic letters they stand for on the plates of country ``script``, ``sa`` (the default) or
+  ``om`` (:data:`ARABIC_LETTER_TABLES`); not part of the text).
 
 The same typed classes serve the generator, training (alphabet, regions) and the runtime (format checks).
 """
@@ -63,6 +64,9 @@ SCENIC = ("scenic", "scenic_dark")  # a background drawn anew for every plate (l
 DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag", "sticker", "emblem", "mirror")
 # Latin letter -> the Arabic letter it transliterates on Saudi plates (17 letters; Arabic-Indic digits for digits)
 ARABIC_LETTERS = dict(zip("ABJDRSXTEGKLZNHUV", "ابحدرسصطعقكلمنهوى", strict=True))
+# the same on Omani plates (11 letters; H is ح and M is م there, where Saudi plates write J and Z)
+ARABIC_LETTERS_OM = dict(zip("ABDHKMRSTWY", "ابدحكمرسطوي", strict=True))
+ARABIC_LETTER_TABLES = {"sa": ARABIC_LETTERS, "om": ARABIC_LETTERS_OM}  # a mirror decor's ``script``
 ARABIC_DIGITS = dict(zip("0123456789", "٠١٢٣٤٥٦٧٨٩", strict=True))
 TOKEN = re.compile(r"\{([A-Za-z_]+)(\d+)?(?:-(\d+))?\}")
 
@@ -90,6 +94,7 @@ class Decor:
     font: str | None = None
     colors: tuple[str, ...] = ()  # flag stripes, top to bottom
     field: int | None = None  # mirror: index of the field whose printed text it repeats in Arabic
+    script: str = "sa"  # mirror: whose transliteration of Latin letters (a key of ARABIC_LETTER_TABLES)
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,7 @@ def _style(d: dict, region_choices: dict, where: str) -> Style:
                 font=item.get("font"),
                 colors=tuple(item.get("colors", ())),
                 field=_mirror_field(item, len(fields), where),
+                script=_mirror_script(item, where),
             )
         )
     for f in (*fonts, *(f.font for f in fields), *(x.font for x in decor)):
@@ -226,12 +232,23 @@ def _mirror_field(item: dict, n_fields: int, where: str) -> int | None:
     return index
 
 
-def arabic_text(printed: str) -> str:
+def _mirror_script(item: dict, where: str) -> str:
+    """Whose letter table a ``mirror`` decor uses (``script``, default ``sa``), checked."""
+    script = item.get("script", "sa")
+    if script not in ARABIC_LETTER_TABLES:
+        known = tuple(ARABIC_LETTER_TABLES)
+        raise ValueError(f"{where}: a mirror decor's script must be one of {known}, got {script!r}")
+    return script
+
+
+def arabic_text(printed: str, script: str = "sa") -> str:
     """``printed`` (a field's text as printed) in Arabic script: digits as Arabic-Indic digits in the same
-    order, letters as the Arabic letters of :data:`ARABIC_LETTERS` (written right to left, one space
-    apart, as Saudi plates print them); other characters are dropped."""
+    order, letters as the Arabic letters they stand for on the plates of country ``script`` (``sa``:
+    :data:`ARABIC_LETTERS`, ``om``: :data:`ARABIC_LETTERS_OM`), written right to left, one space apart, as
+    the plates print them; other characters are dropped."""
+    table = ARABIC_LETTER_TABLES[script]
     digits = "".join(ARABIC_DIGITS[c] for c in printed if c in ARABIC_DIGITS)
-    letters = " ".join(ARABIC_LETTERS[c] for c in printed if c in ARABIC_LETTERS)
+    letters = " ".join(table[c] for c in printed if c in table)
     return " ".join(t for t in (digits, letters) if t)
 
 

@@ -190,7 +190,7 @@ def _decor(
     elif d.type == "emblem":
         _emblem(img, (x1, y1, x2, y2), rng)
     elif d.type == "mirror":  # its field's printed text in Arabic script
-        text = arabic_text(rows[d.field])
+        text = arabic_text(rows[d.field], d.script)
         if text:
             _draw_text(img, label_mask(text, d.font or "arabic"), (x1, y1, x2, y2), color, "center")
     elif d.type == "text":
