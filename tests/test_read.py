@@ -256,7 +256,7 @@ def test_low_score_detections_are_kept_only_when_read_sure_and_valid(alpr, scene
 def test_eval_read_at_a_camera_resolution_with_tiles(tmp_path):
     """`eval read --width 2560 --height 1440`: plates 16-140 px high in a 2560-px view are 2-22 px at the
     detector's 384-px input; `--tiles 2` finds them (10 scenes of seed 2024: found 15 -> 18 of 19 plates,
-    read 14 -> 15)."""
+    read 14 -> 15; with session 48's detector, which finds more of them at once, 17 -> 18)."""
     reps = {}
     for tiles in ("1", "2"):
         out = tmp_path / f"t{tiles}.json"
@@ -267,7 +267,7 @@ def test_eval_read_at_a_camera_resolution_with_tiles(tmp_path):
         assert "2560x1440" in res.output
         reps[tiles] = json.loads(out.read_text())["synthetic"]
     assert reps["1"]["plates"] == reps["2"]["plates"] >= 15
-    assert reps["2"]["detected"] >= reps["1"]["detected"] + 0.1, reps
+    assert reps["2"]["detected"] >= reps["1"]["detected"] + 0.05, reps  # one plate of 19 at least
     assert reps["2"]["exact"] >= reps["1"]["exact"]
     res = CliRunner().invoke(app, ["read", "--tiles", "0", str(tmp_path / "t1.json")])
     assert res.exit_code == 2 and "tiles must be" in res.output
