@@ -59,7 +59,7 @@ class PlateResult:
     recognizer's plate check, the probability (0..1) that the crop is a plate at all (None without one);
     ``parts``: ``(code, number)`` of a plate whose region prints them apart without a separator (the UAE:
     ``("16", "37820")`` for text ``1637820``; :mod:`plateforge.runtime.plate_parts`), ``(number, letters)`` of
-    a Saudi plate (``("1234", "ABJ")``), else ``()`` and left out of :meth:`to_dict`.
+    a Saudi or Omani plate (``("1234", "ABJ")``, ``("12345", "AB")``), else ``()`` and left out of :meth:`to_dict`.
     """
 
     box: tuple[float, float, float, float]

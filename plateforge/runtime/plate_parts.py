@@ -83,7 +83,7 @@ def plate_parts(
     text: str, region: str | None, attention: np.ndarray | None = None, grid: tuple[int, int] | None = None
 ) -> tuple[str, ...]:
     """``(code, number)`` of a plate of a code-and-number region (see the module docstring), ``(number,
-    letters)`` of a Saudi plate, or ``()``: for other regions, for texts with no valid split, and where several
+    letters)`` of a Saudi or Omani plate, or ``()``: for other regions, for texts with no valid split, and where several
     splits are valid but no attention (slots × cells, for a feature ``grid`` of rows × columns) says which."""
     blocks = NUMBER_LETTERS.get(region or "")
     if blocks is not None:

@@ -39,8 +39,8 @@ PLATE_OUTPUT = "plate"  # a recognizer's optional plate check: N x 1 probability
 ATTENTION_OUTPUT = "attention"  # optional: N x slots x cells, where on the feature grid each slot read its character
 # test-time zooms (``tta=True``), fractions of the crop height per side: < 0 adds a border, > 0 trims (see zoom_crop)
 TTA_ZOOMS = (0.0, -0.04, -0.08, 0.04)
-# region logits this close: the runner-up is taken when only its patterns fit the read (see fit_region_formats)
-REGION_FORMAT_MARGIN = 2.0
+# region logits this close to the leader's: a region whose patterns fit a read the leader's fail may be taken
+REGION_FORMAT_MARGIN = 2.0  # (PlateRecognizer.fit_region_formats)
 
 
 def _mean_log_probs(logits: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
@@ -299,7 +299,8 @@ class PlateRecognizer:
             for rank, k in enumerate(order[i, 1:], 1):
                 if regions[i, lead] - regions[i, k] >= REGION_FORMAT_MARGIN:
                     break
-                if format_ok(text, self.spec.regions[k]) and (rank == 1 or fits_only(text, self.spec.regions[k])):
+                region = self.spec.regions[k]
+                if format_ok(text, region) if rank == 1 else fits_only(text, region):
                     out[i, lead], out[i, k] = regions[i, k], regions[i, lead]
                     break
         return out
@@ -357,8 +358,8 @@ class PlateRecognizer:
                 chars[mine] = sp.view_logits([views[i] for i in mine], zooms, specialists=False)[0]
         mine = np.flatnonzero(small) if small is not None and self.small_specialist is not None else []
         if len(mine) and placed and self.small_specialist.spec.regions:
-            # only plates placed in a region the small-plate network learnt (it never saw Saudi plates: its read
-            # of their Arabic row would pull the mean away)
+            # only plates placed in a region the small-plate network learnt (it never saw Saudi or Omani plates: its
+            # read of their Arabic row would pull the mean away)
             learnt = set(self.small_specialist.spec.regions)
             mine = [i for i in mine if placed[i] in learnt]
         if len(mine):  # measured: the mean reads more plates, synthetic and real, than either alone
