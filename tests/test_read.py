@@ -435,6 +435,30 @@ def test_only_unsure_reads_get_the_zooms_and_the_second_crop(monkeypatch):
     assert sure >= 3 and unsure >= 1  # the scenes hold both kinds
 
 
+def test_the_first_look_is_reused_as_raw_outputs(monkeypatch):
+    """The first look's outputs stand in for one image of the views read after it, so they must be the network's
+    raw outputs, not ones already fitted to the plate patterns: reads reusing them equal reads that read that
+    image again. Region fitting is replaced by a column reversal here, so that it moves every plate's logits."""
+    from plateforge.eval.read_eval import scenes_with_texts
+
+    alpr = ALPR(threads=1, recheck_below=None, low_score_from=0)
+    rec = alpr.recognizer
+    monkeypatch.setattr(
+        rec, "fit_region_formats", lambda chars, regions: None if regions is None else regions[:, ::-1].copy()
+    )
+    reused = []
+    for img, _, _ in scenes_with_texts(3, seed=12, plate_height=(20, 90), plates=(2, 2)):
+        reused.append(alpr.read(img))
+    view_logits = rec.view_logits
+    monkeypatch.setattr(rec, "view_logits", lambda v, known=None, **kw: view_logits(v, **kw))  # read every image
+    again = [alpr.read(img) for img, _, _ in scenes_with_texts(3, seed=12, plate_height=(20, 90), plates=(2, 2))]
+    assert sum(map(len, reused)) >= 4
+    for got, want in zip(reused, again, strict=True):
+        assert [(p.text, p.region) for p in got] == [(p.text, p.region) for p in want]
+        for key in ("confidence", "region_confidence"):
+            np.testing.assert_allclose([getattr(p, key) for p in got], [getattr(p, key) for p in want], atol=1e-4)
+
+
 def test_formats_and_top_n():
     assert format_ok("D12345", "uae-dubai") in (True, False)
     assert format_ok("ABC", None) is None

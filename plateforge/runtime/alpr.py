@@ -339,11 +339,14 @@ class ALPR:
         recheck = self.recheck_below is not None and self.recheck_below < 1 and (len(rec.zooms) > 1 or small.any())
         attention = None
         if recheck or getattr(rec, "has_plate_head", False):
+            # each crop as cut, by the general network alone; its raw outputs are the known ones of the views
+            # read below (fitting the region logits to the plate patterns twice would swap them back and forth)
             if getattr(rec, "attention_grid", None) is not None:  # where each character sits (plate parts)
-                chars, regions, plate, attention = rec.first_look(crops, attention=True)
-            else:  # each crop as cut, by the general network alone
-                chars, regions, plate = rec.first_look(crops)
-            known, reads, logits = (chars, regions), rec.decode(chars, regions), chars
+                chars, regions, plate, attention = rec.first_look(crops, attention=True, fit_regions=False)
+            else:
+                chars, regions, plate = rec.first_look(crops, fit_regions=False)
+            known, logits = (chars, regions), chars
+            reads = rec.decode(chars, rec.fit_region_formats(chars, regions))
             if recheck:
                 again = np.flatnonzero(
                     [r.confidence < self.recheck_below or format_ok(r.text, r.region) is False for r in reads]

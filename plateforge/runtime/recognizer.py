@@ -267,15 +267,18 @@ class PlateRecognizer:
         att = None if self._attention_index is None else outputs[self._attention_index]
         return outputs[0], outputs[1], plate, att
 
-    def first_look(self, crops: Sequence[np.ndarray], attention: bool = False) -> tuple:
+    def first_look(self, crops: Sequence[np.ndarray], attention: bool = False, fit_regions: bool = True) -> tuple:
         """This model's own outputs for each BGR uint8 crop as cut (zoom 0, no specialists): character logits
-        (N, K, A + 1) and region logits (N, R) or None, the ``known`` of :meth:`view_logits`, and the plate
-        check's probability that each crop is a plate at all (N,), None for a model without one. With
-        ``attention``, a fourth item: the slot attention (N, K, cells), None for a model without it."""
+        (N, K, A + 1) and region logits (N, R) or None, and the plate check's probability that each crop is a
+        plate at all (N,), None for a model without one. With ``attention``, a fourth item: the slot
+        attention (N, K, cells), None for a model without it. The region logits are fitted to the plate
+        patterns (:meth:`fit_region_formats`) unless ``fit_regions`` is False: the raw outputs are the
+        ``known`` of :meth:`view_logits`, which fits the average itself."""
         if not len(crops):
             return (np.zeros((0, 0, 0), np.float32), None, None) + ((None,) if attention else ())
         chars, regions, plate, att = self._infer_all(np.stack([self.preprocess(c) for c in crops]))
-        regions = self.fit_region_formats(chars, regions)
+        if fit_regions:
+            regions = self.fit_region_formats(chars, regions)
         return (chars, regions, plate, att) if attention else (chars, regions, plate)
 
     def fit_region_formats(self, chars: np.ndarray, regions: np.ndarray | None) -> np.ndarray | None:
