@@ -22,7 +22,7 @@ from tests.conftest import real_dir
 EXPECTED_REGIONS = {
     "uae-dubai", "uae-abudhabi", "uae-sharjah", "uae-ajman", "uae-rak", "uae-fujairah", "uae-uaq",
     "ch", "eu-de", "eu-fr", "eu-es", "eu-it", "eu-nl", "us-ca", "us-ny", "us-tx", "us-fl", "br", "ru",
-    "gb", "in", "sa", "om",
+    "gb", "in", "sa", "om", "qa", "bh",
 }  # fmt: skip
 MAX_TEXT = 10  # characters: the bundled recognizer's slots
 
@@ -246,6 +246,10 @@ def test_regex_rejects_wrong_texts():
     assert specs["om"].is_valid("12345AB") and specs["om"].is_valid("7M") and specs["om"].is_valid("4821KK")
     assert not specs["om"].is_valid("123456AB") and not specs["om"].is_valid("123ABC")  # 5 digits, 2 letters at most
     assert not specs["om"].is_valid("1234AJ") and not specs["om"].is_valid("AB1234")  # J is not used; number first
+    for gulf in ("qa", "bh"):  # 1-6 digits, no leading zero, nothing else
+        assert specs[gulf].is_valid("123456") and specs[gulf].is_valid("7")
+        assert not specs[gulf].is_valid("1234567") and not specs[gulf].is_valid("012345")
+        assert not specs[gulf].is_valid("12345A") and not specs[gulf].is_valid("")
 
 
 def test_saudi_plates_repeat_their_text_in_arabic_above_the_latin_row():
@@ -292,6 +296,36 @@ def test_omani_plates_print_their_letters_in_arabic_with_omans_own_transliterati
         else:
             assert set(plate.text.lstrip("0123456789")) <= set("ABDHMRSWY")
     assert seen == {s.name for s in spec.styles}
+
+
+def test_qatari_and_bahraini_plates_carry_their_country_on_the_left():
+    """Qatari plates: a maroon band with QATAR on the left, white or black plates; Bahraini plates: the
+    serrated flag on the left (white, then red past 5 white points), the number in dark blue."""
+    specs = load_specs()
+    for code, names in (("qa", {"qa_private", "qa_commercial", "qa_short"}), ("bh", {"bh_2010", "bh_short"})):
+        seen = set()
+        for seed in range(40):
+            plate = render_plate(specs[code], np.random.default_rng(seed), height=64, dirty=False)
+            assert specs[code].is_valid(plate.text) and plate.text.isdigit(), plate.text
+            seen.add(plate.style)
+        assert seen == names
+    qa_style = next(s for s in specs["qa"].styles if s.name == "qa_private")
+    plate = render_plate(specs["qa"], np.random.default_rng(0), height=110, style=qa_style, dirty=False)
+    band = plate.image[20:90, 12:95].reshape(-1, 3).astype(int)  # BGR: maroon (red over blue and green)
+    assert np.median(band[:, 2]) > 100 and np.median(band[:, 1]) < 60
+    bh_style = next(s for s in specs["bh"].styles if s.name == "bh_2010")
+    plate = render_plate(specs["bh"], np.random.default_rng(0), height=110, style=bh_style, dirty=False)
+    w = plate.image.shape[1]
+    white = plate.image[15:95, round(w * 0.03) : round(w * 0.045)].reshape(-1, 3).astype(int)
+    red = plate.image[15:95, round(w * 0.10) : round(w * 0.12)].reshape(-1, 3).astype(int)
+    assert white.min() > 200  # the hoist is white
+    assert np.median(red[:, 2]) > 150 and np.median(red[:, 0]) < 80  # the fly is red
+    points = plate.image[15:95, round(w * 0.065)].astype(int)  # a column through the points: white and red
+    reds = (points[:, 2] > 150) & (points[:, 0] < 100)
+    assert 0.2 < reds.mean() < 0.8 and np.count_nonzero(np.diff(reds.astype(int)) == 1) >= 4
+    with pytest.raises(ValueError, match="serrated decor's teeth must be a whole number from 1 to 20, got 0"):
+        base = {"name": "x", "size_mm": [520, 110], "fields": [{"text": "{D6}", "box": [0.2, 0.1, 0.9, 0.9]}]}
+        _style({**base, "decor": [{"type": "serrated", "teeth": 0, "box": [0.0, 0.1, 0.1, 0.9]}]}, {}, "bh.yaml")
 
 
 def test_a_mirror_decor_must_name_one_of_its_styles_fields():

@@ -17,8 +17,10 @@ A style is drawn on a canvas whose coordinates are fractions of the plate (x rig
   (the picture plates of US states); ``fg`` and ``font`` may be lists, one drawn per plate.
 - ``decor``: what a plate shows that is not its text: ``rect`` (a coloured block), ``text`` (a fixed or
   chosen label such as ``DUBAI``), ``circle`` (seals, emblems), ``eu_band`` (blue band, 12 stars, country
-  code), ``flag`` (horizontal stripes), ``sticker`` (a registration sticker of random colour), ``emblem`` (a
-  picture of random kind and colours, new for every plate: a star, a sun, a fruit, a state outline, a figure),
+  code), ``flag`` (horizontal stripes), ``serrated`` (the flags of Bahrain and Qatar: white on the left, the
+  ``color`` on the right, ``teeth`` white points between them), ``sticker`` (a registration sticker of random
+  colour), ``emblem`` (a picture of random kind and colours, new for every plate: a star, a sun, a fruit, a
+  state outline, a figure),
   ``mirror`` (field ``field``'s printed text again in Arabic script: Arabic-Indic digits and, for the Latin
   letters, the Arabic letters they stand for on the plates of country ``script``, ``sa`` (the default) or
   ``om`` (:data:`ARABIC_LETTER_TABLES`); not part of the text).
@@ -61,7 +63,7 @@ FONT_FILES = {
 }
 FONTS = tuple(FONT_FILES)
 SCENIC = ("scenic", "scenic_dark")  # a background drawn anew for every plate (light or dark)
-DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag", "sticker", "emblem", "mirror")
+DECOR_TYPES = ("rect", "text", "circle", "eu_band", "flag", "serrated", "sticker", "emblem", "mirror")
 # Latin letter -> the Arabic letter it transliterates on Saudi plates (17 letters; Arabic-Indic digits for digits)
 ARABIC_LETTERS = dict(zip("ABJDRSXTEGKLZNHUV", "ابحدرسصطعقكلمنهوى", strict=True))
 # the same on Omani plates (11 letters; H is ح and M is م there, where Saudi plates write J and Z)
@@ -95,6 +97,7 @@ class Decor:
     colors: tuple[str, ...] = ()  # flag stripes, top to bottom
     field: int | None = None  # mirror: index of the field whose printed text it repeats in Arabic
     script: str = "sa"  # mirror: whose transliteration of Latin letters (a key of ARABIC_LETTER_TABLES)
+    teeth: int = 5  # serrated: how many white points bite into the coloured part
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ def _style(d: dict, region_choices: dict, where: str) -> Style:
                 colors=tuple(item.get("colors", ())),
                 field=_mirror_field(item, len(fields), where),
                 script=_mirror_script(item, where),
+                teeth=_teeth(item, where),
             )
         )
     for f in (*fonts, *(f.font for f in fields), *(x.font for x in decor)):
@@ -230,6 +234,14 @@ def _mirror_field(item: dict, n_fields: int, where: str) -> int | None:
             f"{where}: a mirror decor needs 'field', the index of one of its {n_fields} fields, got {index!r}"
         )
     return index
+
+
+def _teeth(item: dict, where: str) -> int:
+    """How many points a ``serrated`` decor draws (``teeth``, default 5), checked."""
+    teeth = item.get("teeth", 5)
+    if not isinstance(teeth, int) or not 1 <= teeth <= 20:
+        raise ValueError(f"{where}: a serrated decor's teeth must be a whole number from 1 to 20, got {teeth!r}")
+    return teeth
 
 
 def _mirror_script(item: dict, where: str) -> str:

@@ -159,6 +159,14 @@ def _decor(
             ya = y1 + round(i * (y2 - y1) / len(colors))
             yb = y1 + round((i + 1) * (y2 - y1) / len(colors))
             cv2.rectangle(img, (x1, ya), (x2 - 1, yb - 1), hex_bgr(c), -1)
+    elif d.type == "serrated":  # white on the left, the colour on the right, white points biting into it
+        cv2.rectangle(img, (x1, y1), (x2 - 1, y2 - 1), color, -1, cv2.LINE_AA)
+        base, tip, step = x1 + (x2 - x1) * 0.30, x1 + (x2 - x1) * 0.55, (y2 - y1) / d.teeth
+        edge = [(x1, y1), (base, y1)]
+        for i in range(d.teeth):
+            edge += [(tip, y1 + (i + 0.5) * step), (base, y1 + (i + 1) * step)]
+        edge.append((x1, y2))
+        cv2.fillPoly(img, [np.round(np.array(edge) * 8).astype(np.int32)], (255, 255, 255), cv2.LINE_AA, shift=3)
     elif d.type == "eu_band":
         cv2.rectangle(img, (x1, y1), (x2 - 1, y2 - 1), hex_bgr(d.color or EU_BLUE), -1)
         bw, bh = x2 - x1, y2 - y1
