@@ -123,14 +123,15 @@ def test_views_of_a_plate_average_their_probabilities(fresh_crops):
 
 
 def test_known_first_looks_are_reused_not_read_again(reader, fresh_crops, monkeypatch):
-    """``view_logits(known=...)``: each plate's first crop at zoom 0, already read, takes its place in the
-    average: the same logits as reading everything, from fewer images."""
+    """``view_logits(known=...)``: each plate's first crop at zoom 0, already read (the raw outputs of
+    :meth:`first_look`), takes its place in the average: the same logits as reading everything, from fewer
+    images."""
     from plateforge.runtime.recognizer import PlateRecognizer
 
     zoomed = PlateRecognizer(threads=1, tta=True)
     crops = fresh_crops[0][6:12]
     views = [[crops[0], crops[1]], [crops[2]], [crops[3], crops[4]], [crops[5]]]
-    first = zoomed.view_logits([[v[0]] for v in views], zooms=(0.0,), specialists=False)
+    first = zoomed.first_look([v[0] for v in views], fit_regions=False)[:2]  # raw: the average is fitted once
     seen = []
     run = zoomed._run
     monkeypatch.setattr(zoomed, "_run", lambda batch: seen.append(len(batch)) or run(batch))

@@ -342,9 +342,9 @@ class PlateRecognizer:
         booleans) that are placed in a region the small-plate specialist knows the mean of those probabilities
         and the small-plate specialist's, as log-probabilities
         (``specialists=False``: this model's own logits). ``known``: this model's own raw outputs of each
-        plate's first crop at zoom 0 (a :meth:`view_logits` of one crop with ``zooms=(0.0,)`` and
-        ``specialists=False``), used in its place in the average instead of reading that image again (same
-        result, one image less)."""
+        plate's first crop at zoom 0 (``first_look(crops, fit_regions=False)[:2]``: not yet fitted to the plate
+        patterns, as the average is fitted here), used in its place in the average instead of reading that
+        image again (same result, one image less)."""
         zooms = self.zooms if zooms is None else tuple(zooms)  # the specialists read at this model's zooms
         chars, regions = self._own_logits(views, zooms, known)
         regions = self.fit_region_formats(chars, regions)
