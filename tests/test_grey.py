@@ -146,3 +146,38 @@ def test_a_stream_frame_is_looked_at_for_colour_once(scenes, monkeypatch):
     for i in range(3):
         proc.process(Frame("cam", i, i / 25, time.time(), img))
     assert reads and len(looks) == 3  # detector and reader follow the frame's one answer
+
+
+@pytest.mark.parametrize("region", ["uae-abudhabi", "uae-sharjah", "eu-de"])
+def test_grey_plates_of_colour_only_specialists_are_read_by_the_grey_network(region):
+    """The UAE and German specialists tell the code from the number, and the seals from letters, by their
+    colour: on grey crops the UAE one read 4 % of Abu Dhabi plates. In a grey frame the grey network reads
+    these regions itself; in a colour frame, and for regions whose specialist also reads grey, nothing
+    changes."""
+    from plateforge.runtime.recognizer import BUNDLED_COLOUR_ONLY
+    from plateforge.specs import load_specs
+    from plateforge.synth.crops import make_crop
+
+    crops, texts = [], []
+    for i in range(40):
+        img, label = make_crop(load_specs()[region], np.random.default_rng([5050, i]))
+        crops.append(_grey(img))
+        texts.append(label.text)
+    rec = PlateRecognizer(threads=1)
+    assert region.startswith(BUNDLED_COLOUR_ONLY) and rec.specialist_for(region) is not None
+    assert PlateRecognizer(bundled_model("recognizer.onnx")).colour_only == ()  # a model of your own: none
+    old = PlateRecognizer(threads=1, colour_only=None)  # every specialist reads grey crops too
+    token = GREY_FRAME.set(True)
+    try:
+        right = {name: np.mean([r.text == t for r, t in zip(r_.read_crops(crops), texts, strict=True)])
+                 for name, r_ in (("grey network", rec), ("colour specialist", old))}  # fmt: skip
+        views = [[c] for c in crops]
+        alone = rec.view_logits(views, specialists=False)[0]
+        placed_here = [r.region == region for r in rec.read_crops(crops)]
+        routed = rec.view_logits(views)[0]
+    finally:
+        GREY_FRAME.reset(token)
+    assert right["grey network"] >= 0.8 and right["grey network"] >= right["colour specialist"] + 0.2, right
+    assert np.array_equal(routed[placed_here], alone[placed_here])  # the grey network's own logits
+    in_colour = rec.view_logits(views)[0]  # a colour frame: the specialist reads as before
+    assert np.array_equal(in_colour, old.view_logits(views)[0])
