@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -171,6 +172,19 @@ def test_train_set_shows_its_grey_share_in_grey_levels():
     assert 4 <= sum(flat(half[i][0]) for i in range(20)) <= 16 and not any(flat(colour[i][0]) for i in range(5))
     for i in range(20):  # the labels never change
         assert np.allclose(half[i][1].boxes, colour[i][1].boxes)
+
+
+def test_a_grey_validation_set_shows_the_same_images_and_labels_in_grey_levels():
+    from plateforge.train.det_data import DetValImages, DetValSet, SceneSource
+
+    scenes = SceneSource(n=3, seed=4, width=160, height=120, plate_height=(20.0, 30.0), plates=(1, 1))
+    colour = DetValImages(DetValSet("synth", scenes=scenes), 96)
+    grey = DetValImages(DetValSet("synth_grey", scenes=scenes, grey=True), 96)
+    for i in range(3):
+        (a, ta), (b, tb) = colour.labelled(i), grey.labelled(i)
+        assert np.ptp(a.astype(int), axis=2).max() > 0 and np.ptp(b.astype(int), axis=2).max() == 0
+        assert np.allclose(ta.boxes, tb.boxes)
+        assert np.abs(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY).astype(int) - b[..., 0]).max() == 0  # its luma
 
 
 def _tiny_config(tmp_path: Path, **training) -> Path:

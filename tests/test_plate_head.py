@@ -121,6 +121,34 @@ def test_train_plate_head_writes_a_recognizer_with_its_report(tmp_path):
         train_plate_head(bad, tmp_path / "x.onnx")
 
 
+def test_a_grey_networks_plate_check_is_fitted_on_grey_crops(tmp_path, monkeypatch):
+    """``grey: true``: every scene, photo and crop reaches the features in grey levels, as monochrome frames
+    reach a grey network; paths are loaded first, labels and unreadable paths pass as they are."""
+    import cv2
+
+    from plateforge.runtime.grey import is_monochrome
+    from plateforge.train import plate_head
+
+    scene = _plate_free_scenes(1, seed=4242)[0]
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), scene)
+    got = list(plate_head._in_grey([(scene, ["a"]), (str(photo), ["b"]), (str(tmp_path / "none.png"), [])]))
+    assert is_monochrome(got[0][0]) and is_monochrome(got[1][0]) and got[2][0] == str(tmp_path / "none.png")
+    assert [g[1] for g in got] == [["a"], ["b"], []] and not is_monochrome(scene)
+    seen = []
+    features = plate_head.FeatureReader.__call__
+    monkeypatch.setattr(
+        plate_head.FeatureReader, "__call__", lambda self, crops: seen.extend(crops) or features(self, crops)
+    )
+    cfg = tmp_path / "head.yaml"
+    cfg.write_text(
+        "plate_free_scenes: 3\nplate_scenes: 3\nwidth: 640\nheight: 480\nval_plate_free_scenes: 1\n"
+        "val_plate_scenes: 1\nthreads: 1\ngrey: true\n"
+    )
+    report = train_plate_head(cfg, tmp_path / "rec.onnx")
+    assert report["config"]["grey"] and len(seen) > 5 and all(is_monochrome(c) for c in seen)
+
+
 def test_averaged_recognizers_leave_the_plate_check_out(tmp_path):
     """A plate check fits one network's features: the mean of two recognizers has none (fit it again)."""
     from plateforge.export.average import average_models

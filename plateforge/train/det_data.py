@@ -61,12 +61,15 @@ class PhotoSource:
 
 @dataclasses.dataclass
 class DetValSet:
-    """A validation set: a manifest (+ subset), or ``scenes`` synthetic scenes (a fixed seed)."""
+    """A validation set: a manifest (+ subset), or ``scenes`` synthetic scenes (a fixed seed); ``grey``: every
+    image shown in grey levels (its luma in all three channels), as a monochrome or infrared camera gives it,
+    to validate a grey-trained copy on what it will see."""
 
     name: str
     manifest: str | None = None
     subset: str | None = None
     scenes: SceneSource | None = None
+    grey: bool = False
 
 
 @dataclasses.dataclass
@@ -270,12 +273,14 @@ class DetValImages(Dataset):
         """Item ``i`` before the letterbox: the BGR image and its labels (scenes: seed [seed, 0, i])."""
         if self.records is not None:
             rec = self.records[i]
-            return load_photo(rec), Target.from_record(rec)
-        from plateforge.synth.augment import augment, scene_pipeline
+            img, t = load_photo(rec), Target.from_record(rec)
+        else:
+            from plateforge.synth.augment import augment, scene_pipeline
 
-        rng = np.random.default_rng([self.spec.scenes.seed, 0, i])
-        img, t = self.scenes.make(rng)
-        return augment(img, scene_pipeline(self.spec.scenes.augment), int(rng.integers(0, 2**31))), t
+            rng = np.random.default_rng([self.spec.scenes.seed, 0, i])
+            img, t = self.scenes.make(rng)
+            img = augment(img, scene_pipeline(self.spec.scenes.augment), int(rng.integers(0, 2**31)))
+        return (grey_copy(img) if self.spec.grey else img), t
 
     def __getitem__(self, i: int):
         img, t = self.labelled(i)

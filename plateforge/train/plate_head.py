@@ -46,7 +46,9 @@ class PlateHeadConfig:
     crops (each image one positive).
     ``hidden``: 0 fits a logistic regression with ``l2`` on the weights of the standardised features; N fits
     a network with one hidden layer of N ReLU units (AdamW, ``weight_decay``); ``threshold``: the suggested
-    cut, recorded in the metadata. Validation: fresh scenes of ``val_seed``."""
+    cut, recorded in the metadata. Validation: fresh scenes of ``val_seed``. ``grey``: every scene, photo and
+    crop shown in grey levels (its luma in all three channels), as the reader gives them to a grey network
+    (``recognizer_grey.onnx`` reads monochrome frames only, so its check is fitted on what it will see)."""
 
     recognizer: str = "bundled"
     detector: str = "bundled"
@@ -66,6 +68,17 @@ class PlateHeadConfig:
     val_plate_free_scenes: int = 300
     val_plate_scenes: int = 300
     threads: int | None = None
+    grey: bool = False
+
+
+def _in_grey(images: Iterable[tuple[np.ndarray | str, list]]) -> Iterator[tuple[np.ndarray | str, list]]:
+    """(image or path, labels) pairs with each image in grey levels (:func:`grey_copy`); an unreadable path
+    passes as it is (:func:`reader_crops` skips it)."""
+    from plateforge.runtime.grey import grey_copy
+
+    for image, labels in images:
+        img = cv2.imread(image) if isinstance(image, str) else image
+        yield (image if img is None else grey_copy(img)), labels
 
 
 class FeatureReader:
@@ -223,6 +236,7 @@ def train_plate_head(config: str | Path, out: str | Path) -> dict:
     validation scores goes to ``out`` with ``.png``."""
     from plateforge.data.manifest import read_manifest
     from plateforge.runtime.alpr import ALPR
+    from plateforge.runtime.grey import grey_copy
     from plateforge.runtime.plate_formats import format_ok
     from plateforge.runtime.session import bundled_model
 
@@ -239,19 +253,20 @@ def train_plate_head(config: str | Path, out: str | Path) -> dict:
     det = None if cfg.detector == "bundled" else cfg.detector
     alpr = ALPR(detector=det, threads=cfg.threads)
     features = FeatureReader(rec, cfg.threads)
+    shown = _in_grey if cfg.grey else iter  # what the reader is given: grey images for a grey network's check
     t0 = time.time()
     sets: dict[str, np.ndarray] = {}
     _, off = reader_crops(
-        alpr, synthetic_scenes(cfg.plate_free_scenes, cfg.seed, cfg.width, cfg.height, True), "plate-free scenes"
+        alpr, shown(synthetic_scenes(cfg.plate_free_scenes, cfg.seed, cfg.width, cfg.height, True)), "plate-free scenes"
     )
     sets["neg/plate_free"] = features(off)
     on, off = reader_crops(
-        alpr, synthetic_scenes(cfg.plate_scenes, cfg.seed + 1, cfg.width, cfg.height, False), "plate scenes"
+        alpr, shown(synthetic_scenes(cfg.plate_scenes, cfg.seed + 1, cfg.width, cfg.height, False)), "plate scenes"
     )
     sets["pos/synthetic"], sets["neg/synthetic"] = features(on), features(off)
     for path in cfg.real:
         records = read_manifest(path)
-        on, off = reader_crops(alpr, ((r.image, list(r.plates or ())) for r in records), Path(path).name)
+        on, off = reader_crops(alpr, shown((r.image, list(r.plates or ())) for r in records), Path(path).name)
         sets[f"pos/{path}"] = features(on)
         if path in cfg.real_off and off:
             reads = alpr.recognizer.decode(*alpr.recognizer.first_look(off)[:2])
@@ -260,6 +275,7 @@ def train_plate_head(config: str | Path, out: str | Path) -> dict:
             )
     for path in cfg.real_crops:
         crops = [c for c in (cv2.imread(r.image) for r in read_manifest(path)) if c is not None]
+        crops = [grey_copy(c) for c in crops] if cfg.grey else crops
         sets[f"pos/{path}"] = features(crops)
     pos = np.concatenate([v for k, v in sets.items() if k.startswith("pos/") and len(v)])
     neg = np.concatenate([v for k, v in sets.items() if k.startswith("neg/") and len(v)])
@@ -269,10 +285,14 @@ def train_plate_head(config: str | Path, out: str | Path) -> dict:
         w, b = fit_logistic(pos, neg, cfg.l2)
         head = [(w[None], np.array([b], np.float32))]
     _, val_off = reader_crops(
-        alpr, synthetic_scenes(cfg.val_plate_free_scenes, cfg.val_seed, cfg.width, cfg.height, True), "val plate-free"
+        alpr,
+        shown(synthetic_scenes(cfg.val_plate_free_scenes, cfg.val_seed, cfg.width, cfg.height, True)),
+        "val plate-free",
     )
     val_on, val_off2 = reader_crops(
-        alpr, synthetic_scenes(cfg.val_plate_scenes, cfg.val_seed + 1, cfg.width, cfg.height, False), "val plate scenes"
+        alpr,
+        shown(synthetic_scenes(cfg.val_plate_scenes, cfg.val_seed + 1, cfg.width, cfg.height, False)),
+        "val plate scenes",
     )
     val = {"neg/plate_free": features(val_off), "pos/synthetic": features(val_on), "neg/synthetic": features(val_off2)}
     report = {
