@@ -148,36 +148,64 @@ def test_a_stream_frame_is_looked_at_for_colour_once(scenes, monkeypatch):
     assert reads and len(looks) == 3  # detector and reader follow the frame's one answer
 
 
-@pytest.mark.parametrize("region", ["uae-abudhabi", "uae-sharjah", "eu-de"])
-def test_grey_plates_of_colour_only_specialists_are_read_by_the_grey_network(region):
-    """The UAE and German specialists tell the code from the number, and the seals from letters, by their
-    colour: on grey crops the UAE one read 4 % of Abu Dhabi plates. In a grey frame the grey network reads
-    these regions itself; in a colour frame, and for regions whose specialist also reads grey, nothing
-    changes."""
-    from plateforge.runtime.recognizer import BUNDLED_COLOUR_ONLY
+def _crops(region: str, seed: int, n: int = 60):
+    """``n`` fresh synthetic crops of ``region`` (BGR) with the light augmentation of the holdouts (``synth
+    crops --augment light``: blur, noise, light), and their texts."""
     from plateforge.specs import load_specs
+    from plateforge.synth.augment import augment, crop_pipeline
     from plateforge.synth.crops import make_crop
 
-    crops, texts = [], []
-    for i in range(40):
-        img, label = make_crop(load_specs()[region], np.random.default_rng([5050, i]))
-        crops.append(_grey(img))
-        texts.append(label.text)
+    pairs = [make_crop(load_specs()[region], np.random.default_rng([seed, i])) for i in range(n)]
+    crops = [augment(img, crop_pipeline("light"), seed + i) for i, (img, _) in enumerate(pairs)]
+    return crops, [label.text for _, label in pairs]
+
+
+def _right(rec, crops, texts) -> float:
+    return float(np.mean([r.text == t for r, t in zip(rec.read_crops(crops), texts, strict=True)]))
+
+
+@pytest.mark.parametrize("region", ["uae-abudhabi", "uae-sharjah", "in", "om", "sa", "eu-de", "ru"])
+def test_bundled_specialists_read_grey_crops_too(region):
+    """The UAE, Indian, Omani, Saudi and Russian / Brazilian / German specialists learnt grey crops too
+    (session 50; half their fine-tuning crops grey). Trained on colour
+    alone, the UAE one read 4 % of grey Abu Dhabi crops (it told the code from the number by its colour), the
+    Omani one 78 % of grey Omani crops against 94 % in colour. Now each reads grey copies nearly as well as the
+    colour ones."""
+    from plateforge.runtime.recognizer import BUNDLED_SPECIALISTS
+
     rec = PlateRecognizer(threads=1)
-    assert region.startswith(BUNDLED_COLOUR_ONLY) and rec.specialist_for(region) is not None
-    assert PlateRecognizer(bundled_model("recognizer.onnx")).colour_only == ()  # a model of your own: none
-    old = PlateRecognizer(threads=1, colour_only=None)  # every specialist reads grey crops too
+    specialist = rec.specialist_for(region)
+    assert specialist is not None and specialist.path in {str(bundled_model(f)) for f in BUNDLED_SPECIALISTS.values()}
+    crops, texts = _crops(region, 5151)
+    colour, grey = _right(specialist, crops, texts), _right(specialist, [_grey(c) for c in crops], texts)
+    assert grey >= 0.85 and grey >= colour - 0.12, (
+        colour,
+        grey,
+    )  # old files: 0.05 / 0.78 / 0.82 / 0.72 / 0.90 / 0.42 / -
+
+
+def test_a_colour_only_specialist_leaves_grey_frames_to_the_grey_network():
+    """``colour_only``: regions whose specialist reads colour crops only. In a grey frame the grey network reads
+    their plates itself; in a colour frame, or for other regions, the specialist reads as before. (The bundled
+    specialists all read grey too since session 50; here the colour-only general network stands in for one.)"""
+    from plateforge.runtime.recognizer import BUNDLED_COLOUR_ONLY
+
+    colour_net = bundled_model("recognizer.onnx")  # never saw a grey crop
+    crops = [_grey(c) for c in _crops("uae-dubai", 5252, 12)[0]]
+    views = [[c] for c in crops]
+    rec = PlateRecognizer(threads=1, specialists={"uae-": colour_net}, colour_only=["uae-dubai"])
+    plain = PlateRecognizer(threads=1, specialists={"uae-": colour_net})
+    assert plain.colour_only == () and PlateRecognizer(colour_net).colour_only == ()
+    assert PlateRecognizer().colour_only == BUNDLED_COLOUR_ONLY
+    with pytest.raises(ValueError, match="colour_only"):
+        PlateRecognizer(colour_only="uae-dubai")
     token = GREY_FRAME.set(True)
     try:
-        right = {name: np.mean([r.text == t for r, t in zip(r_.read_crops(crops), texts, strict=True)])
-                 for name, r_ in (("grey network", rec), ("colour specialist", old))}  # fmt: skip
-        views = [[c] for c in crops]
         alone = rec.view_logits(views, specialists=False)[0]
-        placed_here = [r.region == region for r in rec.read_crops(crops)]
-        routed = rec.view_logits(views)[0]
+        placed = np.array([r.region == "uae-dubai" for r in rec.read_crops(crops)])
+        routed, specialist = rec.view_logits(views)[0], plain.view_logits(views)[0]
     finally:
         GREY_FRAME.reset(token)
-    assert right["grey network"] >= 0.8 and right["grey network"] >= right["colour specialist"] + 0.2, right
-    assert np.array_equal(routed[placed_here], alone[placed_here])  # the grey network's own logits
-    in_colour = rec.view_logits(views)[0]  # a colour frame: the specialist reads as before
-    assert np.array_equal(in_colour, old.view_logits(views)[0])
+    assert placed.sum() >= 8
+    assert np.array_equal(routed[placed], alone[placed]) and not np.array_equal(specialist[placed], alone[placed])
+    assert np.array_equal(rec.view_logits(views)[0], plain.view_logits(views)[0])  # a colour frame: as before
