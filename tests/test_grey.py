@@ -199,6 +199,8 @@ def test_a_colour_only_specialist_leaves_grey_frames_to_the_grey_network():
     assert PlateRecognizer().colour_only == BUNDLED_COLOUR_ONLY
     with pytest.raises(ValueError, match="colour_only"):
         PlateRecognizer(colour_only="uae-dubai")
+    with pytest.raises(ValueError, match="'uae-dubia' names none of"):
+        PlateRecognizer(colour_only=["uae-dubia"])
     token = GREY_FRAME.set(True)
     try:
         alone = rec.view_logits(views, specialists=False)[0]

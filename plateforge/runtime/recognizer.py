@@ -190,6 +190,9 @@ class PlateRecognizer:
         elif isinstance(colour_only, str):
             raise ValueError(f"colour_only: 'auto', None or a list of regions, got {colour_only!r}")
         self.colour_only = tuple(colour_only or ())
+        for prefix in self.colour_only:  # a misspelt region would silently keep its specialist
+            if not any(r.startswith(prefix) for r in self.spec.regions or ()):
+                raise ValueError(f"colour_only: {prefix!r} names none of {self.path}'s regions")
         if specialists == "auto":
             specialists = {p: bundled_model(f) for p, f in BUNDLED_SPECIALISTS.items()} if model is None else None
         elif isinstance(specialists, str):
