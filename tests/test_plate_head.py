@@ -86,6 +86,9 @@ def test_added_head_leaves_the_reads_alone_and_scores_the_pooled_features(tmp_pa
     assert len(refit.graph.node) == len(model.graph.node) + 2  # a Gemm and a Relu more, nothing left over
     got = ort.InferenceSession(str(again)).run([PLATE_OUTPUT], {"images": crops})[0][:, 0]
     assert np.allclose(got, plate_probability(reader(list(crops)), mlp), atol=1e-5)
+    grey = add_plate_head(bundled_model("recognizer_grey.onnx"), linear, tmp_path / "grey.onnx", {})  # has attention
+    names = ["chars", "regions", PLATE_OUTPUT, "attention"]  # the documented order, whatever the file had
+    assert [o.name for o in onnx.load(str(grey)).graph.output] == names
 
 
 def test_train_plate_head_writes_a_recognizer_with_its_report(tmp_path):

@@ -51,9 +51,10 @@ def add_plate_head(
     recognizer: str | Path, layers: list[tuple[np.ndarray, np.ndarray]], out: str | Path, info: dict
 ) -> Path:
     """Write ``recognizer`` with a plate head as output ``plate`` (N × 1 probability) to ``out``, ``info`` in
-    its metadata, in place of a head it has. ``layers``: (weight (out, in), bias (out,)) pairs applied to the
-    pooled features in turn, ReLU between them, a sigmoid after the last (which has one output). Checks that
-    ``chars`` and ``regions`` are unchanged on random crops."""
+    its metadata, in place of a head it has; ``plate`` comes after ``chars`` and ``regions``, before any other
+    output (``attention``). ``layers``: (weight (out, in), bias (out,)) pairs applied to the pooled features in
+    turn, ReLU between them, a sigmoid after the last (which has one output). Checks that ``chars`` and
+    ``regions`` are unchanged on random crops."""
     import onnxruntime as ort
 
     if not layers or layers[-1][0].shape[0] != 1:
@@ -75,7 +76,10 @@ def add_plate_head(
             model.graph.node.append(onnx.helper.make_node("Relu", [x], [f"{x}_relu"], name=f"/plate_head/Relu_{k}"))
             x = f"{x}_relu"
     model.graph.node.append(onnx.helper.make_node("Sigmoid", [x], [PLATE_OUTPUT], name="/plate_head/Sigmoid"))
-    model.graph.output.append(onnx.helper.make_tensor_value_info(PLATE_OUTPUT, onnx.TensorProto.FLOAT, ["batch", 1]))
+    outputs = list(model.graph.output)  # the documented order: chars, regions, plate, then any other (attention)
+    outputs.insert(2, onnx.helper.make_tensor_value_info(PLATE_OUTPUT, onnx.TensorProto.FLOAT, ["batch", 1]))
+    del model.graph.output[:]
+    model.graph.output.extend(outputs)
     model.metadata_props.append(onnx.StringStringEntryProto(key=METADATA_KEY, value=json.dumps(info)))
     onnx.checker.check_model(model)
     out = Path(out)
