@@ -363,6 +363,31 @@ def test_corner_crops_cut_around_the_detectors_box():
     assert found >= 4
 
 
+def test_corner_crops_show_their_grey_share_in_grey_levels():
+    from plateforge.train.corners import CornerCrops
+    from plateforge.train.det_data import SceneSource
+
+    src = SceneSource(n=12, seed=4, augment="none", plates=(1, 1), plate_height=(30.0, 60.0))
+
+    def crops(grey):
+        return CornerCrops(src, jitter=0.04, margin=0.15, height=48, width=96, train=False, grey=grey)
+
+    def monochrome(x):
+        x = x.numpy().astype(int)
+        return bool(np.abs(x[..., 0] - x[..., 1]).max() <= 1 and np.abs(x[..., 1] - x[..., 2]).max() <= 1)
+
+    colour, grey, half = crops(0.0), crops(1.0), crops(0.5)
+    n_half = 0
+    for i in range(src.n):
+        (c, tc), (g, tg) = colour[i], grey[i]
+        assert not monochrome(c) and monochrome(g)
+        torch.testing.assert_close(tc, tg)  # all grey: the same scene, box and target as colour
+        n_half += monochrome(half[i][0])
+    assert 2 <= n_half <= 10  # about half
+    with pytest.raises(ValueError, match="dataset.grey"):
+        crops(1.5)
+
+
 def test_ignore_regions_take_no_score_loss_and_move_with_the_placement():
     from plateforge.train.det_data import Target, collate_train, random_placement
     from plateforge.train.det_loss import DetectionLoss, DetLossCfg, ignored_points, sigmoid_focal_loss

@@ -6,7 +6,10 @@ side and cut out with :func:`plateforge.ops.geometry.crop_around_box` (the runti
 the plate's corners TL, TR, BR, BL as fractions of the crop; the metric is their mean absolute error (MAE).
 A share of the training crops (``dataset.detector_boxes``) is cut around the box a detector finds for the
 plate instead: its errors are not random (next to an occluder it stops at the occluder), and the regressor
-has to find the plate's whole outline from them, as it must at run time.
+has to find the plate's whole outline from them, as it must at run time. ``dataset.grey`` shows a share of the
+training scenes in grey levels (a monochrome or infrared camera; the bundled detector then finds its boxes with
+its grey copy, as the reader does), and ``dataset.val_grey`` the validation scenes, to train and validate a
+grey copy of the regressor.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from plateforge.ops.geometry import make_corner_sample
+from plateforge.runtime.grey import grey_copy
 from plateforge.train.common import (
     ExperimentCfg,
     MetricsFiles,
@@ -42,7 +46,8 @@ class CornerDataCfg:
     """Training and validation scenes (one plate crop per scene), box ``jitter`` (σ, fraction of the box) and
     crop ``margin`` (fraction of the box added on each side); ``detector_boxes``: share of training crops cut
     around the box ``detector`` (an ONNX path, None = the bundled detector) finds for the plate (best IoU ≥
-    0.3; the jittered true box when it finds none)."""
+    0.3; the jittered true box when it finds none); ``grey``: share of training scenes shown in grey levels (luma
+    in all three channels), ``val_grey``: every validation scene so."""
 
     train: SceneSource = dataclasses.field(default_factory=lambda: SceneSource(n=40000, plates=(1, 2)))
     val: SceneSource = dataclasses.field(default_factory=lambda: SceneSource(n=2000, seed=555, augment="light"))
@@ -50,6 +55,8 @@ class CornerDataCfg:
     margin: float = 0.15
     detector_boxes: float = 0.0
     detector: str | None = None
+    grey: float = 0.0
+    val_grey: bool = False
 
 
 @dataclasses.dataclass
@@ -71,7 +78,8 @@ class CornerConfig:
 
 class CornerCrops(Dataset):
     """Plate crops around disturbed boxes with their corners (8 fractions of the crop); ``set_epoch`` renews
-    the training scenes."""
+    the training scenes; ``grey``: share of scenes shown in grey levels (1: all, 0: none; either draws no
+    random number, so a colour set's crops stay as they were)."""
 
     def __init__(
         self,
@@ -83,7 +91,11 @@ class CornerCrops(Dataset):
         train: bool,
         detector_boxes: float = 0.0,
         detector: str | None = None,
+        grey: float = 0.0,
     ):
+        if not 0 <= grey <= 1:
+            raise ValueError(f"dataset.grey: expected a share of scenes from 0 to 1, got {grey}")
+        self.grey = grey
         self.scenes, self.src = SceneMaker(scenes), scenes
         self.jitter, self.margin, self.size = jitter, margin, (height, width)
         self.train, self.epoch = train, 0
@@ -113,6 +125,8 @@ class CornerCrops(Dataset):
 
         rng = np.random.default_rng([self.src.seed, self.epoch if self.train else 0, i])
         img, t = self.scenes.make(rng)
+        if self.grey >= 1 or (self.grey > 0 and rng.random() < self.grey):  # a monochrome or infrared camera
+            img = grey_copy(img)
         k = int(rng.integers(0, len(t.boxes))) if len(t.boxes) else None
         if k is None:  # no plate fitted in the scene: try the next item
             return self[(i + 1) % len(self)]
@@ -175,9 +189,17 @@ def train_corners(
     pl.seed_everything(cfg.experiment.seed, workers=True)
     d, m, t = cfg.dataset, cfg.model, cfg.training
     train_set = CornerCrops(
-        d.train, d.jitter, d.margin, m.height, m.width, train=True, detector_boxes=d.detector_boxes, detector=d.detector
+        d.train,
+        d.jitter,
+        d.margin,
+        m.height,
+        m.width,
+        train=True,
+        detector_boxes=d.detector_boxes,
+        detector=d.detector,
+        grey=d.grey,
     )
-    val_set = CornerCrops(d.val, d.jitter, d.margin, m.height, m.width, train=False)
+    val_set = CornerCrops(d.val, d.jitter, d.margin, m.height, m.width, train=False, grey=float(d.val_grey))
     loader = DataLoader(
         train_set, t.batch_size, shuffle=True, num_workers=t.num_workers, drop_last=True, worker_init_fn=worker_init
     )
