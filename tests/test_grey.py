@@ -10,6 +10,7 @@ import pytest
 
 from plateforge.eval.read_eval import scenes_with_texts, texts_on
 from plateforge.runtime.alpr import ALPR
+from plateforge.runtime.corners import GREY_CORNERS, CornerRegressor
 from plateforge.runtime.detector import INT8_DETECTOR, PlateDetector
 from plateforge.runtime.grey import GREY_FRAME, frame_colour, grey_copy, is_monochrome
 from plateforge.runtime.recognizer import GREY_RECOGNIZER, PlateRecognizer
@@ -48,6 +49,12 @@ def test_bundled_models_pair_with_their_grey_copies(tmp_path):
     assert PlateRecognizer(bundled_model("recognizer.onnx")).grey_session is None  # a model of your own
     with pytest.raises(ValueError, match="grey recognizer"):
         PlateRecognizer(grey=bundled_model("recognizer_us.onnx"))  # no plate head: other outputs
+    assert CornerRegressor().grey_path == str(bundled_model(GREY_CORNERS))
+    mine = tmp_path / "corners.onnx"
+    shutil.copy(bundled_model("corners.onnx"), mine)
+    assert CornerRegressor(mine).grey_path is None and CornerRegressor(grey=None).grey_path is None
+    with pytest.raises(ValueError, match="grey corner model"):
+        CornerRegressor(grey=bundled_model("detector.onnx"))
 
 
 def test_grey_frames_use_the_grey_networks_and_colour_frames_do_not(scenes):
@@ -72,6 +79,13 @@ def test_grey_frames_use_the_grey_networks_and_colour_frames_do_not(scenes):
     assert np.array_equal(routed, grey_rec.first_look(crops)[0]) and not np.array_equal(routed, own)
     assert all(sp.grey_session is None for sp in rec.specialists.values())  # specialists keep their own networks
 
+    boxes = np.array([p.box for p in labels], np.float32)
+    reg, colour_reg = CornerRegressor(), CornerRegressor(grey=None)
+    grey_reg = CornerRegressor(bundled_model(GREY_CORNERS), grey=None)
+    assert np.array_equal(reg.refine(grey, boxes), grey_reg.refine(grey, boxes))
+    assert not np.array_equal(reg.refine(grey, boxes), colour_reg.refine(grey, boxes))
+    assert np.array_equal(reg.refine(img, boxes), colour_reg.refine(img, boxes))
+
 
 def test_the_reader_reads_grey_scenes_better_and_colour_scenes_as_before(scenes):
     routed, colour_only = ALPR(threads=1), ALPR(threads=1, grey=False)
@@ -85,6 +99,26 @@ def test_the_reader_reads_grey_scenes_better_and_colour_scenes_as_before(scenes)
             texts = texts_on(reader.read(grey), labels)
             right[name] += sum(t == p.text for t, p in zip(texts, labels, strict=True))
     assert right["routed"] >= right["colour_only"] + 5, right
+
+
+def test_the_grey_corner_model_finds_grey_plates_corners_closer(scenes):
+    """On the grey copies of the scenes, the corners the reader's corner model gives (its grey copy) are closer to
+    the true ones than the colour model's, in plate heights; 43 plates found, 0.014 against 0.017 (session 51)."""
+    from plateforge.eval.det_metrics import match
+
+    det, routed, colour = PlateDetector(threads=1), CornerRegressor(threads=1), CornerRegressor(threads=1, grey=None)
+    err = {"routed": [], "colour": []}
+    for img, labels, _ in scenes:
+        grey = grey_copy(img)
+        truth = np.array([p.box for p in labels], np.float32)
+        boxes = np.array([d.box for d in det.detect(grey)], np.float32).reshape(-1, 4)
+        for name, reg in (("routed", routed), ("colour", colour)):
+            corners = reg.refine(grey, boxes)
+            for d, g in match(truth, boxes):
+                height = truth[g, 3] - truth[g, 1]
+                err[name].append(float(np.abs(corners[d] - np.array(labels[g].corners)).mean() / height))
+    assert len(err["routed"]) >= 35
+    assert np.mean(err["routed"]) < 0.9 * np.mean(err["colour"]), {k: np.mean(v) for k, v in err.items()}
 
 
 def test_a_grey_video_counts_as_monochrome_after_the_decoder(tmp_path):
@@ -116,11 +150,11 @@ class _Spy:
 
 def test_warm_up_runs_the_grey_networks_too():
     alpr, calls = ALPR(threads=1), set()
-    for owner, part in ((alpr.detector, "detector"), (alpr.recognizer, "recognizer")):
+    for owner, part in ((alpr.detector, "detector"), (alpr.recognizer, "recognizer"), (alpr.corners, "corners")):
         for attr in ("session", "grey_session"):
             setattr(owner, attr, _Spy(getattr(owner, attr), calls, f"{part}.{attr}"))
     alpr.warm_up()  # a server's or a stream's first grey frame should not pay ONNX Runtime's first run
-    assert calls == {"detector.session", "detector.grey_session", "recognizer.session", "recognizer.grey_session"}
+    assert calls == {f"{p}.{s}" for p in ("detector", "recognizer", "corners") for s in ("session", "grey_session")}
 
 
 def test_a_stream_frame_is_looked_at_for_colour_once(scenes, monkeypatch):

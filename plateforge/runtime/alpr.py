@@ -92,7 +92,7 @@ class ALPR:
     photo where plates count, for a fixed camera (:class:`~plateforge.runtime.zone.Zone` s or point lists, in
     pixels or fractions): only plates whose box centre lies in one are reported, and the detector looks only at
     the window around them, so their plates are larger at its input; ``grey``: a monochrome image (infrared
-    and grey cameras) is read by the bundled detector's and recognizer's grey-trained copies (see
+    and grey cameras) is read by the bundled detector's, corner model's and recognizer's grey-trained copies (see
     :mod:`plateforge.runtime.grey`; colour images are read as without them; ignored for detectors and
     recognizers given as objects or paths of your own). Detectors exported
     by Ultralytics (raw, pose, end-to-end) or open-image-models load as they are.
@@ -161,9 +161,9 @@ class ALPR:
             )
         )
         if corners == "auto":
-            corners = CornerRegressor(threads=threads)
+            corners = CornerRegressor(threads=threads, grey="auto" if grey else None)
         elif corners is not None and not hasattr(corners, "refine"):
-            corners = CornerRegressor(corners, threads=threads)
+            corners = CornerRegressor(corners, threads=threads, grey="auto" if grey else None)
         self.corners = corners
         self.top_n = top_n
         self.rectify_margin = rectify_margin
@@ -192,10 +192,10 @@ class ALPR:
                 for r in [rec, *getattr(rec, "specialists", {}).values(), getattr(rec, "small_specialist", None)]:
                     if r is not None:
                         r.read_crops(crops)
+                if self.corners is not None:
+                    self.corners.refine(blank, np.array([[600, 340, 700, 380]], np.float32))
             finally:
                 GREY_FRAME.reset(token)
-        if self.corners is not None:
-            self.corners.refine(blank, np.array([[600, 340, 700, 380]], np.float32))
 
     def is_plate(self, plate: PlateResult) -> bool:
         """Whether the plate check lets ``plate`` be reported: its ``plate_score`` is at least ``plate_check``,

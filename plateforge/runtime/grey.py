@@ -3,12 +3,13 @@
 Most gate and car-park cameras film in infrared at night, and some in grey all day. The bundled detector and
 recognizer were trained on colour images only: on synthetic scenes turned grey the reader read 54.8 % of
 plates exactly against 88.3 % in colour (docs/read.md, "Monochrome and infrared cameras"). Grey-trained
-copies of both ship beside them (``detector_grey*.onnx``, ``recognizer_grey.onnx``), and a frame whose pixels
+copies of both and of the corner model ship beside them (``detector_grey*.onnx``, ``recognizer_grey.onnx``,
+``corners_grey.onnx``), and a frame whose pixels
 carry no colour is read with those instead, so colour frames are read exactly as before.
 
 ``GREY_FRAME`` says whether the frame being read is monochrome: :class:`~plateforge.runtime.alpr.ALPR` sets it
 for each image (:func:`frame_colour`), and the recognizer, which sees crops only, follows it. Unset (None), a
-detector looks at the image itself.
+detector or corner model looks at the image itself.
 """
 
 from __future__ import annotations
