@@ -129,7 +129,7 @@ def test_a_grey_networks_plate_check_is_fitted_on_grey_crops(tmp_path, monkeypat
     reach a grey network; paths are loaded first, labels and unreadable paths pass as they are."""
     import cv2
 
-    from plateforge.runtime.grey import is_monochrome
+    from plateforge.runtime.grey import GREY_FRAME, is_monochrome
     from plateforge.train import plate_head
 
     scene = _plate_free_scenes(1, seed=4242)[0]
@@ -143,13 +143,28 @@ def test_a_grey_networks_plate_check_is_fitted_on_grey_crops(tmp_path, monkeypat
     monkeypatch.setattr(
         plate_head.FeatureReader, "__call__", lambda self, crops: seen.extend(crops) or features(self, crops)
     )
+    frames = []  # GREY_FRAME at each first look: the boxes off real plates are read as the reader reads them too
+    first_look = PlateRecognizer.first_look
+
+    def noted(self, *args, **kwargs):
+        frames.append(GREY_FRAME.get())
+        return first_look(self, *args, **kwargs)
+
+    monkeypatch.setattr(PlateRecognizer, "first_look", noted)
+    from plateforge.data.manifest import ImageRecord, write_manifest
+
+    site = tmp_path / "site.jsonl"  # a labelled photo without plates: every box the reader finds is off them
+    site_photo = tmp_path / "site.png"  # read in grey: 3 boxes, one read as no valid plate (seed 4242's 4: valid)
+    cv2.imwrite(str(site_photo), _plate_free_scenes(1, seed=4243)[0])
+    write_manifest([ImageRecord(str(site_photo), scene.shape[1], scene.shape[0], ())], site)
     cfg = tmp_path / "head.yaml"
     cfg.write_text(
         "plate_free_scenes: 3\nplate_scenes: 3\nwidth: 640\nheight: 480\nval_plate_free_scenes: 1\n"
-        "val_plate_scenes: 1\nthreads: 1\ngrey: true\n"
+        f"val_plate_scenes: 1\nthreads: 1\ngrey: true\nreal: ['{site}']\nreal_off: ['{site}']\n"
     )
     report = train_plate_head(cfg, tmp_path / "rec.onnx")
     assert report["config"]["grey"] and len(seen) > 5 and all(is_monochrome(c) for c in seen)
+    assert report["train"][f"neg/{site}"]["n"] > 0 and frames and all(f is True for f in frames)
 
 
 def test_averaged_recognizers_leave_the_plate_check_out(tmp_path):
