@@ -121,6 +121,40 @@ def test_the_grey_corner_model_finds_grey_plates_corners_closer(scenes):
     assert np.mean(err["routed"]) < 0.9 * np.mean(err["colour"]), {k: np.mean(v) for k, v in err.items()}
 
 
+def test_grey_frames_have_their_own_plate_check_cut(scenes):
+    """``plate_check_grey`` is the cut where the grey network (its own plate head) scores the crops; colour frames
+    and readers without a grey network keep ``plate_check``; with the check off it is off everywhere."""
+    from plateforge.runtime.defaults import PLATE_CHECK, PLATE_CHECK_GREY
+
+    def cut(reader, grey):
+        token = GREY_FRAME.set(grey)
+        try:
+            return reader.plate_cut()
+        finally:
+            GREY_FRAME.reset(token)
+
+    alpr = ALPR(threads=1)
+    assert (cut(alpr, False), cut(alpr, True), alpr.plate_cut()) == (PLATE_CHECK, PLATE_CHECK_GREY, PLATE_CHECK)
+    assert cut(ALPR(threads=1, plate_check_grey=None), True) == PLATE_CHECK
+    assert cut(ALPR(threads=1, plate_check=0), True) is None
+    assert cut(ALPR(recognizer=bundled_model("recognizer.onnx"), threads=1), True) == PLATE_CHECK  # no grey network
+    with pytest.raises(ValueError, match="plate_check_grey"):
+        ALPR(threads=1, plate_check_grey=1.5)
+
+    loose = ALPR(threads=1, plate_check_grey=None)
+    for img, _, _ in scenes:  # a scene with two or more plates reported in grey
+        grey = grey_copy(img)
+        scores = sorted(p.plate_score for p in loose.read(grey))
+        if len(scores) >= 2:
+            break
+    assert len(scores) >= 2
+    mid = (scores[0] + scores[1]) / 2  # a cut that drops exactly the least plate-like grey plate
+    strict = ALPR(threads=1, plate_check_grey=mid)
+    assert sorted(p.plate_score for p in strict.read(grey)) == scores[1:]
+    colour = loose.read(img)
+    assert [(p.text, p.box) for p in strict.read(img)] == [(p.text, p.box) for p in colour]
+
+
 def test_a_grey_video_counts_as_monochrome_after_the_decoder(tmp_path):
     from plateforge.synth.video import VideoOptions, make_video
 

@@ -547,7 +547,8 @@ class ScriptedReader:
         self.script, self.detector = script, self
         self.plate_scores, self.plate_check, self.plate_check_sure = plate_scores or {}, plate_check, plate_check_sure
         self.valid = valid or {}
-        self.is_plate = ALPR.is_plate.__get__(self)
+        self.recognizer, self.plate_check_grey = None, None  # no grey network: one cut for every frame
+        self.is_plate, self.plate_cut = ALPR.is_plate.__get__(self), ALPR.plate_cut.__get__(self)
         self._frame = 0
 
     def detect(self, img):

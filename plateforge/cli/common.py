@@ -48,6 +48,13 @@ PlateCheckSure = Annotated[
         "their region's patterns; 0: no such condition."
     ),
 ]
+PlateCheckGrey = Annotated[
+    float,
+    typer.Option(
+        help="--plate-check in monochrome frames (infrared), whose crops the grey network's own plate check "
+        "scores; --plate-check 0 turns both off."
+    ),
+]
 Regions = Annotated[
     str | None,
     typer.Option(

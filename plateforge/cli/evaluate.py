@@ -12,6 +12,7 @@ from rich.table import Table
 from plateforge.cli.common import (
     LowScoreFrom,
     PlateCheck,
+    PlateCheckGrey,
     PlateCheckSure,
     RecheckBelow,
     Regions,
@@ -25,6 +26,7 @@ from plateforge.cli.common import (
 from plateforge.runtime.defaults import (
     LOW_SCORE_FROM,
     PLATE_CHECK,
+    PLATE_CHECK_GREY,
     PLATE_CHECK_SURE,
     RECHECK_BELOW,
     SECOND_VIEW_BELOW,
@@ -183,6 +185,7 @@ def read(
     low_score_from: LowScoreFrom = LOW_SCORE_FROM,
     plate_check: PlateCheck = PLATE_CHECK,
     plate_check_sure: PlateCheckSure = PLATE_CHECK_SURE,
+    plate_check_grey: PlateCheckGrey = PLATE_CHECK_GREY,
     small_below: SmallBelow = SMALL_BELOW,
     specialists: Specialists = True,
     regions: Regions = None,
@@ -231,6 +234,7 @@ def read(
         low_score_from=low_score_from,
         plate_check=plate_check,
         plate_check_sure=plate_check_sure,
+        plate_check_grey=plate_check_grey,
         small_below=small_below,
         specialists=specialists,
         regions=regions,

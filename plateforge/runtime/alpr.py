@@ -21,6 +21,7 @@ from plateforge.runtime.defaults import (
     LOW_SCORE_MAX,
     LOW_SCORE_READ,
     PLATE_CHECK,
+    PLATE_CHECK_GREY,
     PLATE_CHECK_SURE,
     RECHECK_BELOW,
     RECTIFY_MARGIN,
@@ -88,7 +89,9 @@ class ALPR:
     this probability of being a plate at all, which drops signs and plate-like text the detector finds (None
     or 0: off; each result's ``plate_score`` shows the probability either way; ignored for a recognizer
     without the head); ``plate_check_sure``: a plate scored from ``plate_check`` up to this is reported only
-    when its read fits its region's patterns (None or 0: no such condition); ``zones``: the parts of the
+    when its read fits its region's patterns (None or 0: no such condition); ``plate_check_grey``: the
+    ``plate_check`` threshold in monochrome frames, whose crops the recognizer's grey network scores with its
+    own plate head (None: ``plate_check`` there too; with ``plate_check`` off, off too); ``zones``: the parts of the
     photo where plates count, for a fixed camera (:class:`~plateforge.runtime.zone.Zone` s or point lists, in
     pixels or fractions): only plates whose box centre lies in one are reported, and the detector looks only at
     the window around them, so their plates are larger at its input; ``grey``: a monochrome image (infrared
@@ -121,6 +124,7 @@ class ALPR:
         low_score_read: float = LOW_SCORE_READ,
         plate_check: float | None = PLATE_CHECK,
         plate_check_sure: float | None = PLATE_CHECK_SURE,
+        plate_check_grey: float | None = PLATE_CHECK_GREY,
         zones: Sequence | None = None,
         grey: bool = True,
     ):
@@ -132,6 +136,8 @@ class ALPR:
             raise ValueError(f"low_score_read: expected a read confidence from 0 to 1, got {low_score_read}")
         if plate_check is not None and not 0 <= plate_check <= 1:
             raise ValueError(f"plate_check: expected a plate probability from 0 to 1, got {plate_check}")
+        if plate_check_grey is not None and not 0 <= plate_check_grey <= 1:
+            raise ValueError(f"plate_check_grey: expected a plate probability from 0 to 1, got {plate_check_grey}")
         if plate_check_sure is not None and not 0 <= plate_check_sure <= 1:
             raise ValueError(f"plate_check_sure: expected a plate probability from 0 to 1, got {plate_check_sure}")
         self.detector = (
@@ -175,6 +181,7 @@ class ALPR:
         self.low_score_read = low_score_read
         self.plate_check = plate_check or None
         self.plate_check_sure = plate_check_sure or None
+        self.plate_check_grey = plate_check_grey
         self.zones = [z if isinstance(z, Zone) else Zone(z, "zones") for z in zones or []]
 
     def warm_up(self) -> None:
@@ -197,14 +204,25 @@ class ALPR:
             finally:
                 GREY_FRAME.reset(token)
 
+    def plate_cut(self) -> float | None:
+        """The plate check's threshold in the frame being read: ``plate_check_grey`` where the recognizer's grey
+        network reads it (its own plate head scores the crops), else ``plate_check``; None: no check. Outside a
+        frame being read (:func:`~plateforge.runtime.grey.frame_colour`), the colour one."""
+        if self.plate_check is None:
+            return None
+        reads_grey = getattr(self.recognizer, "_reads_grey", None)
+        if self.plate_check_grey is not None and reads_grey is not None and reads_grey():
+            return self.plate_check_grey
+        return self.plate_check
+
     def is_plate(self, plate: PlateResult) -> bool:
-        """Whether the plate check lets ``plate`` be reported: its ``plate_score`` is at least ``plate_check``,
-        and, under ``plate_check_sure``, its read fits its region's patterns where it has any (True without a check or a
-        score)."""
-        score = plate.plate_score
-        if self.plate_check is None or score is None:
+        """Whether the plate check lets ``plate`` be reported: its ``plate_score`` is at least :meth:`plate_cut`
+        (``plate_check``, in grey frames ``plate_check_grey``), and, under ``plate_check_sure``, its read fits
+        its region's patterns where it has any (True without a check or a score)."""
+        score, cut = plate.plate_score, self.plate_cut()
+        if cut is None or score is None:
             return True
-        if score < self.plate_check:
+        if score < cut:
             return False
         return plate.format_ok is not False or self.plate_check_sure is None or score >= self.plate_check_sure
 
@@ -217,8 +235,8 @@ class ALPR:
             detections, sure = self._detect_in_zones(img) if self.zones else self._detect(img)
             t2 = time.perf_counter()
             plates, _, rectify_s, recognize_s = self._read_detections(img, detections, sure=sure)
-        plates = plates[:sure] + [p for p in plates[sure:] if p.confidence >= self.low_score_read and p.format_ok]
-        plates = [p for p in plates if self.is_plate(p)]
+            plates = plates[:sure] + [p for p in plates[sure:] if p.confidence >= self.low_score_read and p.format_ok]
+            plates = [p for p in plates if self.is_plate(p)]  # in the frame: grey frames have their own cut
         timing = {"decode": t1 - t0, "detect": t2 - t1, "rectify": rectify_s, "recognize": recognize_s}
         timing["total"] = time.perf_counter() - t0
         return ImageRead(plates, {k: round(v * 1000, 2) for k, v in timing.items()}, img)
@@ -354,8 +372,9 @@ class ALPR:
             if sure is not None:  # an unsure detection whose first look is poor is left at that look (dropped)
                 promising = np.array([r.confidence >= LOW_SCORE_FIRST_LOOK for r in reads])
                 again = again[(again < sure) | promising[again]]
-            if plate is not None and self.plate_check is not None:  # not a plate: dropped, so not read again
-                again = again[plate[again] >= self.plate_check]
+            cut = self.plate_cut()
+            if plate is not None and cut is not None:  # not a plate: dropped, so not read again
+                again = again[plate[again] >= cut]
             known = (known[0][again], None if known[1] is None else known[1][again])
         t0 = time.perf_counter()
         second = again[small[again]]

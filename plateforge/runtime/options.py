@@ -8,7 +8,14 @@ from pathlib import Path
 
 import yaml
 
-from plateforge.runtime.defaults import PLATE_CHECK, PLATE_CHECK_SURE, RECHECK_BELOW, SECOND_VIEW_BELOW, SMALL_BELOW
+from plateforge.runtime.defaults import (
+    PLATE_CHECK,
+    PLATE_CHECK_GREY,
+    PLATE_CHECK_SURE,
+    RECHECK_BELOW,
+    SECOND_VIEW_BELOW,
+    SMALL_BELOW,
+)
 from plateforge.typed_config import from_dict
 
 
@@ -29,8 +36,10 @@ class ReaderOptions:
     plate-like than this are dropped, and in a stream do not vote, so a sign the detector tracks makes no
     event, see ``ALPR``; 0 or null: off), ``plate_check_sure`` (plates scored from ``plate_check`` up to this
     are kept, and vote, only when they fit their region's patterns, see ``ALPR``; 0 or null: no such
-    condition); ``vehicle_model`` (streams only): an Ultralytics YOLO ONNX to search plates inside vehicles
-    only, with ``vehicle_classes`` (default COCO car, motorcycle, bus, truck) above ``vehicle_conf``."""
+    condition), ``plate_check_grey`` (``plate_check`` in monochrome frames, scored by the grey network's own
+    check; null: ``plate_check``); ``vehicle_model`` (streams only): an Ultralytics YOLO ONNX to search plates
+    inside vehicles only, with ``vehicle_classes`` (default COCO car, motorcycle, bus, truck) above
+    ``vehicle_conf``."""
 
     detector: str | None = None
     recognizer: str | None = None
@@ -49,6 +58,7 @@ class ReaderOptions:
     regions: list[str] | None = None
     plate_check: float | None = PLATE_CHECK
     plate_check_sure: float | None = PLATE_CHECK_SURE
+    plate_check_grey: float | None = PLATE_CHECK_GREY
     vehicle_model: str | None = None
     vehicle_classes: list[int] | None = None
     vehicle_conf: float = 0.3
@@ -79,6 +89,7 @@ def make_alpr(r: ReaderOptions):
         regions=r.regions,
         plate_check=r.plate_check,
         plate_check_sure=r.plate_check_sure,
+        plate_check_grey=r.plate_check_grey,
     )
 
 
