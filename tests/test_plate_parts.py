@@ -46,6 +46,16 @@ def test_omani_plates_split_into_their_number_and_letter_blocks():
     assert plate_parts("123456AB", "om") == () and plate_parts("AB123", "om") == ()  # not an Omani text
 
 
+def test_number_and_letter_blocks_come_from_the_region_specs():
+    """The blocks' lengths are the spec's (number choices, letter choices, literals such as Oman's ``TT`` too);
+    regions printing anything else have none."""
+    from plateforge.runtime.plate_parts import _number_letters
+
+    assert _number_letters("sa").pattern == "([0-9]{1,4})([A-Z]{1,3})"
+    assert _number_letters("om").pattern == "([0-9]{1,5})([A-Z]{1,2})"
+    assert all(_number_letters(r) is None for r in ("uae-dubai", "uae-sharjah", "bh", "qa", "eu-de", "us-ca"))
+
+
 def test_the_attention_tells_an_ambiguous_code_from_its_number():
     # one line: code in the red box at the left, the number after a gap
     one_code = attention_at([2, 9, 11, 13, 15])

@@ -23,10 +23,46 @@ import numpy as np
 from plateforge.specs import TOKEN, load_specs
 
 TWO_LINE_SPREAD = 0.7  # character centres spread over more than this many grid rows: a two-line plate
-NUMBER_LETTERS = {  # regions printing a number block and a letter block
-    "sa": re.compile(r"([0-9]{1,4})([A-Z]{1,3})"),
-    "om": re.compile(r"([0-9]{1,5})([A-Z]{1,2})"),
-}
+BLOCK_KINDS = {"digits": ("DN", r"[0-9]+"), "letters": ("L", r"[A-Z]+")}  # token kinds, literal characters
+
+
+def _block_lengths(options, kind: str) -> tuple[int, int] | None:
+    """(shortest, longest) text a field's ``options`` give (tokens such as ``{D1-3}``, or literals) when all of
+    them are ``kind`` ("digits" or "letters"); None otherwise."""
+    tokens, literal = BLOCK_KINDS[kind]
+    lengths = []
+    for option in options:
+        m = TOKEN.fullmatch(option)
+        if m is not None and m.group(1) in tokens:
+            lo = int(m.group(2) or 1)
+            lengths.append((lo, int(m.group(3) or lo)))
+        elif m is None and re.fullmatch(literal, option):
+            lengths.append((len(option), len(option)))
+        else:
+            return None
+    return (min(lo for lo, _ in lengths), max(hi for _, hi in lengths)) if lengths else None
+
+
+@cache
+def _number_letters(region: str) -> re.Pattern | None:
+    """The pattern splitting a text of ``region`` into its number and letter blocks, where every style prints
+    two fields, digits then letters (Saudi ``1234ABJ``, Omani ``12345AB``), the blocks' lengths taken from the
+    spec's choices; None for other regions."""
+    spec = load_specs().get(region)
+    if spec is None or not spec.styles:
+        return None
+    spans: tuple[list[tuple[int, int]], ...] = ([], [])  # number, letters: (shortest, longest) per style
+    for style in spec.styles:
+        names = [TOKEN.fullmatch(f.text) for f in style.fields]
+        if len(names) != 2 or None in names:
+            return None
+        for k, (m, kind) in enumerate(zip(names, ("digits", "letters"), strict=True)):
+            span = _block_lengths(style.choices.get(m.group(1), ()), kind)
+            if span is None:
+                return None
+            spans[k].append(span)
+    (n_lo, n_hi), (l_lo, l_hi) = ((min(a for a, _ in v), max(b for _, b in v)) for v in spans)
+    return re.compile(f"([0-9]{{{n_lo},{n_hi}}})([A-Z]{{{l_lo},{l_hi}}})")
 
 
 @cache
@@ -85,7 +121,7 @@ def plate_parts(
     """``(code, number)`` of a plate of a code-and-number region (see the module docstring), ``(number,
     letters)`` of a Saudi or Omani plate, or ``()``: for other regions, for texts with no valid split, and where several
     splits are valid but no attention (slots × cells, for a feature ``grid`` of rows × columns) says which."""
-    blocks = NUMBER_LETTERS.get(region or "")
+    blocks = _number_letters(region) if region else None
     if blocks is not None:
         m = blocks.fullmatch(text)
         return (m.group(1), m.group(2)) if m else ()
