@@ -12,7 +12,7 @@ from plateforge.eval.read_eval import scenes_with_texts, texts_on
 from plateforge.runtime.alpr import ALPR
 from plateforge.runtime.corners import GREY_CORNERS, CornerRegressor
 from plateforge.runtime.detector import INT8_DETECTOR, PlateDetector
-from plateforge.runtime.grey import GREY_FRAME, frame_colour, grey_copy, is_monochrome
+from plateforge.runtime.grey import frame_colour, grey_copy, is_monochrome, known_frame
 from plateforge.runtime.recognizer import GREY_RECOGNIZER, PlateRecognizer
 from plateforge.runtime.session import bundled_model
 
@@ -64,11 +64,8 @@ def test_grey_frames_use_the_grey_networks_and_colour_frames_do_not(scenes):
     colour_det = PlateDetector(grey=None)
     assert np.array_equal(det.run_passes(grey)[0][1], grey_det.run_passes(grey)[0][1])  # looks by itself
     assert np.array_equal(det.run_passes(img)[0][1], colour_det.run_passes(img)[0][1])
-    token = GREY_FRAME.set(False)  # the reader said: a colour frame
-    try:
+    with known_frame(False):  # the reader said: a colour frame
         assert np.array_equal(det.run_passes(grey)[0][1], colour_det.run_passes(grey)[0][1])
-    finally:
-        GREY_FRAME.reset(token)
 
     rec, grey_rec = PlateRecognizer(), PlateRecognizer(bundled_model(GREY_RECOGNIZER))
     crops = [grey[int(y1) : int(y2), int(x1) : int(x2)] for x1, y1, x2, y2 in (p.box for p in labels)]
@@ -127,11 +124,8 @@ def test_grey_frames_have_their_own_plate_check_cut(scenes):
     from plateforge.runtime.defaults import PLATE_CHECK, PLATE_CHECK_GREY
 
     def cut(reader, grey):
-        token = GREY_FRAME.set(grey)
-        try:
+        with known_frame(grey):
             return reader.plate_cut()
-        finally:
-            GREY_FRAME.reset(token)
 
     alpr = ALPR(threads=1)
     assert (cut(alpr, False), cut(alpr, True), alpr.plate_cut()) == (PLATE_CHECK, PLATE_CHECK_GREY, PLATE_CHECK)
@@ -262,13 +256,10 @@ def test_a_colour_only_specialist_leaves_grey_frames_to_the_grey_network():
         PlateRecognizer(colour_only="uae-dubai")
     with pytest.raises(ValueError, match="'uae-dubia' names none of"):
         PlateRecognizer(colour_only=["uae-dubia"])
-    token = GREY_FRAME.set(True)
-    try:
+    with known_frame(True):
         alone = rec.view_logits(views, specialists=False)[0]
         placed = np.array([r.region == "uae-dubai" for r in rec.read_crops(crops)])
         routed, specialist = rec.view_logits(views)[0], plain.view_logits(views)[0]
-    finally:
-        GREY_FRAME.reset(token)
     assert placed.sum() >= 8
     assert np.array_equal(routed[placed], alone[placed]) and not np.array_equal(specialist[placed], alone[placed])
     assert np.array_equal(rec.view_logits(views)[0], plain.view_logits(views)[0])  # a colour frame: as before

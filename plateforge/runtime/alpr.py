@@ -29,7 +29,7 @@ from plateforge.runtime.defaults import (
     SMALL_BELOW,
 )
 from plateforge.runtime.detector import PlateDetector
-from plateforge.runtime.grey import GREY_FRAME, frame_colour
+from plateforge.runtime.grey import frame_colour, known_frame
 from plateforge.runtime.images import ImageInput, load_image
 from plateforge.runtime.plate_formats import fit_format, format_ok, top_texts, valid_anywhere
 from plateforge.runtime.plate_parts import plate_parts
@@ -193,16 +193,13 @@ class ALPR:
         crops = [np.full((48, 160, 3), 200, np.uint8)] * 3
         rec = self.recognizer
         for grey in (False, True):  # the colour networks and the grey-trained ones (monochrome frames)
-            token = GREY_FRAME.set(grey)
-            try:
+            with known_frame(grey):
                 self.detector.detect(blank)
                 for r in [rec, *getattr(rec, "specialists", {}).values(), getattr(rec, "small_specialist", None)]:
                     if r is not None:
                         r.read_crops(crops)
                 if self.corners is not None:
                     self.corners.refine(blank, np.array([[600, 340, 700, 380]], np.float32))
-            finally:
-                GREY_FRAME.reset(token)
 
     def plate_cut(self) -> float | None:
         """The plate check's threshold in the frame being read: ``plate_check_grey`` where the recognizer's grey

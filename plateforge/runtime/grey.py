@@ -60,7 +60,14 @@ def frame_colour(image: np.ndarray) -> Iterator[bool]:
     if known is not None:
         yield known
         return
-    grey = is_monochrome(image)
+    with known_frame(is_monochrome(image)) as grey:
+        yield grey
+
+
+@contextmanager
+def known_frame(grey: bool) -> Iterator[bool]:
+    """Within the block, :data:`GREY_FRAME` is ``grey`` (a frame whose colour is known without looking: warm-up
+    runs, crops fitted for a grey network); yields it."""
     token = GREY_FRAME.set(grey)
     try:
         yield grey

@@ -236,7 +236,7 @@ def train_plate_head(config: str | Path, out: str | Path) -> dict:
     validation scores goes to ``out`` with ``.png``."""
     from plateforge.data.manifest import read_manifest
     from plateforge.runtime.alpr import ALPR
-    from plateforge.runtime.grey import GREY_FRAME, grey_copy
+    from plateforge.runtime.grey import grey_copy, known_frame
     from plateforge.runtime.plate_formats import format_ok
     from plateforge.runtime.session import bundled_model
 
@@ -269,11 +269,8 @@ def train_plate_head(config: str | Path, out: str | Path) -> dict:
         on, off = reader_crops(alpr, shown((r.image, list(r.plates or ())) for r in records), Path(path).name)
         sets[f"pos/{path}"] = features(on)
         if path in cfg.real_off and off:
-            token = GREY_FRAME.set(cfg.grey)  # read as the reader reads them: by the grey network in grey frames
-            try:
+            with known_frame(cfg.grey):  # read as the reader reads them: by the grey network in grey frames
                 reads = alpr.recognizer.decode(*alpr.recognizer.first_look(off)[:2])
-            finally:
-                GREY_FRAME.reset(token)
             sets[f"neg/{path}"] = features(
                 [c for c, r in zip(off, reads, strict=True) if not format_ok(r.text, r.region)]
             )
