@@ -207,7 +207,7 @@ class ALPR:
         frame being read (:func:`~plateforge.runtime.grey.frame_colour`), the colour one."""
         if self.plate_check is None:
             return None
-        reads_grey = getattr(self.recognizer, "_reads_grey", None)
+        reads_grey = getattr(self.recognizer, "reads_grey", None)
         if self.plate_check_grey is not None and reads_grey is not None and reads_grey():
             return self.plate_check_grey
         return self.plate_check

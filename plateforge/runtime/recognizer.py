@@ -233,8 +233,9 @@ class PlateRecognizer:
             raise ValueError(f"grey recognizer {path}: its spec or outputs differ from {self.path}'s")
         return session
 
-    def _reads_grey(self) -> bool:
-        """Whether the grey network reads now: this recognizer has one and the frame is monochrome."""
+    def reads_grey(self) -> bool:
+        """Whether the grey network reads now: this recognizer has one and the frame being read is monochrome
+        (:data:`~plateforge.runtime.grey.GREY_FRAME`); the reader uses it to pick the grey network's plate-check cut."""
         return self.grey_session is not None and bool(GREY_FRAME.get())
 
     def _region_mask(self, regions: str | Sequence[str] | None) -> np.ndarray | None:
@@ -279,7 +280,7 @@ class PlateRecognizer:
         n = len(batch)
         if self.fixed_batch and n < self.fixed_batch:  # fill a fixed-size batch with copies, keep the first n
             batch = np.concatenate([batch, np.repeat(batch[-1:], self.fixed_batch - n, axis=0)])
-        session = self.grey_session if self._reads_grey() else self.session
+        session = self.grey_session if self.reads_grey() else self.session
         outputs = [o[:n] for o in session.run(self._output_names, {self.input_name: batch})]
         if self.fpo is not None:
             return self.fpo.to_slot_logits(outputs[0])[0], None, None, None
@@ -373,7 +374,7 @@ class PlateRecognizer:
         placed = [self.spec.regions[k] for k in regions.argmax(1)] if regions is not None and self.spec.regions else []
         if self.specialists and placed:
             plates: dict[PlateRecognizer, list[int]] = {}  # specialist -> the plates it reads, in one call
-            colour_only = self.colour_only if self._reads_grey() else ()
+            colour_only = self.colour_only if self.reads_grey() else ()
             for i, region in enumerate(placed):
                 sp = None if region.startswith(colour_only) else self.specialist_for(region)
                 if sp is not None:
