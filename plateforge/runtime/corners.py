@@ -8,7 +8,7 @@ import numpy as np
 
 from plateforge.ops.geometry import crop_around_box, quad_boxes
 from plateforge.runtime.grey import grey_frame
-from plateforge.runtime.session import bundled_model, create_session, read_spec
+from plateforge.runtime.session import bundled_model, bundled_partner, create_session, read_spec
 
 DEFAULT_CORNERS = "corners.onnx"
 GREY_CORNERS = "corners_grey.onnx"  # the bundled model's grey-trained copy, for monochrome frames
@@ -46,8 +46,7 @@ class CornerRegressor:
         self.margin = float(spec.extra.get("margin", 0.15))
         self.input_name = self.session.get_inputs()[0].name
         if grey == "auto":
-            bundled = os.path.realpath(self.path) == os.path.realpath(bundled_model(DEFAULT_CORNERS))
-            grey = bundled_model(GREY_CORNERS) if bundled else None
+            grey = bundled_partner(self.path, {DEFAULT_CORNERS: GREY_CORNERS})
         self.grey_path = None if grey is None else str(grey)
         self.grey_session = None
         if self.grey_path is not None:

@@ -12,7 +12,7 @@ from plateforge.ops.geometry import quad_boxes
 from plateforge.runtime.foreign import ForeignDetector
 from plateforge.runtime.grey import grey_frame
 from plateforge.runtime.images import ImageInput, load_image
-from plateforge.runtime.session import bundled_model, create_session, read_spec
+from plateforge.runtime.session import bundled_model, bundled_partner, create_session, read_spec
 from plateforge.runtime.spec import ModelSpec
 from plateforge.types import Detection
 
@@ -80,9 +80,7 @@ class PlateDetector:
         self.corners, self.fast_resize = corners, fast_resize
         self.input_name = self.session.get_inputs()[0].name
         if grey == "auto":
-            bundled = {os.path.realpath(bundled_model(name)): name for name in GREY_DETECTORS}
-            mine = os.path.realpath(self.path)
-            grey = bundled_model(GREY_DETECTORS[bundled[mine]]) if mine in bundled else None
+            grey = bundled_partner(self.path, GREY_DETECTORS)
         self.grey_path = None if grey is None else str(grey)
         self.grey_session = None
         if self.grey_path is not None:

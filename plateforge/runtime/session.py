@@ -48,3 +48,14 @@ def bundled_model(name: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"bundled model {name!r} is missing from {MODEL_DIR}")
     return path
+
+
+def bundled_partner(path: str | os.PathLike, pairs: dict[str, str]) -> Path | None:
+    """The bundled file paired with ``path`` by ``pairs`` (bundled name -> bundled name, e.g. a model and its
+    grey-trained copy) when ``path`` is one of the keys' files, however it is written (relative, a link); else
+    None (a model of your own)."""
+    mine = os.path.realpath(path)
+    for name, partner in pairs.items():
+        if os.path.realpath(bundled_model(name)) == mine:
+            return bundled_model(partner)
+    return None
