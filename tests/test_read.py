@@ -677,10 +677,16 @@ def test_read_huge_photo_is_read_or_refused_clearly(tmp_path, alpr):
     assert isinstance(alpr.read(big), list)
 
 
-def test_bench_reports_every_stage_for_fp32_and_int8(scenes):
-    from plateforge.eval.bench import STAGES, run_bench
+def test_bench_reports_every_stage_for_fp32_and_int8(scenes, tmp_path):
+    """`plateforge bench FOLDER --threads 1 --json F`: a table row and a JSON entry per model set and thread
+    count, with every stage's p50 / p95."""
+    from plateforge.eval.bench import STAGES
 
-    rep = run_bench(scenes[0][0].parent, threads=[1])
+    report = tmp_path / "bench.json"
+    res = CliRunner().invoke(app, ["bench", str(scenes[0][0].parent), "--threads", "1", "--json", str(report)])
+    assert res.exit_code == 0, res.output
+    assert "fp32@1" in res.output and "int8@1" in res.output and "frames/s" in res.output
+    rep = json.loads(report.read_text())
     assert set(rep) == {"fp32@1", "int8@1", "_meta"} and rep["_meta"]["images"] == 4
     for key in ("fp32@1", "int8@1"):
         r = rep[key]
